@@ -1,0 +1,28 @@
+# The two README commands: `make demo` (build, run the main job on the embedded default)
+# and `make test` (build, run every test). Both install missing Debian packages first.
+BUILD ?= build
+JOBS ?= 2
+DEBS = cmake make g++ pkg-config python3 libcli11-dev libboost1.81-dev libboost-filesystem1.81-dev \
+       libsqlite3-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev
+
+.PHONY: deps build test demo clean
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	LLMCTL_CONFIG= XDG_CONFIG_HOME=/nonexistent $(BUILD)/bin/llmctl config check
+
+clean:
+	rm -rf $(BUILD)

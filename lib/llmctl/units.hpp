@@ -1,0 +1,27 @@
+#pragma once
+// Human-friendly durations ("90s", "1h30m", "500ms", "0") and sizes ("64MiB", "10k").
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmctl {
+
+using Millis = std::chrono::milliseconds;
+
+// Parses a duration: one or more <number><unit> groups (ms, s, m, h, d), or a bare "0".
+// A bare number without unit means seconds. nullopt on anything else.
+std::optional<Millis> parse_duration(std::string_view text);
+
+// Parses a byte size: <number>[B|K|KB|KiB|M|MB|MiB|G|GB|GiB|T…]; all multiples are binary (1024).
+std::optional<std::uint64_t> parse_size(std::string_view text);
+
+// "1h30m", "90s", "250ms", "0".
+std::string format_duration(Millis d);
+
+// "64MiB", "1.5GiB", "512B".
+std::string format_size(std::uint64_t bytes);
+
+} // namespace llmctl

@@ -1,0 +1,87 @@
+#pragma once
+// The configuration: [defaults] and [models.NAME] from TOML, or the built-in default.
+
+#include "llmctl/units.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmctl {
+
+// Settings a model inherits from [defaults] unless it sets them itself.
+struct Defaults {
+    std::string host = "127.0.0.1";
+    int port_min = 10500;
+    int port_max = 10999;
+    std::string health = "/health";
+    int max_concurrent = 1;
+    int max_inflight = 0; // 0 = no global cap
+    Millis startup_timeout{120'000};
+    Millis stop_timeout{10'000};
+    Millis idle_timeout{0}; // 0 = never stopped for idleness
+    std::uint64_t log_max_size = 64ull << 20;
+    int log_keep = 3;
+};
+
+// One [models.NAME] entry with every inherited value already filled in.
+struct ModelConfig {
+    std::string name;
+    std::vector<std::string> command; // managed: argv, placeholders unexpanded
+    std::string url;                  // external: base URL, not managed
+    std::string health;
+    std::optional<int> port; // fixed port, else allocated from the range
+    std::string host;
+    int port_min = 0;
+    int port_max = 0;
+    std::map<std::string, std::string> env;
+    std::string cwd;
+    std::string model; // the "model" field sent to the API
+    int max_concurrent = 1;
+    std::string api_key_env;
+    Millis startup_timeout{0};
+    Millis stop_timeout{0};
+    Millis idle_timeout{0};
+    std::uint64_t log_max_size = 0;
+    int log_keep = 0;
+
+    bool external() const { return !url.empty(); }
+};
+
+struct Config {
+    std::string source; // the file it came from, or "<built-in>"
+    Defaults defaults;
+    std::map<std::string, ModelConfig> models;
+
+    // The model, or nullptr.
+    const ModelConfig* find(const std::string& name) const;
+    std::vector<std::string> model_names() const;
+};
+
+// Parses TOML text; `source` names the file in error messages. Throws Error(config).
+Config parse_config(const std::string& text, const std::string& source);
+
+// Reads and parses a file. Throws Error(config) naming the file.
+Config load_config_file(const std::string& path);
+
+// The built-in configuration: the `echo` model running the bundled mock server.
+Config builtin_config();
+
+// The config path in force: `cli` > $LLMCTL_CONFIG > $XDG_CONFIG_HOME/llmctl/config.toml
+// (only if it exists) > "" meaning built-in.
+std::string resolve_config_path(const std::string& cli);
+
+// Loads the config in force (see resolve_config_path).
+Config load_config(const std::string& cli_path);
+
+// True for names matching [A-Za-z0-9][A-Za-z0-9._-]* without "..", at most 64 bytes.
+bool valid_model_name(const std::string& name);
+
+// Expands {host} {port} {name} placeholders and a leading "~/" in one string.
+std::string expand_placeholders(const std::string& s, const std::string& host, int port, const std::string& name);
+
+// A stable hash of what makes a running server match its config (argv, env, cwd).
+std::string config_hash(const ModelConfig& m);
+
+} // namespace llmctl

@@ -1,0 +1,91 @@
+#include "llmctl/paths.hpp"
+
+#include "llmctl/errors.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace llmctl {
+
+std::string resolve_state_dir(const std::string& cli) {
+    if (!cli.empty()) return cli;
+    if (const char* e = std::getenv("LLMCTL_HOME"); e && *e) return e;
+    if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/llmctl";
+    const char* h = std::getenv("HOME");
+    if (!h || !*h)
+        throw Error(Exit::failure, "cannot find a state dir: HOME is not set", "pass --state-dir DIR or set LLMCTL_HOME");
+    return std::string(h) + "/.local/state/llmctl";
+}
+
+namespace {
+
+void check_stat(const std::string& dir, const struct stat& st) {
+    if (!S_ISDIR(st.st_mode)) throw Error(Exit::failure, fmt::format("state dir {} is not a directory", dir));
+    if (st.st_uid != ::geteuid())
+        throw Error(Exit::failure, fmt::format("state dir {} is owned by uid {}, not by you (uid {})", dir, st.st_uid, ::geteuid()),
+                    "use a state dir of your own (--state-dir or LLMCTL_HOME)");
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        throw Error(Exit::failure, fmt::format("state dir {} is writable by group or others (mode {:03o})", dir, st.st_mode & 0777),
+                    fmt::format("another user could tamper with it; run: chmod 700 {}", dir));
+}
+
+void mkdir_p(const std::string& dir, mode_t mode) {
+    if (dir.empty()) return;
+    if (::mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) return;
+    if (errno != ENOENT) throw_sys("mkdir", dir, errno);
+    auto slash = dir.find_last_of('/');
+    if (slash == std::string::npos || slash == 0) throw_sys("mkdir", dir, ENOENT);
+    mkdir_p(dir.substr(0, slash), 0755);
+    if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) throw_sys("mkdir", dir, errno);
+}
+
+} // namespace
+
+bool check_state_dir(const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        if (errno == ENOENT) return false;
+        throw_sys("stat", dir, errno);
+    }
+    check_stat(dir, st);
+    return true;
+}
+
+void ensure_state_dir(const std::string& dir) {
+    if (!check_state_dir(dir)) {
+        mkdir_p(dir, 0700);
+        ::chmod(dir.c_str(), 0700); // mkdir honours the umask; the mode must be exact
+        check_state_dir(dir);
+    }
+    std::string logs = dir + "/logs";
+    if (::mkdir(logs.c_str(), 0700) != 0 && errno != EEXIST) throw_sys("mkdir", logs, errno);
+}
+
+std::string self_exe_dir() {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw_sys("readlink", "/proc/self/exe", errno);
+    std::string p(buf, static_cast<std::size_t>(n));
+    return p.substr(0, p.find_last_of('/'));
+}
+
+std::string bundled_mock_server() {
+    std::string dir = self_exe_dir();
+    for (const std::string& c : {dir + "/llmctl-mock-server", dir + "/../libexec/llmctl/llmctl-mock-server"}) {
+        if (::access(c.c_str(), X_OK) == 0) {
+            char real[PATH_MAX];
+            return ::realpath(c.c_str(), real) ? std::string(real) : c;
+        }
+    }
+    return dir + "/llmctl-mock-server"; // reported as missing when it is run
+}
+
+std::string state_db_path(const std::string& dir) { return dir + "/state.db"; }
+std::string state_lock_path(const std::string& dir) { return dir + "/state.lock"; }
+std::string log_path(const std::string& dir, const std::string& name) { return dir + "/logs/" + name + ".log"; }
+
+} // namespace llmctl

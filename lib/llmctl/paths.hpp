@@ -1,0 +1,31 @@
+#pragma once
+// Where things live: the state dir, its files, and the bundled mock server.
+
+#include <string>
+
+namespace llmctl {
+
+// The state dir in force: `cli` > $LLMCTL_HOME > ${XDG_STATE_HOME:-~/.local/state}/llmctl.
+std::string resolve_state_dir(const std::string& cli);
+
+// Creates the state dir (0700, parents as needed) and its logs/ subdir, and refuses one that
+// is owned by another user or writable by group/others. Throws Error(failure) with a hint.
+void ensure_state_dir(const std::string& dir);
+
+// Checks an existing state dir as ensure_state_dir does, without creating anything.
+// Returns false when it does not exist.
+bool check_state_dir(const std::string& dir);
+
+// The directory of the running executable (from /proc/self/exe).
+std::string self_exe_dir();
+
+// Absolute path of llmctl-mock-server: beside the running binary (build tree), or
+// <prefix>/libexec/llmctl/ when installed. Never looked up through PATH.
+std::string bundled_mock_server();
+
+// state.db, state.lock and logs/NAME.log inside a state dir.
+std::string state_db_path(const std::string& dir);
+std::string state_lock_path(const std::string& dir);
+std::string log_path(const std::string& dir, const std::string& name);
+
+} // namespace llmctl

@@ -1,0 +1,34 @@
+#include "llmctl/fault.hpp"
+
+#include "llmctl/units.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+namespace llmctl {
+
+void fault_point(std::string_view point) {
+    static const char* spec = std::getenv("LLMCTL_FAULT");
+    if (!spec || !*spec) return;
+    std::string_view all(spec);
+    while (!all.empty()) {
+        auto comma = all.find(',');
+        std::string_view entry = all.substr(0, comma);
+        all = comma == std::string_view::npos ? std::string_view() : all.substr(comma + 1);
+        auto colon = entry.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view name = entry.substr(0, colon), arg = entry.substr(colon + 1);
+        if (name == "crash-after" && arg == point) {
+            ::kill(::getpid(), SIGKILL);
+            ::pause();
+        }
+        if (name == point) {
+            if (auto d = parse_duration(arg)) std::this_thread::sleep_for(*d);
+        }
+    }
+}
+
+} // namespace llmctl

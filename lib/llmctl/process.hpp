@@ -1,0 +1,59 @@
+#pragma once
+// Process identity: (pid, start ticks, boot id). A PID alone is not an identity: PIDs are
+// recycled, and an orphan stays a zombie until PID 1 reaps it.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace llmctl {
+
+struct Identity {
+    pid_t pid = 0;
+    std::uint64_t start_ticks = 0; // /proc/PID/stat field 22
+    std::string boot_id;           // /proc/sys/kernel/random/boot_id
+
+    bool operator==(const Identity&) const = default;
+};
+
+// The parsed fields of /proc/PID/stat that llmctl uses.
+struct ProcStat {
+    pid_t pid = 0;
+    char state = '?'; // R S D Z T …
+    pid_t ppid = 0;
+    pid_t pgrp = 0;
+    pid_t session = 0;
+    std::uint64_t start_ticks = 0;
+    std::uint64_t rss_pages = 0;
+};
+
+// Parses the text of a /proc/PID/stat file (comm may hold spaces and parentheses).
+std::optional<ProcStat> parse_proc_stat(const std::string& text);
+
+// Reads /proc/PID/stat; nullopt when the process does not exist.
+std::optional<ProcStat> read_proc_stat(pid_t pid);
+
+// This boot's id (read once).
+const std::string& boot_id();
+
+// The identity of a running process, or nullopt if it is gone.
+std::optional<Identity> identity_of(pid_t pid);
+
+// Our own identity.
+Identity self_identity();
+
+// True when the process exists, is not a zombie, and its start ticks and boot id match.
+bool is_alive(const Identity& id);
+
+// Every PID currently in /proc.
+std::vector<pid_t> list_pids();
+
+// Clock ticks per second (for uptime from start ticks).
+long clock_ticks();
+
+// Milliseconds since the epoch.
+std::int64_t now_ms();
+
+} // namespace llmctl

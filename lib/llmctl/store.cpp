@@ -1,0 +1,279 @@
+#include "llmctl/store.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/fd.hpp"
+#include "llmctl/process.hpp"
+
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+namespace llmctl {
+
+namespace {
+
+const char* k_hint_corrupt = "the file is kept as it is; move it aside (with its -wal and -shm files) to start afresh";
+
+// Each step takes the schema from version i to i+1.
+const char* const k_migrations[] = {
+    // v0 -> v1
+    R"sql(
+CREATE TABLE servers(
+  name TEXT PRIMARY KEY,
+  instance TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('starting','running','stopping','failed')),
+  pid INTEGER,
+  start_ticks INTEGER,
+  boot_id TEXT,
+  port INTEGER,
+  host TEXT,
+  argv TEXT,
+  log_path TEXT,
+  owner_pid INTEGER,
+  owner_start_ticks INTEGER,
+  started_at INTEGER,
+  ready_at INTEGER,
+  last_used INTEGER,
+  config_hash TEXT,
+  exit_code INTEGER,
+  error TEXT
+);
+CREATE UNIQUE INDEX servers_live_port ON servers(port) WHERE status IN ('starting','running','stopping');
+CREATE TABLE leases(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model TEXT NOT NULL,
+  owner_pid INTEGER NOT NULL,
+  owner_start_ticks INTEGER NOT NULL,
+  owner_boot_id TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting','active')),
+  created_at INTEGER NOT NULL,
+  acquired_at INTEGER
+);
+CREATE INDEX leases_model ON leases(model, state, id);
+CREATE TABLE events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  server TEXT,
+  kind TEXT NOT NULL,
+  detail TEXT
+);
+CREATE TABLE sessions(
+  name TEXT PRIMARY KEY,
+  model TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE messages(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session TEXT NOT NULL REFERENCES sessions(name) ON DELETE CASCADE,
+  role TEXT NOT NULL,
+  content TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX messages_session ON messages(session, id);
+)sql",
+};
+static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
+
+std::uint32_t be32(const unsigned char* p) {
+    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+}
+
+} // namespace
+
+FileCheck check_state_file(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid()) {
+        if (errno == ENOENT) return FileCheck::missing;
+        throw_sys("open", path, errno);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw_sys("fstat", path, errno);
+    if (!S_ISREG(st.st_mode)) throw Error(Exit::failure, fmt::format("state file {} is not a regular file", path));
+    if (st.st_size == 0) return FileCheck::empty;
+    unsigned char h[100] = {};
+    ssize_t n = ::pread(fd.get(), h, sizeof h, 0);
+    if (n < 16 || std::memcmp(h, "SQLite format 3", 16) != 0)
+        throw Error(Exit::failure, fmt::format("state file {} is not an SQLite database", path), k_hint_corrupt);
+    if (n < 100) throw Error(Exit::failure, fmt::format("state file {} is truncated ({} bytes)", path, st.st_size), k_hint_corrupt);
+    std::uint32_t page_size = (std::uint32_t(h[16]) << 8) | h[17];
+    if (page_size == 1) page_size = 65536;
+    std::uint32_t pages = be32(h + 28);
+    // The in-header size is valid when its change counter matches (SQLite >= 3.7.0 keeps both).
+    bool size_valid = pages > 0 && std::memcmp(h + 24, h + 92, 4) == 0;
+    if (page_size < 512 || (page_size & (page_size - 1)) != 0)
+        throw Error(Exit::failure, fmt::format("state file {} has a corrupt header (page size {})", path, page_size), k_hint_corrupt);
+    if (size_valid && static_cast<std::uint64_t>(st.st_size) < std::uint64_t(page_size) * pages)
+        throw Error(Exit::failure,
+                    fmt::format("state file {} is truncated: {} bytes, the header says {} pages of {}", path, st.st_size, pages, page_size),
+                    k_hint_corrupt);
+    return FileCheck::ok;
+}
+
+// --- Stmt ---
+
+Stmt::Stmt(Store& store, const char* sql) : store_(&store) {
+    int rc = sqlite3_prepare_v2(store.handle(), sql, -1, &stmt_, nullptr);
+    if (rc != SQLITE_OK) store.fail(rc, "prepare");
+}
+Stmt::Stmt(Stmt&& o) noexcept : store_(o.store_), stmt_(std::exchange(o.stmt_, nullptr)) {}
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt& Stmt::bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+}
+Stmt& Stmt::bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+}
+Stmt& Stmt::bind(int i, std::nullptr_t) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+}
+bool Stmt::step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    store_->fail(rc, "step");
+}
+void Stmt::run() {
+    while (step()) {
+    }
+}
+void Stmt::reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+}
+bool Stmt::is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+std::int64_t Stmt::i64(int col) const { return sqlite3_column_int64(stmt_, col); }
+std::string Stmt::str(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+}
+std::optional<std::int64_t> Stmt::opt_i64(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return i64(col);
+}
+
+// --- Store ---
+
+Store::Store(Store&& o) noexcept : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)) {}
+Store& Store::operator=(Store&& o) noexcept {
+    if (this != &o) {
+        if (db_) sqlite3_close_v2(db_);
+        db_ = std::exchange(o.db_, nullptr);
+        path_ = std::move(o.path_);
+    }
+    return *this;
+}
+Store::~Store() {
+    if (db_) sqlite3_close_v2(db_);
+}
+
+void Store::fail(int rc, const std::string& what) const {
+    int primary = rc & 0xff;
+    std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB)
+        throw Error(Exit::failure, fmt::format("state file {} is corrupt ({}: {})", path_, what, msg), k_hint_corrupt);
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        throw Error(Exit::timeout, fmt::format("state file {} is busy ({}: {})", path_, what, msg), "another llmctl holds it; try again");
+    if (primary == SQLITE_CONSTRAINT) throw Error(Exit::failure, fmt::format("state file {}: constraint failed: {}", path_, msg));
+    if (primary == SQLITE_FULL) throw Error(Exit::failure, fmt::format("state file {}: disk full ({})", path_, msg), "free some space and retry");
+    throw Error(Exit::failure, fmt::format("state file {}: {}: {}", path_, what, msg));
+}
+
+void Store::exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    sqlite3_free(err);
+    if (rc != SQLITE_OK) fail(rc, "exec");
+}
+
+int Store::user_version() {
+    Stmt s(*this, "PRAGMA user_version");
+    return s.step() ? static_cast<int>(s.i64(0)) : 0;
+}
+
+std::int64_t Store::changes() const { return sqlite3_changes64(db_); }
+std::int64_t Store::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+
+void Store::configure(bool fresh) {
+    sqlite3_busy_timeout(db_, 10'000);
+    // Short invocations must not pay a checkpoint and fsync on close; reap checkpoints.
+    sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    if (fresh) exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+}
+
+void Store::migrate() {
+    int v = user_version();
+    if (v == k_schema_version) return;
+    if (v > k_schema_version)
+        throw Error(Exit::failure,
+                    fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path_, v, k_schema_version),
+                    "upgrade llmctl, or use another --state-dir");
+    Transaction tx(*this);
+    v = user_version(); // another process may have migrated while we waited
+    for (; v < k_schema_version; ++v) {
+        exec(k_migrations[v]);
+        exec(fmt::format("PRAGMA user_version={}", v + 1).c_str());
+    }
+    tx.commit();
+}
+
+Store Store::open_write(const std::string& path) {
+    FileCheck fc = check_state_file(path);
+    if (fc == FileCheck::missing) {
+        Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!fd.valid()) throw_sys("open", path, errno);
+    }
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    Store s(db, path);
+    if (rc != SQLITE_OK) s.fail(rc, "open");
+    s.configure(fc != FileCheck::ok);
+    s.migrate();
+    return s;
+}
+
+std::optional<Store> Store::open_read(const std::string& path) {
+    FileCheck fc = check_state_file(path);
+    if (fc != FileCheck::ok) return std::nullopt;
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    Store s(db, path);
+    if (rc != SQLITE_OK) s.fail(rc, "open");
+    s.configure(false);
+    int v = s.user_version();
+    if (v > k_schema_version)
+        throw Error(Exit::failure,
+                    fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
+                    "upgrade llmctl, or use another --state-dir");
+    if (v < k_schema_version) return std::nullopt; // nothing written yet by this schema
+    return s;
+}
+
+void Store::add_event(const std::string& server, const std::string& kind, const std::string& detail) {
+    Stmt s(*this, "INSERT INTO events(at, server, kind, detail) VALUES(?,?,?,?)");
+    s.bind(1, now_ms()).bind(2, server).bind(3, kind).bind(4, detail).run();
+}
+
+// --- Transaction ---
+
+Transaction::Transaction(Store& store, Kind kind) : store_(store) {
+    store_.exec(kind == Kind::exclusive ? "BEGIN EXCLUSIVE" : "BEGIN DEFERRED");
+}
+
+void Transaction::commit() {
+    store_.exec("COMMIT");
+    done_ = true;
+}
+
+Transaction::~Transaction() {
+    if (!done_) sqlite3_exec(store_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+} // namespace llmctl

@@ -1,0 +1,107 @@
+#pragma once
+// The state file: SQLite in WAL mode, schema versioned with PRAGMA user_version.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace llmctl {
+
+// The schema version this build writes; a newer file is refused, never downgraded.
+constexpr int k_schema_version = 1;
+
+class Store;
+
+// A prepared statement; bind indexes start at 1, column indexes at 0.
+class Stmt {
+public:
+    Stmt(Store& store, const char* sql);
+    Stmt(Stmt&& o) noexcept;
+    Stmt(const Stmt&) = delete;
+    ~Stmt();
+
+    Stmt& bind(int i, std::int64_t v);
+    Stmt& bind(int i, const std::string& v);
+    Stmt& bind(int i, const char* v) { return bind(i, std::string(v)); }
+    Stmt& bind(int i, std::nullptr_t);
+    Stmt& bind(int i, const std::optional<std::int64_t>& v) { return v ? bind(i, *v) : bind(i, nullptr); }
+
+    // Steps once: true while a row is available.
+    bool step();
+    // Steps to completion (for statements without rows).
+    void run();
+    void reset();
+
+    bool is_null(int col) const;
+    std::int64_t i64(int col) const;
+    std::string str(int col) const;
+    std::optional<std::int64_t> opt_i64(int col) const;
+
+private:
+    Store* store_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Store {
+public:
+    // Opens the state file for changes, creating it (0600) and migrating the schema as needed.
+    // Throws Error(failure) for a file that is not SQLite, truncated, corrupt or newer.
+    static Store open_write(const std::string& path);
+
+    // Opens an existing state file for reading only; nullopt when it is missing or empty.
+    static std::optional<Store> open_read(const std::string& path);
+
+    Store(Store&&) noexcept;
+    Store& operator=(Store&&) noexcept;
+    ~Store();
+
+    void exec(const char* sql);
+    Stmt prepare(const char* sql) { return Stmt(*this, sql); }
+    int user_version();
+    std::int64_t changes() const;
+    std::int64_t last_insert_id() const;
+    const std::string& path() const { return path_; }
+    sqlite3* handle() const { return db_; }
+
+    // Runs the migrations from the file's user_version up to k_schema_version.
+    void migrate();
+
+    // Throws an Error for the current SQLite error, naming the state file.
+    [[noreturn]] void fail(int rc, const std::string& what) const;
+
+    // Appends an event row (inside the caller's transaction).
+    void add_event(const std::string& server, const std::string& kind, const std::string& detail);
+
+private:
+    Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+    void configure(bool fresh);
+    sqlite3* db_ = nullptr;
+    std::string path_;
+};
+
+// BEGIN EXCLUSIVE (or DEFERRED for reads) … COMMIT; rolls back when destroyed uncommitted,
+// so an exception leaves the file as it was.
+class Transaction {
+public:
+    enum class Kind { deferred, exclusive };
+    explicit Transaction(Store& store, Kind kind = Kind::exclusive);
+    Transaction(const Transaction&) = delete;
+    ~Transaction();
+    void commit();
+
+private:
+    Store& store_;
+    bool done_ = false;
+};
+
+// The outcome of looking at a state file's header without SQLite.
+enum class FileCheck { missing, empty, ok };
+
+// Checks that `path` is an SQLite file that is not truncated; throws Error(failure) otherwise.
+FileCheck check_state_file(const std::string& path);
+
+} // namespace llmctl

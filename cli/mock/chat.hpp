@@ -1,0 +1,73 @@
+#pragma once
+
+#include "options.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mock {
+
+// Splits text into tokens of one word plus its trailing whitespace; concatenating them gives text back.
+std::vector<std::string> tokenize(std::string_view text);
+
+// A validated chat completion request, reduced to what the mock looks at.
+struct ChatRequest {
+    std::string last_user_message;  // "" when no message has role "user"
+    std::string model;              // "" when the client sent none
+    bool stream = false;
+    std::optional<std::uint64_t> max_tokens;  // nullopt = unlimited
+    std::uint64_t prompt_tokens = 0;
+};
+
+// Parses a request body; on failure returns nullopt with a client-facing error message.
+std::optional<ChatRequest> parse_chat_request(std::string_view body, std::string& error);
+
+// What the mock answers: tokens already cut to max_tokens, and the matching finish_reason.
+struct ChatReply {
+    std::vector<std::string> tokens;
+    std::string finish_reason;  // "stop" or "length"
+};
+
+// Decides the reply from --reply / --reply-tokens / echo and max_tokens.
+ChatReply make_reply(const ChatRequest& request, const Options& options);
+
+// Fields repeated in every object of one completion.
+struct CompletionMeta {
+    std::string id;
+    std::string model;
+    std::int64_t created = 0;  // unix seconds
+};
+
+// The whole non-streaming "chat.completion" object.
+std::string completion_json(const CompletionMeta& meta, const ChatReply& reply, std::uint64_t prompt_tokens);
+
+// SSE event opening the stream with the assistant role and empty content.
+std::string role_event(const CompletionMeta& meta);
+
+// SSE event carrying one content token.
+std::string content_event(const CompletionMeta& meta, std::string_view token);
+
+// SSE event with an empty delta and the finish_reason.
+std::string finish_event(const CompletionMeta& meta, std::string_view finish_reason);
+
+// SSE event with no choices and the usage totals.
+std::string usage_event(const CompletionMeta& meta, std::uint64_t prompt_tokens, std::uint64_t completion_tokens);
+
+inline constexpr std::string_view done_event = "data: [DONE]\n\n";
+
+// {"error":{"message":...,"type":"invalid_request_error"}} as OpenAI sends for 400s.
+std::string invalid_request_json(std::string_view message);
+
+// {"error":{"code":503,"message":"Loading model"}} as llama-server sends while loading.
+std::string loading_json();
+
+// {"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}.
+std::string not_found_json();
+
+// {"object":"list","data":[{"id":model,...}]}.
+std::string models_json(std::string_view model_name);
+
+}  // namespace mock

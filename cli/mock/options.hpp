@@ -1,0 +1,56 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mock {
+
+using Duration = std::chrono::nanoseconds;
+
+// Everything the command line configures; the defaults describe a well-behaved echo server.
+struct Options {
+    std::string host = "127.0.0.1";
+    int port = -1;  // required; 0 asks the kernel for a free port
+    bool reuseport = false;
+    std::string model_name = "echo";
+    std::optional<std::string> reply;
+    std::optional<std::uint64_t> reply_tokens;
+    double tokens_per_second = 0;  // 0 = as fast as possible
+    Duration startup_delay{0};
+    bool stderr_only = false;
+    std::string request_log;  // empty = disabled
+    bool crash_at_start = false;
+    bool port_taken = false;
+    std::optional<std::uint64_t> crash_mid_stream;
+    std::optional<std::uint64_t> stall_after;
+    bool ignore_sigterm = false;
+    bool abort_on_term_in_flight = false;
+    int fork_children = 0;
+    bool escape_child = false;
+    std::uint64_t log_spam = 0;
+    std::optional<Duration> exit_after;
+};
+
+// Outcome of parsing: options to run with, or an exit code plus the text to print.
+struct ParseResult {
+    std::optional<Options> options;
+    int exit_code = 0;
+    std::string message;  // stdout when exit_code == 0 (--help), stderr otherwise
+};
+
+// Parses argv; never exits, so the caller decides how to report.
+ParseResult parse_options(int argc, char** argv);
+
+// "500ms", "2s", "1.5m", "1h", or a plain number of seconds; nullopt if malformed.
+std::optional<Duration> parse_duration(std::string_view text);
+
+// Bytes with optional binary suffix: K/KB/KiB, M/MB/MiB, G/GB/GiB; nullopt if malformed.
+std::optional<std::uint64_t> parse_size(std::string_view text);
+
+// The --help text.
+std::string usage_text();
+
+}  // namespace mock

@@ -1,0 +1,95 @@
+// llmctl config check|show: validate and print the resolved configuration.
+
+#include "commands.hpp"
+
+#include "llmctl/config.hpp"
+#include "llmctl/units.hpp"
+
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace llmctl::cli {
+
+namespace {
+
+nlohmann::json model_json(const ModelConfig& m) {
+    nlohmann::json j = {
+        {"name", m.name},
+        {"kind", m.external() ? "external" : "managed"},
+        {"model", m.model},
+        {"max_concurrent", m.max_concurrent},
+    };
+    if (m.external()) {
+        j["url"] = m.url;
+        if (!m.api_key_env.empty()) j["api_key_env"] = m.api_key_env;
+        return j;
+    }
+    j["command"] = m.command;
+    j["host"] = m.host;
+    if (m.port) j["port"] = *m.port;
+    j["port_range"] = {m.port_min, m.port_max};
+    j["health"] = m.health;
+    j["env"] = m.env;
+    if (!m.cwd.empty()) j["cwd"] = m.cwd;
+    j["startup_timeout"] = format_duration(m.startup_timeout);
+    j["stop_timeout"] = format_duration(m.stop_timeout);
+    j["idle_timeout"] = format_duration(m.idle_timeout);
+    j["log_max_size"] = format_size(m.log_max_size);
+    j["log_keep"] = m.log_keep;
+    return j;
+}
+
+std::string summary_line(const ModelConfig& m) {
+    if (m.external()) return fmt::format("{}: external {} (model \"{}\", {} slot(s))", m.name, m.url, m.model, m.max_concurrent);
+    std::string port = m.port ? std::to_string(*m.port) : fmt::format("{}-{}", m.port_min, m.port_max);
+    return fmt::format("{}: runs {} on {}:{} (health {}, {} slot(s), startup {})", m.name, m.command[0], m.host, port, m.health,
+                       m.max_concurrent, format_duration(m.startup_timeout));
+}
+
+} // namespace
+
+std::function<int()> setup_config(CLI::App& app, Globals& g) {
+    app.require_subcommand(1);
+    auto* check = app.add_subcommand("check", "Validate the config and print one line per model");
+    auto* show = app.add_subcommand("show", "Print the resolved config (all defaults filled in)");
+    auto json = std::make_shared<bool>(false);
+    auto names_only = std::make_shared<bool>(false);
+    show->add_flag("--json", *json, "Print JSON");
+    show->add_flag("--names", *names_only, "Print model names only, one per line (for completions)");
+    app.footer("Examples:\n  llmctl config check\n  llmctl --config ./my.toml config show --json\n");
+    return [&app, check, show, json, names_only, &g]() -> int {
+        Config cfg = load_config(g.config_path);
+        if (app.got_subcommand(check)) {
+            if (g.verbosity >= 0) std::cerr << fmt::format("{}: ok, {} model(s)\n", cfg.source, cfg.models.size());
+            for (auto& [_, m] : cfg.models) std::cout << summary_line(m) << "\n";
+            return 0;
+        }
+        (void)show;
+        if (*names_only) {
+            for (auto& [name, _] : cfg.models) std::cout << name << "\n";
+            return 0;
+        }
+        nlohmann::json j = {{"source", cfg.source}, {"models", nlohmann::json::object()}};
+        j["defaults"] = {{"host", cfg.defaults.host},
+                         {"port_range", {cfg.defaults.port_min, cfg.defaults.port_max}},
+                         {"max_inflight", cfg.defaults.max_inflight}};
+        for (auto& [name, m] : cfg.models) j["models"][name] = model_json(m);
+        if (*json) {
+            std::cout << j.dump(2) << "\n";
+        } else {
+            std::cout << "# source: " << cfg.source << "\n";
+            for (auto& [name, m] : cfg.models) {
+                std::cout << summary_line(m) << "\n";
+                if (!m.external()) {
+                    std::cout << "  command:";
+                    for (auto& a : m.command) std::cout << " " << a;
+                    std::cout << "\n";
+                }
+            }
+        }
+        return 0;
+    };
+}
+
+} // namespace llmctl::cli

@@ -1,0 +1,13 @@
+#include "commands.hpp"
+
+namespace llmctl::cli {
+
+const std::vector<Command>& command_table() {
+    static const std::vector<Command> table = {
+        {"config", "Validate or show the configuration", setup_config},
+        {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
+    };
+    return table;
+}
+
+} // namespace llmctl::cli

@@ -1,0 +1,31 @@
+#pragma once
+// The table of subcommands: it feeds --help, "did you mean …?" and completions.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace llmctl::cli {
+
+// Options every subcommand sees.
+struct Globals {
+    std::string config_path;
+    std::string state_dir;
+    int verbosity = 0; // -1 quiet, 0 normal, 1+ verbose
+};
+
+// One subcommand: `setup` declares its options on `app` and returns the handler to run.
+struct Command {
+    const char* name;
+    const char* summary;
+    std::function<std::function<int()>(CLI::App& app, Globals& g)> setup;
+};
+
+const std::vector<Command>& command_table();
+
+// Per-command setup functions (one file each).
+std::function<int()> setup_config(CLI::App& app, Globals& g);
+std::function<int()> setup_state(CLI::App& app, Globals& g);
+
+} // namespace llmctl::cli

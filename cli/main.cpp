@@ -1,0 +1,70 @@
+// llmctl: a process manager for local LLM servers. Parses arguments, runs one subcommand,
+// maps errors to the documented exit codes.
+
+#include "commands.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/strings.hpp"
+
+#include <csignal>
+#include <fmt/format.h>
+#include <iostream>
+
+using namespace llmctl;
+
+namespace {
+
+int report(const Error& e) {
+    std::cerr << "llmctl: error: " << e.what() << "\n";
+    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+    return static_cast<int>(e.code());
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);
+    CLI::App app{"llmctl: start, stop and talk to local LLM servers, without duplicates or zombies"};
+    app.set_version_flag("--version", std::string("llmctl ") + LLMCTL_VERSION);
+    app.require_subcommand(1);
+    app.footer("Exit codes: 0 ok, 1 failure, 2 usage, 3 config error, 4 unknown model, 5 server failed,\n"
+               "6 timed out, 130 interrupted. See llmctl(1).");
+    cli::Globals g;
+    app.add_option("--config", g.config_path, "Config file (default: $LLMCTL_CONFIG, ~/.config/llmctl/config.toml, built-in)");
+    app.add_option("--state-dir", g.state_dir, "State dir (default: $LLMCTL_HOME, ~/.local/state/llmctl)");
+    bool verbose = false, quiet = false;
+    app.add_flag("-v,--verbose", verbose, "More detail on stderr");
+    app.add_flag("-q,--quiet", quiet, "No progress or notes on stderr");
+
+    std::function<int()> handler;
+    std::vector<std::string> names;
+    for (const auto& c : cli::command_table()) {
+        auto* sub = app.add_subcommand(c.name, c.summary);
+        auto h = c.setup(*sub, g);
+        sub->callback([&handler, h] { handler = h; });
+        names.push_back(c.name);
+    }
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // An unknown first word is most likely a mistyped subcommand.
+        if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-' && !dynamic_cast<const CLI::CallForHelp*>(&e) &&
+            !dynamic_cast<const CLI::CallForVersion*>(&e)) {
+            std::string word = argv[1];
+            std::cerr << fmt::format("llmctl: error: unknown command \"{}\"{}\n", word, did_you_mean_suffix(word, names));
+            std::cerr << "hint: run llmctl --help for the list of commands\n";
+            return static_cast<int>(Exit::usage);
+        }
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : static_cast<int>(Exit::usage);
+    }
+    g.verbosity = quiet ? -1 : verbose ? 1 : 0;
+    try {
+        return handler ? handler() : 0;
+    } catch (const Error& e) {
+        return report(e);
+    } catch (const std::exception& e) {
+        std::cerr << "llmctl: error: " << e.what() << "\n";
+        return static_cast<int>(Exit::failure);
+    }
+}

@@ -1,0 +1,34 @@
+# Shared helpers for the black-box tests. Each test gets its own state dir; children that a
+# test starts are recorded and killed by PID on exit (never by name).
+set -euo pipefail
+: "${LLMCTL_BIN:?}" "${MOCK_BIN:?}" "${PORT_BASE:?}"
+T=$(mktemp -d /tmp/llmctl-it.XXXXXX)
+export LLMCTL_HOME="$T/state"
+export LLMCTL_CONFIG="$T/config.toml"
+unset LLMCTL_FAULT LLMCTL_LOCK_TIMEOUT
+CHILDREN=()
+cleanup() {
+  local rc=$?
+  for p in "${CHILDREN[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
+  if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "test failed (rc=$rc); data kept in $T" >&2; fi
+  exit $rc
+}
+trap cleanup EXIT
+llmctl() { "$LLMCTL_BIN" "$@"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_rc CODE CMD...: runs CMD, checks its exit code; stdout/stderr land in $OUT/$ERR.
+expect_rc() {
+  local want=$1; shift
+  local rc=0
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
+  [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, want $want; stderr: $ERR"
+}
+# wait_for SECONDS CMD...: polls CMD until it succeeds.
+wait_for() {
+  local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  until "$@"; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+    sleep 0.01
+  done
+}

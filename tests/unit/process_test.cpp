@@ -1,0 +1,62 @@
+#include "llmctl/process.hpp"
+
+#include <csignal>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace llmctl;
+
+TEST(Process, ParseStatWithParensInComm) {
+    std::string line = "123 (a (b) c) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 42 rest\n";
+    auto st = parse_proc_stat(line);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->pid, 123);
+    EXPECT_EQ(st->state, 'S');
+    EXPECT_EQ(st->ppid, 1);
+    EXPECT_EQ(st->pgrp, 123);
+    EXPECT_EQ(st->start_ticks, 98765u);
+    EXPECT_EQ(st->rss_pages, 42u);
+    EXPECT_FALSE(parse_proc_stat("garbage"));
+}
+
+TEST(Process, SelfIsAlive) {
+    auto me = self_identity();
+    EXPECT_EQ(me.pid, getpid());
+    EXPECT_FALSE(me.boot_id.empty());
+    EXPECT_TRUE(is_alive(me));
+}
+
+TEST(Process, RecycledPidIsNotAlive) {
+    auto me = self_identity();
+    Identity wrong = me;
+    wrong.start_ticks += 1; // what a recycled PID looks like: same pid, other start time
+    EXPECT_FALSE(is_alive(wrong));
+    Identity other_boot = me;
+    other_boot.boot_id = "00000000-0000-0000-0000-000000000000";
+    EXPECT_FALSE(is_alive(other_boot));
+}
+
+TEST(Process, ZombieIsNotAlive) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    ASSERT_GT(pid, 0);
+    auto id = identity_of(pid);
+    ASSERT_TRUE(id);
+    EXPECT_TRUE(is_alive(*id));
+    kill(pid, SIGKILL);
+    // Until waitpid the child is a zombie: poll for the state change, then check.
+    for (int i = 0; i < 2000; ++i) {
+        auto st = read_proc_stat(pid);
+        if (st && st->state == 'Z') break;
+        usleep(1000);
+    }
+    EXPECT_EQ(read_proc_stat(pid)->state, 'Z');
+    EXPECT_FALSE(is_alive(*id));
+    EXPECT_FALSE(identity_of(pid));
+    waitpid(pid, nullptr, 0);
+    EXPECT_FALSE(is_alive(*id));
+}

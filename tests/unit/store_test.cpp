@@ -1,0 +1,161 @@
+#include "llmctl/errors.hpp"
+#include "llmctl/store.hpp"
+#include "llmctl/strings.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace llmctl;
+
+namespace {
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/llmctl-store-XXXXXX";
+        dir_ = mkdtemp(tmpl);
+        path_ = dir_ + "/state.db";
+    }
+    void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+    void write(const std::string& bytes) { std::ofstream(path_, std::ios::binary) << bytes; }
+    std::string dir_, path_;
+};
+
+void insert_server(Store& s, const std::string& name, int port, const std::string& status = "running") {
+    s.prepare("INSERT INTO servers(name, instance, status, port) VALUES(?,?,?,?)").bind(1, name).bind(2, "i-" + name).bind(3, status).bind(4, port).run();
+}
+
+int count_servers(Store& s) {
+    auto st = s.prepare("SELECT count(*) FROM servers");
+    st.step();
+    return static_cast<int>(st.i64(0));
+}
+
+} // namespace
+
+TEST_F(StoreTest, CreatesFileWithModeAndSchema) {
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    struct stat st {};
+    ASSERT_EQ(stat(path_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    auto jm = s.prepare("PRAGMA journal_mode");
+    ASSERT_TRUE(jm.step());
+    EXPECT_EQ(jm.str(0), "wal");
+}
+
+TEST_F(StoreTest, MigratesV0ToV1) {
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+        sqlite3_exec(db, "CREATE TABLE unrelated(x); PRAGMA user_version=0;", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), 1);
+    for (const char* t : {"servers", "leases", "events", "sessions", "messages"}) {
+        auto q = s.prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?");
+        q.bind(1, t);
+        ASSERT_TRUE(q.step());
+        EXPECT_EQ(q.i64(0), 1) << t;
+    }
+    // Reopening is a no-op.
+    auto again = Store::open_write(path_);
+    EXPECT_EQ(again.user_version(), 1);
+}
+
+TEST_F(StoreTest, RollbackOnException) {
+    auto s = Store::open_write(path_);
+    try {
+        Transaction tx(s);
+        insert_server(s, "a", 10500);
+        throw std::runtime_error("boom");
+    } catch (const std::runtime_error&) {
+    }
+    EXPECT_EQ(count_servers(s), 0);
+    {
+        Transaction tx(s);
+        insert_server(s, "a", 10500);
+        tx.commit();
+    }
+    EXPECT_EQ(count_servers(s), 1);
+}
+
+TEST_F(StoreTest, LivePortUnique) {
+    auto s = Store::open_write(path_);
+    insert_server(s, "a", 10500, "running");
+    EXPECT_THROW(insert_server(s, "b", 10500, "starting"), Error);
+    // A failed row does not hold its port.
+    insert_server(s, "c", 10501, "failed");
+    insert_server(s, "d", 10501, "running");
+    insert_server(s, "e", 10501, "failed");
+    EXPECT_EQ(count_servers(s), 4);
+}
+
+TEST_F(StoreTest, NotSqliteIsRefusedAndUntouched) {
+    std::string junk = "this is not a database, just some text that is long enough to have a header......................";
+    write(junk);
+    try {
+        Store::open_write(path_);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::failure);
+        EXPECT_NE(std::string(e.what()).find("not an SQLite database"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(Store::open_read(path_), Error);
+    EXPECT_EQ(read_file(path_), junk);
+}
+
+TEST_F(StoreTest, TruncatedIsRefusedAndUntouched) {
+    {
+        auto s = Store::open_write(path_);
+        for (int i = 0; i < 200; ++i) s.add_event("x", "spawned", std::string(200, 'x'));
+        s.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    std::string full = *read_file(path_);
+    ASSERT_GT(full.size(), 8192u);
+    for (std::size_t cut : {std::size_t(50), full.size() / 2, full.size() - 100}) {
+        std::string part = full.substr(0, cut);
+        std::remove((path_ + "-wal").c_str());
+        std::remove((path_ + "-shm").c_str());
+        write(part);
+        try {
+            auto s = Store::open_write(path_);
+            FAIL() << "opened a file truncated at " << cut;
+        } catch (const Error& e) {
+            EXPECT_EQ(e.code(), Exit::failure);
+            EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+        }
+        EXPECT_EQ(read_file(path_), part);
+    }
+}
+
+TEST_F(StoreTest, NewerSchemaRefused) {
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+        sqlite3_exec(db, "CREATE TABLE t(x); PRAGMA user_version=99;", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    std::string before = *read_file(path_);
+    try {
+        Store::open_write(path_);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos);
+    }
+    EXPECT_EQ(read_file(path_), before);
+}
+
+TEST_F(StoreTest, ReadOfMissingOrEmptyIsNothing) {
+    EXPECT_FALSE(Store::open_read(path_).has_value());
+    write("");
+    EXPECT_FALSE(Store::open_read(path_).has_value());
+    // An empty file is a fresh state file for a writer.
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), 1);
+}

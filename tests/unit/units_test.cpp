@@ -1,0 +1,37 @@
+#include "llmctl/units.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace llmctl;
+
+TEST(Units, Durations) {
+    EXPECT_EQ(parse_duration("0"), Millis(0));
+    EXPECT_EQ(parse_duration("90s"), Millis(90'000));
+    EXPECT_EQ(parse_duration("2m"), Millis(120'000));
+    EXPECT_EQ(parse_duration("1h30m"), Millis(5'400'000));
+    EXPECT_EQ(parse_duration("500ms"), Millis(500));
+    EXPECT_EQ(parse_duration("1.5s"), Millis(1500));
+    EXPECT_EQ(parse_duration("5"), Millis(5000));
+    EXPECT_EQ(parse_duration("1D"), Millis(86'400'000));
+    for (const char* bad : {"", "s", "-1s", "1x", "1 s", "1s2", "abc", "1.s.", "99999999999999999999h"})
+        EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+}
+
+TEST(Units, Sizes) {
+    EXPECT_EQ(parse_size("64MiB"), 64ull << 20);
+    EXPECT_EQ(parse_size("64M"), 64ull << 20);
+    EXPECT_EQ(parse_size("10k"), 10240u);
+    EXPECT_EQ(parse_size("1GB"), 1ull << 30);
+    EXPECT_EQ(parse_size("512"), 512u);
+    EXPECT_EQ(parse_size("512B"), 512u);
+    for (const char* bad : {"", "MiB", "-1", "1X", "1 MiB", "1PiB"}) EXPECT_FALSE(parse_size(bad).has_value()) << bad;
+}
+
+TEST(Units, Format) {
+    EXPECT_EQ(format_duration(Millis(0)), "0");
+    EXPECT_EQ(format_duration(Millis(5'400'000)), "1h30m");
+    EXPECT_EQ(format_duration(Millis(250)), "250ms");
+    EXPECT_EQ(format_duration(Millis(1500)), "1.5s");
+    EXPECT_EQ(format_size(64ull << 20), "64MiB");
+    EXPECT_EQ(format_size(100), "100B");
+}

@@ -1,0 +1,28 @@
+#pragma once
+// Starting a server: Boost.Process v2, a new session (setsid), stdin from /dev/null, stdout
+// and stderr appended to a log file we open ourselves (O_APPEND), never a pipe; no inherited
+// fds; detached, because a v2 process object kills its child when destroyed.
+
+#include "llmctl/process.hpp"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace llmctl {
+
+struct SpawnRequest {
+    std::vector<std::string> argv;          // argv[0] is looked up in PATH if it has no '/'
+    std::map<std::string, std::string> env; // added to (and overriding) our environment
+    std::string cwd;                        // empty = ours
+    std::string log_path;                   // opened O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW, 0600
+};
+
+// Spawns the process and returns its identity. Throws Error(server) when the program cannot
+// be found or started, Error(failure) when the log cannot be opened.
+Identity spawn_server(const SpawnRequest& req);
+
+// Opens a log file for appending (0600, O_NOFOLLOW, O_CLOEXEC); throws on failure.
+int open_log_for_append(const std::string& path);
+
+} // namespace llmctl

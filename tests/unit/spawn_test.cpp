@@ -1,0 +1,89 @@
+#include "llmctl/errors.hpp"
+#include "llmctl/process.hpp"
+#include "llmctl/spawn.hpp"
+#include "llmctl/strings.hpp"
+
+#include <csignal>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <set>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace llmctl;
+
+namespace {
+
+std::set<std::string> open_fds(pid_t pid) {
+    std::set<std::string> out;
+    DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+    if (!d) return out;
+    while (auto* e = readdir(d))
+        if (e->d_name[0] != '.') out.insert(e->d_name);
+    closedir(d);
+    return out;
+}
+
+bool poll_until(const std::function<bool()>& cond) {
+    for (int i = 0; i < 5000; ++i) {
+        if (cond()) return true;
+        usleep(1000);
+    }
+    return false;
+}
+
+} // namespace
+
+TEST(Spawn, LogsAppendSessionAndNoInheritedFds) {
+    char tmpl[] = "/tmp/llmctl-spawn-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    std::string log = dir + "/x.log";
+    std::ofstream(log) << "earlier line\n";
+    int leaky = open("/dev/null", O_RDONLY); // no O_CLOEXEC on purpose
+    ASSERT_GE(leaky, 0);
+
+    SpawnRequest req;
+    req.argv = {"sh", "-c", "echo out; echo err >&2; echo \"env=$LLMCTL_TEST\"; echo ready; exec sleep 30"};
+    req.env = {{"LLMCTL_TEST", "marker-42"}};
+    req.log_path = log;
+    Identity id = spawn_server(req);
+    close(leaky);
+    ASSERT_TRUE(is_alive(id));
+    ASSERT_TRUE(poll_until([&] { return read_file(log).value_or("").find("ready") != std::string::npos; }));
+    std::string text = *read_file(log);
+    EXPECT_EQ(text.rfind("earlier line\n", 0), 0u) << "the log was truncated, not appended";
+    EXPECT_NE(text.find("out\n"), std::string::npos);
+    EXPECT_NE(text.find("err\n"), std::string::npos);
+    EXPECT_NE(text.find("env=marker-42"), std::string::npos);
+
+    auto st = read_proc_stat(id.pid);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->session, id.pid); // setsid: its own session and group
+    EXPECT_EQ(st->pgrp, id.pid);
+    // `exec sleep` keeps the pid; only stdin, stdout and stderr are open.
+    ASSERT_TRUE(poll_until([&] { return read_file("/proc/" + std::to_string(id.pid) + "/comm").value_or("") == "sleep\n"; }));
+    EXPECT_EQ(open_fds(id.pid), (std::set<std::string>{"0", "1", "2"}));
+    char target[256] = {};
+    ASSERT_GT(readlink(("/proc/" + std::to_string(id.pid) + "/fd/0").c_str(), target, sizeof target - 1), 0);
+    EXPECT_STREQ(target, "/dev/null");
+
+    kill(id.pid, SIGKILL);
+    waitpid(id.pid, nullptr, 0);
+    std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+TEST(Spawn, MissingProgramIsServerError) {
+    SpawnRequest req;
+    req.argv = {"llmctl-no-such-program-xyz"};
+    req.log_path = "/tmp/llmctl-spawn-missing.log";
+    try {
+        spawn_server(req);
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::server);
+        EXPECT_NE(std::string(e.what()).find("not found in PATH"), std::string::npos);
+    }
+    std::remove(req.log_path.c_str());
+}

@@ -5,6 +5,7 @@ namespace llmctl::cli {
 const std::vector<Command>& command_table() {
     static const std::vector<Command> table = {
         {"config", "Validate or show the configuration", setup_config},
+        {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS URL (no lock, no writes)", setup_ps},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
     };
     return table;

@@ -27,5 +27,6 @@ const std::vector<Command>& command_table();
 // Per-command setup functions (one file each).
 std::function<int()> setup_config(CLI::App& app, Globals& g);
 std::function<int()> setup_state(CLI::App& app, Globals& g);
+std::function<int()> setup_ps(CLI::App& app, Globals& g);
 
 } // namespace llmctl::cli

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> names;
     for (const auto& c : cli::command_table()) {
         auto* sub = app.add_subcommand(c.name, c.summary);
+        sub->fallthrough(); // global options may follow the subcommand
         auto h = c.setup(*sub, g);
         sub->callback([&handler, h] { handler = h; });
         names.push_back(c.name);

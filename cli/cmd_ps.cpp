@@ -1,0 +1,89 @@
+// llmctl ps: what runs, read from one snapshot of the state file. Takes no lock, writes nothing.
+
+#include "commands.hpp"
+
+#include "llmctl/paths.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/units.hpp"
+
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+namespace llmctl::cli {
+
+namespace {
+
+std::string age(std::optional<std::int64_t> since_ms, std::int64_t now) {
+    if (!since_ms) return "-";
+    return format_duration(Millis(((now - *since_ms) / 1000) * 1000));
+}
+
+} // namespace
+
+std::function<int()> setup_ps(CLI::App& app, Globals& g) {
+    auto all = std::make_shared<bool>(false);
+    auto json = std::make_shared<bool>(false);
+    auto names = std::make_shared<bool>(false);
+    app.add_flag("-a,--all", *all, "Include failed servers");
+    app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
+    app.add_flag("-q,--quiet", *names, "Print names only, one per line");
+    app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n");
+    return [all, json, names, &g]() -> int {
+        std::string dir = resolve_state_dir(g.state_dir);
+        std::vector<ServerRow> rows;
+        if (check_state_dir(dir)) {
+            if (auto store = Store::open_read(state_db_path(dir))) {
+                Transaction tx(*store, Transaction::Kind::deferred); // one snapshot
+                rows = load_servers(*store);
+            }
+        }
+        std::int64_t now = now_ms();
+        long page = ::sysconf(_SC_PAGESIZE);
+        nlohmann::json arr = nlohmann::json::array();
+        std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "URL"}};
+        for (const auto& r : rows) {
+            std::string status = effective_status(r);
+            if (status == "failed" && !*all) continue;
+            if (*names) {
+                std::cout << r.name << "\n";
+                continue;
+            }
+            std::uint64_t rss = 0;
+            if (status != "dead" && status != "failed")
+                if (auto st = read_proc_stat(r.server.pid)) rss = st->rss_pages * static_cast<std::uint64_t>(page);
+            arr.push_back({{"name", r.name},
+                           {"status", status},
+                           {"pid", r.server.pid},
+                           {"port", r.port ? nlohmann::json(*r.port) : nlohmann::json()},
+                           {"url", r.url()},
+                           {"started_at", r.started_at ? nlohmann::json(*r.started_at) : nlohmann::json()},
+                           {"ready_at", r.ready_at ? nlohmann::json(*r.ready_at) : nlohmann::json()},
+                           {"last_used", r.last_used ? nlohmann::json(*r.last_used) : nlohmann::json()},
+                           {"rss_bytes", rss},
+                           {"log_path", r.log_path},
+                           {"error", r.error}});
+            table.push_back({r.name, status, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
+                             age(r.ready_at ? r.ready_at : r.started_at, now), age(r.last_used, now),
+                             rss ? format_size(rss) : "-", r.url()});
+        }
+        if (*names) return 0;
+        if (*json) {
+            std::cout << arr.dump(2) << "\n";
+            return 0;
+        }
+        std::vector<std::size_t> w(table[0].size(), 0);
+        for (auto& row : table)
+            for (std::size_t i = 0; i < row.size(); ++i) w[i] = std::max(w[i], row[i].size());
+        for (auto& row : table) {
+            std::string line;
+            for (std::size_t i = 0; i < row.size(); ++i)
+                line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], w[i]) : row[i];
+            std::cout << line << "\n";
+        }
+        return 0;
+    };
+}
+
+} // namespace llmctl::cli

@@ -1,0 +1,38 @@
+#include "llmctl/servers.hpp"
+
+namespace llmctl {
+
+std::vector<ServerRow> load_servers(Store& store) {
+    auto s = store.prepare(
+        "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+        "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error FROM servers ORDER BY name");
+    std::vector<ServerRow> out;
+    while (s.step()) {
+        ServerRow r;
+        r.name = s.str(0);
+        r.instance = s.str(1);
+        r.status = s.str(2);
+        r.server = Identity{static_cast<pid_t>(s.i64(3)), static_cast<std::uint64_t>(s.i64(4)), s.str(5)};
+        r.port = s.opt_i64(6);
+        r.host = s.str(7);
+        r.argv_json = s.str(8);
+        r.log_path = s.str(9);
+        r.owner_pid = s.opt_i64(10);
+        r.owner_start_ticks = s.opt_i64(11);
+        r.started_at = s.opt_i64(12);
+        r.ready_at = s.opt_i64(13);
+        r.last_used = s.opt_i64(14);
+        r.config_hash = s.str(15);
+        r.exit_code = s.opt_i64(16);
+        r.error = s.str(17);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::string effective_status(const ServerRow& row) {
+    if (row.status == "failed") return row.status;
+    return is_alive(row.server) ? row.status : "dead";
+}
+
+} // namespace llmctl

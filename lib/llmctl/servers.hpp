@@ -1,0 +1,30 @@
+#pragma once
+// Rows of the `servers` table and what a reader can say about them without the lock.
+
+#include "llmctl/process.hpp"
+#include "llmctl/store.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmctl {
+
+struct ServerRow {
+    std::string name, instance, status, host, log_path, argv_json, config_hash, error;
+    Identity server;                    // pid, start ticks, boot id
+    std::optional<std::int64_t> port;
+    std::optional<std::int64_t> owner_pid, owner_start_ticks;
+    std::optional<std::int64_t> started_at, ready_at, last_used, exit_code;
+
+    std::string url() const { return port ? "http://" + host + ":" + std::to_string(*port) : std::string(); }
+};
+
+// All rows, ordered by name.
+std::vector<ServerRow> load_servers(Store& store);
+
+// The status a reader reports: the stored one, or "dead" when a live status's process is gone.
+std::string effective_status(const ServerRow& row);
+
+} // namespace llmctl

@@ -1,0 +1,318 @@
+#include "llmctl/supervisor.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/fault.hpp"
+#include "llmctl/health.hpp"
+#include "llmctl/lock.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/ports.hpp"
+#include "llmctl/signal.hpp"
+#include "llmctl/spawn.hpp"
+#include "llmctl/strings.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace llmctl {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::string new_instance_id() {
+    std::random_device rd;
+    return fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+std::optional<ServerRow> find_row(Store& store, const std::string& name) {
+    for (auto& r : load_servers(store))
+        if (r.name == name) return r;
+    return std::nullopt;
+}
+
+std::string log_tail(const std::string& path, std::size_t lines) {
+    std::string text = read_file(path).value_or("");
+    std::size_t pos = text.size();
+    if (pos && text[pos - 1] == '\n') --pos;
+    for (std::size_t n = 0; n < lines && pos != std::string::npos && pos > 0; ++n) pos = text.rfind('\n', pos - 1);
+    return pos == std::string::npos ? text : text.substr(pos == 0 ? 0 : pos + 1);
+}
+
+// Reaps our own child if it exited; returns its status description, or nullopt while it runs.
+std::optional<std::string> child_exit(const Identity& server) {
+    int status = 0;
+    pid_t r = ::waitpid(server.pid, &status, WNOHANG);
+    if (r == server.pid) {
+        if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+        if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
+        return std::string("exited");
+    }
+    if (r < 0 && !is_alive(server)) return std::string("exited");
+    if (r == 0 && !is_alive(server)) return std::string("exited");
+    return std::nullopt;
+}
+
+bool environ_has(pid_t pid, const std::string& needle) {
+    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
+    if (!env) return false;
+    std::size_t pos = 0;
+    while (pos < env->size()) {
+        std::size_t end = env->find('\0', pos);
+        if (end == std::string::npos) end = env->size();
+        if (env->compare(pos, end - pos, needle) == 0) return true;
+        pos = end + 1;
+    }
+    return false;
+}
+
+void delete_row(Store& store, const std::string& name) {
+    store.prepare("DELETE FROM servers WHERE name = ?").bind(1, name).run();
+}
+
+} // namespace
+
+std::vector<Identity> server_processes(const Identity& server, const std::string& instance) {
+    std::vector<Identity> out;
+    std::string marker = "LLMCTL_INSTANCE=" + instance;
+    uid_t me = ::geteuid();
+    for (pid_t pid : list_pids()) {
+        auto st = read_proc_stat(pid);
+        if (!st || st->state == 'Z' || st->state == 'X') continue;
+        bool ours = (server.pid > 0 && (st->session == server.pid || st->pgrp == server.pid) &&
+                     is_alive(server)) ||
+                    pid == server.pid;
+        if (!ours && !instance.empty()) {
+            struct stat sb {};
+            std::string dir = "/proc/" + std::to_string(pid);
+            if (::stat(dir.c_str(), &sb) == 0 && sb.st_uid == me) ours = environ_has(pid, marker);
+        }
+        if (pid == server.pid && st->start_ticks != server.start_ticks) ours = false; // recycled
+        if (ours) out.push_back(Identity{pid, st->start_ticks, boot_id()});
+    }
+    return out;
+}
+
+std::vector<Identity> marked_processes(const std::string& state_dir, const std::string& name) {
+    std::vector<Identity> out;
+    std::string home = "LLMCTL_HOME=" + state_dir, tag = "LLMCTL_NAME=" + name;
+    uid_t me = ::geteuid();
+    for (pid_t pid : list_pids()) {
+        struct stat sb {};
+        if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != me) continue;
+        if (!environ_has(pid, home) || !environ_has(pid, tag)) continue;
+        if (auto id = identity_of(pid)) out.push_back(*id);
+    }
+    return out;
+}
+
+StartResult start_server(const std::string& state_dir, const ModelConfig& model, const StartOptions& opts) {
+    if (model.external())
+        throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not start it", model.name, model.url));
+    ensure_state_dir(state_dir);
+    auto note = [&](const std::string& s) { if (opts.progress) opts.progress(s); };
+    Identity me = self_identity();
+    Millis startup = opts.timeout.value_or(model.startup_timeout);
+    StartResult res;
+    ServerRow row;
+    for (int attempt = 0;; ++attempt) {
+        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+        Store store = Store::open_write(state_db_path(state_dir));
+        Transaction tx(store);
+        auto existing = find_row(store, model.name);
+        if (existing) {
+            const auto& r = *existing;
+            bool server_alive = is_alive(r.server);
+            Identity owner{static_cast<pid_t>(r.owner_pid.value_or(0)), static_cast<std::uint64_t>(r.owner_start_ticks.value_or(0)), boot_id()};
+            if (r.status == "running" && server_alive) {
+                tx.commit();
+                res.url = r.url();
+                res.already_running = true;
+                res.pid = r.server.pid;
+                res.port = static_cast<int>(r.port.value_or(0));
+                return res;
+            }
+            if ((r.status == "starting" || r.status == "stopping") && is_alive(owner) && owner != me) {
+                // Another invocation is on it: wait outside the lock for the row to settle.
+                tx.commit();
+                lock.release();
+                note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
+                std::this_thread::sleep_for(std::chrono::milliseconds(25));
+                continue;
+            }
+            if (r.status == "starting" && server_alive) {
+                // Its owner died while it started: adopt it and finish the health wait.
+                store.prepare("UPDATE servers SET owner_pid=?, owner_start_ticks=? WHERE name=?")
+                    .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, model.name).run();
+                store.add_event(model.name, "adopted", fmt::format("pid {}", r.server.pid));
+                tx.commit();
+                row = r;
+                res.adopted = true;
+                break;
+            }
+            // Anything else is dead (or a failed row): clear it, killing leftovers of ours.
+            for (auto& p : server_processes(server_alive ? r.server : Identity{}, r.instance)) signal_identity(p, SIGKILL);
+            delete_row(store, model.name);
+            store.add_event(model.name, "cleared", fmt::format("status {} pid {} was dead", r.status, r.server.pid));
+        }
+        // A server of this name with no row is an orphan of a start that died between spawn
+        // and commit: kill it rather than run two (reap does the same for every name).
+        for (auto& p : marked_processes(state_dir, model.name)) {
+            signal_identity(p, SIGKILL);
+            store.add_event(model.name, "orphan_killed", fmt::format("pid {}", p.pid));
+        }
+        // Pick a port inside the lock.
+        std::set<int> held;
+        for (auto& r : load_servers(store))
+            if (r.port && r.status != "failed") held.insert(static_cast<int>(*r.port));
+        fault_point("pick-port");
+        int port;
+        if (auto fixed = opts.port ? opts.port : model.port) {
+            if (held.count(*fixed) || !port_is_free(model.host, *fixed))
+                throw Error(Exit::server, fmt::format("port {} on {} is in use, and model \"{}\" is configured to use it", *fixed, model.host, model.name),
+                            "free the port, or remove \"port\" to pick one from port_range");
+            port = *fixed;
+        } else {
+            auto p = pick_port(model.host, model.port_min, model.port_max, held);
+            if (!p) throw Error(Exit::server, fmt::format("no free port in {}-{} on {}", model.port_min, model.port_max, model.host),
+                                "widen port_range or stop some servers");
+            port = *p;
+        }
+        fault_point("port");
+        std::string instance = new_instance_id();
+        SpawnRequest req;
+        for (auto& a : model.command) req.argv.push_back(expand_placeholders(a, model.host, port, model.name));
+        for (auto& [k, v] : model.env) req.env[k] = expand_placeholders(v, model.host, port, model.name);
+        req.env["LLMCTL_INSTANCE"] = instance;
+        req.env["LLMCTL_NAME"] = model.name;
+        req.env["LLMCTL_PORT"] = std::to_string(port);
+        req.env["LLMCTL_HOME"] = state_dir;
+        req.cwd = model.cwd.empty() ? std::string() : expand_placeholders(model.cwd, model.host, port, model.name);
+        req.log_path = log_path(state_dir, model.name);
+        Identity server = spawn_server(req);
+        fault_point("spawn");
+        std::int64_t now = now_ms();
+        store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+                      "owner_start_ticks, started_at, last_used, config_hash) VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?)")
+            .bind(1, model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
+            .bind(5, server.boot_id).bind(6, port).bind(7, model.host).bind(8, nlohmann::json(req.argv).dump())
+            .bind(9, req.log_path).bind(10, me.pid).bind(11, static_cast<std::int64_t>(me.start_ticks)).bind(12, now)
+            .bind(13, now).bind(14, config_hash(model)).run();
+        store.add_event(model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
+        tx.commit();
+        lock.release();
+        fault_point("committed");
+        row = ServerRow{};
+        row.name = model.name;
+        row.instance = instance;
+        row.server = server;
+        row.port = port;
+        row.host = model.host;
+        row.log_path = req.log_path;
+        (void)attempt;
+        break;
+    }
+    res.pid = row.server.pid;
+    res.port = static_cast<int>(row.port.value_or(0));
+    res.url = row.url();
+    if (!opts.wait) return res;
+
+    // Health wait, outside the lock.
+    auto deadline = clock::now() + startup;
+    auto backoff = std::chrono::milliseconds(25);
+    auto fail_row = [&](const std::string& why) {
+        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+        Store store = Store::open_write(state_db_path(state_dir));
+        Transaction tx(store);
+        store.prepare("UPDATE servers SET status='failed', error=? WHERE name=? AND instance=?")
+            .bind(1, why).bind(2, model.name).bind(3, row.instance).run();
+        store.add_event(model.name, "failed", why);
+        tx.commit();
+    };
+    for (;;) {
+        if (auto ex = child_exit(row.server)) {
+            std::string why = fmt::format("server {} {} during startup", model.name, *ex);
+            for (auto& p : server_processes(Identity{}, row.instance)) signal_identity(p, SIGKILL);
+            fail_row(why);
+            throw Error(Exit::server, fmt::format("{}; last lines of {}:\n{}", why, row.log_path, log_tail(row.log_path, 20)),
+                        fmt::format("see the whole log: llmctl logs {}", model.name));
+        }
+        int status = probe_health(row.host, res.port, model.health, std::chrono::milliseconds(1000));
+        if (status == 200) {
+            std::vector<pid_t> pids;
+            for (auto& p : server_processes(row.server, row.instance)) pids.push_back(p.pid);
+            if (port_owned_by(res.port, pids)) break;
+        }
+        if (clock::now() >= deadline) {
+            for (auto& p : server_processes(row.server, row.instance)) signal_identity(p, SIGKILL);
+            std::string why = fmt::format("server {} not healthy after {}", model.name, format_duration(startup));
+            fail_row(why);
+            throw Error(Exit::timeout, why + "; last lines of " + row.log_path + ":\n" + log_tail(row.log_path, 20),
+                        "raise startup_timeout (or --timeout) if the model needs longer to load");
+        }
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+    }
+    fault_point("ready");
+    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    Store store = Store::open_write(state_db_path(state_dir));
+    Transaction tx(store);
+    std::int64_t now = now_ms();
+    store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=?")
+        .bind(1, now).bind(2, now).bind(3, model.name).bind(4, row.instance).run();
+    store.add_event(model.name, "ready", fmt::format("pid {} port {}", row.server.pid, res.port));
+    tx.commit();
+    return res;
+}
+
+bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,
+                 const std::function<void(const std::string&)>& progress) {
+    if (!check_state_dir(state_dir)) return false;
+    Identity me = self_identity();
+    ServerRow row;
+    {
+        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+        Store store = Store::open_write(state_db_path(state_dir));
+        Transaction tx(store);
+        auto r = find_row(store, name);
+        if (!r) return false;
+        row = *r;
+        store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
+            .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, name).run();
+        tx.commit();
+    }
+    Identity server = is_alive(row.server) ? row.server : Identity{};
+    auto procs = server_processes(server, row.instance);
+    if (!procs.empty() && progress) progress(fmt::format("stopping {} ({} process(es))", name, procs.size()));
+    for (auto& p : procs) signal_identity(p, SIGTERM);
+    auto deadline = clock::now() + stop_timeout;
+    auto any_alive = [&] {
+        return std::any_of(procs.begin(), procs.end(), [](const Identity& p) { return is_alive(p); });
+    };
+    while (any_alive() && clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Children forked since the first scan are found by the second.
+    for (int round = 0; round < 50; ++round) {
+        auto rest = server_processes(server, row.instance);
+        for (auto& p : procs)
+            if (is_alive(p)) rest.push_back(p);
+        if (rest.empty()) break;
+        for (auto& p : rest) signal_identity(p, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    Store store = Store::open_write(state_db_path(state_dir));
+    Transaction tx(store);
+    store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, name).bind(2, row.instance).run();
+    store.add_event(name, "stopped", fmt::format("pid {}", row.server.pid));
+    tx.commit();
+    return true;
+}
+
+} // namespace llmctl

@@ -1,0 +1,42 @@
+#pragma once
+// The server lifecycle (DESIGN §5): start, stop, and the process set of a server.
+
+#include "llmctl/config.hpp"
+#include "llmctl/process.hpp"
+#include "llmctl/servers.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace llmctl {
+
+struct StartOptions {
+    std::optional<int> port;          // overrides the config
+    std::optional<Millis> timeout;    // overrides startup_timeout
+    bool wait = true;                 // false: return once spawned
+    std::function<void(const std::string&)> progress; // notes for stderr (may be empty)
+};
+
+struct StartResult {
+    std::string url;
+    bool already_running = false;
+    bool adopted = false;
+    pid_t pid = 0;
+    int port = 0;
+};
+
+// Ensures `model` runs in `state_dir`; never spawns a duplicate. Throws Error(server/timeout…).
+StartResult start_server(const std::string& state_dir, const ModelConfig& model, const StartOptions& opts);
+
+// Stops the server called `name` and every process of it; returns false when none was running.
+bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,
+                 const std::function<void(const std::string&)>& progress = {});
+
+// Every live process of a server: its session/group, and processes carrying its instance marker.
+std::vector<Identity> server_processes(const Identity& server, const std::string& instance);
+
+// Live processes of this user carrying the markers of `state_dir` and server `name`.
+std::vector<Identity> marked_processes(const std::string& state_dir, const std::string& name);
+
+} // namespace llmctl

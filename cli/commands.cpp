@@ -5,6 +5,9 @@ namespace llmctl::cli {
 const std::vector<Command>& command_table() {
     static const std::vector<Command> table = {
         {"config", "Validate or show the configuration", setup_config},
+        {"start", "Start a server (idempotent; prints its URL)", setup_start},
+        {"stop", "Stop servers: SIGTERM, then SIGKILL after stop_timeout", setup_stop},
+        {"restart", "Stop, then start a server", setup_restart},
         {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS URL (no lock, no writes)", setup_ps},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
     };

@@ -28,5 +28,8 @@ const std::vector<Command>& command_table();
 std::function<int()> setup_config(CLI::App& app, Globals& g);
 std::function<int()> setup_state(CLI::App& app, Globals& g);
 std::function<int()> setup_ps(CLI::App& app, Globals& g);
+std::function<int()> setup_start(CLI::App& app, Globals& g);
+std::function<int()> setup_stop(CLI::App& app, Globals& g);
+std::function<int()> setup_restart(CLI::App& app, Globals& g);
 
 } // namespace llmctl::cli

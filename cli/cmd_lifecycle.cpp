@@ -1,0 +1,147 @@
+// llmctl start | stop | restart: the server lifecycle, coordinated through the state dir.
+
+#include "commands.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/strings.hpp"
+#include "llmctl/supervisor.hpp"
+
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+namespace llmctl::cli {
+
+namespace {
+
+// The model to start: a config entry, or an ad-hoc one from `-- CMD ARGS...`.
+ModelConfig resolve_model(const Config& cfg, const std::string& name, const std::vector<std::string>& command) {
+    if (!valid_model_name(name))
+        throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name),
+                    "names start with a letter or digit and hold only letters, digits, '.', '_' and '-'");
+    if (!command.empty()) {
+        ModelConfig m;
+        const auto& d = cfg.defaults;
+        m.name = m.model = name;
+        m.command = command;
+        m.host = d.host;
+        m.port_min = d.port_min;
+        m.port_max = d.port_max;
+        m.health = d.health;
+        m.max_concurrent = d.max_concurrent;
+        m.startup_timeout = d.startup_timeout;
+        m.stop_timeout = d.stop_timeout;
+        m.idle_timeout = d.idle_timeout;
+        m.log_max_size = d.log_max_size;
+        m.log_keep = d.log_keep;
+        return m;
+    }
+    if (auto* m = cfg.find(name)) return *m;
+    throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", name, cfg.source, did_you_mean_suffix(name, cfg.model_names())),
+                "list models with: llmctl config check");
+}
+
+std::function<void(const std::string&)> notifier(const Globals& g) {
+    if (g.verbosity < 0) return {};
+    return [](const std::string& s) { std::cerr << "llmctl: " << s << "\n"; };
+}
+
+} // namespace
+
+std::function<int()> setup_start(CLI::App& app, Globals& g) {
+    struct Opts {
+        std::string name;
+        std::vector<std::string> command;
+        int port = 0;
+        std::string timeout;
+        bool no_wait = false, json = false;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("name", o->name, "Model (config entry) or ad-hoc server name")->required();
+    app.add_option("--port", o->port, "Use this port")->check(CLI::Range(1, 65535));
+    app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s); default startup_timeout");
+    app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy");
+    app.add_flag("--json", o->json, "Print a JSON object instead of the URL");
+    app.add_option("command", o->command, "After --: an ad-hoc server command ({host} {port} {name} work)");
+    app.footer("Idempotent: a running server prints its URL. Concurrent starts spawn one server.\n"
+               "Examples:\n  llmctl start echo\n  curl \"$(llmctl start echo)/v1/models\"\n"
+               "  llmctl start mysrv -- python3 -m http.server {port} --bind {host}\n");
+    return [o, &g]() -> int {
+        Config cfg = load_config(g.config_path);
+        ModelConfig m = resolve_model(cfg, o->name, o->command);
+        StartOptions so;
+        if (o->port) so.port = o->port;
+        if (!o->timeout.empty()) {
+            auto d = parse_duration(o->timeout);
+            if (!d) throw Error(Exit::usage, fmt::format("--timeout: bad duration \"{}\"", o->timeout), "write it like \"90s\" or \"5m\"");
+            so.timeout = *d;
+        }
+        so.wait = !o->no_wait;
+        so.progress = notifier(g);
+        auto r = start_server(resolve_state_dir(g.state_dir), m, so);
+        if (o->json) {
+            std::cout << nlohmann::json{{"name", m.name}, {"url", r.url}, {"pid", r.pid}, {"port", r.port},
+                                        {"already_running", r.already_running}, {"adopted", r.adopted}}.dump()
+                      << "\n";
+        } else {
+            std::cout << r.url << "\n";
+        }
+        if (r.already_running && g.verbosity > 0) std::cerr << "llmctl: " << m.name << " already running\n";
+        return 0;
+    };
+}
+
+std::function<int()> setup_stop(CLI::App& app, Globals& g) {
+    struct Opts {
+        std::vector<std::string> names;
+        bool all = false;
+        std::string timeout;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("names", o->names, "Servers to stop");
+    app.add_flag("--all", o->all, "Stop every server of this state dir");
+    app.add_option("--timeout", o->timeout, "Grace period after SIGTERM before SIGKILL (default stop_timeout)");
+    app.footer("Stopping something that is not running succeeds.\nExamples:\n  llmctl stop echo\n  llmctl stop --all\n");
+    return [o, &g]() -> int {
+        if (o->names.empty() == !o->all) throw Error(Exit::usage, "give server names or --all (not both)", "llmctl stop NAME... | --all");
+        Config cfg = load_config(g.config_path);
+        std::string dir = resolve_state_dir(g.state_dir);
+        std::vector<std::string> names = o->names;
+        if (o->all && check_state_dir(dir))
+            if (auto store = Store::open_read(state_db_path(dir)))
+                for (auto& r : load_servers(*store)) names.push_back(r.name);
+        std::optional<Millis> timeout;
+        if (!o->timeout.empty()) {
+            timeout = parse_duration(o->timeout);
+            if (!timeout) throw Error(Exit::usage, fmt::format("--timeout: bad duration \"{}\"", o->timeout));
+        }
+        for (auto& n : names) {
+            if (auto* m = cfg.find(n); m && m->external())
+                throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not stop it", n, m->url));
+            Millis t = timeout.value_or(cfg.find(n) ? cfg.find(n)->stop_timeout : cfg.defaults.stop_timeout);
+            bool stopped = stop_server(dir, n, t, notifier(g));
+            if (!stopped && g.verbosity >= 0) std::cerr << "llmctl: " << n << " is not running\n";
+        }
+        return 0;
+    };
+}
+
+std::function<int()> setup_restart(CLI::App& app, Globals& g) {
+    auto name = std::make_shared<std::string>();
+    app.add_option("name", *name, "Model to restart")->required();
+    app.footer("Examples:\n  llmctl restart echo\n");
+    return [name, &g]() -> int {
+        Config cfg = load_config(g.config_path);
+        ModelConfig m = resolve_model(cfg, *name, {});
+        std::string dir = resolve_state_dir(g.state_dir);
+        stop_server(dir, m.name, m.stop_timeout, notifier(g));
+        StartOptions so;
+        so.progress = notifier(g);
+        std::cout << start_server(dir, m, so).url << "\n";
+        return 0;
+    };
+}
+
+} // namespace llmctl::cli

@@ -9,6 +9,8 @@ unset LLMCTL_FAULT LLMCTL_LOCK_TIMEOUT
 CHILDREN=()
 cleanup() {
   local rc=$?
+  "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
+  for p in $(marked); do kill -KILL "$p" 2>/dev/null || true; done
   for p in "${CHILDREN[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
   if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "test failed (rc=$rc); data kept in $T" >&2; fi
   exit $rc
@@ -31,4 +33,14 @@ wait_for() {
     [ "$(date +%s%N)" -lt "$deadline" ] || return 1
     sleep 0.01
   done
+}
+# PIDs of live (non-zombie) processes carrying this test's state-dir marker.
+marked() {
+  local p
+  for p in /proc/[0-9]*; do
+    [ "$(awk '{print $3}' "$p/stat" 2>/dev/null)" = Z ] && continue
+    # A server carries both markers; helper processes of the test only inherit LLMCTL_HOME.
+    tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -xE "LLMCTL_HOME=$LLMCTL_HOME|LLMCTL_INSTANCE=.*" | wc -l | grep -qx 2 && echo "${p#/proc/}"
+  done
+  true
 }

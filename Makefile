@@ -22,7 +22,16 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	LLMCTL_CONFIG= XDG_CONFIG_HOME=/nonexistent $(BUILD)/bin/llmctl config check
+	@# The embedded default: the built-in config's `echo` model runs the bundled mock server,
+	@# in a throwaway state dir so a demo never touches the user's servers.
+	@set -e; export LLMCTL_CONFIG= XDG_CONFIG_HOME=/nonexistent LLMCTL_HOME=$$(mktemp -d)/state; \
+	  L=$(BUILD)/bin/llmctl; \
+	  echo '$$ llmctl config check'; $$L config check; \
+	  echo '$$ llmctl start echo'; url=$$($$L start echo); echo "$$url"; \
+	  echo '$$ llmctl ps'; $$L ps; \
+	  echo '$$ curl $$url/v1/models (via python3)'; python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1] + "/v1/models").read().decode())' "$$url"; \
+	  echo '$$ llmctl stop echo'; $$L stop echo; \
+	  $$L ps
 
 clean:
 	rm -rf $(BUILD)

@@ -19,6 +19,7 @@ echo "$ERR" | grep -q "simulated crash at start" || fail "no log tail: $ERR"
 llmctl ps -a --json | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r[0]["name"]=="crash" and r[0]["status"]=="failed", r'
 expect_rc 6 llmctl start slow
 [ -z "$(llmctl ps -q)" ] || fail "slow left a live row"
+[ -z "$(marked)" ] || fail "slow left processes alive: $(marked)"
 python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="slow"][0]; assert r["status"]=="failed"' <<<"$(llmctl ps -a --json)"
 # A foreign listener on the first port of the range: the server gets the next one.
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$PORT_BASE" &

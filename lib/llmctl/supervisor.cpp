@@ -122,6 +122,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     Millis startup = opts.timeout.value_or(model.startup_timeout);
     StartResult res;
     ServerRow row;
+    bool announced = false;
     for (int attempt = 0;; ++attempt) {
         auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
         Store store = Store::open_write(state_db_path(state_dir));
@@ -143,7 +144,8 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                 // Another invocation is on it: wait outside the lock for the row to settle.
                 tx.commit();
                 lock.release();
-                note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
+                if (!announced) note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
+                announced = true;
                 std::this_thread::sleep_for(std::chrono::milliseconds(25));
                 continue;
             }

@@ -22,20 +22,7 @@ ModelConfig resolve_model(const Config& cfg, const std::string& name, const std:
         throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name),
                     "names start with a letter or digit and hold only letters, digits, '.', '_' and '-'");
     if (!command.empty()) {
-        ModelConfig m;
-        const auto& d = cfg.defaults;
-        m.name = m.model = name;
-        m.command = command;
-        m.host = d.host;
-        m.port_min = d.port_min;
-        m.port_max = d.port_max;
-        m.health = d.health;
-        m.max_concurrent = d.max_concurrent;
-        m.startup_timeout = d.startup_timeout;
-        m.stop_timeout = d.stop_timeout;
-        m.idle_timeout = d.idle_timeout;
-        m.log_max_size = d.log_max_size;
-        m.log_keep = d.log_keep;
+        ModelConfig m = model_from_defaults(cfg.defaults, name);
         return m;
     }
     if (auto* m = cfg.find(name)) return *m;

@@ -167,20 +167,7 @@ public:
         if (!t) fail(node.source(), fmt::format("model \"{}\" must be a table ([models.{}])", name, name));
         std::string where = fmt::format("[models.{}]", name);
         check_keys(*t, k_model_keys, where);
-        const auto& d = cfg.defaults;
-        ModelConfig mc;
-        mc.name = name;
-        mc.model = name;
-        mc.host = d.host;
-        mc.port_min = d.port_min;
-        mc.port_max = d.port_max;
-        mc.health = d.health;
-        mc.max_concurrent = d.max_concurrent;
-        mc.startup_timeout = d.startup_timeout;
-        mc.stop_timeout = d.stop_timeout;
-        mc.idle_timeout = d.idle_timeout;
-        mc.log_max_size = d.log_max_size;
-        mc.log_keep = d.log_keep;
+        ModelConfig mc = model_from_defaults(cfg.defaults, name);
         const toml::node* command_node = nullptr;
         const toml::node* url_node = nullptr;
         for (auto&& [k, v] : *t) {
@@ -233,6 +220,22 @@ private:
 
 } // namespace
 
+ModelConfig model_from_defaults(const Defaults& d, const std::string& name) {
+    ModelConfig mc;
+    mc.name = mc.model = name;
+    mc.host = d.host;
+    mc.port_min = d.port_min;
+    mc.port_max = d.port_max;
+    mc.health = d.health;
+    mc.max_concurrent = d.max_concurrent;
+    mc.startup_timeout = d.startup_timeout;
+    mc.stop_timeout = d.stop_timeout;
+    mc.idle_timeout = d.idle_timeout;
+    mc.log_max_size = d.log_max_size;
+    mc.log_keep = d.log_keep;
+    return mc;
+}
+
 const ModelConfig* Config::find(const std::string& name) const {
     auto it = models.find(name);
     return it == models.end() ? nullptr : &it->second;
@@ -268,20 +271,10 @@ Config builtin_config() {
     std::string mock = bundled_mock_server();
     Config cfg;
     cfg.source = "<built-in>";
-    ModelConfig mc;
-    mc.name = mc.model = "echo";
-    const auto& d = cfg.defaults;
+    ModelConfig mc = model_from_defaults(cfg.defaults, "echo");
     mc.command = {mock, "--host", "{host}", "--port", "{port}"};
-    mc.health = d.health;
-    mc.host = d.host;
-    mc.port_min = d.port_min;
-    mc.port_max = d.port_max;
     mc.max_concurrent = 4;
     mc.startup_timeout = Millis(30'000);
-    mc.stop_timeout = d.stop_timeout;
-    mc.idle_timeout = d.idle_timeout;
-    mc.log_max_size = d.log_max_size;
-    mc.log_keep = d.log_keep;
     cfg.models["echo"] = mc;
     return cfg;
 }

@@ -59,6 +59,9 @@ struct Config {
     std::vector<std::string> model_names() const;
 };
 
+// A model named `name` with every inheritable setting taken from `d` (no command, no url).
+ModelConfig model_from_defaults(const Defaults& d, const std::string& name);
+
 // Parses TOML text; `source` names the file in error messages. Throws Error(config).
 Config parse_config(const std::string& text, const std::string& source);
 

@@ -23,6 +23,7 @@ ModelConfig resolve_model(const Config& cfg, const std::string& name, const std:
                     "names start with a letter or digit and hold only letters, digits, '.', '_' and '-'");
     if (!command.empty()) {
         ModelConfig m = model_from_defaults(cfg.defaults, name);
+        m.command = command;
         return m;
     }
     if (auto* m = cfg.find(name)) return *m;

@@ -37,5 +37,10 @@ CHILDREN+=("$!")
 wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 30))
 expect_rc 5 llmctl start fixed
 echo "$ERR" | grep -q "port $((PORT_BASE + 30))" || fail "message does not name the port: $ERR"
+# An ad-hoc server with no config entry; placeholders work; unknown names are exit 4.
+expect_rc 0 llmctl start adhoc -- "$MOCK_BIN" --host "{host}" --port "{port}" --model-name "{name}"
+python3 -c 'import sys,urllib.request; assert b"adhoc" in urllib.request.urlopen(sys.argv[1] + "/v1/models").read()' "$OUT"
+expect_rc 4 llmctl start okk
+echo "$ERR" | grep -q 'did you mean "ok"' || fail "no suggestion: $ERR"
 llmctl stop --all -q
 echo "start_failures: ok"

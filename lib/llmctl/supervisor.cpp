@@ -146,7 +146,16 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                 lock.release();
                 if (!announced) note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
                 announced = true;
-                std::this_thread::sleep_for(std::chrono::milliseconds(25));
+                // Poll the row without the lock (a WAL read never blocks the writer) until it
+                // settles or its owner dies, then decide again under the lock.
+                for (auto backoff = std::chrono::milliseconds(5);; backoff = std::min(backoff * 2, std::chrono::milliseconds(100))) {
+                    std::this_thread::sleep_for(backoff);
+                    if (!is_alive(owner)) break;
+                    auto reader = Store::open_read(state_db_path(state_dir));
+                    if (!reader) break;
+                    auto now_row = find_row(*reader, model.name);
+                    if (!now_row || now_row->status != r.status || now_row->instance != r.instance) break;
+                }
                 continue;
             }
             if (r.status == "starting" && server_alive) {

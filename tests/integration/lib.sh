@@ -1,17 +1,18 @@
-# Shared helpers for the black-box tests. Each test gets its own state dir; children that a
-# test starts are recorded and killed by PID on exit (never by name).
+# Shared helpers for the black-box tests. Each test gets its own state dir; on exit the
+# test's still-running background jobs (PIDs bash has not reaped, so not recyclable) and
+# its marked servers are killed; never anything by name.
 set -euo pipefail
 : "${LLMCTL_BIN:?}" "${MOCK_BIN:?}" "${PORT_BASE:?}"
 T=$(mktemp -d /tmp/llmctl-it.XXXXXX)
 export LLMCTL_HOME="$T/state"
 export LLMCTL_CONFIG="$T/config.toml"
 unset LLMCTL_FAULT LLMCTL_LOCK_TIMEOUT
-CHILDREN=()
 cleanup() {
   local rc=$?
   "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
   for p in $(marked); do kill -KILL "$p" 2>/dev/null || true; done
-  for p in "${CHILDREN[@]:-}"; do [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true; done
+  local p
+  for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null || true; done
   if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "test failed (rc=$rc); data kept in $T" >&2; fi
   exit $rc
 }

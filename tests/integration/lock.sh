@@ -5,7 +5,6 @@ printf '[models.a]\ncommand = ["x"]\n' >"$LLMCTL_CONFIG"
 llmctl state init
 LLMCTL_FAULT=hold-lock:60s "$LLMCTL_BIN" state init &
 holder=$!
-CHILDREN+=("$holder")
 # The holder has the lock once its PID is in the lock file.
 wait_for 10 grep -qx "$holder" "$LLMCTL_HOME/state.lock" || fail "holder never took the lock"
 start=$(date +%s%N)

@@ -2,7 +2,6 @@
 . "$TEST_LIB"
 port=$PORT_BASE
 "$MOCK_BIN" --port "$port" --startup-delay 300ms >"$T/mock.log" 2>&1 &
-CHILDREN+=("$!")
 probe() { python3 - "$port" "$1" <<'PY'
 import sys, urllib.request, urllib.error
 try:

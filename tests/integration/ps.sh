@@ -14,7 +14,6 @@ expect_rc 0 llmctl ps --json
 # One live row (a process of ours, identity read from /proc) and one whose process is gone.
 sleep 60 &
 live=$!
-CHILDREN+=("$live")
 ticks=$(cut -d')' -f2- /proc/$live/stat | awk '{print $20}')
 boot=$(cat /proc/sys/kernel/random/boot_id)
 python3 - "$LLMCTL_HOME/state.db" "$live" "$ticks" "$boot" <<'PY'

@@ -23,7 +23,6 @@ expect_rc 6 llmctl start slow
 python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="slow"][0]; assert r["status"]=="failed"' <<<"$(llmctl ps -a --json)"
 # A foreign listener on the first port of the range: the server gets the next one.
 python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$PORT_BASE" &
-CHILDREN+=("$!")
 wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$PORT_BASE"
 expect_rc 0 llmctl start ok
 [ "$OUT" = "http://127.0.0.1:$((PORT_BASE + 1))" ] || fail "ok got $OUT"
@@ -33,7 +32,6 @@ pid=$(llmctl ps --json | python3 -c 'import json,sys; print([r["pid"] for r in j
 LLMCTL_LOCK_TIMEOUT=0 expect_rc 0 llmctl state init
 # A fixed port held by a stranger: exit 5 naming the port.
 python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' $((PORT_BASE + 30)) &
-CHILDREN+=("$!")
 wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 30))
 expect_rc 5 llmctl start fixed
 echo "$ERR" | grep -q "port $((PORT_BASE + 30))" || fail "message does not name the port: $ERR"

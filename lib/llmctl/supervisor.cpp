@@ -123,7 +123,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     StartResult res;
     ServerRow row;
     bool announced = false;
-    for (int attempt = 0;; ++attempt) {
+    for (;;) {
         auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
         Store store = Store::open_write(state_db_path(state_dir));
         Transaction tx(store);
@@ -227,7 +227,6 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         row.port = port;
         row.host = model.host;
         row.log_path = req.log_path;
-        (void)attempt;
         break;
     }
     res.pid = row.server.pid;

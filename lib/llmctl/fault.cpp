@@ -3,6 +3,7 @@
 #include "llmctl/units.hpp"
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -26,7 +27,15 @@ void fault_point(std::string_view point) {
             ::pause();
         }
         if (name == point) {
-            if (auto d = parse_duration(arg)) std::this_thread::sleep_for(*d);
+            auto d = parse_duration(arg);
+            if (!d) continue;
+            if (const char* notify = std::getenv("LLMCTL_FAULT_NOTIFY"); notify && *notify) {
+                if (FILE* f = std::fopen(notify, "a")) {
+                    std::fprintf(f, "%.*s\n", static_cast<int>(point.size()), point.data());
+                    std::fclose(f);
+                }
+            }
+            std::this_thread::sleep_for(*d);
         }
     }
 }

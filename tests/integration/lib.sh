@@ -41,7 +41,7 @@ marked() {
   for p in /proc/[0-9]*; do
     [ "$(awk '{print $3}' "$p/stat" 2>/dev/null)" = Z ] && continue
     # A server carries both markers; helper processes of the test only inherit LLMCTL_HOME.
-    tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -xE "LLMCTL_HOME=$LLMCTL_HOME|LLMCTL_INSTANCE=.*" | wc -l | grep -qx 2 && echo "${p#/proc/}"
+    tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -xE "LLMCTL_HOME=$LLMCTL_HOME|LLMCTL_INSTANCE=.*" | wc -l | grep -qx 2 && echo "${p#/proc/}"
   done
   true
 }

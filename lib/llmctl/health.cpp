@@ -7,7 +7,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
+#include <arpa/inet.h>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
 #include <dirent.h>
 #include <sstream>
 #include <unistd.h>
@@ -45,8 +50,50 @@ int probe_health(const std::string& host, int port, const std::string& path, Mil
     return status;
 }
 
-std::set<unsigned long> listening_inodes(int port) {
+namespace {
+
+// Parses /proc/net/tcp{,6}'s local address ("0100007F" or 32 hex digits: 32-bit words in host
+// order) and says whether a listener there competes with one on `want` (empty: any address).
+bool competes(const std::string& hex, const std::optional<std::array<unsigned char, 16>>& want) {
+    if (!want) return true;
+    std::array<unsigned char, 16> got{};
+    if (hex.size() == 8) {
+        std::uint32_t w = static_cast<std::uint32_t>(std::strtoul(hex.c_str(), nullptr, 16));
+        got[10] = got[11] = 0xff; // as ::ffff:a.b.c.d
+        std::memcpy(got.data() + 12, &w, 4);
+    } else if (hex.size() == 32) {
+        for (int i = 0; i < 4; ++i) {
+            std::uint32_t w = static_cast<std::uint32_t>(std::strtoul(hex.substr(i * 8, 8).c_str(), nullptr, 16));
+            std::memcpy(got.data() + i * 4, &w, 4);
+        }
+    } else {
+        return true;
+    }
+    static const std::array<unsigned char, 16> any6{};
+    static const std::array<unsigned char, 16> any4{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
+    return got == any6 || got == any4 || *want == any6 || *want == any4 || got == *want;
+}
+
+std::optional<std::array<unsigned char, 16>> address_of(const std::string& host) {
+    if (host.empty()) return std::nullopt;
+    std::string h = host == "localhost" ? "127.0.0.1" : host;
+    if (h.size() > 2 && h.front() == '[') h = h.substr(1, h.size() - 2);
+    std::array<unsigned char, 16> a{};
+    in_addr v4{};
+    if (::inet_pton(AF_INET, h.c_str(), &v4) == 1) {
+        a[10] = a[11] = 0xff;
+        std::memcpy(a.data() + 12, &v4, 4);
+        return a;
+    }
+    if (::inet_pton(AF_INET6, h.c_str(), a.data()) == 1) return a;
+    return std::nullopt;
+}
+
+} // namespace
+
+std::set<unsigned long> listening_inodes(int port, const std::string& host) {
     std::set<unsigned long> out;
+    auto want = address_of(host);
     for (const char* file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
         auto text = read_file(file);
         if (!text) continue;
@@ -62,20 +109,22 @@ std::set<unsigned long> listening_inodes(int port) {
             auto colon = local.rfind(':');
             if (colon == std::string::npos) continue;
             if (std::strtol(local.c_str() + colon + 1, nullptr, 16) != port) continue;
+            if (!competes(local.substr(0, colon), want)) continue;
             out.insert(std::strtoul(inode.c_str(), nullptr, 10));
         }
     }
     return out;
 }
 
-bool port_owned_by(int port, const std::vector<pid_t>& pids) {
-    auto inodes = listening_inodes(port);
-    if (inodes.empty()) return false;
+PortListeners port_listeners(const std::string& host, int port, const std::vector<pid_t>& pids) {
+    PortListeners out;
+    auto inodes = listening_inodes(port, host);
+    if (inodes.empty()) return out;
+    std::set<unsigned long> seen;
     for (pid_t pid : pids) {
         std::string dir = "/proc/" + std::to_string(pid) + "/fd";
         DIR* d = ::opendir(dir.c_str());
         if (!d) continue;
-        bool found = false;
         while (auto* e = ::readdir(d)) {
             if (e->d_name[0] == '.') continue;
             char target[64];
@@ -83,15 +132,13 @@ bool port_owned_by(int port, const std::vector<pid_t>& pids) {
             if (n <= 0) continue;
             target[n] = '\0';
             unsigned long ino = 0;
-            if (std::sscanf(target, "socket:[%lu]", &ino) == 1 && inodes.count(ino)) {
-                found = true;
-                break;
-            }
+            if (std::sscanf(target, "socket:[%lu]", &ino) == 1 && inodes.count(ino)) seen.insert(ino);
         }
         ::closedir(d);
-        if (found) return true;
     }
-    return false;
+    out.ours = !seen.empty();
+    out.stranger = seen.size() < inodes.size();
+    return out;
 }
 
 } // namespace llmctl

@@ -15,10 +15,17 @@ namespace llmctl {
 // GET http://host:port/path; the HTTP status, or 0 when nothing answered within `timeout`.
 int probe_health(const std::string& host, int port, const std::string& path, Millis timeout);
 
-// Inodes of TCP sockets listening on `port` (from /proc/net/tcp and tcp6).
-std::set<unsigned long> listening_inodes(int port);
+// Inodes of TCP sockets listening on `port` (from /proc/net/tcp and tcp6). With `host` (an IP
+// address), only listeners that compete with a server bound there: same address or wildcard.
+std::set<unsigned long> listening_inodes(int port, const std::string& host = "");
 
+// Who listens on `port`: some process in `pids`, and/or anything else (a stranger).
+struct PortListeners {
+    bool ours = false;
+    bool stranger = false;
+};
+PortListeners port_listeners(const std::string& host, int port, const std::vector<pid_t>& pids);
 // True when some process in `pids` holds a socket listening on `port`.
-bool port_owned_by(int port, const std::vector<pid_t>& pids);
+inline bool port_owned_by(int port, const std::vector<pid_t>& pids) { return port_listeners("", port, pids).ours; }
 
 } // namespace llmctl

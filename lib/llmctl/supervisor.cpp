@@ -73,6 +73,15 @@ bool environ_has(pid_t pid, const std::string& needle) {
     return false;
 }
 
+constexpr int kMaxPortAttempts = 3;
+
+// SIGKILLs every process and waits (bounded) until none is alive; a zombie counts as gone.
+void kill_and_wait(const std::vector<Identity>& procs) {
+    for (auto& p : procs) signal_identity(p, SIGKILL);
+    for (int i = 0; i < 500 && std::any_of(procs.begin(), procs.end(), [](const Identity& p) { return is_alive(p); }); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
 void delete_row(Store& store, const std::string& name) {
     store.prepare("DELETE FROM servers WHERE name = ?").bind(1, name).run();
 }
@@ -120,166 +129,211 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     auto note = [&](const std::string& s) { if (opts.progress) opts.progress(s); };
     Identity me = self_identity();
     Millis startup = opts.timeout.value_or(model.startup_timeout);
-    StartResult res;
-    ServerRow row;
     bool announced = false;
-    for (;;) {
-        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-        Store store = Store::open_write(state_db_path(state_dir));
-        Transaction tx(store);
-        auto existing = find_row(store, model.name);
-        if (existing) {
-            const auto& r = *existing;
-            bool server_alive = is_alive(r.server);
-            Identity owner{static_cast<pid_t>(r.owner_pid.value_or(0)), static_cast<std::uint64_t>(r.owner_start_ticks.value_or(0)), boot_id()};
-            if (r.status == "running" && server_alive) {
-                tx.commit();
-                res.url = r.url();
-                res.already_running = true;
-                res.pid = r.server.pid;
-                res.port = static_cast<int>(r.port.value_or(0));
-                return res;
-            }
-            if ((r.status == "starting" || r.status == "stopping") && is_alive(owner) && owner != me) {
-                // Another invocation is on it: wait outside the lock for the row to settle.
-                tx.commit();
-                lock.release();
-                if (!announced) note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
-                announced = true;
-                // Poll the row without the lock (a WAL read never blocks the writer) until it
-                // settles or its owner dies, then decide again under the lock.
-                for (auto backoff = std::chrono::milliseconds(5);; backoff = std::min(backoff * 2, std::chrono::milliseconds(100))) {
-                    std::this_thread::sleep_for(backoff);
-                    if (!is_alive(owner)) break;
-                    auto reader = Store::open_read(state_db_path(state_dir));
-                    if (!reader) break;
-                    auto now_row = find_row(*reader, model.name);
-                    if (!now_row || now_row->status != r.status || now_row->instance != r.instance) break;
+    std::set<int> lost_ports; // ports a stranger took from us during this invocation
+    for (int attempt = 1;; ++attempt) {
+        StartResult res;
+        ServerRow row;
+        for (;;) {
+            auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+            Store store = Store::open_write(state_db_path(state_dir));
+            Transaction tx(store);
+            auto existing = find_row(store, model.name);
+            if (existing) {
+                const auto& r = *existing;
+                bool server_alive = is_alive(r.server);
+                Identity owner{static_cast<pid_t>(r.owner_pid.value_or(0)), static_cast<std::uint64_t>(r.owner_start_ticks.value_or(0)), boot_id()};
+                if (r.status == "running" && server_alive) {
+                    tx.commit();
+                    res.url = r.url();
+                    res.already_running = true;
+                    res.pid = r.server.pid;
+                    res.port = static_cast<int>(r.port.value_or(0));
+                    return res;
                 }
-                continue;
+                if ((r.status == "starting" || r.status == "stopping") && is_alive(owner) && owner != me) {
+                    // Another invocation is on it: wait outside the lock for the row to settle.
+                    tx.commit();
+                    lock.release();
+                    if (!announced) note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
+                    announced = true;
+                    // Poll the row without the lock (a WAL read never blocks the writer) until it
+                    // settles or its owner dies, then decide again under the lock.
+                    for (auto backoff = std::chrono::milliseconds(5);; backoff = std::min(backoff * 2, std::chrono::milliseconds(100))) {
+                        std::this_thread::sleep_for(backoff);
+                        if (!is_alive(owner)) break;
+                        auto reader = Store::open_read(state_db_path(state_dir));
+                        if (!reader) break;
+                        auto now_row = find_row(*reader, model.name);
+                        if (!now_row || now_row->status != r.status || now_row->instance != r.instance) break;
+                    }
+                    continue;
+                }
+                if (r.status == "starting" && server_alive) {
+                    // Its owner died while it started: adopt it and finish the health wait.
+                    store.prepare("UPDATE servers SET owner_pid=?, owner_start_ticks=? WHERE name=?")
+                        .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, model.name).run();
+                    store.add_event(model.name, "adopted", fmt::format("pid {}", r.server.pid));
+                    tx.commit();
+                    row = r;
+                    res.adopted = true;
+                    break;
+                }
+                // Anything else is dead (or a failed row): clear it, killing leftovers of ours.
+                for (auto& p : server_processes(server_alive ? r.server : Identity{}, r.instance)) signal_identity(p, SIGKILL);
+                delete_row(store, model.name);
+                store.add_event(model.name, "cleared", fmt::format("status {} pid {} was dead", r.status, r.server.pid));
             }
-            if (r.status == "starting" && server_alive) {
-                // Its owner died while it started: adopt it and finish the health wait.
-                store.prepare("UPDATE servers SET owner_pid=?, owner_start_ticks=? WHERE name=?")
-                    .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, model.name).run();
-                store.add_event(model.name, "adopted", fmt::format("pid {}", r.server.pid));
-                tx.commit();
-                row = r;
-                res.adopted = true;
-                break;
+            // A server of this name with no row is an orphan of a start that died between spawn
+            // and commit: kill it rather than run two (reap does the same for every name).
+            for (auto& p : marked_processes(state_dir, model.name)) {
+                signal_identity(p, SIGKILL);
+                store.add_event(model.name, "orphan_killed", fmt::format("pid {}", p.pid));
             }
-            // Anything else is dead (or a failed row): clear it, killing leftovers of ours.
-            for (auto& p : server_processes(server_alive ? r.server : Identity{}, r.instance)) signal_identity(p, SIGKILL);
-            delete_row(store, model.name);
-            store.add_event(model.name, "cleared", fmt::format("status {} pid {} was dead", r.status, r.server.pid));
+            // Pick a port inside the lock.
+            std::set<int> held;
+            for (auto& r : load_servers(store))
+                if (r.port && r.status != "failed") held.insert(static_cast<int>(*r.port));
+            held.insert(lost_ports.begin(), lost_ports.end());
+            fault_point("pick-port");
+            int port;
+            if (auto fixed = opts.port ? opts.port : model.port) {
+                if (held.count(*fixed) || !port_is_free(model.host, *fixed))
+                    throw Error(Exit::server, fmt::format("port {} on {} is in use, and model \"{}\" is configured to use it", *fixed, model.host, model.name),
+                                "free the port, or remove \"port\" to pick one from port_range");
+                port = *fixed;
+            } else {
+                auto p = pick_port(model.host, model.port_min, model.port_max, held);
+                if (!p) throw Error(Exit::server, fmt::format("no free port in {}-{} on {}", model.port_min, model.port_max, model.host),
+                                    "widen port_range or stop some servers");
+                port = *p;
+            }
+            fault_point("port");
+            std::string instance = new_instance_id();
+            SpawnRequest req;
+            for (auto& a : model.command) req.argv.push_back(expand_placeholders(a, model.host, port, model.name));
+            for (auto& [k, v] : model.env) req.env[k] = expand_placeholders(v, model.host, port, model.name);
+            req.env["LLMCTL_INSTANCE"] = instance;
+            req.env["LLMCTL_NAME"] = model.name;
+            req.env["LLMCTL_PORT"] = std::to_string(port);
+            req.env["LLMCTL_HOME"] = state_dir;
+            req.cwd = model.cwd.empty() ? std::string() : expand_placeholders(model.cwd, model.host, port, model.name);
+            req.log_path = log_path(state_dir, model.name);
+            Identity server = spawn_server(req);
+            fault_point("spawn");
+            std::int64_t now = now_ms();
+            store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+                          "owner_start_ticks, started_at, last_used, config_hash) VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?)")
+                .bind(1, model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
+                .bind(5, server.boot_id).bind(6, port).bind(7, model.host).bind(8, nlohmann::json(req.argv).dump())
+                .bind(9, req.log_path).bind(10, me.pid).bind(11, static_cast<std::int64_t>(me.start_ticks)).bind(12, now)
+                .bind(13, now).bind(14, config_hash(model)).run();
+            store.add_event(model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
+            tx.commit();
+            lock.release();
+            fault_point("committed");
+            row = ServerRow{};
+            row.name = model.name;
+            row.instance = instance;
+            row.server = server;
+            row.port = port;
+            row.host = model.host;
+            row.log_path = req.log_path;
+            break;
         }
-        // A server of this name with no row is an orphan of a start that died between spawn
-        // and commit: kill it rather than run two (reap does the same for every name).
-        for (auto& p : marked_processes(state_dir, model.name)) {
-            signal_identity(p, SIGKILL);
-            store.add_event(model.name, "orphan_killed", fmt::format("pid {}", p.pid));
-        }
-        // Pick a port inside the lock.
-        std::set<int> held;
-        for (auto& r : load_servers(store))
-            if (r.port && r.status != "failed") held.insert(static_cast<int>(*r.port));
-        fault_point("pick-port");
-        int port;
-        if (auto fixed = opts.port ? opts.port : model.port) {
-            if (held.count(*fixed) || !port_is_free(model.host, *fixed))
-                throw Error(Exit::server, fmt::format("port {} on {} is in use, and model \"{}\" is configured to use it", *fixed, model.host, model.name),
-                            "free the port, or remove \"port\" to pick one from port_range");
-            port = *fixed;
-        } else {
-            auto p = pick_port(model.host, model.port_min, model.port_max, held);
-            if (!p) throw Error(Exit::server, fmt::format("no free port in {}-{} on {}", model.port_min, model.port_max, model.host),
-                                "widen port_range or stop some servers");
-            port = *p;
-        }
-        fault_point("port");
-        std::string instance = new_instance_id();
-        SpawnRequest req;
-        for (auto& a : model.command) req.argv.push_back(expand_placeholders(a, model.host, port, model.name));
-        for (auto& [k, v] : model.env) req.env[k] = expand_placeholders(v, model.host, port, model.name);
-        req.env["LLMCTL_INSTANCE"] = instance;
-        req.env["LLMCTL_NAME"] = model.name;
-        req.env["LLMCTL_PORT"] = std::to_string(port);
-        req.env["LLMCTL_HOME"] = state_dir;
-        req.cwd = model.cwd.empty() ? std::string() : expand_placeholders(model.cwd, model.host, port, model.name);
-        req.log_path = log_path(state_dir, model.name);
-        Identity server = spawn_server(req);
-        fault_point("spawn");
-        std::int64_t now = now_ms();
-        store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-                      "owner_start_ticks, started_at, last_used, config_hash) VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?)")
-            .bind(1, model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
-            .bind(5, server.boot_id).bind(6, port).bind(7, model.host).bind(8, nlohmann::json(req.argv).dump())
-            .bind(9, req.log_path).bind(10, me.pid).bind(11, static_cast<std::int64_t>(me.start_ticks)).bind(12, now)
-            .bind(13, now).bind(14, config_hash(model)).run();
-        store.add_event(model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
-        tx.commit();
-        lock.release();
-        fault_point("committed");
-        row = ServerRow{};
-        row.name = model.name;
-        row.instance = instance;
-        row.server = server;
-        row.port = port;
-        row.host = model.host;
-        row.log_path = req.log_path;
-        break;
-    }
-    res.pid = row.server.pid;
-    res.port = static_cast<int>(row.port.value_or(0));
-    res.url = row.url();
-    if (!opts.wait) return res;
+        res.pid = row.server.pid;
+        res.port = static_cast<int>(row.port.value_or(0));
+        res.url = row.url();
+        if (!opts.wait) return res;
 
-    // Health wait, outside the lock.
-    auto deadline = clock::now() + startup;
-    auto backoff = std::chrono::milliseconds(25);
-    auto fail_row = [&](const std::string& why) {
-        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-        Store store = Store::open_write(state_db_path(state_dir));
-        Transaction tx(store);
-        store.prepare("UPDATE servers SET status='failed', error=? WHERE name=? AND instance=?")
-            .bind(1, why).bind(2, model.name).bind(3, row.instance).run();
-        store.add_event(model.name, "failed", why);
-        tx.commit();
-    };
-    for (;;) {
-        if (auto ex = child_exit(row.server)) {
-            std::string why = fmt::format("server {} {} during startup", model.name, *ex);
-            for (auto& p : server_processes(Identity{}, row.instance)) signal_identity(p, SIGKILL);
-            fail_row(why);
-            throw Error(Exit::server, fmt::format("{}; last lines of {}:\n{}", why, row.log_path, log_tail(row.log_path, 20)),
-                        fmt::format("see the whole log: llmctl logs {}", model.name));
-        }
-        int status = probe_health(row.host, res.port, model.health, std::chrono::milliseconds(1000));
-        if (status == 200) {
+        // Health wait, outside the lock.
+        auto deadline = clock::now() + startup;
+        auto backoff = std::chrono::milliseconds(25);
+        auto fail_row = [&](const std::string& why) {
+            auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+            Store store = Store::open_write(state_db_path(state_dir));
+            Transaction tx(store);
+            store.prepare("UPDATE servers SET status='failed', error=? WHERE name=? AND instance=?")
+                .bind(1, why).bind(2, model.name).bind(3, row.instance).run();
+            store.add_event(model.name, "failed", why);
+            tx.commit();
+        };
+        bool port_lost = false;
+        for (;;) {
             std::vector<pid_t> pids;
             for (auto& p : server_processes(row.server, row.instance)) pids.push_back(p.pid);
-            if (port_owned_by(res.port, pids)) break;
+            auto listeners = port_listeners(row.host, res.port, pids);
+            if (auto ex = child_exit(row.server)) {
+                // Did it die because somebody else took the port between our pick and its bind?
+                if (port_listeners(row.host, res.port, {}).stranger) {
+                    port_lost = true;
+                    break;
+                }
+                std::string why = fmt::format("server {} {} during startup", model.name, *ex);
+                for (auto& p : server_processes(Identity{}, row.instance)) signal_identity(p, SIGKILL);
+                fail_row(why);
+                throw Error(Exit::server, fmt::format("{}; last lines of {}:\n{}", why, row.log_path, log_tail(row.log_path, 20)),
+                            fmt::format("see the whole log: llmctl logs {}", model.name));
+            }
+            if (listeners.stranger) {
+                // A stranger listens on our port (SO_REUSEPORT lets two share it): it may answer
+                // our probes and would take part of the traffic. Never call that ready.
+                port_lost = true;
+                break;
+            }
+            if (listeners.ours && probe_health(row.host, res.port, model.health, std::chrono::milliseconds(1000)) == 200) {
+                // Re-check after the probe: the answer came from a socket that is ours alone.
+                pids.clear();
+                for (auto& p : server_processes(row.server, row.instance)) pids.push_back(p.pid);
+                auto after = port_listeners(row.host, res.port, pids);
+                if (after.ours && !after.stranger) break;
+                if (after.stranger) {
+                    port_lost = true;
+                    break;
+                }
+            }
+            if (clock::now() >= deadline) {
+                for (auto& p : server_processes(row.server, row.instance)) signal_identity(p, SIGKILL);
+                std::string why = fmt::format("server {} not healthy after {}", model.name, format_duration(startup));
+                fail_row(why);
+                throw Error(Exit::timeout, why + "; last lines of " + row.log_path + ":\n" + log_tail(row.log_path, 20),
+                            "raise startup_timeout (or --timeout) if the model needs longer to load");
+            }
+            std::this_thread::sleep_for(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
         }
-        if (clock::now() >= deadline) {
-            for (auto& p : server_processes(row.server, row.instance)) signal_identity(p, SIGKILL);
-            std::string why = fmt::format("server {} not healthy after {}", model.name, format_duration(startup));
-            fail_row(why);
-            throw Error(Exit::timeout, why + "; last lines of " + row.log_path + ":\n" + log_tail(row.log_path, 20),
-                        "raise startup_timeout (or --timeout) if the model needs longer to load");
+        if (port_lost) {
+            kill_and_wait(server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance));
+            child_exit(row.server);
+            bool fixed = opts.port || model.port;
+            std::string why = fmt::format("port {} was taken by another process while {} started", res.port, model.name);
+            if (fixed || attempt >= kMaxPortAttempts) {
+                fail_row(why);
+                throw Error(Exit::server, why + (fixed ? "" : fmt::format(" ({} attempts)", attempt)),
+                            fixed ? "free the port, or remove \"port\" to pick one from port_range"
+                                  : "something keeps binding ports in port_range: pick another range");
+            }
+            note(why + "; retrying on another port");
+            lost_ports.insert(res.port);
+            auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+            Store store = Store::open_write(state_db_path(state_dir));
+            Transaction tx(store);
+            store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, model.name).bind(2, row.instance).run();
+            store.add_event(model.name, "port_lost", why);
+            tx.commit();
+            continue;
         }
-        std::this_thread::sleep_for(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+        fault_point("ready");
+        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+        Store store = Store::open_write(state_db_path(state_dir));
+        Transaction tx(store);
+        std::int64_t now = now_ms();
+        store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=?")
+            .bind(1, now).bind(2, now).bind(3, model.name).bind(4, row.instance).run();
+        store.add_event(model.name, "ready", fmt::format("pid {} port {}", row.server.pid, res.port));
+        tx.commit();
+        return res;
     }
-    fault_point("ready");
-    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-    Store store = Store::open_write(state_db_path(state_dir));
-    Transaction tx(store);
-    std::int64_t now = now_ms();
-    store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=?")
-        .bind(1, now).bind(2, now).bind(3, model.name).bind(4, row.instance).run();
-    store.add_event(model.name, "ready", fmt::format("pid {} port {}", row.server.pid, res.port));
-    tx.commit();
-    return res;
 }
 
 bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,

@@ -1,8 +1,10 @@
 #include "llmctl/health.hpp"
 #include "llmctl/spawn.hpp"
 
+#include <arpa/inet.h>
 #include <csignal>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,4 +35,43 @@ TEST(Health, LoadingThenReadyAndOwnedByTheServer) {
     std::remove(req.log_path.c_str());
     EXPECT_EQ(probe_health("127.0.0.1", port, "/health", Millis(200)), 0);
     EXPECT_TRUE(listening_inodes(port).empty());
+}
+
+namespace {
+int listen_on(const char* addr, int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, addr, &sa.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, 1) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+} // namespace
+
+TEST(Health, ListenersAreOursOrStrangersPerAddress) {
+    const int port = 20951;
+    int fd = listen_on("127.0.0.1", port);
+    ASSERT_GE(fd, 0);
+    auto mine = port_listeners("127.0.0.1", port, {getpid()});
+    EXPECT_TRUE(mine.ours);
+    EXPECT_FALSE(mine.stranger);
+    auto other = port_listeners("127.0.0.1", port, {});
+    EXPECT_FALSE(other.ours);
+    EXPECT_TRUE(other.stranger);
+    // A listener on another address does not compete with a server on 127.0.0.2.
+    EXPECT_FALSE(port_listeners("127.0.0.2", port, {}).stranger);
+    EXPECT_EQ(listening_inodes(port, "127.0.0.2").size(), 0u);
+    close(fd);
+    // A wildcard listener competes with every address.
+    fd = listen_on("0.0.0.0", port);
+    ASSERT_GE(fd, 0);
+    EXPECT_TRUE(port_listeners("127.0.0.2", port, {}).stranger);
+    EXPECT_TRUE(port_listeners("::1", port, {}).stranger);
+    close(fd);
 }

@@ -1,6 +1,7 @@
 // llmctl start | stop | restart: the server lifecycle, coordinated through the state dir.
 
 #include "commands.hpp"
+#include "progress.hpp"
 
 #include "llmctl/errors.hpp"
 #include "llmctl/paths.hpp"
@@ -31,9 +32,20 @@ ModelConfig resolve_model(const Config& cfg, const std::string& name, const std:
                 "list models with: llmctl config check");
 }
 
-std::function<void(const std::string&)> notifier(const Globals& g) {
+// Notes on stderr (none with -q); they first wipe the status line, if one is drawn.
+std::function<void(const std::string&)> notifier(const Globals& g, StatusLine* status = nullptr) {
     if (g.verbosity < 0) return {};
-    return [](const std::string& s) { std::cerr << "llmctl: " << s << "\n"; };
+    return [status](const std::string& s) {
+        if (status) status->clear();
+        std::cerr << "llmctl: " << s << "\n";
+    };
+}
+
+// Wires the TTY status line ("⠹ starting echo 1.2s  <last log line>") into a start.
+void show_progress(StartOptions& so, StatusLine& status, const Globals& g, const std::string& name) {
+    so.progress = notifier(g, &status);
+    if (status.active())
+        so.waiting = [&status, name](const std::string& log, Millis elapsed) { status.update("starting " + name, elapsed, log); };
 }
 
 } // namespace
@@ -67,8 +79,10 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
             so.timeout = *d;
         }
         so.wait = !o->no_wait;
-        so.progress = notifier(g);
+        StatusLine status(g.verbosity < 0);
+        show_progress(so, status, g, m.name);
         auto r = start_server(resolve_state_dir(g.state_dir), m, so);
+        status.clear();
         if (o->json) {
             std::cout << nlohmann::json{{"name", m.name}, {"url", r.url}, {"pid", r.pid}, {"port", r.port},
                                         {"already_running", r.already_running}, {"adopted", r.adopted}}.dump()
@@ -126,8 +140,11 @@ std::function<int()> setup_restart(CLI::App& app, Globals& g) {
         std::string dir = resolve_state_dir(g.state_dir);
         stop_server(dir, m.name, m.stop_timeout, notifier(g));
         StartOptions so;
-        so.progress = notifier(g);
-        std::cout << start_server(dir, m, so).url << "\n";
+        StatusLine status(g.verbosity < 0);
+        show_progress(so, status, g, m.name);
+        auto url = start_server(dir, m, so).url;
+        status.clear();
+        std::cout << url << "\n";
         return 0;
     };
 }

@@ -1,7 +1,11 @@
 #include "llmctl/strings.hpp"
 
+#include "llmctl/fd.hpp"
+
 #include <algorithm>
+#include <cerrno>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace llmctl {
@@ -67,6 +71,32 @@ std::optional<std::string> read_file(const std::string& path) {
     }
     ::close(fd);
     return out;
+}
+
+std::optional<std::string> read_tail(const std::string& path, std::size_t max_bytes) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return std::nullopt;
+    struct stat sb {};
+    if (::fstat(fd.get(), &sb) != 0) return std::nullopt;
+    auto size = static_cast<std::size_t>(sb.st_size);
+    std::size_t want = std::min(size, max_bytes);
+    std::string out(want, '\0');
+    std::size_t got = 0;
+    while (got < want) {
+        ssize_t n = ::pread(fd.get(), out.data() + got, want - got, static_cast<off_t>(size - want + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+    return out;
+}
+
+std::string last_lines(const std::string& text, std::size_t n) {
+    std::size_t pos = text.size();
+    if (pos && text[pos - 1] == '\n') --pos;
+    for (std::size_t i = 0; i < n && pos != std::string::npos && pos > 0; ++i) pos = text.rfind('\n', pos - 1);
+    return pos == std::string::npos ? text : text.substr(pos == 0 ? 0 : pos + 1);
 }
 
 } // namespace llmctl

@@ -23,4 +23,11 @@ std::string replace_all(std::string s, std::string_view from, std::string_view t
 // Reads a whole (small) file; nullopt when it cannot be opened.
 std::optional<std::string> read_file(const std::string& path);
 
+// The last `max_bytes` bytes of a file (all of it when smaller), read from the end, so a
+// 1 GiB log costs the same as a small one; nullopt when it cannot be opened.
+std::optional<std::string> read_tail(const std::string& path, std::size_t max_bytes);
+
+// The last `n` lines of `text` (a final line without newline counts).
+std::string last_lines(const std::string& text, std::size_t n);
+
 } // namespace llmctl

@@ -38,12 +38,9 @@ std::optional<ServerRow> find_row(Store& store, const std::string& name) {
     return std::nullopt;
 }
 
+// The last lines of a log, read from its end (a log can be huge).
 std::string log_tail(const std::string& path, std::size_t lines) {
-    std::string text = read_file(path).value_or("");
-    std::size_t pos = text.size();
-    if (pos && text[pos - 1] == '\n') --pos;
-    for (std::size_t n = 0; n < lines && pos != std::string::npos && pos > 0; ++n) pos = text.rfind('\n', pos - 1);
-    return pos == std::string::npos ? text : text.substr(pos == 0 ? 0 : pos + 1);
+    return last_lines(read_tail(path, 64 * 1024).value_or(""), lines);
 }
 
 // Reaps our own child if it exited; returns its status description, or nullopt while it runs.
@@ -130,6 +127,10 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     Identity me = self_identity();
     Millis startup = opts.timeout.value_or(model.startup_timeout);
     bool announced = false;
+    auto began = clock::now();
+    auto waited = [&](const std::string& log) {
+        if (opts.waiting) opts.waiting(log, std::chrono::duration_cast<Millis>(clock::now() - began));
+    };
     std::set<int> lost_ports; // ports a stranger took from us during this invocation
     for (int attempt = 1;; ++attempt) {
         StartResult res;
@@ -161,6 +162,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                     // settles or its owner dies, then decide again under the lock.
                     for (auto backoff = std::chrono::milliseconds(5);; backoff = std::min(backoff * 2, std::chrono::milliseconds(100))) {
                         std::this_thread::sleep_for(backoff);
+                        waited(r.log_path);
                         if (!is_alive(owner)) break;
                         auto reader = Store::open_read(state_db_path(state_dir));
                         if (!reader) break;
@@ -301,6 +303,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             }
             std::this_thread::sleep_for(backoff);
             backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+            waited(row.log_path);
         }
         if (port_lost) {
             kill_and_wait(server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance));

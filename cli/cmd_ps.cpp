@@ -2,6 +2,9 @@
 
 #include "commands.hpp"
 
+#include "llmctl/config.hpp"
+#include "llmctl/errors.hpp"
+#include "llmctl/health.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/units.hpp"
@@ -9,6 +12,7 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <unistd.h>
 
 namespace llmctl::cli {
@@ -20,17 +24,51 @@ std::string age(std::optional<std::int64_t> since_ms, std::int64_t now) {
     return format_duration(Millis(((now - *since_ms) / 1000) * 1000));
 }
 
+struct ProbeResult {
+    bool probed = false;
+    int http = 0; // 0: no answer
+    std::int64_t ms = 0;
+};
+
+// Probes the health endpoint of every live row at once, one thread each, 2 s at most.
+std::vector<ProbeResult> probe_all(const std::vector<ServerRow>& rows, const Globals& g) {
+    std::optional<Config> cfg; // for each model's health path; a broken config falls back to /health
+    try {
+        cfg = load_config(g.config_path);
+    } catch (const Error&) {
+    }
+    std::vector<ProbeResult> out(rows.size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        std::string status = effective_status(r);
+        if (!r.port || status == "dead" || status == "failed") continue;
+        const ModelConfig* m = cfg ? cfg->find(r.name) : nullptr;
+        std::string path = m ? m->health : "/health";
+        threads.emplace_back([&out, i, host = r.host, port = static_cast<int>(*r.port), path] {
+            auto t0 = std::chrono::steady_clock::now();
+            out[i].http = probe_health(host, port, path, Millis(2000));
+            out[i].ms = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - t0).count();
+            out[i].probed = true;
+        });
+    }
+    for (auto& t : threads) t.join();
+    return out;
+}
+
 } // namespace
 
 std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     auto all = std::make_shared<bool>(false);
     auto json = std::make_shared<bool>(false);
     auto names = std::make_shared<bool>(false);
+    auto health = std::make_shared<bool>(false);
     app.add_flag("-a,--all", *all, "Include failed servers");
     app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
     app.add_flag("-q,--quiet", *names, "Print names only, one per line");
-    app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n");
-    return [all, json, names, &g]() -> int {
+    app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column");
+    app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n  llmctl ps --health\n");
+    return [all, json, names, health, &g]() -> int {
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ServerRow> rows;
         if (check_state_dir(dir)) {
@@ -39,11 +77,15 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 rows = load_servers(*store);
             }
         }
+        std::vector<ProbeResult> probes(rows.size());
+        if (*health && !*names) probes = probe_all(rows, g);
         std::int64_t now = now_ms();
         long page = ::sysconf(_SC_PAGESIZE);
         nlohmann::json arr = nlohmann::json::array();
         std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "URL"}};
-        for (const auto& r : rows) {
+        if (*health) table[0].insert(table[0].end() - 1, "HEALTH");
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const auto& r = rows[i];
             std::string status = effective_status(r);
             if (status == "failed" && !*all) continue;
             if (*names) {
@@ -67,6 +109,13 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             table.push_back({r.name, status, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
                              age(r.ready_at ? r.ready_at : r.started_at, now), age(r.last_used, now),
                              rss ? format_size(rss) : "-", r.url()});
+            if (*health) {
+                const auto& p = probes[i];
+                arr.back()["health_http"] = p.probed ? nlohmann::json(p.http) : nlohmann::json();
+                arr.back()["health_ms"] = p.probed ? nlohmann::json(p.ms) : nlohmann::json();
+                std::string cell = !p.probed ? "-" : p.http == 200 ? "ok" : p.http == 0 ? "down" : fmt::format("http {}", p.http);
+                table.back().insert(table.back().end() - 1, cell);
+            }
         }
         if (*names) return 0;
         if (*json) {

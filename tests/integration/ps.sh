@@ -41,4 +41,32 @@ expect_rc 0 llmctl ps -q
 expect_rc 0 llmctl ps
 echo "$OUT" | grep -q '^live  *running  *[0-9]* *20400 ' || fail "table: $OUT"
 [ "$(sha256sum "$LLMCTL_HOME/state.db")" = "$sum" ] || fail "ps modified the state file"
+
+# --health probes live servers in parallel: a ready one answers 200, a loading one 503.
+cat >"$LLMCTL_CONFIG" <<EOT
+[defaults]
+port_range = [$((PORT_BASE + 10)), $((PORT_BASE + 20))]
+[models.ready]
+command = ["$MOCK_BIN", "--port", "{port}"]
+[models.loading]
+command = ["$MOCK_BIN", "--port", "{port}", "--startup-delay", "60s"]
+EOT
+llmctl start ready -q >/dev/null
+llmctl start loading --no-wait -q >/dev/null
+loading_listens() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1"; }
+wait_for 10 loading_listens $((PORT_BASE + 11)) || fail "loading server never listened"
+expect_rc 0 llmctl ps --health --json
+echo "$OUT" | python3 -c '
+import json, sys
+rows = {r["name"]: r for r in json.load(sys.stdin)}
+assert rows["ready"]["health_http"] == 200, rows["ready"]
+assert rows["loading"]["health_http"] == 503, rows["loading"]
+assert rows["live"]["health_http"] == 0, rows["live"]      # nothing listens on its port
+assert rows["gone"]["health_http"] is None, rows["gone"]   # dead: not probed
+' || fail "ps --health --json: $OUT"
+expect_rc 0 llmctl ps --health
+echo "$OUT" | head -1 | grep -q ' HEALTH  *URL$' || fail "no HEALTH column: $OUT"
+echo "$OUT" | grep -q '^ready .* ok  *http' || fail "ready not ok: $OUT"
+echo "$OUT" | grep -q '^loading .* http 503  *http' || fail "loading not 503: $OUT"
+llmctl stop ready loading -q
 echo "ps: ok"

@@ -50,6 +50,9 @@ port_range = [$((PORT_BASE + 10)), $((PORT_BASE + 20))]
 command = ["$MOCK_BIN", "--port", "{port}"]
 [models.loading]
 command = ["$MOCK_BIN", "--port", "{port}", "--startup-delay", "60s"]
+[models.stubborn]
+command = ["$MOCK_BIN", "--port", "{port}", "--ignore-sigterm"]
+stop_timeout = "30s"
 EOT
 llmctl start ready -q >/dev/null
 llmctl start loading --no-wait -q >/dev/null
@@ -68,5 +71,16 @@ expect_rc 0 llmctl ps --health
 echo "$OUT" | head -1 | grep -q ' HEALTH  *URL$' || fail "no HEALTH column: $OUT"
 echo "$OUT" | grep -q '^ready .* ok  *http' || fail "ready not ok: $OUT"
 echo "$OUT" | grep -q '^loading .* http 503  *http' || fail "loading not 503: $OUT"
+# Every state parses as JSON: starting (above), stopping (a server ignoring SIGTERM), failed.
+[ "$(llmctl ps --json | python3 -c 'import json,sys; print([r["status"] for r in json.load(sys.stdin) if r["name"]=="loading"][0])')" = starting ] \
+  || fail "loading is not starting: $(llmctl ps --json)"
+llmctl start stubborn -q >/dev/null
+llmctl stop stubborn -q --timeout 2s &   # SIGKILL after 2 s
+stopper=$!
+status_is() { [ "$(llmctl ps --json | python3 -c 'import json,sys; print([r["status"] for r in json.load(sys.stdin) if r["name"]==sys.argv[1]][0])' "$1")" = "$2" ]; }
+wait_for 10 status_is stubborn stopping || fail "stubborn never showed as stopping: $(llmctl ps --json)"
+expect_rc 0 llmctl ps --health --json
+python3 -c 'import json,sys; json.loads(sys.argv[1])' "$OUT" || fail "ps --json during stop: $OUT"
+wait "$stopper" || fail "stop of stubborn failed"
 llmctl stop ready loading -q
 echo "ps: ok"

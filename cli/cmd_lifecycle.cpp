@@ -44,6 +44,7 @@ std::function<void(const std::string&)> notifier(const Globals& g, StatusLine* s
 // Wires the TTY status line ("⠹ starting echo 1.2s  <last log line>") into a start.
 void show_progress(StartOptions& so, StatusLine& status, const Globals& g, const std::string& name) {
     so.progress = notifier(g, &status);
+    if (g.verbosity > 0) so.detail = so.progress;
     if (status.active())
         so.waiting = [&status, name](const std::string& log, Millis elapsed) { status.update("starting " + name, elapsed, log); };
 }

@@ -21,7 +21,8 @@ namespace {
 
 std::string age(std::optional<std::int64_t> since_ms, std::int64_t now) {
     if (!since_ms) return "-";
-    return format_duration(Millis(((now - *since_ms) / 1000) * 1000));
+    auto whole_seconds = ((now - *since_ms) / 1000) * 1000;
+    return whole_seconds <= 0 ? "0s" : format_duration(Millis(whole_seconds));
 }
 
 struct ProbeResult {

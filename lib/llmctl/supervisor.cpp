@@ -156,7 +156,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                     // Another invocation is on it: wait outside the lock for the row to settle.
                     tx.commit();
                     lock.release();
-                    if (!announced) note(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
+                    if (!announced && opts.detail) opts.detail(fmt::format("{} is {} (by pid {}); waiting", model.name, r.status, owner.pid));
                     announced = true;
                     // Poll the row without the lock (a WAL read never blocks the writer) until it
                     // settles or its owner dies, then decide again under the lock.

@@ -16,6 +16,7 @@ struct StartOptions {
     std::optional<Millis> timeout;    // overrides startup_timeout
     bool wait = true;                 // false: return once spawned
     std::function<void(const std::string&)> progress; // notes for stderr (may be empty)
+    std::function<void(const std::string&)> detail;   // notes worth showing only with -v
     // Called every round while waiting for health (or for another invocation's start), with
     // the server's log path and the time waited so far; drives the TTY status line.
     std::function<void(const std::string& log_path, Millis elapsed)> waiting;

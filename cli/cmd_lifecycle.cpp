@@ -5,6 +5,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/strings.hpp"
 #include "llmctl/supervisor.hpp"
@@ -112,6 +113,7 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
         Config cfg = load_config(g.config_path);
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<std::string> names = o->names;
+        if (o->all && check_state_dir(dir)) recover_lost_state(dir);
         if (o->all && check_state_dir(dir))
             if (auto store = Store::open_read(state_db_path(dir)))
                 for (auto& r : load_servers(*store)) names.push_back(r.name);

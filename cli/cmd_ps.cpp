@@ -6,10 +6,13 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/units.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -77,6 +80,19 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 Transaction tx(*store, Transaction::Kind::deferred); // one snapshot
                 rows = load_servers(*store);
             }
+        }
+        // Live servers of this state dir the state file does not know (a lost or replaced file).
+        if (check_state_dir(dir) && g.verbosity >= 0) {
+            std::vector<std::string> strays;
+            for (auto& m : marked_servers(scan_marked(dir, true)))
+                // Younger than 5 s: maybe a start between its spawn and its commit; not a stray.
+                if (now_ms() - process_started_ms(m.id.start_ticks) > 5000 &&
+                    std::none_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.instance == m.instance; }))
+                    strays.push_back(fmt::format("{} (pid {}, port {})", m.name, m.id.pid, m.port));
+            if (!strays.empty())
+                std::cerr << fmt::format("llmctl: warning: {} server(s) of this state dir run without a row: {}\n"
+                                         "hint: llmctl reap (adds rows for them, or stops orphans)\n",
+                                         strays.size(), fmt::join(strays, ", "));
         }
         std::vector<ProbeResult> probes(rows.size());
         if (*health && !*names) probes = probe_all(rows, g);

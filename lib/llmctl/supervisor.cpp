@@ -6,6 +6,7 @@
 #include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/ports.hpp"
+#include "llmctl/recovery.hpp"
 #include "llmctl/signal.hpp"
 #include "llmctl/spawn.hpp"
 #include "llmctl/strings.hpp"
@@ -123,6 +124,24 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     if (model.external())
         throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not start it", model.name, model.url));
     ensure_state_dir(state_dir);
+    recover_lost_state(state_dir);
+    // Hot path, read-only and lock-free: a running server answers at once.
+    if (auto reader = Store::open_read(state_db_path(state_dir))) {
+        std::optional<ServerRow> r;
+        {
+            Transaction snap(*reader, Transaction::Kind::deferred);
+            r = find_row(*reader, model.name);
+        }
+        if (r && r->status == "running" && is_alive(r->server)) {
+            touch_last_used(state_dir, *r, model.idle_timeout);
+            StartResult res;
+            res.url = r->url();
+            res.already_running = true;
+            res.pid = r->server.pid;
+            res.port = static_cast<int>(r->port.value_or(0));
+            return res;
+        }
+    }
     auto note = [&](const std::string& s) { if (opts.progress) opts.progress(s); };
     Identity me = self_identity();
     Millis startup = opts.timeout.value_or(model.startup_timeout);
@@ -219,6 +238,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             req.env["LLMCTL_NAME"] = model.name;
             req.env["LLMCTL_PORT"] = std::to_string(port);
             req.env["LLMCTL_HOME"] = state_dir;
+            req.env["LLMCTL_HOST"] = model.host;
             req.cwd = model.cwd.empty() ? std::string() : expand_placeholders(model.cwd, model.host, port, model.name);
             req.log_path = log_path(state_dir, model.name);
             Identity server = spawn_server(req);
@@ -339,9 +359,21 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     }
 }
 
+void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis idle_timeout) {
+    std::int64_t now = now_ms();
+    std::int64_t stale_after = std::max<std::int64_t>(idle_timeout.count() / 10, 1000);
+    if (row.last_used && now - *row.last_used < stale_after) return;
+    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    Store store = Store::open_write(state_db_path(state_dir));
+    store.prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
+        .bind(1, now).bind(2, row.name).bind(3, row.instance).bind(4, now).run();
+}
+
 bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,
-                 const std::function<void(const std::string&)>& progress) {
+                 const std::function<void(const std::string&)>& progress, const std::string& event,
+                 const std::string& detail, const std::function<bool(const ServerRow&)>& still) {
     if (!check_state_dir(state_dir)) return false;
+    recover_lost_state(state_dir);
     Identity me = self_identity();
     ServerRow row;
     {
@@ -350,6 +382,7 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
         Transaction tx(store);
         auto r = find_row(store, name);
         if (!r) return false;
+        if (still && !still(*r)) return false;
         row = *r;
         store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
             .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, name).run();
@@ -377,7 +410,7 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
     Store store = Store::open_write(state_db_path(state_dir));
     Transaction tx(store);
     store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, name).bind(2, row.instance).run();
-    store.add_event(name, "stopped", fmt::format("pid {}", row.server.pid));
+    store.add_event(name, event, fmt::format("pid {}", row.server.pid) + (detail.empty() ? "" : "; " + detail));
     tx.commit();
     return true;
 }

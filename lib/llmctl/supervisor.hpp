@@ -34,8 +34,15 @@ struct StartResult {
 StartResult start_server(const std::string& state_dir, const ModelConfig& model, const StartOptions& opts);
 
 // Stops the server called `name` and every process of it; returns false when none was running.
+// `still`, checked under the lock before anything is done, can call it off (reap's idle stop
+// must not stop a server that was used meanwhile). The final event is `event` (detail appended).
 bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,
-                 const std::function<void(const std::string&)>& progress = {});
+                 const std::function<void(const std::string&)>& progress = {}, const std::string& event = "stopped",
+                 const std::string& detail = "", const std::function<bool(const ServerRow&)>& still = {});
+
+// Refreshes a running server's last_used, writing only when the stored value is stale (older
+// than a tenth of the idle timeout, and at least a second), so the hot path stays read-only.
+void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis idle_timeout);
 
 // Every live process of a server: its session/group, and processes carrying its instance marker.
 std::vector<Identity> server_processes(const Identity& server, const std::string& instance);

@@ -1,0 +1,185 @@
+#include "llmctl/recovery.hpp"
+
+#include "llmctl/config.hpp"
+#include "llmctl/errors.hpp"
+#include "llmctl/health.hpp"
+#include "llmctl/lock.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/signal.hpp"
+#include "llmctl/strings.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <fmt/format.h>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace llmctl {
+
+namespace {
+
+// NUL-separated KEY=VALUE pairs of /proc/PID/environ, only the LLMCTL_ ones.
+std::map<std::string, std::string> llmctl_env(pid_t pid) {
+    std::map<std::string, std::string> out;
+    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
+    if (!env) return out;
+    std::size_t pos = 0;
+    while (pos < env->size()) {
+        std::size_t end = env->find('\0', pos);
+        if (end == std::string::npos) end = env->size();
+        if (env->compare(pos, 7, "LLMCTL_") == 0) {
+            auto eq = env->find('=', pos);
+            if (eq != std::string::npos && eq < end) out[env->substr(pos, eq - pos)] = env->substr(eq + 1, end - eq - 1);
+        }
+        pos = end + 1;
+    }
+    return out;
+}
+
+std::vector<std::string> cmdline(pid_t pid) {
+    std::vector<std::string> out;
+    auto text = read_file("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\0', pos);
+        if (end == std::string::npos) end = text.size();
+        out.push_back(text.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return out;
+}
+
+bool file_lost(const std::string& db) {
+    struct stat sb {};
+    return ::stat(db.c_str(), &sb) != 0 || sb.st_size == 0;
+}
+
+} // namespace
+
+// Milliseconds since the epoch at which a process with these start ticks started.
+std::int64_t process_started_ms(std::uint64_t start_ticks) {
+    static std::int64_t btime = [] {
+        auto stat = read_file("/proc/stat").value_or("");
+        auto p = stat.find("\nbtime ");
+        return p == std::string::npos ? std::int64_t{0} : std::stoll(stat.substr(p + 7));
+    }();
+    return btime * 1000 + static_cast<std::int64_t>(start_ticks) * 1000 / clock_ticks();
+}
+
+std::vector<MarkedProcess> scan_marked(const std::string& state_dir, bool leaders_only) {
+    std::vector<MarkedProcess> out;
+    uid_t me = ::geteuid();
+    for (pid_t pid : list_pids()) {
+        auto st = read_proc_stat(pid);
+        if (!st || st->state == 'Z' || st->state == 'X') continue;
+        if (leaders_only && st->session != pid) continue;
+        struct stat sb {};
+        if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != me) continue;
+        auto env = llmctl_env(pid);
+        if (env["LLMCTL_HOME"] != state_dir || env["LLMCTL_INSTANCE"].empty()) continue;
+        MarkedProcess m;
+        m.id = Identity{pid, st->start_ticks, boot_id()};
+        m.session = st->session;
+        m.instance = env["LLMCTL_INSTANCE"];
+        m.name = env["LLMCTL_NAME"];
+        m.host = env["LLMCTL_HOST"].empty() ? "127.0.0.1" : env["LLMCTL_HOST"];
+        m.port = std::atoi(env["LLMCTL_PORT"].c_str());
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::vector<MarkedProcess> marked_servers(const std::vector<MarkedProcess>& marked) {
+    std::map<std::string, MarkedProcess> oldest;
+    for (const auto& m : marked) {
+        auto it = oldest.find(m.instance);
+        if (it == oldest.end() || m.id.start_ticks < it->second.id.start_ticks ||
+            (m.id.start_ticks == it->second.id.start_ticks && m.id.pid < it->second.id.pid))
+            oldest[m.instance] = m;
+    }
+    std::vector<MarkedProcess> out;
+    for (auto& [_, m] : oldest) out.push_back(m);
+    return out;
+}
+
+std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir) {
+    std::vector<std::string> rebuilt;
+    auto rows = load_servers(store);
+    auto known = [&](const MarkedProcess& m) {
+        return std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.instance == m.instance || r.name == m.name; });
+    };
+    std::map<std::string, std::vector<MarkedProcess>> by_name;
+    for (auto& m : marked_servers(scan_marked(state_dir)))
+        if (!m.name.empty() && valid_model_name(m.name) && !known(m)) by_name[m.name].push_back(m);
+    for (auto& [name, servers] : by_name) {
+        // Keep the oldest healthy one (oldest of all when none answers yet).
+        std::sort(servers.begin(), servers.end(), [](auto& a, auto& b) { return a.id.start_ticks < b.id.start_ticks; });
+        std::vector<int> health;
+        for (auto& s : servers) health.push_back(s.port ? probe_health(s.host, s.port, "/health", Millis(500)) : 0);
+        std::size_t keep = 0;
+        for (std::size_t i = 0; i < servers.size(); ++i)
+            if (health[i] == 200) {
+                keep = i;
+                break;
+            }
+        const auto& s = servers[keep];
+        bool healthy = health[keep] == 200;
+        std::int64_t started = process_started_ms(s.id.start_ticks), now = now_ms();
+        store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+                      "owner_start_ticks, started_at, ready_at, last_used, config_hash) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,'')")
+            .bind(1, name).bind(2, s.instance).bind(3, healthy ? "running" : "starting").bind(4, s.id.pid)
+            .bind(5, static_cast<std::int64_t>(s.id.start_ticks)).bind(6, s.id.boot_id).bind(7, s.port).bind(8, s.host)
+            .bind(9, nlohmann::json(cmdline(s.id.pid)).dump()).bind(10, log_path(state_dir, name)).bind(11, started)
+            .bind(12, healthy ? std::optional<std::int64_t>(started) : std::nullopt).bind(13, now).run();
+        store.add_event(name, "rebuilt", fmt::format("pid {} port {} from its markers", s.id.pid, s.port));
+        rebuilt.push_back(name);
+        for (std::size_t i = 0; i < servers.size(); ++i) {
+            if (i == keep) continue;
+            signal_identity(servers[i].id, SIGTERM);
+            store.add_event(name, "duplicate_stopped", fmt::format("pid {} port {} (kept pid {})", servers[i].id.pid, servers[i].port, s.id.pid));
+        }
+    }
+    return rebuilt;
+}
+
+std::vector<std::string> recover_lost_state(const std::string& state_dir) {
+    std::string db = state_db_path(state_dir);
+    if (!file_lost(db)) return {};
+    if (scan_marked(state_dir, true).empty()) return {};
+    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    if (!file_lost(db)) return {}; // another invocation rebuilt it meanwhile
+    Store store = Store::open_write(db);
+    Transaction tx(store);
+    auto names = rebuild_rows(store, state_dir);
+    tx.commit();
+    return names;
+}
+
+std::string rebuild_state(const std::string& state_dir, std::vector<std::string>* rebuilt) {
+    ensure_state_dir(state_dir);
+    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    std::string db = state_db_path(state_dir), moved;
+    try {
+        Store store = Store::open_write(db);
+        Stmt check = store.prepare("PRAGMA quick_check");
+        if (!check.step() || check.str(0) != "ok") throw Error(Exit::failure, "integrity check failed");
+    } catch (const Error&) {
+        moved = fmt::format("{}.corrupt-{}", db, now_ms());
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            std::string from = db + suffix, to = moved + suffix;
+            if (::access(from.c_str(), F_OK) == 0 && ::rename(from.c_str(), to.c_str()) != 0) throw_sys("rename", from, errno);
+        }
+    }
+    Store store = Store::open_write(db);
+    Transaction tx(store);
+    auto names = rebuild_rows(store, state_dir);
+    if (!moved.empty()) store.add_event("", "state_moved_aside", moved);
+    tx.commit();
+    if (rebuilt) *rebuilt = names;
+    return moved;
+}
+
+} // namespace llmctl

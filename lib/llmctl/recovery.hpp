@@ -1,0 +1,47 @@
+#pragma once
+// Recovery from a lost or corrupt state file: every server llmctl spawns carries markers in its
+// environment (LLMCTL_HOME, LLMCTL_INSTANCE, LLMCTL_NAME, LLMCTL_PORT, LLMCTL_HOST), so the
+// rows can be rebuilt from the live processes and a lost file never causes a duplicate server.
+
+#include "llmctl/process.hpp"
+#include "llmctl/store.hpp"
+
+#include <string>
+#include <vector>
+
+namespace llmctl {
+
+// A live process of this user carrying the markers of a state dir.
+struct MarkedProcess {
+    Identity id;
+    pid_t session = 0;
+    std::string instance, name, host;
+    int port = 0;
+};
+
+// Every live process carrying `state_dir`'s LLMCTL_HOME and an LLMCTL_INSTANCE marker. With
+// `leaders_only`, only session leaders (servers and escaped children: both setsid) are read,
+// which skips most environ reads.
+std::vector<MarkedProcess> scan_marked(const std::string& state_dir, bool leaders_only = false);
+
+// Milliseconds since the epoch at which a process with these start ticks started.
+std::int64_t process_started_ms(std::uint64_t start_ticks);
+
+// The server of each instance among `marked`: its oldest process.
+std::vector<MarkedProcess> marked_servers(const std::vector<MarkedProcess>& marked);
+
+// Inserts rows for live marked servers the store does not know, inside the caller's exclusive
+// transaction (event `rebuilt`). Two live servers claiming one name: the oldest healthy one is
+// kept, the others get SIGTERM (event `duplicate_stopped`). Returns the names rebuilt.
+std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir);
+
+// Before a mutating command decides anything: if the state file is missing or empty while marked
+// servers of this state dir are alive, rebuild it under the lock. Cheap when the file is there.
+std::vector<std::string> recover_lost_state(const std::string& state_dir);
+
+// `reap --rebuild`: moves an unreadable state file aside (with its -wal/-shm; never deleted),
+// then rebuilds a fresh one from the markers. Returns the path the old file was moved to, or ""
+// when the file was readable and left alone.
+std::string rebuild_state(const std::string& state_dir, std::vector<std::string>* rebuilt = nullptr);
+
+} // namespace llmctl

@@ -1,0 +1,140 @@
+# reap: crash recovery at every start point, strangers and other state dirs untouched, recycled
+# PIDs never signalled, escaped children killed, idle servers stopped, dead leases reclaimed.
+. "$TEST_LIB"
+cat >"$LLMCTL_CONFIG" <<EOT
+[defaults]
+port_range = [$PORT_BASE, $((PORT_BASE + 40))]
+stop_timeout = "2s"
+[models.m]
+command = ["$MOCK_BIN", "--port", "{port}"]
+[models.esc]
+command = ["$MOCK_BIN", "--port", "{port}", "--escape-child"]
+[models.idle]
+command = ["$MOCK_BIN", "--port", "{port}"]
+idle_timeout = "1s"
+[models.busy]
+command = ["$MOCK_BIN", "--port", "{port}"]
+idle_timeout = "30s"
+EOT
+db="$LLMCTL_HOME/state.db"
+sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2], sys.argv[3:]).fetchall(); c.commit(); print("\n".join("|".join(map(str,x)) for x in r))' "$db" "$@"; }
+row_field() { llmctl ps -a --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
+healthy() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=1)' "$1" 2>/dev/null; }
+
+# Nothing to do: silent, exit 0; -v gives a summary; no state dir is created.
+expect_rc 0 llmctl reap
+[ -z "$OUT$ERR" ] || fail "reap with nothing to do printed: $OUT $ERR"
+[ ! -e "$LLMCTL_HOME" ] || fail "reap created the state dir"
+llmctl state init -q
+expect_rc 0 llmctl reap -v
+[ -z "$OUT" ] && echo "$ERR" | grep -q "0 action" || fail "reap -v: $OUT / $ERR"
+
+# 1. SIGKILL of start at each point, then one reap: no orphan, no stuck row; a start gives one server.
+for point in port spawn committed ready; do
+  rc=0; LLMCTL_FAULT=crash-after:$point llmctl start m >/dev/null 2>&1 || rc=$?
+  [ $rc -eq 137 ] || fail "$point: start exited $rc, want 137"
+  if [ "$point" = committed ] || [ "$point" = ready ]; then
+    # The server lives on; let it finish loading so reap can adopt rather than leave it loading.
+    wait_for 10 healthy "$(row_field m url)" || fail "$point: server never healthy"
+  fi
+  expect_rc 0 llmctl reap
+  status=$(row_field m status)
+  case $point in
+    port|spawn) [ -z "$status" ] && [ -z "$(marked)" ] || fail "$point: after reap: row '$status', marked '$(marked)'" ;;
+    *) [ "$status" = running ] && [ "$(marked | wc -l)" = 1 ] || fail "$point: after reap: row '$status', $(marked | wc -l) servers; $OUT" ;;
+  esac
+  [ "$point" != spawn ] || echo "$OUT" | grep -q "^orphan_killed m (pid [0-9]*)" || fail "spawn: reap did not report the orphan: $OUT"
+  expect_rc 0 llmctl start m
+  healthy "$OUT" || fail "$point: start gave an unhealthy $OUT"
+  [ "$(marked | wc -l)" = 1 ] || fail "$point: $(marked | wc -l) servers after start"
+  llmctl stop m -q
+done
+
+# 2. Another state dir's server, and a stranger with an identical command line: untouched by our
+#    reap, even when our own server of that command is an orphan.
+other="$T/other"
+LLMCTL_HOME="$other" llmctl start m >/dev/null
+other_pid=$(LLMCTL_HOME="$other" llmctl ps --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pid"])')
+expect_rc 0 llmctl start m
+mine_pid=$(row_field m pid)
+env -u LLMCTL_INSTANCE "$MOCK_BIN" --port $((PORT_BASE + 39)) >/dev/null 2>&1 &
+stranger=$!
+sql "DELETE FROM servers WHERE name='m'" >/dev/null   # our server becomes an orphan
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^orphan_killed m (pid $mine_pid)" || fail "our orphan not reported: $OUT"
+wait_for 5 sh -c "! kill -0 $mine_pid 2>/dev/null" || fail "our orphan $mine_pid still alive"
+kill -0 "$other_pid" || fail "reap killed the other state dir's server"
+kill -0 "$stranger" || fail "reap killed a stranger with the same command line"
+LLMCTL_HOME="$other" llmctl stop --all -q
+kill -KILL "$stranger"; wait "$stranger" 2>/dev/null || true
+
+# 3. A recycled PID (a row whose start ticks do not match the live process): never signalled.
+sleep 120 &
+victim=$!
+ticks=$(cut -d')' -f2- /proc/$victim/stat | awk '{print $20}')
+sql "INSERT INTO servers(name,instance,status,pid,start_ticks,boot_id,port,host) VALUES('recycled','r1','running',?,?,?,?, '127.0.0.1')" \
+  "$victim" $((ticks + 7)) "$(cat /proc/sys/kernel/random/boot_id)" $((PORT_BASE + 38)) >/dev/null
+expect_rc 0 llmctl stop recycled
+kill -0 "$victim" || fail "stop signalled a recycled PID"
+sql "INSERT INTO servers(name,instance,status,pid,start_ticks,boot_id,port,host) VALUES('recycled','r2','running',?,?,?,?, '127.0.0.1')" \
+  "$victim" $((ticks + 7)) "$(cat /proc/sys/kernel/random/boot_id)" $((PORT_BASE + 38)) >/dev/null
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^reaped recycled (pid $victim)" || fail "recycled row not reaped: $OUT"
+kill -0 "$victim" || fail "reap signalled a recycled PID"
+kill -KILL "$victim"; wait "$victim" 2>/dev/null || true
+
+# 4. An escaped child whose parent died: killed by reap.
+expect_rc 0 llmctl start esc
+esc_pid=$(row_field esc pid)
+wait_for 5 sh -c "grep -q 'escaped child pid' '$LLMCTL_HOME/logs/esc.log'" || fail "no escaped child"
+child=$(sed -n 's/.*escaped child pid \([0-9]*\).*/\1/p' "$LLMCTL_HOME/logs/esc.log" | tail -1)
+kill -KILL "$esc_pid"     # the server we started (its PID from our own state)
+wait_for 5 sh -c "! [ -e /proc/$esc_pid/stat ] || awk '{exit \$3!=\"Z\"}' /proc/$esc_pid/stat" || fail "server did not die"
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^reaped esc (pid $esc_pid)" || fail "dead esc row not reaped: $OUT"
+echo "$OUT" | grep -q "^orphan_killed esc (pid $child)" || fail "escaped child not killed: $OUT"
+[ -z "$(marked)" ] || fail "processes left: $(marked)"
+
+# 5. Idle: idle_timeout 1s and last used 3 s ago → stopped; 30s and a fresh start hit → kept.
+expect_rc 0 llmctl start idle
+expect_rc 0 llmctl start busy
+past=$(( $(date +%s%3N) - 3000 ))
+sql "UPDATE servers SET last_used=? WHERE name IN ('idle','busy')" "$past" >/dev/null
+expect_rc 0 llmctl start busy                 # a hit: last_used is stale (> 30s/10), so refreshed
+[ "$(row_field busy last_used)" -gt "$past" ] || fail "start hit did not move last_used"
+expect_rc 0 llmctl reap --dry-run
+echo "$OUT" | grep -q "^would reap idle (pid [0-9]*): idle for" || fail "dry run: $OUT"
+[ "$(row_field idle status)" = running ] || fail "dry run stopped idle"
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^reaped idle (pid [0-9]*): idle for" || fail "idle not reaped: $OUT"
+[ -z "$(row_field idle status)" ] || fail "idle still has a row"
+[ "$(row_field busy status)" = running ] || fail "busy was reaped"
+expect_rc 0 llmctl reap --idle-timeout 1ms
+echo "$OUT" | grep -q "^reaped busy" || fail "--idle-timeout did not apply: $OUT"
+[ "$(sql "SELECT count(*) FROM events WHERE kind='reaped' AND detail LIKE '%idle%'")" = 2 ] || fail "idle events"
+
+# 6. 20 leases owned by dead processes: one line each; -q prints nothing and still removes them.
+true & dead=$!; wait $dead
+add_leases() {
+  python3 - "$db" "$dead" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for i in range(20):
+    c.execute("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES('m', ?, 1, 'x', 'active', 0)", (int(sys.argv[2]),))
+c.commit()
+PY
+}
+add_leases
+expect_rc 0 llmctl reap --dry-run
+[ "$(echo "$OUT" | grep -c '^would lease_reclaimed m')" = 20 ] && [ "$(sql 'SELECT count(*) FROM leases')" = 20 ] || fail "dry run leases: $OUT"
+expect_rc 0 llmctl reap
+[ "$(echo "$OUT" | grep -c '^lease_reclaimed m (pid [0-9]*): lease [0-9]* of m')" = 20 ] || fail "want 20 lines: $OUT"
+[ "$(sql 'SELECT count(*) FROM leases')" = 0 ] || fail "leases left"
+add_leases
+expect_rc 0 llmctl reap -q
+[ -z "$OUT$ERR" ] || fail "reap -q printed: $OUT $ERR"
+[ "$(sql 'SELECT count(*) FROM leases')" = 0 ] || fail "reap -q left leases"
+expect_rc 0 llmctl reap --json
+[ "$OUT" = "[]" ] || fail "json with nothing to do: $OUT"
+expect_rc 2 llmctl reap --idle-timeout soon
+echo "reap: ok"

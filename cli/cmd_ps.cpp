@@ -82,17 +82,22 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             }
         }
         // Live servers of this state dir the state file does not know (a lost or replaced file).
+        // The rows are read again after the process scan, so a start that spawned during the scan
+        // has committed its row by then (spawn → commit is well under a millisecond, in the lock).
         if (check_state_dir(dir) && g.verbosity >= 0) {
-            std::vector<std::string> strays;
-            for (auto& m : marked_servers(scan_marked(dir, true)))
-                // Younger than 5 s: maybe a start between its spawn and its commit; not a stray.
-                if (now_ms() - process_started_ms(m.id.start_ticks) > 5000 &&
-                    std::none_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.instance == m.instance; }))
-                    strays.push_back(fmt::format("{} (pid {}, port {})", m.name, m.id.pid, m.port));
-            if (!strays.empty())
-                std::cerr << fmt::format("llmctl: warning: {} server(s) of this state dir run without a row: {}\n"
-                                         "hint: llmctl reap (adds rows for them, or stops orphans)\n",
-                                         strays.size(), fmt::join(strays, ", "));
+            auto marked = marked_servers(scan_marked(dir, true));
+            if (!marked.empty()) {
+                std::vector<ServerRow> now_rows;
+                if (auto store = Store::open_read(state_db_path(dir))) now_rows = load_servers(*store);
+                std::vector<std::string> strays;
+                for (auto& m : marked)
+                    if (std::none_of(now_rows.begin(), now_rows.end(), [&](const ServerRow& r) { return r.instance == m.instance; }))
+                        strays.push_back(fmt::format("{} (pid {}, port {})", m.name, m.id.pid, m.port));
+                if (!strays.empty())
+                    std::cerr << fmt::format("llmctl: warning: {} server(s) of this state dir run without a row: {}\n"
+                                             "hint: the next start/stop/reap rebuilds lost rows; reap stops orphans\n",
+                                             strays.size(), fmt::join(strays, ", "));
+            }
         }
         std::vector<ProbeResult> probes(rows.size());
         if (*health && !*names) probes = probe_all(rows, g);

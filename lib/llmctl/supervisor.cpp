@@ -72,12 +72,21 @@ bool environ_has(pid_t pid, const std::string& needle) {
 }
 
 constexpr int kMaxPortAttempts = 3;
+constexpr int kMaxPreemptions = 5;
 
 // SIGKILLs every process and waits (bounded) until none is alive; a zombie counts as gone.
 void kill_and_wait(const std::vector<Identity>& procs) {
     for (auto& p : procs) signal_identity(p, SIGKILL);
     for (int i = 0; i < 500 && std::any_of(procs.begin(), procs.end(), [](const Identity& p) { return is_alive(p); }); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
+
+// True when our starting row is gone or being stopped: someone stopped the server on purpose.
+bool taken_over(const std::string& state_dir, const std::string& name, const std::string& instance) {
+    auto reader = Store::open_read(state_db_path(state_dir));
+    if (!reader) return true;
+    auto r = find_row(*reader, name);
+    return !r || r->instance != instance || r->status == "stopping";
 }
 
 void delete_row(Store& store, const std::string& name) {
@@ -150,6 +159,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     auto waited = [&](const std::string& log) {
         if (opts.waiting) opts.waiting(log, std::chrono::duration_cast<Millis>(clock::now() - began));
     };
+    int preemptions = 0;      // times a concurrent stop took our starting server away
     std::set<int> lost_ports; // ports a stranger took from us during this invocation
     for (int attempt = 1;; ++attempt) {
         StartResult res;
@@ -280,12 +290,17 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             store.add_event(model.name, "failed", why);
             tx.commit();
         };
-        bool port_lost = false;
+        bool port_lost = false, preempted = false;
         for (;;) {
             std::vector<pid_t> pids;
             for (auto& p : server_processes(row.server, row.instance)) pids.push_back(p.pid);
             auto listeners = port_listeners(row.host, res.port, pids);
             if (auto ex = child_exit(row.server)) {
+                // Stopped on purpose by a `stop` (or reap) that came after us: start again.
+                if (taken_over(state_dir, model.name, row.instance)) {
+                    preempted = true;
+                    break;
+                }
                 // Did it die because somebody else took the port between our pick and its bind?
                 if (port_listeners(row.host, res.port, {}).stranger) {
                     port_lost = true;
@@ -325,6 +340,13 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
             waited(row.log_path);
         }
+        if (preempted) {
+            if (++preemptions > kMaxPreemptions)
+                throw Error(Exit::server, fmt::format("{} was stopped by other llmctl invocations {} times while starting", model.name, kMaxPreemptions),
+                            "something keeps stopping it: look for a loop running llmctl stop or reap --idle-timeout");
+            if (opts.detail) opts.detail(fmt::format("{} was stopped by another llmctl while starting; starting again", model.name));
+            continue;
+        }
         if (port_lost) {
             kill_and_wait(server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance));
             child_exit(row.server);
@@ -351,8 +373,15 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         Store store = Store::open_write(state_db_path(state_dir));
         Transaction tx(store);
         std::int64_t now = now_ms();
-        store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=?")
+        store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=? AND status='starting'")
             .bind(1, now).bind(2, now).bind(3, model.name).bind(4, row.instance).run();
+        if (store.changes() == 0) {
+            // A stop took the row over while we waited for health: decide again.
+            tx.commit();
+            if (++preemptions > kMaxPreemptions)
+                throw Error(Exit::server, fmt::format("{} was stopped by other llmctl invocations {} times while starting", model.name, kMaxPreemptions));
+            continue;
+        }
         store.add_event(model.name, "ready", fmt::format("pid {} port {}", row.server.pid, res.port));
         tx.commit();
         return res;

@@ -1,0 +1,52 @@
+# A lost state file is rebuilt from the servers' markers (no second server ever spawns); a
+# corrupt one is moved aside by reap --rebuild (never deleted) and rebuilt the same way.
+. "$TEST_LIB"
+{
+  printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + 20))
+  for m in a b c; do printf '[models.%s]\ncommand = ["%s", "--port", "{port}"]\n' "$m" "$MOCK_BIN"; done
+} >"$LLMCTL_CONFIG"
+db="$LLMCTL_HOME/state.db"
+ports_of() { llmctl ps --json | python3 -c 'import json,sys; print(" ".join("%s:%s:%s" % (r["name"], r["port"], r["status"]) for r in json.load(sys.stdin)))'; }
+start_all() { for m in a b c; do llmctl start "$m" >/dev/null; done; }
+events() { python3 -c 'import sqlite3,sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select kind from events order by id")))' "$db"; }
+
+start_all
+before=$(ports_of)
+pids=$(marked | sort)
+rm -f "$db" "$db-wal" "$db-shm"
+expect_rc 0 llmctl ps
+echo "$ERR" | grep -q "warning: 3 server(s) of this state dir run without a row" || fail "ps gave no warning: $ERR"
+expect_rc 0 llmctl start b
+[ "$OUT" = "http://127.0.0.1:$((PORT_BASE + 1))" ] || fail "start b after loss: $OUT"
+[ "$(marked | sort)" = "$pids" ] || fail "processes changed: $pids -> $(marked | sort)"
+[ "$(ports_of)" = "$before" ] || fail "ps after rebuild: $(ports_of), before: $before"
+[ "$(events)" = "rebuilt rebuilt rebuilt" ] || fail "events after rebuild: $(events)"
+expect_rc 0 llmctl stop --all
+[ -z "$(marked)" ] || fail "stop --all left $(marked)"
+
+# stop --all right after the loss stops everything too.
+start_all
+rm -f "$db" "$db-wal" "$db-shm"
+expect_rc 0 llmctl stop --all
+[ -z "$(marked)" ] || fail "stop --all after loss left $(marked)"
+
+# A corrupt file: commands refuse it (exit 1) and leave it as it is; reap --rebuild moves it aside.
+start_all
+pids=$(marked | sort)
+llmctl reap -q   # checkpoint, so the file holds everything
+head -c 8192 /dev/urandom >"$db"; rm -f "$db-wal" "$db-shm"
+sum=$(sha256sum <"$db")
+expect_rc 1 llmctl start a
+[ "$(sha256sum <"$db")" = "$sum" ] || fail "start wrote to the corrupt file"
+expect_rc 0 llmctl reap --rebuild
+echo "$OUT" | grep -q "^moved_aside: unreadable state file kept as $db.corrupt-" || fail "reap --rebuild: $OUT"
+[ "$(echo "$OUT" | grep -c '^rebuilt ')" = 3 ] || fail "want 3 rebuilt lines: $OUT"
+kept=$(ls "$db".corrupt-* | grep -v -- '-wal$\|-shm$')
+[ "$(sha256sum <"$kept")" = "$sum" ] || fail "the corrupt file was not kept as it was"
+[ "$(marked | sort)" = "$pids" ] || fail "processes changed by rebuild"
+[ "$(ports_of)" = "$before" ] || fail "ps after reap --rebuild: $(ports_of)"
+expect_rc 0 llmctl reap --rebuild   # readable now: nothing moved
+[ -z "$OUT" ] || fail "second --rebuild did something: $OUT"
+llmctl stop --all -q
+[ -z "$(marked)" ] || fail "left $(marked)"
+echo "rebuild: ok"

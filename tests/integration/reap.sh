@@ -15,6 +15,10 @@ idle_timeout = "1s"
 [models.busy]
 command = ["$MOCK_BIN", "--port", "{port}"]
 idle_timeout = "30s"
+[models.chatty]
+command = ["$MOCK_BIN", "--port", "{port}", "--log-spam", "1MiB"]
+log_max_size = "64KiB"
+log_keep = 2
 EOT
 db="$LLMCTL_HOME/state.db"
 sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2], sys.argv[3:]).fetchall(); c.commit(); print("\n".join("|".join(map(str,x)) for x in r))' "$db" "$@"; }
@@ -137,4 +141,17 @@ expect_rc 0 llmctl reap -q
 expect_rc 0 llmctl reap --json
 [ "$OUT" = "[]" ] || fail "json with nothing to do: $OUT"
 expect_rc 2 llmctl reap --idle-timeout soon
+
+# 7. A log above log_max_size is rotated by reap; the server keeps its fd; nothing is lost.
+expect_rc 0 llmctl start chatty
+log="$LLMCTL_HOME/logs/chatty.log"
+wait_for 10 grep -q "log spam done" "$log" || fail "no log spam"
+size=$(stat -c %s "$log")
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^rotated chatty: .*chatty.log is .* > log_max_size 64KiB; moved" || fail "not rotated: $OUT"
+[ $(( $(stat -c %s "$log.1") + $(stat -c %s "$log") )) -eq "$size" ] || fail "bytes lost in rotation"
+[ "$(cat "$log.offset")" -eq "$(stat -c %s "$log.1")" ] || fail "offset sidecar: $(cat "$log.offset")"
+python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=2)' "$(row_field chatty url)" || fail "server broken by rotation"
+grep -q "request GET /health" "$log" || fail "the server no longer writes to its log after rotation"
+llmctl stop chatty -q
 echo "reap: ok"

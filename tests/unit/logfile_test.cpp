@@ -1,0 +1,75 @@
+#include "llmctl/logfile.hpp"
+#include "llmctl/strings.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sys/vfs.h>
+
+using namespace llmctl;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string make_dir(const std::string& base) {
+    std::string tmpl = base + "/llmctl-logfile-XXXXXX";
+    char* d = ::mkdtemp(tmpl.data());
+    return d ? std::string(d) : std::string();
+}
+
+std::string numbered_lines(int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += "line " + std::to_string(i) + " of the server log\n";
+    return s;
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// Rotates `dir`/s.log twice and checks that nothing is lost: .2 + .1 + live == everything written.
+void rotate_twice_losslessly(const std::string& dir, bool expect_collapse) {
+    std::string log = dir + "/s.log";
+    std::string first = numbered_lines(3000), second = numbered_lines(2000);
+    write(log, first);
+    EXPECT_FALSE(rotate_log(log, 1 << 20, 2).rotated); // below max size
+    auto r = rotate_log(log, 16 * 1024, 2);
+    ASSERT_TRUE(r.rotated);
+    EXPECT_EQ(r.collapsed, expect_collapse) << r.fallback_reason;
+    EXPECT_EQ(read_file(log + ".1").value() + read_file(log).value(), first);
+    EXPECT_EQ(removed_bytes(log), r.removed);
+    std::ofstream(log, std::ios::app | std::ios::binary) << second;
+    auto r2 = rotate_log(log, 16 * 1024, 2);
+    ASSERT_TRUE(r2.rotated);
+    EXPECT_EQ(read_file(log + ".2").value() + read_file(log + ".1").value() + read_file(log).value(), first + second);
+    EXPECT_EQ(removed_bytes(log), r.removed + r2.removed);
+    // A third rotation drops the oldest (.2 is replaced by the old .1).
+    std::ofstream(log, std::ios::app | std::ios::binary) << first;
+    ASSERT_TRUE(rotate_log(log, 16 * 1024, 2).rotated);
+    EXPECT_FALSE(fs::exists(log + ".3"));
+    fs::remove_all(dir);
+}
+
+} // namespace
+
+TEST(Logfile, RotatesWithCollapseRangeOnExt4OrXfs) {
+    std::string dir = make_dir(fs::temp_directory_path().string());
+    ASSERT_FALSE(dir.empty());
+    struct statfs sf {};
+    ASSERT_EQ(statfs(dir.c_str(), &sf), 0);
+    bool collapse_fs = sf.f_type == 0xEF53 /* ext4 */ || sf.f_type == 0x58465342 /* xfs */;
+    if (!collapse_fs) GTEST_SKIP() << "temp dir is not ext4/xfs";
+    rotate_twice_losslessly(dir, true);
+}
+
+TEST(Logfile, FallsBackToCopyTruncateOnTmpfs) {
+    struct statfs sf {};
+    if (statfs("/dev/shm", &sf) != 0 || sf.f_type != 0x01021994 /* tmpfs */) GTEST_SKIP() << "no tmpfs at /dev/shm";
+    std::string dir = make_dir("/dev/shm");
+    ASSERT_FALSE(dir.empty());
+    rotate_twice_losslessly(dir, false);
+}
+
+TEST(Logfile, MissingLogIsNotAnError) {
+    EXPECT_FALSE(rotate_log("/nonexistent/llmctl/x.log", 1, 2).rotated);
+    EXPECT_EQ(removed_bytes("/nonexistent/llmctl/x.log"), 0u);
+}

@@ -421,6 +421,7 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
     auto procs = server_processes(server, row.instance);
     if (!procs.empty() && progress) progress(fmt::format("stopping {} ({} process(es))", name, procs.size()));
     for (auto& p : procs) signal_identity(p, SIGTERM);
+    fault_point("stop-signalled");
     auto deadline = clock::now() + stop_timeout;
     auto any_alive = [&] {
         return std::any_of(procs.begin(), procs.end(), [](const Identity& p) { return is_alive(p); });

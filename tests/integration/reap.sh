@@ -15,6 +15,9 @@ idle_timeout = "1s"
 [models.busy]
 command = ["$MOCK_BIN", "--port", "{port}"]
 idle_timeout = "30s"
+[models.stubborn]
+command = ["$MOCK_BIN", "--port", "{port}", "--ignore-sigterm"]
+stop_timeout = "1s"
 [models.chatty]
 command = ["$MOCK_BIN", "--port", "{port}", "--log-spam", "1MiB"]
 log_max_size = "64KiB"
@@ -53,6 +56,15 @@ for point in port spawn committed ready; do
   [ "$(marked | wc -l)" = 1 ] || fail "$point: $(marked | wc -l) servers after start"
   llmctl stop m -q
 done
+
+# 1b. SIGKILL of stop after its SIGTERM (the server ignores TERM): reap finishes the stop.
+expect_rc 0 llmctl start stubborn
+rc=0; LLMCTL_FAULT=crash-after:stop-signalled llmctl stop stubborn >/dev/null 2>&1 || rc=$?
+[ $rc -eq 137 ] || fail "stop exited $rc, want 137"
+[ "$(row_field stubborn status)" = stopping ] && [ "$(marked | wc -l)" = 1 ] || fail "stubborn: $(row_field stubborn status), $(marked | wc -l) alive"
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^reaped stubborn (pid [0-9]*): its stop died halfway" || fail "stop not finished: $OUT"
+[ -z "$(row_field stubborn status)" ] && [ -z "$(marked)" ] || fail "stubborn left: row '$(row_field stubborn status)', $(marked)"
 
 # 2. Another state dir's server, and a stranger with an identical command line: untouched by our
 #    reap, even when our own server of that command is an orphan.

@@ -36,12 +36,12 @@ void copy_range(int in, int out, std::uint64_t from, std::uint64_t to, const std
     }
 }
 
-void write_offset(const std::string& path, std::uint64_t total) {
+void write_offset(const std::string& path, std::uint64_t total, bool pending = false) {
     std::string tmp = path + ".offset.tmp";
     {
         Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
         if (!fd.valid()) throw_sys("open", tmp, errno);
-        std::string text = std::to_string(total) + "\n";
+        std::string text = std::to_string(total) + (pending ? " pending\n" : "\n");
         if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) throw_sys("write", tmp, errno);
     }
     if (::rename(tmp.c_str(), (path + ".offset").c_str()) != 0) throw_sys("rename", tmp, errno);
@@ -49,9 +49,64 @@ void write_offset(const std::string& path, std::uint64_t total) {
 
 } // namespace
 
-std::uint64_t removed_bytes(const std::string& path) {
+std::uint64_t removed_bytes(const std::string& path) { return read_offset(path).removed; }
+
+LogOffset read_offset(const std::string& path) {
+    LogOffset o;
     auto text = read_file(path + ".offset");
-    return text ? std::strtoull(text->c_str(), nullptr, 10) : 0;
+    if (!text) return o;
+    o.removed = std::strtoull(text->c_str(), nullptr, 10);
+    o.pending = text->find("pending") != std::string::npos;
+    return o;
+}
+
+std::optional<std::string> tail_lines(const std::string& path, std::size_t n, std::uint64_t* end_out) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return std::nullopt;
+    struct stat sb {};
+    if (::fstat(fd.get(), &sb) != 0) return std::nullopt;
+    auto end = static_cast<std::uint64_t>(sb.st_size);
+    if (end_out) *end_out = end;
+    if (n == 0 || end == 0) return std::string();
+    // Walk back block by block counting newlines; a trailing newline ends the last line.
+    const std::uint64_t block = 64 * 1024;
+    std::uint64_t pos = end, start = 0;
+    std::size_t newlines = 0;
+    bool found = false;
+    std::string buf;
+    bool skip_last = true; // the file's final byte, if a newline, does not start a new line
+    while (pos > 0 && !found) {
+        std::uint64_t from = pos > block ? pos - block : 0;
+        buf.resize(static_cast<std::size_t>(pos - from));
+        ssize_t got = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(from));
+        if (got != static_cast<ssize_t>(buf.size())) return std::nullopt;
+        for (std::size_t i = buf.size(); i-- > 0;) {
+            if (buf[i] != '\n') {
+                skip_last = false;
+                continue;
+            }
+            if (skip_last) {
+                skip_last = false;
+                continue;
+            }
+            if (++newlines == n) {
+                start = from + i + 1;
+                found = true;
+                break;
+            }
+        }
+        pos = from;
+    }
+    std::string out(static_cast<std::size_t>(end - start), '\0');
+    std::size_t off = 0;
+    while (off < out.size()) {
+        ssize_t r = ::pread(fd.get(), out.data() + off, out.size() - off, static_cast<off_t>(start + off));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        off += static_cast<std::size_t>(r);
+    }
+    out.resize(off);
+    return out;
 }
 
 RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int keep, bool force) {
@@ -65,6 +120,8 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
     if (::fstat(fd.get(), &sb) != 0) throw_sys("stat", path, errno);
     auto size = static_cast<std::uint64_t>(sb.st_size);
     if (size == 0 || (!force && size <= max_size)) return res; // rotated by someone else meanwhile
+    std::uint64_t before = removed_bytes(path);
+    write_offset(path, before, true); // followers: hold on, the head and the old files are about to move
     // Shift NAME.log.(k-1) → .k, …, .1 → .2; the oldest falls off.
     if (keep > 0) {
         std::string oldest = path + "." + std::to_string(keep);
@@ -83,30 +140,35 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
         if (!out.valid()) throw_sys("open", tmp, errno);
     }
     int err = EINVAL;
-    if (head > 0) {
-        if (out.valid()) copy_range(fd.get(), out.get(), 0, head, path);
-        if (::fallocate(fd.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(head)) == 0) {
-            res.collapsed = true;
-            res.removed = head;
-        } else {
-            err = errno;
+    try {
+        if (head > 0) {
+            if (out.valid()) copy_range(fd.get(), out.get(), 0, head, path);
+            if (::fallocate(fd.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(head)) == 0) {
+                res.collapsed = true;
+                res.removed = head;
+            } else {
+                err = errno;
+            }
         }
+        if (!res.collapsed) {
+            // copytruncate: the rest up to now, then truncate; output written in between is lost.
+            res.fallback_reason = head == 0 ? "the log is smaller than one block" : std::string(std::strerror(err));
+            struct stat now {};
+            if (::fstat(fd.get(), &now) != 0) throw_sys("stat", path, errno);
+            auto end = static_cast<std::uint64_t>(now.st_size);
+            if (out.valid()) copy_range(fd.get(), out.get(), head, end, path);
+            if (::ftruncate(fd.get(), 0) != 0) throw_sys("truncate", path, errno);
+            res.removed = end;
+        }
+        if (out.valid()) {
+            out.reset();
+            if (::rename(tmp.c_str(), (path + ".1").c_str()) != 0) throw_sys("rename", tmp, errno);
+        }
+    } catch (...) {
+        write_offset(path, before + res.removed); // never leave followers waiting
+        throw;
     }
-    if (!res.collapsed) {
-        // copytruncate: the rest up to now, then truncate; output written in between is lost.
-        res.fallback_reason = head == 0 ? "the log is smaller than one block" : std::string(std::strerror(err));
-        struct stat now {};
-        if (::fstat(fd.get(), &now) != 0) throw_sys("stat", path, errno);
-        auto end = static_cast<std::uint64_t>(now.st_size);
-        if (out.valid()) copy_range(fd.get(), out.get(), head, end, path);
-        if (::ftruncate(fd.get(), 0) != 0) throw_sys("truncate", path, errno);
-        res.removed = end;
-    }
-    if (out.valid()) {
-        out.reset();
-        if (::rename(tmp.c_str(), (path + ".1").c_str()) != 0) throw_sys("rename", tmp, errno);
-    }
-    write_offset(path, removed_bytes(path) + res.removed);
+    write_offset(path, before + res.removed);
     res.rotated = true;
     return res;
 }

@@ -11,6 +11,7 @@
 // output.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace llmctl {
@@ -28,5 +29,20 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
 
 // Cumulative bytes removed from the head of `path` by rotations (0 when never rotated).
 std::uint64_t removed_bytes(const std::string& path);
+
+// The sidecar as a follower sees it. A rotation marks it `pending` before it touches the live
+// file and writes the new total after, so a follower reads like a seqlock: offset, data,
+// offset again; data read while the two differ (or while pending) is discarded and re-read.
+struct LogOffset {
+    std::uint64_t removed = 0;
+    bool pending = false;
+    bool operator==(const LogOffset&) const = default;
+};
+LogOffset read_offset(const std::string& path);
+
+// The last `n` lines of the file at `path`, read backwards from its end in blocks (a 1 GiB log
+// costs the same as a small one). Bytes are returned unchanged; a final line without newline
+// counts as a line. nullopt when the file cannot be opened.
+std::optional<std::string> tail_lines(const std::string& path, std::size_t n, std::uint64_t* end = nullptr);
 
 } // namespace llmctl

@@ -4,6 +4,7 @@
 #include "llmctl/fault.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/lock.hpp"
+#include "llmctl/logfile.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/ports.hpp"
 #include "llmctl/recovery.hpp"
@@ -152,6 +153,12 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         }
     }
     auto note = [&](const std::string& s) { if (opts.progress) opts.progress(s); };
+    // A log above log_max_size is rotated before a new server appends to it (per-log lock only).
+    try {
+        rotate_log(log_path(state_dir, model.name), model.log_max_size, model.log_keep);
+    } catch (const Error& e) {
+        note(fmt::format("could not rotate the log of {}: {}", model.name, e.what()));
+    }
     Identity me = self_identity();
     Millis startup = opts.timeout.value_or(model.startup_timeout);
     bool announced = false;

@@ -9,6 +9,7 @@ const std::vector<Command>& command_table() {
         {"stop", "Stop servers: SIGTERM, then SIGKILL after stop_timeout", setup_stop},
         {"restart", "Stop, then start a server", setup_restart},
         {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS URL (no lock, no writes)", setup_ps},
+        {"chat", "Talk to a model (streaming; per-model slots)", setup_chat},
         {"logs", "Show or follow a server's log (-f follows across rotation)", setup_logs},
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},

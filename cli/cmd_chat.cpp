@@ -1,0 +1,334 @@
+// llmctl chat: a streaming OpenAI chat-completions client with crash-proof per-model slots.
+
+#include "commands.hpp"
+#include "progress.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/http_client.hpp"
+#include "llmctl/lock.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/slots.hpp"
+#include "llmctl/sse.hpp"
+#include "llmctl/store.hpp"
+#include "llmctl/strings.hpp"
+#include "llmctl/supervisor.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+namespace llmctl::cli {
+
+namespace {
+
+std::atomic<bool> g_sigint{false};
+void on_sigint(int) { g_sigint = true; }
+
+struct StdoutGone {};
+
+void out(std::string_view s) {
+    while (!s.empty()) {
+        ssize_t n = ::write(STDOUT_FILENO, s.data(), s.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw StdoutGone{};
+        s.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+struct Opts {
+    std::string name;
+    std::vector<std::string> prompt;
+    std::string system, session, stop_seq_json;
+    std::vector<std::string> stop;
+    std::optional<int> max_tokens;
+    std::optional<double> temperature, top_p;
+    std::optional<long> seed;
+    bool no_stream = false, json = false, no_start = false;
+    std::string timeout, connect_timeout = "5s", first_token_timeout = "300s", stall_timeout = "60s", queue_timeout;
+};
+
+Millis duration_opt(const std::string& flag, const std::string& v) {
+    auto d = parse_duration(v);
+    if (!d) throw Error(Exit::usage, fmt::format("{}: bad duration \"{}\"", flag, v), "write it like \"90s\" or \"5m\"");
+    return *d;
+}
+
+// Where to send requests: an external model's url, or our server (started if needed).
+struct Target {
+    Url url;
+    std::string bearer;
+    std::optional<ServerRow> row; // managed servers, for last_used
+};
+
+Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& dir, const Globals& g) {
+    Target t;
+    if (m.external()) {
+        t.url = parse_url(m.url);
+        if (!m.api_key_env.empty()) {
+            const char* key = std::getenv(m.api_key_env.c_str());
+            if (!key || !*key)
+                throw Error(Exit::config, fmt::format("model \"{}\" needs an API key in ${}, which is not set", m.name, m.api_key_env));
+            t.bearer = key;
+        }
+        return t;
+    }
+    if (o.no_start) {
+        std::optional<ServerRow> row;
+        if (check_state_dir(dir))
+            if (auto store = Store::open_read(state_db_path(dir)))
+                for (auto& r : load_servers(*store))
+                    if (r.name == m.name) row = r;
+        if (!row || row->status != "running" || !is_alive(row->server))
+            throw Error(Exit::unknown, fmt::format("{} is not running (and --no-start was given)", m.name), fmt::format("llmctl start {}", m.name));
+    } else {
+        StartOptions so;
+        StatusLine status(g.verbosity < 0);
+        if (status.active())
+            so.waiting = [&status, n = m.name](const std::string& log, Millis e) { status.update("starting " + n, e, log); };
+        so.progress = [&status, &g](const std::string& s) {
+            status.clear();
+            if (g.verbosity >= 0) std::cerr << "llmctl: " << s << "\n";
+        };
+        start_server(dir, m, so);
+    }
+    if (auto store = Store::open_read(state_db_path(dir)))
+        for (auto& r : load_servers(*store))
+            if (r.name == m.name) t.row = r;
+    if (!t.row || !t.row->port) throw Error(Exit::server, fmt::format("{} has no running server", m.name));
+    t.url = Url{t.row->host, static_cast<int>(*t.row->port), ""};
+    return t;
+}
+
+using Messages = std::vector<std::pair<std::string, std::string>>; // role, content
+
+Messages load_session(const std::string& dir, const std::string& session) {
+    Messages msgs;
+    if (auto store = Store::open_read(state_db_path(dir))) {
+        auto q = store->prepare("SELECT role, content FROM messages WHERE session=? ORDER BY id");
+        q.bind(1, session);
+        while (q.step()) msgs.emplace_back(q.str(0), q.str(1));
+    }
+    return msgs;
+}
+
+// Appends one turn (user + assistant) in one transaction.
+void save_turn(const std::string& dir, const std::string& session, const std::string& model, const std::string& user,
+               const std::string& assistant) {
+    auto lock = FileLock::acquire(state_lock_path(dir), lock_timeout());
+    Store store = Store::open_write(state_db_path(dir));
+    Transaction tx(store);
+    std::int64_t now = now_ms();
+    store.prepare("INSERT INTO sessions(name, model, created_at, updated_at) VALUES(?,?,?,?) "
+                  "ON CONFLICT(name) DO UPDATE SET updated_at=excluded.updated_at")
+        .bind(1, session).bind(2, model).bind(3, now).bind(4, now).run();
+    for (auto& [role, text] : Messages{{"user", user}, {"assistant", assistant}})
+        store.prepare("INSERT INTO messages(session, role, content, at) VALUES(?,?,?,?)").bind(1, session).bind(2, role).bind(3, text).bind(4, now).run();
+    tx.commit();
+}
+
+struct Reply {
+    std::string text, finish_reason;
+    nlohmann::json usage;
+};
+
+// One request: slot, POST, relay. Throws Error with the documented codes.
+Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
+          const HttpTimeouts& timeouts, bool print) {
+    nlohmann::json body{{"model", m.name}, {"stream", !o.no_stream}};
+    auto& arr = body["messages"] = nlohmann::json::array();
+    for (auto& [role, text] : msgs) arr.push_back({{"role", role}, {"content", text}});
+    if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
+    if (o.temperature) body["temperature"] = *o.temperature;
+    if (o.top_p) body["top_p"] = *o.top_p;
+    if (o.seed) body["seed"] = *o.seed;
+    if (!o.stop.empty()) body["stop"] = o.stop;
+    if (!o.no_stream) body["stream_options"] = {{"include_usage", true}};
+
+    SlotRequest sr;
+    sr.model = m.name;
+    sr.max_concurrent = std::max(1, m.max_concurrent);
+    sr.max_inflight = cfg.defaults.max_inflight;
+    if (!o.queue_timeout.empty()) sr.queue_timeout = duration_opt("--queue-timeout", o.queue_timeout);
+    sr.cancelled = [] { return g_sigint.load(); };
+    bool tty = ::isatty(STDERR_FILENO);
+    bool showed_queue = false;
+    sr.on_wait = [&](int place) {
+        if (tty) {
+            std::cerr << fmt::format("\rllmctl: waiting for a slot on {}: place {} in the queue   ", m.name, place) << std::flush;
+            showed_queue = true;
+        }
+    };
+    Slot slot = Slot::acquire(dir, sr);
+    if (showed_queue) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
+
+    Reply reply;
+    bool done = false;
+    std::string stream_error;
+    SseParser sse([&](const std::string& data) {
+        if (done) return;
+        if (data == "[DONE]") {
+            done = true;
+            return;
+        }
+        ChatDelta d = parse_chat_chunk(data);
+        if (!d.error.empty()) stream_error = d.error;
+        if (!d.content.empty()) {
+            reply.text += d.content;
+            if (print) out(d.content);
+        }
+        if (!d.finish_reason.empty()) reply.finish_reason = d.finish_reason;
+        if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
+    });
+    std::string whole; // non-streaming body
+    auto res = http_post_stream(target.url, "/v1/chat/completions", body.dump(), target.bearer, timeouts,
+                                [&](std::string_view piece) {
+                                    if (o.no_stream) whole.append(piece);
+                                    else sse.feed(piece);
+                                },
+                                [] { return g_sigint.load(); });
+    if (target.row) {
+        try {
+            touch_last_used(dir, *target.row, m.idle_timeout);
+        } catch (const Error&) {
+        }
+    }
+    if (res.status / 100 != 2)
+        throw Error(Exit::failure, fmt::format("{} answered HTTP {}: {}", m.name, res.status, error_message(res.error_body)));
+    if (o.no_stream) {
+        auto j = nlohmann::json::parse(whole, nullptr, false);
+        if (j.is_discarded()) throw Error(Exit::server, fmt::format("{} sent a malformed answer: {}", m.name, whole.substr(0, 200)));
+        ChatDelta d = parse_chat_chunk(whole);
+        if (!d.error.empty()) throw Error(Exit::failure, fmt::format("{}: {}", m.name, d.error));
+        reply.text = d.content;
+        reply.finish_reason = d.finish_reason;
+        if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
+        if (print) out(reply.text);
+        return reply;
+    }
+    sse.finish();
+    if (!stream_error.empty()) throw Error(Exit::failure, fmt::format("{}: {}", m.name, stream_error));
+    if (!done && reply.finish_reason.empty())
+        throw Error(Exit::server, fmt::format("{}: the stream ended without [DONE] (the server died or cut it)", m.name));
+    return reply;
+}
+
+} // namespace
+
+std::function<int()> setup_chat(CLI::App& app, Globals& g) {
+    auto o = std::make_shared<Opts>();
+    app.add_option("name", o->name, "Model to talk to")->required();
+    app.add_option("prompt", o->prompt, "The prompt (else stdin when it is not a terminal, else an interactive loop)");
+    app.add_option("-s,--system", o->system, "System message");
+    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens");
+    app.add_option("--temperature", o->temperature, "Sampling temperature");
+    app.add_option("--top-p", o->top_p, "Nucleus sampling");
+    app.add_option("--seed", o->seed, "Sampling seed");
+    app.add_option("--stop", o->stop, "Stop sequence (repeatable)");
+    app.add_flag("--no-stream", o->no_stream, "Ask for the whole answer at once");
+    app.add_flag("--json", o->json, "Print the final response as a JSON object");
+    app.add_flag("--no-start", o->no_start, "Do not start the server: exit 4 when it is not running");
+    app.add_option("--timeout", o->timeout, "Total time limit for one answer (default none)");
+    app.add_option("--connect-timeout", o->connect_timeout, "Connect timeout (default 5s)");
+    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (default 300s)");
+    app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (default 60s)");
+    app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (default none): exit 6");
+    app.add_option("--session", o->session, "Keep the conversation in the state db under this name");
+    app.footer("Slots: at most max_concurrent requests per model run at once, across all processes; a killed\n"
+               "client never keeps a slot. Exit codes: 1 server said no, 4 unknown model / not running,\n"
+               "5 server died or cut the stream, 6 timeout (queue, connect, first token, stall), 130 Ctrl-C.\n"
+               "Examples:\n  llmctl chat echo \"hello\"\n  echo 'summarise this' | llmctl chat mymodel --max-tokens 200\n"
+               "  llmctl chat mymodel --session work    # interactive on a terminal: /reset, /exit, Ctrl-D\n");
+    return [o, &g]() -> int {
+        Config cfg = load_config(g.config_path);
+        const ModelConfig* mp = cfg.find(o->name);
+        if (!mp)
+            throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", o->name, cfg.source, did_you_mean_suffix(o->name, cfg.model_names())),
+                        "list models with: llmctl config check");
+        ModelConfig m = *mp;
+        std::string dir = resolve_state_dir(g.state_dir);
+        HttpTimeouts timeouts;
+        timeouts.connect = duration_opt("--connect-timeout", o->connect_timeout);
+        timeouts.first_byte = duration_opt("--first-token-timeout", o->first_token_timeout);
+        timeouts.stall = duration_opt("--stall-timeout", o->stall_timeout);
+        if (!o->timeout.empty()) timeouts.total = duration_opt("--timeout", o->timeout);
+
+        struct sigaction sa {};
+        sa.sa_handler = on_sigint;
+        ::sigaction(SIGINT, &sa, nullptr);
+
+        Target target = resolve_target(*o, m, dir, g);
+        Messages history;
+        if (!o->session.empty()) {
+            if (!valid_model_name(o->session)) throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session));
+            ensure_state_dir(dir);
+            history = load_session(dir, o->session);
+        }
+        auto turn = [&](const std::string& prompt, bool print) -> Reply {
+            Messages msgs;
+            if (!o->system.empty()) msgs.emplace_back("system", o->system);
+            msgs.insert(msgs.end(), history.begin(), history.end());
+            msgs.emplace_back("user", prompt);
+            Reply r = ask(*o, m, dir, cfg, target, msgs, timeouts, print);
+            history.emplace_back("user", prompt);
+            history.emplace_back("assistant", r.text);
+            if (!o->session.empty()) save_turn(dir, o->session, m.name, prompt, r.text);
+            return r;
+        };
+        try {
+            std::string prompt;
+            bool interactive = false;
+            if (!o->prompt.empty()) {
+                for (auto& p : o->prompt) prompt += (prompt.empty() ? "" : " ") + p;
+            } else if (!::isatty(STDIN_FILENO)) {
+                prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
+                while (!prompt.empty() && prompt.back() == '\n') prompt.pop_back();
+                if (prompt.empty()) throw Error(Exit::usage, "empty prompt on stdin");
+            } else {
+                interactive = true;
+            }
+            if (!interactive) {
+                Reply r = turn(prompt, !o->json);
+                if (g_sigint) return static_cast<int>(Exit::interrupted);
+                if (o->json) {
+                    out(nlohmann::json{{"model", m.name}, {"content", r.text}, {"finish_reason", r.finish_reason}, {"usage", r.usage}}.dump() + "\n");
+                } else if (r.text.empty() || r.text.back() != '\n') {
+                    out("\n");
+                }
+                return 0;
+            }
+            std::cerr << fmt::format("chat with {} (/reset forgets the conversation, /exit or Ctrl-D ends)\n", m.name);
+            for (;;) {
+                std::cerr << "> " << std::flush;
+                std::string line;
+                if (!std::getline(std::cin, line)) break;
+                if (line == "/exit" || line == "/quit") break;
+                if (line == "/reset") {
+                    history.clear();
+                    std::cerr << "(conversation forgotten)\n";
+                    continue;
+                }
+                if (line.empty()) continue;
+                try {
+                    Reply r = turn(line, true);
+                    if (r.text.empty() || r.text.back() != '\n') out("\n");
+                } catch (const Error& e) {
+                    if (e.code() != Exit::interrupted) throw;
+                    g_sigint = false;
+                    out("\n");
+                    std::cerr << "(interrupted)\n";
+                }
+            }
+            return 0;
+        } catch (const StdoutGone&) {
+            return 0;
+        }
+    };
+}
+
+} // namespace llmctl::cli

@@ -1,0 +1,42 @@
+#pragma once
+// A small HTTP/1.1 client for the OpenAI API (Boost.Beast, no libcurl): one POST whose response
+// body is handed over piece by piece as it arrives, with a deadline per phase.
+
+#include "llmctl/units.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmctl {
+
+struct HttpTimeouts {
+    Millis connect{5'000};
+    Millis first_byte{300'000};  // from the request sent to the first body byte (first token)
+    Millis stall{60'000};        // between two pieces of the body
+    std::optional<Millis> total; // the whole exchange
+};
+
+struct HttpResult {
+    int status = 0;
+    std::string error_body; // the body, when status is not 2xx
+};
+
+// Splits "http://host:port/base" into its parts; throws Error(config) for other forms.
+struct Url {
+    std::string host;
+    int port = 80;
+    std::string base; // path prefix without trailing '/'
+};
+Url parse_url(const std::string& url);
+
+// POSTs `body` (JSON) to `url.base + path`. For a 2xx answer, every piece of the body goes to
+// `on_body` as it arrives. `cancelled` is polled every 100 ms (Ctrl-C): the exchange is cut
+// and Error(interrupted) thrown. Other errors: Error(server) for a refused connection or a cut
+// stream, Error(timeout) naming the phase.
+HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
+                            const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
+                            const std::function<bool()>& cancelled);
+
+} // namespace llmctl

@@ -1,0 +1,44 @@
+#pragma once
+// Concurrency slots (DESIGN §4/§5): a lease row per client, owned by the client's process
+// identity. At most `max_concurrent` active leases per model (and `max_inflight` over all
+// models when set), granted FIFO by lease id. A dead owner's lease is reclaimed by the next
+// acquirer or by reap, so a client killed with SIGKILL can never keep a slot.
+
+#include "llmctl/units.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace llmctl {
+
+struct SlotRequest {
+    std::string model;
+    int max_concurrent = 1;
+    int max_inflight = 0;                 // 0: no global cap
+    std::optional<Millis> queue_timeout;  // none: wait as long as it takes
+    // Called while waiting with the place in the queue (1 = next), when it changes.
+    std::function<void(int place)> on_wait;
+    // Polled while waiting; true aborts the wait (Ctrl-C) with Error(interrupted).
+    std::function<bool()> cancelled;
+};
+
+class Slot {
+public:
+    // Waits for a slot; throws Error(timeout) after queue_timeout, naming how many are ahead.
+    static Slot acquire(const std::string& state_dir, const SlotRequest& req);
+    Slot(Slot&& o) noexcept : dir_(std::move(o.dir_)), id_(o.id_) { o.id_ = 0; }
+    Slot(const Slot&) = delete;
+    ~Slot() { release(); }
+    // Deletes the lease (idempotent; errors are swallowed: reap reclaims it otherwise).
+    void release() noexcept;
+    std::int64_t id() const { return id_; }
+
+private:
+    Slot(std::string dir, std::int64_t id) : dir_(std::move(dir)), id_(id) {}
+    std::string dir_;
+    std::int64_t id_ = 0;
+};
+
+} // namespace llmctl

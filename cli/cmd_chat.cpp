@@ -186,12 +186,19 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
         if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
     });
     std::string whole; // non-streaming body
-    auto res = http_post_stream(target.url, "/v1/chat/completions", body.dump(), target.bearer, timeouts,
-                                [&](std::string_view piece) {
-                                    if (o.no_stream) whole.append(piece);
-                                    else sse.feed(piece);
-                                },
-                                [] { return g_sigint.load(); });
+    HttpResult res;
+    try {
+        res = http_post_stream(target.url, "/v1/chat/completions", body.dump(), target.bearer, timeouts,
+                               [&](std::string_view piece) {
+                                   if (o.no_stream) whole.append(piece);
+                                   else sse.feed(piece);
+                               },
+                               [] { return g_sigint.load(); });
+    } catch (const Error& e) {
+        if (e.code() == Exit::interrupted) throw;
+        throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()),
+                    m.external() ? "" : fmt::format("see the server's log: llmctl logs {}", m.name));
+    }
     if (target.row) {
         try {
             touch_last_used(dir, *target.row, m.idle_timeout);

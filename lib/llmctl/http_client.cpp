@@ -55,15 +55,18 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
             }
         }
     };
+    bool total_binds = false; // the running phase ends at the total deadline, not its own
     auto deadline = [&](Millis phase) {
+        total_binds = false;
         if (!t.total) return phase;
         auto left = std::chrono::duration_cast<Millis>(*t.total - (std::chrono::steady_clock::now() - began));
+        total_binds = left < phase;
         return std::max(Millis(1), std::min(phase, left));
     };
     auto fail = [&](const beast::error_code& ec, const char* phase, Millis limit) -> Error {
         if (interrupted) return Error(Exit::interrupted, "interrupted");
         if (ec == beast::error::timeout) {
-            if (t.total && std::chrono::steady_clock::now() - began >= *t.total)
+            if (total_binds)
                 return Error(Exit::timeout, fmt::format("{}: no complete answer within the total timeout {}", where, format_duration(*t.total)));
             return Error(Exit::timeout, fmt::format("{}: {} timed out after {}", where, phase, format_duration(limit)));
         }
@@ -120,7 +123,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
         done = false;
         Millis limit = first ? t.first_byte : t.stall;
         stream.expires_after(deadline(limit));
-        http::async_read(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
+        http::async_read_some(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
         run(done);
         if (ec == http::error::need_buffer) ec = {};
         if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)

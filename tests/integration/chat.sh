@@ -1,0 +1,123 @@
+# chat: slots hold across processes (no overlap beyond max_concurrent, measured by the mock's
+# request log), killed clients never keep a slot, crashes/stalls/Ctrl-C give their exit codes
+# and release the slot, sessions keep every message, external models work.
+. "$TEST_LIB"
+cat >"$LLMCTL_CONFIG" <<EOT
+[defaults]
+port_range = [$PORT_BASE, $((PORT_BASE + 20))]
+[models.one]
+command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/one.req"]
+max_concurrent = 1
+[models.three]
+command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/three.req"]
+max_concurrent = 3
+[models.slow]
+command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "100000", "--tokens-per-second", "500"]
+max_concurrent = 1
+[models.crashy]
+command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--crash-mid-stream", "5"]
+[models.stally]
+command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--stall-after", "3"]
+[models.ext]
+url = "http://127.0.0.1:$((PORT_BASE + 30))"
+max_concurrent = 2
+EOT
+db="$LLMCTL_HOME/state.db"
+leases() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from leases").fetchone()[0])' "$db"; }
+# max_overlap FILE: the largest number of requests in flight at once in a mock request log.
+max_overlap() {
+  python3 - "$1" <<'PY'
+import sys
+ev = []
+for line in open(sys.argv[1]):
+    s, e = line.split()[:2]
+    ev += [(int(s), 1), (int(e), -1)]
+cur = best = 0
+for _, d in sorted(ev, key=lambda x: (x[0], x[1])):
+    cur += d; best = max(best, cur)
+print(best)
+PY
+}
+
+# 1. 8 parallel chats per model; each prints exactly the reply to its own prompt.
+for m in one three; do
+  llmctl start "$m" >/dev/null
+  pids=()
+  for i in $(seq 1 8); do
+    "$LLMCTL_BIN" chat "$m" "prompt number $i with a few more words" >"$T/$m.out.$i" 2>"$T/$m.err.$i" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" || fail "$m chat $((i + 1)) failed: $(cat "$T/$m.err.$((i + 1))")"; done
+  for i in $(seq 1 8); do
+    [ "$(cat "$T/$m.out.$i")" = "prompt number $i with a few more words" ] || fail "$m chat $i printed: $(cat "$T/$m.out.$i")"
+  done
+  [ "$(wc -l <"$T/$m.req")" = 8 ] || fail "$m: $(wc -l <"$T/$m.req") requests logged"
+done
+[ "$(max_overlap "$T/one.req")" = 1 ] || fail "max_concurrent=1 overlapped: $(max_overlap "$T/one.req")"
+[ "$(max_overlap "$T/three.req")" = 3 ] || fail "max_concurrent=3: overlap $(max_overlap "$T/three.req"), want exactly 3"
+[ "$(leases)" = 0 ] || fail "leases left after chats"
+
+# 2. kill -9 of a client mid-stream, 20 times: the next chat gets the slot at once (queue
+#    timeout 5 s, while the killed stream would last 200 s), no lease left.
+llmctl start slow >/dev/null
+for i in $(seq 1 20); do
+  "$LLMCTL_BIN" chat slow go >"$T/slow.out" 2>/dev/null &
+  c=$!
+  wait_for 10 test -s "$T/slow.out" || fail "round $i: no token streamed"
+  kill -KILL "$c"; wait "$c" 2>/dev/null || true
+done
+expect_rc 6 llmctl chat slow --queue-timeout 2s --timeout 300ms go   # got the slot: the total timeout ends it
+echo "$ERR" | grep -q "total timeout" || fail "the next chat did not get the slot at once: $ERR"
+[ "$(leases)" = 0 ] || fail "leases left after kill -9 rounds: $(leases)"
+# A queue timeout while a live client holds the only slot: exit 6, its own lease removed.
+"$LLMCTL_BIN" chat slow hold >"$T/hold.out" 2>/dev/null &
+holder=$!
+wait_for 10 test -s "$T/hold.out" || fail "holder never streamed"
+expect_rc 6 llmctl chat slow --queue-timeout 300ms waiting
+echo "$ERR" | grep -q "no free slot for slow" || fail "queue timeout message: $ERR"
+# 4. SIGINT mid-stream: exit 130, slot released, server healthy.
+kill -INT "$holder"
+rc=0; wait "$holder" || rc=$?
+[ $rc -eq 130 ] || fail "SIGINT: exit $rc, want 130"
+[ "$(leases)" = 0 ] || fail "leases left after SIGINT"
+expect_rc 0 llmctl ps --health --json
+echo "$OUT" | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="slow"][0]; assert r["health_http"]==200, r'
+# A closed stdout pipe ends a chat quietly.
+rc=$(timeout 20 bash -c '"$0" chat slow go | head -c 1 >/dev/null; echo "${PIPESTATUS[0]}"' "$LLMCTL_BIN") || fail "chat | head hung"
+[ "$rc" = 0 ] || fail "chat | head: exit $rc"
+
+# 3. A crash mid-stream → exit 5; a stall with --stall-timeout 1s → exit 6; slots released.
+expect_rc 5 llmctl chat crashy hi
+echo "$ERR" | grep -q "crashy" || fail "crash message: $ERR"
+expect_rc 6 llmctl chat stally --stall-timeout 1s hi
+echo "$ERR" | grep -q "stalled" || fail "stall message: $ERR"
+[ "$(leases)" = 0 ] || fail "leases left after crash/stall"
+
+# 6. Sessions: 10 concurrent writers x 5 turns → 100 messages, integrity ok.
+pids=()
+for w in $(seq 1 10); do
+  ( for t in 1 2 3 4 5; do "$LLMCTL_BIN" chat three --session shared "writer $w turn $t" >/dev/null || exit 1; done ) &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a session writer failed"; done
+python3 - "$db" <<'PY' || fail "session messages"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rows = c.execute("select role, content from messages where session='shared' order by id").fetchall()
+assert len(rows) == 100, len(rows)
+assert sum(r == "user" for r, _ in rows) == 50
+for i in range(0, 100, 2):
+    assert rows[i][0] == "user" and rows[i + 1][0] == "assistant", rows[i:i + 2]
+assert c.execute("pragma integrity_check").fetchone()[0] == "ok"
+PY
+
+# 7. An external model: a mock server started outside llmctl; start/stop on it are exit 2.
+"$MOCK_BIN" --port $((PORT_BASE + 30)) >/dev/null 2>&1 &
+wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 30))
+expect_rc 0 llmctl chat ext "outside hello"
+[ "$OUT" = "outside hello" ] || fail "external chat: $OUT"
+expect_rc 2 llmctl start ext
+expect_rc 2 llmctl stop ext
+llmctl stop three -q
+expect_rc 4 llmctl chat three --no-start hi
+echo "chat: ok"

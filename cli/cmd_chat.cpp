@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <iterator>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
@@ -50,7 +51,7 @@ struct Opts {
     std::optional<double> temperature, top_p;
     std::optional<long> seed;
     bool no_stream = false, json = false, no_start = false;
-    std::string timeout, connect_timeout = "5s", first_token_timeout = "300s", stall_timeout = "60s", queue_timeout;
+    std::string timeout, connect_timeout, first_token_timeout, stall_timeout, queue_timeout; // "" = the config's
 };
 
 Millis duration_opt(const std::string& flag, const std::string& v) {
@@ -140,7 +141,7 @@ struct Reply {
 // One request: slot, POST, relay. Throws Error with the documented codes.
 Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
           const HttpTimeouts& timeouts, bool print) {
-    nlohmann::json body{{"model", m.name}, {"stream", !o.no_stream}};
+    nlohmann::json body{{"model", m.model.empty() ? m.name : m.model}, {"stream", !o.no_stream}};
     auto& arr = body["messages"] = nlohmann::json::array();
     for (auto& [role, text] : msgs) arr.push_back({{"role", role}, {"content", text}});
     if (o.max_tokens) body["max_tokens"] = *o.max_tokens;
@@ -155,6 +156,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     sr.max_concurrent = std::max(1, m.max_concurrent);
     sr.max_inflight = cfg.defaults.max_inflight;
     if (!o.queue_timeout.empty()) sr.queue_timeout = duration_opt("--queue-timeout", o.queue_timeout);
+    else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return g_sigint.load(); };
     bool tty = ::isatty(STDERR_FILENO);
     bool showed_queue = false;
@@ -187,17 +189,27 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     });
     std::string whole; // non-streaming body
     HttpResult res;
-    try {
-        res = http_post_stream(target.url, "/v1/chat/completions", body.dump(), target.bearer, timeouts,
-                               [&](std::string_view piece) {
-                                   if (o.no_stream) whole.append(piece);
-                                   else sse.feed(piece);
-                               },
-                               [] { return g_sigint.load(); });
-    } catch (const Error& e) {
-        if (e.code() == Exit::interrupted) throw;
-        throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()),
-                    m.external() ? "" : fmt::format("see the server's log: llmctl logs {}", m.name));
+    bool got_bytes = false;
+    // Retried with backoff only while nothing has arrived (refused or reset before the answer).
+    for (int attempt = 1;; ++attempt) {
+        try {
+            res = http_post_stream(target.url, "/v1/chat/completions", body.dump(), target.bearer, timeouts,
+                                   [&](std::string_view piece) {
+                                       got_bytes = true;
+                                       if (o.no_stream) whole.append(piece);
+                                       else sse.feed(piece);
+                                   },
+                                   [] { return g_sigint.load(); });
+            break;
+        } catch (const Error& e) {
+            if (e.code() == Exit::server && !got_bytes && attempt < 4 && !g_sigint) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+                continue;
+            }
+            if (e.code() == Exit::interrupted) throw;
+            throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()),
+                        m.external() ? "" : fmt::format("see the server's log: llmctl logs {}", m.name));
+        }
     }
     if (target.row) {
         try {
@@ -240,11 +252,11 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     app.add_flag("--no-stream", o->no_stream, "Ask for the whole answer at once");
     app.add_flag("--json", o->json, "Print the final response as a JSON object");
     app.add_flag("--no-start", o->no_start, "Do not start the server: exit 4 when it is not running");
-    app.add_option("--timeout", o->timeout, "Total time limit for one answer (default none)");
-    app.add_option("--connect-timeout", o->connect_timeout, "Connect timeout (default 5s)");
-    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (default 300s)");
-    app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (default 60s)");
-    app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (default none): exit 6");
+    app.add_option("--timeout", o->timeout, "Total time limit for one answer (request_timeout; default none)");
+    app.add_option("--connect-timeout", o->connect_timeout, "Connect timeout (connect_timeout; default 5s)");
+    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (first_token_timeout; default 300s)");
+    app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (stall_timeout; default 60s)");
+    app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (queue_timeout; default none): exit 6");
     app.add_option("--session", o->session, "Keep the conversation in the state db under this name");
     app.footer("Slots: at most max_concurrent requests per model run at once, across all processes; a killed\n"
                "client never keeps a slot. Exit codes: 1 server said no, 4 unknown model / not running,\n"
@@ -259,11 +271,16 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
                         "list models with: llmctl config check");
         ModelConfig m = *mp;
         std::string dir = resolve_state_dir(g.state_dir);
+        // Each phase: the flag, else the model's config key, else the built-in default.
         HttpTimeouts timeouts;
-        timeouts.connect = duration_opt("--connect-timeout", o->connect_timeout);
-        timeouts.first_byte = duration_opt("--first-token-timeout", o->first_token_timeout);
-        timeouts.stall = duration_opt("--stall-timeout", o->stall_timeout);
-        if (!o->timeout.empty()) timeouts.total = duration_opt("--timeout", o->timeout);
+        auto pick = [](const std::string& flag, const std::string& v, Millis configured) {
+            return v.empty() ? configured : duration_opt(flag, v);
+        };
+        timeouts.connect = pick("--connect-timeout", o->connect_timeout, m.connect_timeout);
+        timeouts.first_byte = pick("--first-token-timeout", o->first_token_timeout, m.first_token_timeout);
+        timeouts.stall = pick("--stall-timeout", o->stall_timeout, m.stall_timeout);
+        Millis total = pick("--timeout", o->timeout, m.request_timeout);
+        if (total.count() > 0) timeouts.total = total;
 
         struct sigaction sa {};
         sa.sa_handler = on_sigint;

@@ -18,11 +18,13 @@ namespace {
 const std::vector<std::string> k_top_keys = {"defaults", "models"};
 const std::vector<std::string> k_default_keys = {
     "host", "port_range", "health", "max_concurrent", "max_inflight", "startup_timeout",
-    "stop_timeout", "idle_timeout", "log_max_size", "log_keep"};
+    "stop_timeout", "idle_timeout", "log_max_size", "log_keep", "connect_timeout", "first_token_timeout",
+    "stall_timeout", "request_timeout", "queue_timeout"};
 const std::vector<std::string> k_model_keys = {
     "command", "url", "health", "port", "port_range", "host", "env", "cwd", "model",
     "max_concurrent", "api_key_env", "startup_timeout", "stop_timeout", "idle_timeout",
-    "log_max_size", "log_keep"};
+    "log_max_size", "log_keep", "connect_timeout", "first_token_timeout", "stall_timeout", "request_timeout",
+    "queue_timeout"};
 
 // Parses one file; every error points at a place in it.
 class Parser {
@@ -121,6 +123,16 @@ public:
             out.stop_timeout = get_duration(v, key);
         } else if (key == "idle_timeout") {
             out.idle_timeout = get_duration(v, key);
+        } else if (key == "connect_timeout") {
+            out.connect_timeout = get_duration(v, key);
+        } else if (key == "first_token_timeout") {
+            out.first_token_timeout = get_duration(v, key);
+        } else if (key == "stall_timeout") {
+            out.stall_timeout = get_duration(v, key);
+        } else if (key == "request_timeout") {
+            out.request_timeout = get_duration(v, key);
+        } else if (key == "queue_timeout") {
+            out.queue_timeout = get_duration(v, key);
         } else if (key == "log_max_size") {
             out.log_max_size = get_size(v, key);
         } else if (key == "log_keep") {
@@ -231,6 +243,11 @@ ModelConfig model_from_defaults(const Defaults& d, const std::string& name) {
     mc.startup_timeout = d.startup_timeout;
     mc.stop_timeout = d.stop_timeout;
     mc.idle_timeout = d.idle_timeout;
+    mc.connect_timeout = d.connect_timeout;
+    mc.first_token_timeout = d.first_token_timeout;
+    mc.stall_timeout = d.stall_timeout;
+    mc.request_timeout = d.request_timeout;
+    mc.queue_timeout = d.queue_timeout;
     mc.log_max_size = d.log_max_size;
     mc.log_keep = d.log_keep;
     return mc;

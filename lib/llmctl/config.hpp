@@ -21,6 +21,12 @@ struct Defaults {
     Millis startup_timeout{120'000};
     Millis stop_timeout{10'000};
     Millis idle_timeout{0}; // 0 = never stopped for idleness
+    // chat, per phase (0 = no limit where noted)
+    Millis connect_timeout{5'000};
+    Millis first_token_timeout{300'000};
+    Millis stall_timeout{60'000};
+    Millis request_timeout{0}; // the whole answer; 0 = none
+    Millis queue_timeout{0};   // waiting for a slot; 0 = none
     std::uint64_t log_max_size = 64ull << 20;
     int log_keep = 3;
 };
@@ -43,6 +49,11 @@ struct ModelConfig {
     Millis startup_timeout{0};
     Millis stop_timeout{0};
     Millis idle_timeout{0};
+    Millis connect_timeout{0};
+    Millis first_token_timeout{0};
+    Millis stall_timeout{0};
+    Millis request_timeout{0};
+    Millis queue_timeout{0};
     std::uint64_t log_max_size = 0;
     int log_keep = 0;
 

@@ -18,6 +18,9 @@ max_concurrent = 1
 command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--crash-mid-stream", "5"]
 [models.stally]
 command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--stall-after", "3"]
+[models.stally2]
+command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--stall-after", "3"]
+stall_timeout = "1s"
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 max_concurrent = 2
@@ -91,6 +94,8 @@ expect_rc 5 llmctl chat crashy hi
 echo "$ERR" | grep -q "crashy" || fail "crash message: $ERR"
 expect_rc 6 llmctl chat stally --stall-timeout 1s hi
 echo "$ERR" | grep -q "stalled" || fail "stall message: $ERR"
+expect_rc 6 llmctl chat stally2 hi   # the same limit from the config key
+echo "$ERR" | grep -q "timed out after 1s" || fail "stall_timeout key: $ERR"
 [ "$(leases)" = 0 ] || fail "leases left after crash/stall"
 
 # 6. Sessions: 10 concurrent writers x 5 turns → 100 messages, integrity ok.

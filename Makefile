@@ -28,8 +28,9 @@ demo: build
 	  L=$(BUILD)/bin/llmctl; \
 	  echo '$$ llmctl config check'; $$L config check; \
 	  echo '$$ llmctl start echo'; url=$$($$L start echo); echo "$$url"; \
+	  echo '$$ llmctl chat echo "hello"'; $$L chat echo "hello"; \
 	  echo '$$ llmctl ps'; $$L ps; \
-	  echo '$$ curl $$url/v1/models (via python3)'; python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1] + "/v1/models").read().decode())' "$$url"; \
+	  echo '$$ llmctl logs echo -n 5'; $$L logs echo -n 5; \
 	  echo '$$ llmctl stop echo'; $$L stop echo; \
 	  $$L ps
 

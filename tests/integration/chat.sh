@@ -125,4 +125,24 @@ expect_rc 2 llmctl start ext
 expect_rc 2 llmctl stop ext
 llmctl stop three -q
 expect_rc 4 llmctl chat three --no-start hi
+
+# max_inflight caps all models together: 2 models x max_concurrent 2, max_inflight 2.
+llmctl stop --all -q
+cat >"$LLMCTL_CONFIG" <<EOT
+[defaults]
+port_range = [$PORT_BASE, $((PORT_BASE + 20))]
+max_inflight = 2
+[models.a]
+command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req"]
+max_concurrent = 2
+[models.b]
+command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req"]
+max_concurrent = 2
+EOT
+llmctl start a >/dev/null; llmctl start b >/dev/null
+pids=()
+for i in $(seq 1 8); do "$LLMCTL_BIN" chat "$([ $((i % 2)) = 0 ] && echo a || echo b)" "inflight $i four words" >/dev/null & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || fail "an inflight chat failed"; done
+[ "$(wc -l <"$T/all.req")" = 8 ] || fail "inflight: $(wc -l <"$T/all.req") requests"
+[ "$(max_overlap "$T/all.req")" = 2 ] || fail "max_inflight=2: overlap $(max_overlap "$T/all.req")"
 echo "chat: ok"

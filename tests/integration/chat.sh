@@ -24,6 +24,8 @@ stall_timeout = "1s"
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 max_concurrent = 2
+[models.notapi]
+url = "http://127.0.0.1:$((PORT_BASE + 31))"
 EOT
 db="$LLMCTL_HOME/state.db"
 leases() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from leases").fetchone()[0])' "$db"; }
@@ -121,6 +123,13 @@ PY
 wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 30))
 expect_rc 0 llmctl chat ext "outside hello"
 [ "$OUT" = "outside hello" ] || fail "external chat: $OUT"
+expect_rc 0 llmctl chat ext --json "json please"
+python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["content"]=="json please" and j["finish_reason"]=="stop", j' "$OUT" || fail "--json: $OUT"
+# A server that answers with an HTTP error: its status and message are shown, exit 1.
+python3 -m http.server $((PORT_BASE + 31)) --bind 127.0.0.1 >/dev/null 2>&1 &
+wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 31))
+expect_rc 1 llmctl chat notapi hi
+echo "$ERR" | grep -q "notapi answered HTTP 501" || fail "HTTP error message: $ERR"
 expect_rc 2 llmctl start ext
 expect_rc 2 llmctl stop ext
 llmctl stop three -q

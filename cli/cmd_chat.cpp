@@ -282,11 +282,12 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         Millis total = pick("--timeout", o->timeout, m.request_timeout);
         if (total.count() > 0) timeouts.total = total;
 
+        // Ctrl-C while the server starts kills us as it would `start` (crash-safe: the next
+        // start or reap adopts it); from here on it cancels the request and frees the slot.
+        Target target = resolve_target(*o, m, dir, g);
         struct sigaction sa {};
         sa.sa_handler = on_sigint;
         ::sigaction(SIGINT, &sa, nullptr);
-
-        Target target = resolve_target(*o, m, dir, g);
         Messages history;
         if (!o->session.empty()) {
             if (!valid_model_name(o->session)) throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session));

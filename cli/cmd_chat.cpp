@@ -133,6 +133,13 @@ void save_turn(const std::string& dir, const std::string& session, const std::st
     tx.commit();
 }
 
+// /reset in a stored session: its messages go too, or the next chat would bring them back.
+void forget_session(const std::string& dir, const std::string& session) {
+    auto lock = FileLock::acquire(state_lock_path(dir), lock_timeout());
+    Store store = Store::open_write(state_db_path(dir));
+    store.prepare("DELETE FROM messages WHERE session=?").bind(1, session).run();
+}
+
 struct Reply {
     std::string text, finish_reason;
     nlohmann::json usage;
@@ -335,6 +342,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
                 if (line == "/exit" || line == "/quit") break;
                 if (line == "/reset") {
                     history.clear();
+                    if (!o->session.empty()) forget_session(dir, o->session);
                     std::cerr << "(conversation forgotten)\n";
                     continue;
                 }

@@ -248,9 +248,19 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
                 Followed f;
                 f.name = n;
                 f.path = log_path(dir, n);
-                LogOffset before = read_offset(f.path);
+                // Seqlock again: the tail and the offset must come from between two rotations.
+                LogOffset before;
                 std::uint64_t end = 0;
-                auto text = tail_lines(f.path, o->lines, &end);
+                std::optional<std::string> text;
+                for (int tries = 0; tries < 1000; ++tries) {
+                    before = read_offset(f.path);
+                    if (before.pending) {
+                        ::usleep(10'000);
+                        continue;
+                    }
+                    text = tail_lines(f.path, o->lines, &end);
+                    if (read_offset(f.path) == before) break;
+                }
                 if (!text && !o->all && g.verbosity >= 0) std::cerr << fmt::format("llmctl: {} has no log yet ({})\n", n, f.path);
                 if (text) {
                     emit(f, *text, width, o->all);

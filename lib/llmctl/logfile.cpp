@@ -122,6 +122,18 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
     if (size == 0 || (!force && size <= max_size)) return res; // rotated by someone else meanwhile
     std::uint64_t before = removed_bytes(path);
     write_offset(path, before, true); // followers: hold on, the head and the old files are about to move
+    // Whatever happens from here, the sidecar ends up final again (never left pending).
+    struct Unpend {
+        const std::string& path;
+        std::uint64_t before;
+        const RotateResult& res;
+        ~Unpend() {
+            try {
+                write_offset(path, before + res.removed);
+            } catch (...) {
+            }
+        }
+    } unpend{path, before, res};
     // Shift NAME.log.(k-1) → .k, …, .1 → .2; the oldest falls off.
     if (keep > 0) {
         std::string oldest = path + "." + std::to_string(keep);
@@ -132,7 +144,8 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
         }
     }
     auto block = static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096);
-    std::uint64_t head = size / block * block;
+    // Block-aligned and short of the end: a collapse range reaching EOF is refused (EINVAL).
+    std::uint64_t head = (size - 1) / block * block;
     std::string tmp = path + ".1.tmp";
     Fd out;
     if (keep > 0) {
@@ -140,7 +153,7 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
         if (!out.valid()) throw_sys("open", tmp, errno);
     }
     int err = EINVAL;
-    try {
+    {
         if (head > 0) {
             if (out.valid()) copy_range(fd.get(), out.get(), 0, head, path);
             if (::fallocate(fd.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(head)) == 0) {
@@ -164,11 +177,7 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
             out.reset();
             if (::rename(tmp.c_str(), (path + ".1").c_str()) != 0) throw_sys("rename", tmp, errno);
         }
-    } catch (...) {
-        write_offset(path, before + res.removed); // never leave followers waiting
-        throw;
     }
-    write_offset(path, before + res.removed);
     res.rotated = true;
     return res;
 }

@@ -37,6 +37,12 @@ bool owner_alive(const ServerRow& r) {
     return o.pid > 0 && is_alive(o);
 }
 
+// Under the lock, before reap acts on what it decided earlier: the row is still the same
+// server, in the same state, with no live owner (a start may have adopted it meanwhile).
+bool same_unowned(const ServerRow& now_row, const ServerRow& then, const char* status) {
+    return now_row.instance == then.instance && now_row.server == then.server && now_row.status == status && !owner_alive(now_row);
+}
+
 struct Lease {
     std::int64_t id;
     std::string model;
@@ -163,14 +169,14 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
             actions.push_back({"reaped", r.name, r.server.pid, "its start died and it is not healthy after startup_timeout"});
             if (!opts.dry_run)
                 stop_server(state_dir, r.name, m.stop_timeout, {}, "reaped", "start died, never healthy",
-                            [&](const ServerRow& now_row) { return now_row.instance == r.instance && !owner_alive(now_row); });
+                            [&](const ServerRow& now_row) { return same_unowned(now_row, r, "starting"); });
         }
     }
     for (const auto& r : finish_stop) {
         actions.push_back({"reaped", r.name, r.server.pid, "its stop died halfway: stop finished"});
         if (!opts.dry_run)
             stop_server(state_dir, r.name, model_for(cfg, r.name).stop_timeout, {}, "reaped", "stop died halfway",
-                        [&](const ServerRow& now_row) { return now_row.instance == r.instance && !owner_alive(now_row); });
+                        [&](const ServerRow& now_row) { return same_unowned(now_row, r, "stopping"); });
     }
     for (const auto& r : idle) {
         Millis limit = opts.idle_timeout.value_or(model_for(cfg, r.name).idle_timeout);

@@ -79,41 +79,51 @@ Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) {
     };
     auto give_up = [&](Error e) {
         Slot(state_dir, id).release();
+        id = 0;
         throw e;
     };
-    auto start = std::chrono::steady_clock::now();
-    int last_place = 0;
-    auto backoff = std::chrono::milliseconds(5);
-    for (;;) {
-        Turn t = try_take();
-        if (t.ok) return Slot(state_dir, id);
-        if (t.place != last_place && req.on_wait) req.on_wait(t.place);
-        last_place = t.place;
-        // Wait without the lock; a read snapshot says when trying again is worth it.
+    auto wait_for_turn = [&]() -> Slot {
+        auto start = std::chrono::steady_clock::now();
+        int last_place = 0;
+        auto backoff = std::chrono::milliseconds(5);
         for (;;) {
-            if (req.cancelled && req.cancelled()) give_up(Error(Exit::interrupted, "interrupted while waiting for a slot"));
-            auto waited = std::chrono::steady_clock::now() - start;
-            if (req.queue_timeout && waited >= *req.queue_timeout)
-                give_up(Error(Exit::timeout,
-                              fmt::format("no free slot for {} after {} ({} waiting ahead, max_concurrent {})", req.model,
-                                          format_duration(*req.queue_timeout), last_place - 1, req.max_concurrent),
-                              "raise --queue-timeout, or max_concurrent if the server can take more"));
-            std::this_thread::sleep_for(backoff);
-            backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
-            auto reader = Store::open_read(state_db_path(state_dir));
-            if (!reader) break;
-            Turn peek = my_turn(*reader, req, id);
-            if (peek.ok) break;
-            // A dead holder frees its slot only when reclaimed: check owners now and then.
-            auto q = reader->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE model=? AND id<>?");
-            q.bind(1, req.model).bind(2, id);
-            bool someone_dead = false;
-            while (q.step() && !someone_dead)
-                someone_dead = !is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), q.str(2)});
-            if (someone_dead) break;
-            if (peek.place != last_place && req.on_wait) req.on_wait(peek.place);
-            last_place = peek.place;
+            Turn t = try_take();
+            if (t.ok) return Slot(state_dir, id);
+            if (t.place != last_place && req.on_wait) req.on_wait(t.place);
+            last_place = t.place;
+            // Wait without the lock; a read snapshot says when trying again is worth it.
+            for (;;) {
+                if (req.cancelled && req.cancelled()) give_up(Error(Exit::interrupted, "interrupted while waiting for a slot"));
+                auto waited = std::chrono::steady_clock::now() - start;
+                if (req.queue_timeout && waited >= *req.queue_timeout)
+                    give_up(Error(Exit::timeout,
+                                  fmt::format("no free slot for {} after {} ({} waiting ahead, max_concurrent {})", req.model,
+                                              format_duration(*req.queue_timeout), last_place - 1, req.max_concurrent),
+                                  "raise --queue-timeout, or max_concurrent if the server can take more"));
+                std::this_thread::sleep_for(backoff);
+                backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+                auto reader = Store::open_read(state_db_path(state_dir));
+                if (!reader) break;
+                Turn peek = my_turn(*reader, req, id);
+                if (peek.ok) break;
+                // A dead holder frees its slot only when reclaimed: look for one (any model's, since
+                // max_inflight makes every lease count).
+                auto q = reader->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE id<>?");
+                q.bind(1, id);
+                bool someone_dead = false;
+                while (q.step() && !someone_dead)
+                    someone_dead = !is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), q.str(2)});
+                if (someone_dead) break;
+                if (peek.place != last_place && req.on_wait) req.on_wait(peek.place);
+                last_place = peek.place;
+            }
         }
+    };
+    try {
+        return wait_for_turn();
+    } catch (...) {
+        if (id) Slot(state_dir, id).release(); // never leave our queued lease behind
+        throw;
     }
 }
 

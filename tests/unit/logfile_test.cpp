@@ -73,3 +73,18 @@ TEST(Logfile, MissingLogIsNotAnError) {
     EXPECT_FALSE(rotate_log("/nonexistent/llmctl/x.log", 1, 2).rotated);
     EXPECT_EQ(removed_bytes("/nonexistent/llmctl/x.log"), 0u);
 }
+
+TEST(Logfile, ExactBlockMultipleStillCollapses) {
+    std::string dir = make_dir(fs::temp_directory_path().string());
+    ASSERT_FALSE(dir.empty());
+    struct statfs sf {};
+    ASSERT_EQ(statfs(dir.c_str(), &sf), 0);
+    if (sf.f_type != 0xEF53 && sf.f_type != 0x58465342) GTEST_SKIP() << "temp dir is not ext4/xfs";
+    std::string log = dir + "/s.log", text(3 * 4096, 'x');
+    write(log, text);
+    auto r = rotate_log(log, 1024, 1);
+    EXPECT_TRUE(r.collapsed) << r.fallback_reason; // a range reaching EOF would be refused
+    EXPECT_EQ(read_file(log + ".1").value() + read_file(log).value(), text);
+    EXPECT_EQ(read_offset(log), (LogOffset{r.removed, false}));
+    fs::remove_all(dir);
+}

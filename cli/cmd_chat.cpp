@@ -1,6 +1,7 @@
 // llmctl chat: a streaming OpenAI chat-completions client with crash-proof per-model slots.
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "progress.hpp"
 
 #include "llmctl/errors.hpp"
@@ -14,8 +15,6 @@
 #include "llmctl/strings.hpp"
 #include "llmctl/supervisor.hpp"
 
-#include <atomic>
-#include <csignal>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <iostream>
@@ -28,24 +27,12 @@ namespace llmctl::cli {
 
 namespace {
 
-std::atomic<bool> g_sigint{false};
-void on_sigint(int) { g_sigint = true; }
-
-struct StdoutGone {};
-
-void out(std::string_view s) {
-    while (!s.empty()) {
-        ssize_t n = ::write(STDOUT_FILENO, s.data(), s.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw StdoutGone{};
-        s.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
+void out(std::string_view s) { write_stdout(s); }
 
 struct Opts {
     std::string name;
     std::vector<std::string> prompt;
-    std::string system, session, stop_seq_json;
+    std::string system, session;
     std::vector<std::string> stop;
     std::optional<int> max_tokens;
     std::optional<double> temperature, top_p;
@@ -90,12 +77,7 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     } else {
         StartOptions so;
         StatusLine status(g.verbosity < 0);
-        if (status.active())
-            so.waiting = [&status, n = m.name](const std::string& log, Millis e) { status.update("starting " + n, e, log); };
-        so.progress = [&status, &g](const std::string& s) {
-            status.clear();
-            if (g.verbosity >= 0) std::cerr << "llmctl: " << s << "\n";
-        };
+        show_start_progress(so, status, g, m.name);
         start_server(dir, m, so);
     }
     if (auto store = Store::open_read(state_db_path(dir)))
@@ -164,7 +146,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     sr.max_inflight = cfg.defaults.max_inflight;
     if (!o.queue_timeout.empty()) sr.queue_timeout = duration_opt("--queue-timeout", o.queue_timeout);
     else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
-    sr.cancelled = [] { return g_sigint.load(); };
+    sr.cancelled = [] { return sigint_received(); };
     bool tty = ::isatty(STDERR_FILENO);
     bool showed_queue = false;
     sr.on_wait = [&](int place) {
@@ -206,10 +188,10 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
                                        if (o.no_stream) whole.append(piece);
                                        else sse.feed(piece);
                                    },
-                                   [] { return g_sigint.load(); });
+                                   [] { return sigint_received(); });
             break;
         } catch (const Error& e) {
-            if (e.code() == Exit::server && !got_bytes && attempt < 4 && !g_sigint) {
+            if (e.code() == Exit::server && !got_bytes && attempt < 4 && !sigint_received()) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
                 continue;
             }
@@ -292,9 +274,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         // Ctrl-C while the server starts kills us as it would `start` (crash-safe: the next
         // start or reap adopts it); from here on it cancels the request and frees the slot.
         Target target = resolve_target(*o, m, dir, g);
-        struct sigaction sa {};
-        sa.sa_handler = on_sigint;
-        ::sigaction(SIGINT, &sa, nullptr);
+        catch_sigint();
         Messages history;
         if (!o->session.empty()) {
             if (!valid_model_name(o->session)) throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session));
@@ -326,7 +306,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
             }
             if (!interactive) {
                 Reply r = turn(prompt, !o->json);
-                if (g_sigint) return static_cast<int>(Exit::interrupted);
+                if (sigint_received()) return static_cast<int>(Exit::interrupted);
                 if (o->json) {
                     out(nlohmann::json{{"model", m.name}, {"content", r.text}, {"finish_reason", r.finish_reason}, {"usage", r.usage}}.dump() + "\n");
                 } else if (r.text.empty() || r.text.back() != '\n') {
@@ -352,13 +332,13 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
                     if (r.text.empty() || r.text.back() != '\n') out("\n");
                 } catch (const Error& e) {
                     if (e.code() != Exit::interrupted) throw;
-                    g_sigint = false;
+                    clear_sigint();
                     out("\n");
                     std::cerr << "(interrupted)\n";
                 }
             }
             return 0;
-        } catch (const StdoutGone&) {
+        } catch (const StdoutClosed&) {
             return 0;
         }
     };

@@ -33,23 +33,6 @@ ModelConfig resolve_model(const Config& cfg, const std::string& name, const std:
                 "list models with: llmctl config check");
 }
 
-// Notes on stderr (none with -q); they first wipe the status line, if one is drawn.
-std::function<void(const std::string&)> notifier(const Globals& g, StatusLine* status = nullptr) {
-    if (g.verbosity < 0) return {};
-    return [status](const std::string& s) {
-        if (status) status->clear();
-        std::cerr << "llmctl: " << s << "\n";
-    };
-}
-
-// Wires the TTY status line ("⠹ starting echo 1.2s  <last log line>") into a start.
-void show_progress(StartOptions& so, StatusLine& status, const Globals& g, const std::string& name) {
-    so.progress = notifier(g, &status);
-    if (g.verbosity > 0) so.detail = so.progress;
-    if (status.active())
-        so.waiting = [&status, name](const std::string& log, Millis elapsed) { status.update("starting " + name, elapsed, log); };
-}
-
 } // namespace
 
 std::function<int()> setup_start(CLI::App& app, Globals& g) {
@@ -82,7 +65,7 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         }
         so.wait = !o->no_wait;
         StatusLine status(g.verbosity < 0);
-        show_progress(so, status, g, m.name);
+        show_start_progress(so, status, g, m.name);
         auto r = start_server(resolve_state_dir(g.state_dir), m, so);
         status.clear();
         if (o->json) {
@@ -144,7 +127,7 @@ std::function<int()> setup_restart(CLI::App& app, Globals& g) {
         stop_server(dir, m.name, m.stop_timeout, notifier(g));
         StartOptions so;
         StatusLine status(g.verbosity < 0);
-        show_progress(so, status, g, m.name);
+        show_start_progress(so, status, g, m.name);
         auto url = start_server(dir, m, so).url;
         status.clear();
         std::cout << url << "\n";

@@ -2,6 +2,7 @@
 // Takes no lock: it reads files, and follows rotations through the NAME.log.offset sidecar.
 
 #include "commands.hpp"
+#include "output.hpp"
 
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
@@ -27,20 +28,7 @@ namespace llmctl::cli {
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
-
-struct StdoutClosed {};
-
-// Writes everything to stdout; a reader that went away (EPIPE) ends the command quietly.
-void out(std::string_view s) {
-    while (!s.empty()) {
-        ssize_t n = ::write(STDOUT_FILENO, s.data(), s.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw StdoutClosed{};
-        s.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
+void out(std::string_view s) { write_stdout(s); }
 
 // One followed log: its absolute position counts bytes since the log began, rotations included.
 struct Followed {
@@ -163,9 +151,7 @@ bool exists(const std::string& path) {
 
 // Follows until SIGINT (130) or a closed stdout (0).
 int follow(std::vector<Followed>& files, const std::string& dir, bool all) {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    ::sigaction(SIGINT, &sa, nullptr);
+    catch_sigint();
     for (;;) {
         if (all) { // servers started meanwhile: their whole log is new output
             for (auto& n : log_names(dir))
@@ -183,7 +169,7 @@ int follow(std::vector<Followed>& files, const std::string& dir, bool all) {
         // Sleep 100 ms, waking for a closed pipe on stdout (POLLERR) or SIGINT.
         pollfd p{STDOUT_FILENO, 0, 0};
         ::poll(&p, 1, 100);
-        if (g_interrupted) return static_cast<int>(Exit::interrupted);
+        if (sigint_received()) return static_cast<int>(Exit::interrupted);
         if (p.revents & (POLLERR | POLLHUP)) return 0;
     }
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
+#include <iostream>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -105,6 +106,23 @@ void StatusLine::clear() {
     if (!enabled_ || drawn_ == 0) return;
     write_all("\r" + std::string(drawn_, ' ') + "\r");
     drawn_ = 0;
+}
+
+// Notes on stderr (none with -q); they first wipe the status line, if one is drawn.
+std::function<void(const std::string&)> notifier(const Globals& g, StatusLine* status) {
+    if (g.verbosity < 0) return {};
+    return [status](const std::string& s) {
+        if (status) status->clear();
+        std::cerr << "llmctl: " << s << "\n";
+    };
+}
+
+// Wires the TTY status line ("⠹ starting echo 1.2s  <last log line>") into a start.
+void show_start_progress(StartOptions& so, StatusLine& status, const Globals& g, const std::string& name) {
+    so.progress = notifier(g, &status);
+    if (g.verbosity > 0) so.detail = so.progress;
+    if (status.active())
+        so.waiting = [&status, name](const std::string& log, Millis elapsed) { status.update("starting " + name, elapsed, log); };
 }
 
 } // namespace llmctl::cli

@@ -3,6 +3,9 @@
 // elapsed time, and the last line of the server's log. Drawn only when stderr is a terminal
 // and not with -q; with NO_COLOR the spinner stays but no colour codes are written.
 
+#include "commands.hpp"
+
+#include "llmctl/supervisor.hpp"
 #include "llmctl/units.hpp"
 
 #include <string>
@@ -32,5 +35,12 @@ private:
 
 // The last non-empty line of a log, printable characters only, read from the file's end.
 std::string last_log_line(const std::string& path);
+
+
+// Notes on stderr (none with -q); they first wipe the status line, if one is drawn.
+std::function<void(const std::string&)> notifier(const Globals& g, StatusLine* status = nullptr);
+
+// Wires the TTY status line ("⠹ starting echo 1.2s  <last log line>") and the notes into a start.
+void show_start_progress(StartOptions& so, StatusLine& status, const Globals& g, const std::string& name);
 
 } // namespace llmctl::cli

@@ -67,8 +67,16 @@ TEST(Spawn, LogsAppendSessionAndNoInheritedFds) {
     // The dynamic loader of `sleep` holds a library fd for an instant after exec; a leaked fd
     // would stay open for good, so poll for the set to settle.
     const std::set<std::string> std_only{"0", "1", "2"};
-    poll_until([&] { return open_fds(id.pid) == std_only; });
-    EXPECT_EQ(open_fds(id.pid), std_only);
+    // Polled for up to 20 s: on a loaded 2-core machine the loader can be descheduled mid-way.
+    for (int round = 0; round < 4 && !poll_until([&] { return open_fds(id.pid) == std_only; }); ++round) {
+    }
+    auto fds = open_fds(id.pid);
+    std::string targets; // what an extra fd points at, for the failure message
+    for (auto& fd : fds) {
+        char t[256] = {};
+        if (readlink(("/proc/" + std::to_string(id.pid) + "/fd/" + fd).c_str(), t, sizeof t - 1) > 0) targets += fd + "->" + t + " ";
+    }
+    EXPECT_EQ(fds, std_only) << "open fds: " << targets;
     char target[256] = {};
     ASSERT_GT(readlink(("/proc/" + std::to_string(id.pid) + "/fd/0").c_str(), target, sizeof target - 1), 0);
     EXPECT_STREQ(target, "/dev/null");

@@ -64,12 +64,19 @@ TEST(Spawn, LogsAppendSessionAndNoInheritedFds) {
     EXPECT_EQ(st->pgrp, id.pid);
     // `exec sleep` keeps the pid; only stdin, stdout and stderr are open.
     ASSERT_TRUE(poll_until([&] { return read_file("/proc/" + std::to_string(id.pid) + "/comm").value_or("") == "sleep\n"; }));
-    // The dynamic loader of `sleep` holds a library fd for an instant after exec; a leaked fd
-    // would stay open for good, so poll for the set to settle.
+    // Right after exec the dynamic loader of `sleep` briefly holds a library fd, and before it
+    // opens it the set is already {0,1,2}: wait until `sleep` sleeps (state S, past the loader)
+    // with only stdio open, twice 20 ms apart. A leaked fd would stay open for good.
     const std::set<std::string> std_only{"0", "1", "2"};
-    // Polled for up to 20 s: on a loaded 2-core machine the loader can be descheduled mid-way.
-    for (int round = 0; round < 4 && !poll_until([&] { return open_fds(id.pid) == std_only; }); ++round) {
-    }
+    auto settled = [&] {
+        auto s1 = read_proc_stat(id.pid);
+        return s1 && s1->state == 'S' && open_fds(id.pid) == std_only;
+    };
+    poll_until([&] {
+        if (!settled()) return false;
+        usleep(20'000);
+        return settled();
+    });
     auto fds = open_fds(id.pid);
     std::string targets; // what an extra fd points at, for the failure message
     for (auto& fd : fds) {

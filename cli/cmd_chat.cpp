@@ -41,12 +41,6 @@ struct Opts {
     std::string timeout, connect_timeout, first_token_timeout, stall_timeout, queue_timeout; // "" = the config's
 };
 
-Millis duration_opt(const std::string& flag, const std::string& v) {
-    auto d = parse_duration(v);
-    if (!d) throw Error(Exit::usage, fmt::format("{}: bad duration \"{}\"", flag, v), "write it like \"90s\" or \"5m\"");
-    return *d;
-}
-
 // Where to send requests: an external model's url, or our server (started if needed).
 struct Target {
     Url url;
@@ -69,9 +63,7 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     if (o.no_start) {
         std::optional<ServerRow> row;
         if (check_state_dir(dir))
-            if (auto store = Store::open_read(state_db_path(dir)))
-                for (auto& r : load_servers(*store))
-                    if (r.name == m.name) row = r;
+            if (auto store = Store::open_read(state_db_path(dir))) row = find_server(*store, m.name);
         if (!row || row->status != "running" || !is_alive(row->server))
             throw Error(Exit::unknown, fmt::format("{} is not running (and --no-start was given)", m.name), fmt::format("llmctl start {}", m.name));
     } else {
@@ -80,9 +72,7 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
         show_start_progress(so, status, g, m.name);
         start_server(dir, m, so);
     }
-    if (auto store = Store::open_read(state_db_path(dir)))
-        for (auto& r : load_servers(*store))
-            if (r.name == m.name) t.row = r;
+    if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
     if (!t.row || !t.row->port) throw Error(Exit::server, fmt::format("{} has no running server", m.name));
     t.url = Url{t.row->host, static_cast<int>(*t.row->port), ""};
     return t;
@@ -144,7 +134,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     sr.model = m.name;
     sr.max_concurrent = std::max(1, m.max_concurrent);
     sr.max_inflight = cfg.defaults.max_inflight;
-    if (!o.queue_timeout.empty()) sr.queue_timeout = duration_opt("--queue-timeout", o.queue_timeout);
+    if (!o.queue_timeout.empty()) sr.queue_timeout = duration_flag("--queue-timeout", o.queue_timeout);
     else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return sigint_received(); };
     bool tty = ::isatty(STDERR_FILENO);
@@ -263,7 +253,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         // Each phase: the flag, else the model's config key, else the built-in default.
         HttpTimeouts timeouts;
         auto pick = [](const std::string& flag, const std::string& v, Millis configured) {
-            return v.empty() ? configured : duration_opt(flag, v);
+            return v.empty() ? configured : duration_flag(flag, v);
         };
         timeouts.connect = pick("--connect-timeout", o->connect_timeout, m.connect_timeout);
         timeouts.first_byte = pick("--first-token-timeout", o->first_token_timeout, m.first_token_timeout);

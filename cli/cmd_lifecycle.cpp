@@ -58,11 +58,7 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         ModelConfig m = resolve_model(cfg, o->name, o->command);
         StartOptions so;
         if (o->port) so.port = o->port;
-        if (!o->timeout.empty()) {
-            auto d = parse_duration(o->timeout);
-            if (!d) throw Error(Exit::usage, fmt::format("--timeout: bad duration \"{}\"", o->timeout), "write it like \"90s\" or \"5m\"");
-            so.timeout = *d;
-        }
+        if (!o->timeout.empty()) so.timeout = duration_flag("--timeout", o->timeout);
         so.wait = !o->no_wait;
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);
@@ -101,10 +97,7 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
             if (auto store = Store::open_read(state_db_path(dir)))
                 for (auto& r : load_servers(*store)) names.push_back(r.name);
         std::optional<Millis> timeout;
-        if (!o->timeout.empty()) {
-            timeout = parse_duration(o->timeout);
-            if (!timeout) throw Error(Exit::usage, fmt::format("--timeout: bad duration \"{}\"", o->timeout));
-        }
+        if (!o->timeout.empty()) timeout = duration_flag("--timeout", o->timeout);
         for (auto& n : names) {
             if (auto* m = cfg.find(n); m && m->external())
                 throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not stop it", n, m->url));

@@ -32,9 +32,8 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
     return [o, &g]() -> int {
         std::optional<Millis> idle;
         if (!o->idle_timeout.empty()) {
-            idle = parse_duration(o->idle_timeout);
-            if (!idle || idle->count() <= 0)
-                throw Error(Exit::usage, fmt::format("--idle-timeout: bad duration \"{}\"", o->idle_timeout), "write it like \"30m\" or \"90s\"");
+            idle = duration_flag("--idle-timeout", o->idle_timeout);
+            if (idle->count() <= 0) throw Error(Exit::usage, "--idle-timeout must be more than 0", "write it like \"30m\" or \"90s\"");
         }
         if (o->rebuild && o->dry_run) throw Error(Exit::usage, "--rebuild and --dry-run do not go together");
         Config cfg = load_config(g.config_path);

@@ -1,5 +1,9 @@
 #include "commands.hpp"
 
+#include "llmctl/errors.hpp"
+
+#include <fmt/format.h>
+
 namespace llmctl::cli {
 
 const std::vector<Command>& command_table() {
@@ -15,6 +19,12 @@ const std::vector<Command>& command_table() {
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
     };
     return table;
+}
+
+Millis duration_flag(const std::string& flag, const std::string& value) {
+    auto d = parse_duration(value);
+    if (!d) throw Error(Exit::usage, fmt::format("{}: bad duration \"{}\"", flag, value), "write it like \"90s\" or \"5m\"");
+    return *d;
 }
 
 } // namespace llmctl::cli

@@ -1,6 +1,8 @@
 #pragma once
 // The table of subcommands: it feeds --help, "did you mean …?" and completions.
 
+#include "llmctl/units.hpp"
+
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
@@ -23,6 +25,9 @@ struct Command {
 };
 
 const std::vector<Command>& command_table();
+
+// Parses a duration option's value; a bad one is a usage error naming the flag (exit 2).
+Millis duration_flag(const std::string& flag, const std::string& value);
 
 // Per-command setup functions (one file each).
 std::function<int()> setup_config(CLI::App& app, Globals& g);

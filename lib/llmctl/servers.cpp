@@ -2,10 +2,13 @@
 
 namespace llmctl {
 
-std::vector<ServerRow> load_servers(Store& store) {
-    auto s = store.prepare(
-        "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-        "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error FROM servers ORDER BY name");
+namespace {
+
+constexpr const char* k_columns =
+    "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+    "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error FROM servers ";
+
+std::vector<ServerRow> rows(Stmt& s) {
     std::vector<ServerRow> out;
     while (s.step()) {
         ServerRow r;
@@ -28,6 +31,21 @@ std::vector<ServerRow> load_servers(Store& store) {
         out.push_back(std::move(r));
     }
     return out;
+}
+
+} // namespace
+
+std::vector<ServerRow> load_servers(Store& store) {
+    auto s = store.prepare((std::string(k_columns) + "ORDER BY name").c_str());
+    return rows(s);
+}
+
+std::optional<ServerRow> find_server(Store& store, const std::string& name) {
+    auto s = store.prepare((std::string(k_columns) + "WHERE name=?").c_str());
+    s.bind(1, name);
+    auto r = rows(s);
+    if (r.empty()) return std::nullopt;
+    return r.front();
 }
 
 std::string effective_status(const ServerRow& row) {

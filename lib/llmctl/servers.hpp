@@ -24,6 +24,9 @@ struct ServerRow {
 // All rows, ordered by name.
 std::vector<ServerRow> load_servers(Store& store);
 
+// The row of one server (the name is the primary key).
+std::optional<ServerRow> find_server(Store& store, const std::string& name);
+
 // The status a reader reports: the stored one, or "dead" when a live status's process is gone.
 std::string effective_status(const ServerRow& row);
 

@@ -34,12 +34,6 @@ std::string new_instance_id() {
     return fmt::format("{:08x}{:08x}", rd(), rd());
 }
 
-std::optional<ServerRow> find_row(Store& store, const std::string& name) {
-    for (auto& r : load_servers(store))
-        if (r.name == name) return r;
-    return std::nullopt;
-}
-
 // The last lines of a log, read from its end (a log can be huge).
 std::string log_tail(const std::string& path, std::size_t lines) {
     return last_lines(read_tail(path, 64 * 1024).value_or(""), lines);
@@ -86,7 +80,7 @@ void kill_and_wait(const std::vector<Identity>& procs) {
 bool taken_over(const std::string& state_dir, const std::string& name, const std::string& instance) {
     auto reader = Store::open_read(state_db_path(state_dir));
     if (!reader) return true;
-    auto r = find_row(*reader, name);
+    auto r = find_server(*reader, name);
     return !r || r->instance != instance || r->status == "stopping";
 }
 
@@ -140,7 +134,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         std::optional<ServerRow> r;
         {
             Transaction snap(*reader, Transaction::Kind::deferred);
-            r = find_row(*reader, model.name);
+            r = find_server(*reader, model.name);
         }
         if (r && r->status == "running" && is_alive(r->server)) {
             touch_last_used(state_dir, *r, model.idle_timeout);
@@ -175,7 +169,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
             Store store = Store::open_write(state_db_path(state_dir));
             Transaction tx(store);
-            auto existing = find_row(store, model.name);
+            auto existing = find_server(store, model.name);
             if (existing) {
                 const auto& r = *existing;
                 bool server_alive = is_alive(r.server);
@@ -202,7 +196,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                         if (!is_alive(owner)) break;
                         auto reader = Store::open_read(state_db_path(state_dir));
                         if (!reader) break;
-                        auto now_row = find_row(*reader, model.name);
+                        auto now_row = find_server(*reader, model.name);
                         if (!now_row || now_row->status != r.status || now_row->instance != r.instance) break;
                     }
                     continue;
@@ -416,7 +410,7 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
         auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
         Store store = Store::open_write(state_db_path(state_dir));
         Transaction tx(store);
-        auto r = find_row(store, name);
+        auto r = find_server(store, name);
         if (!r) return false;
         if (still && !still(*r)) return false;
         row = *r;

@@ -3,7 +3,8 @@
 BUILD ?= build
 JOBS ?= 2
 DEBS = cmake make g++ pkg-config python3 libcli11-dev libboost1.81-dev libboost-filesystem1.81-dev \
-       libsqlite3-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev
+       libsqlite3-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev \
+       scdoc man-db groff-base zsh fish tmux dpkg-dev file
 
 .PHONY: deps build test demo clean
 

@@ -1,6 +1,7 @@
 #include "llmctl/config.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/http_client.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/strings.hpp"
 
@@ -196,8 +197,15 @@ public:
             } else if (key == "url") {
                 url_node = &v;
                 mc.url = get_string(v, key);
-                if (mc.url.rfind("http://", 0) != 0 && mc.url.rfind("https://", 0) != 0)
-                    fail(v.source(), fmt::format("\"url\" must start with http:// or https://, got \"{}\"", mc.url));
+                if (mc.url.rfind("https://", 0) == 0)
+                    fail(v.source(), fmt::format("\"url\" = \"{}\": https is not supported", mc.url),
+                         "give the http:// address of a local TLS proxy (e.g. stunnel) in front of the server");
+                try {
+                    parse_url(mc.url); // the same check chat makes, but now, with the file and line
+                } catch (const Error& e) {
+                    fail(v.source(), fmt::format("\"url\" must look like http://HOST[:PORT][/PATH], got \"{}\"", mc.url),
+                         "the server's root: llmctl appends /v1/chat/completions");
+                }
                 while (!mc.url.empty() && mc.url.back() == '/') mc.url.pop_back();
             } else if (key == "port") {
                 mc.port = get_port(v, key);

@@ -133,7 +133,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"env_type", "[models.a]\ncommand = [\"x\"]\nenv = { A = 1 }\n", 3, 13, "must be a string"},
         BadConfig{"max_concurrent_zero", "[models.a]\ncommand = [\"x\"]\nmax_concurrent = 0\n", 3, 18, "out of range"},
         BadConfig{"health_path", "[models.a]\ncommand = [\"x\"]\nhealth = \"health\"\n", 3, 10, "starting with \"/\""},
-        BadConfig{"bad_url", "[models.a]\nurl = \"ftp://x\"\n", 2, 7, "must start with http://"}),
+        BadConfig{"bad_url", "[models.a]\nurl = \"ftp://x\"\n", 2, 7, "must look like http://HOST[:PORT][/PATH]"},
+        BadConfig{"https_url", "[models.a]\nurl = \"https://api.example.com\"\n", 2, 7, "https is not supported"},
+        BadConfig{"url_bad_port", "[models.a]\nurl = \"http://h:99999\"\n", 2, 7, "must look like http://HOST"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, MissingFileIsConfigError) {

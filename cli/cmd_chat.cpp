@@ -220,23 +220,23 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
 
 std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     auto o = std::make_shared<Opts>();
-    app.add_option("name", o->name, "Model to talk to")->required();
-    app.add_option("prompt", o->prompt, "The prompt (else stdin when it is not a terminal, else an interactive loop)");
+    app.add_option("name", o->name, "Model to talk to")->required()->type_name("NAME");
+    app.add_option("prompt", o->prompt, "The prompt (else stdin when it is not a terminal, else an interactive loop)")->type_name("PROMPT");
     app.add_option("-s,--system", o->system, "System message");
-    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens");
-    app.add_option("--temperature", o->temperature, "Sampling temperature");
-    app.add_option("--top-p", o->top_p, "Nucleus sampling");
-    app.add_option("--seed", o->seed, "Sampling seed");
-    app.add_option("--stop", o->stop, "Stop sequence (repeatable)");
+    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens")->type_name("N");
+    app.add_option("--temperature", o->temperature, "Sampling temperature")->type_name("T");
+    app.add_option("--top-p", o->top_p, "Nucleus sampling")->type_name("P");
+    app.add_option("--seed", o->seed, "Sampling seed")->type_name("N");
+    app.add_option("--stop", o->stop, "Stop sequence (repeatable)")->type_name("TEXT");
     app.add_flag("--no-stream", o->no_stream, "Ask for the whole answer at once");
     app.add_flag("--json", o->json, "Print the final response as a JSON object");
     app.add_flag("--no-start", o->no_start, "Do not start the server: exit 4 when it is not running");
-    app.add_option("--timeout", o->timeout, "Total time limit for one answer (request_timeout; default none)");
-    app.add_option("--connect-timeout", o->connect_timeout, "Connect timeout (connect_timeout; default 5s)");
-    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (first_token_timeout; default 300s)");
-    app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (stall_timeout; default 60s)");
-    app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (queue_timeout; default none): exit 6");
-    app.add_option("--session", o->session, "Keep the conversation in the state db under this name");
+    app.add_option("--timeout", o->timeout, "Total time limit for one answer (request_timeout; default none)")->type_name("DUR");
+    app.add_option("--connect-timeout", o->connect_timeout, "Connect timeout (connect_timeout; default 5s)")->type_name("DUR");
+    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (first_token_timeout; default 300s)")->type_name("DUR");
+    app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (stall_timeout; default 60s)")->type_name("DUR");
+    app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (queue_timeout; default none): exit 6")->type_name("DUR");
+    app.add_option("--session", o->session, "Keep the conversation in the state db under this name")->type_name("NAME");
     app.footer("Slots: at most max_concurrent requests per model run at once, across all processes; a killed\n"
                "client never keeps a slot. Exit codes: 1 server said no, 4 unknown model / not running,\n"
                "5 server died or cut the stream, 6 timeout (queue, connect, first token, stall), 130 Ctrl-C.\n"

@@ -44,12 +44,12 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         bool no_wait = false, json = false;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("name", o->name, "Model (config entry) or ad-hoc server name")->required();
-    app.add_option("--port", o->port, "Use this port")->check(CLI::Range(1, 65535));
-    app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s); default startup_timeout");
+    app.add_option("name", o->name, "Model (config entry) or ad-hoc server name")->required()->type_name("NAME");
+    app.add_option("--port", o->port, "Use this port (1-65535)")->check(CLI::Range(1, 65535).description(""))->type_name("PORT");
+    app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s); default startup_timeout")->type_name("DUR");
     app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy");
     app.add_flag("--json", o->json, "Print a JSON object instead of the URL");
-    app.add_option("command", o->command, "After --: an ad-hoc server command ({host} {port} {name} work)");
+    app.add_option("command", o->command, "After --: an ad-hoc server command ({host} {port} {name} work)")->type_name("CMD");
     app.footer("Idempotent: a running server prints its URL. Concurrent starts spawn one server.\n"
                "Examples:\n  llmctl start echo\n  curl \"$(llmctl start echo)/v1/models\"\n"
                "  llmctl start mysrv -- python3 -m http.server {port} --bind {host}\n");
@@ -83,9 +83,9 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
         std::string timeout;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("names", o->names, "Servers to stop");
+    app.add_option("names", o->names, "Servers to stop")->type_name("NAME");
     app.add_flag("--all", o->all, "Stop every server of this state dir");
-    app.add_option("--timeout", o->timeout, "Grace period after SIGTERM before SIGKILL (default stop_timeout)");
+    app.add_option("--timeout", o->timeout, "Grace period after SIGTERM before SIGKILL (default stop_timeout)")->type_name("DUR");
     app.footer("Stopping something that is not running succeeds.\nExamples:\n  llmctl stop echo\n  llmctl stop --all\n");
     return [o, &g]() -> int {
         if (o->names.empty() == !o->all) throw Error(Exit::usage, "give server names or --all (not both)", "llmctl stop NAME... | --all");
@@ -103,7 +103,11 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
                 throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not stop it", n, m->url));
             Millis t = timeout.value_or(cfg.find(n) ? cfg.find(n)->stop_timeout : cfg.defaults.stop_timeout);
             bool stopped = stop_server(dir, n, t, notifier(g));
-            if (!stopped && g.verbosity >= 0) std::cerr << "llmctl: " << n << " is not running\n";
+            if (!stopped && g.verbosity >= 0) {
+                // Still success (stop is idempotent), but a mistyped name deserves a hint.
+                std::string also = cfg.find(n) ? "" : fmt::format(", nor a configured model{}", did_you_mean_suffix(n, cfg.model_names()));
+                std::cerr << "llmctl: " << n << " is not running" << also << "\n";
+            }
         }
         return 0;
     };
@@ -111,8 +115,9 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
 
 std::function<int()> setup_restart(CLI::App& app, Globals& g) {
     auto name = std::make_shared<std::string>();
-    app.add_option("name", *name, "Model to restart")->required();
-    app.footer("Examples:\n  llmctl restart echo\n");
+    app.add_option("name", *name, "Model to restart")->required()->type_name("NAME");
+    app.footer("A running server keeps the settings it was started with: restart after editing the config.\n"
+               "Examples:\n  llmctl restart echo\n  llmctl config check && llmctl restart phi4\n");
     return [name, &g]() -> int {
         Config cfg = load_config(g.config_path);
         ModelConfig m = resolve_model(cfg, *name, {});

@@ -20,7 +20,7 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
     };
     auto o = std::make_shared<Opts>();
     app.add_flag("-n,--dry-run", o->dry_run, "Say what would be done; change nothing");
-    app.add_option("--idle-timeout", o->idle_timeout, "Stop servers unused for longer than DUR (overrides idle_timeout)");
+    app.add_option("--idle-timeout", o->idle_timeout, "Stop servers unused for longer than DUR (overrides idle_timeout)")->type_name("DUR");
     app.add_flag("--json", o->json, "Print a JSON array of actions ([] when none)");
     app.add_flag("--rebuild", o->rebuild,
                  "If the state file is unreadable, move it aside (with -wal/-shm) and rebuild it from the running servers");

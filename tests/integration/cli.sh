@@ -43,4 +43,36 @@ echo "$ERR" | grep -q 'not an SQLite database' || fail "corrupt message: $ERR"
 for f in "$(dirname "$TEST_LIB")"/../../examples/*.toml; do
   "$LLMCTL_BIN" --config "$f" config check >/dev/null || fail "example $f does not validate"
 done
+
+# Help that teaches: every command's --help has a summary and at least two examples; no
+# escape codes anywhere in help or errors (output here is a pipe; NO_COLOR set or not).
+for c in config start stop restart ps chat logs reap state; do
+  expect_rc 0 llmctl "$c" --help
+  [ "$(echo "$OUT" | sed -n '/^Examples:/,$p' | grep -c '^  .*llmctl ')" -ge 2 ] || fail "llmctl $c --help has fewer than 2 examples: $OUT"
+  echo "$OUT" | head -1 | grep -qE '^[A-Z][a-z]' || fail "llmctl $c --help has no summary line: $(echo "$OUT" | head -1)"
+  echo "$OUT" | grep -q $'\x1b' && fail "escape code in llmctl $c --help"
+done
+expect_rc 0 llmctl --help
+[ "$(echo "$OUT" | sed -n '/^Examples:/,$p' | grep -c '^  .*llmctl ')" -ge 2 ] || fail "llmctl --help has fewer than 2 examples"
+echo "$OUT" | grep -q '^Usage: llmctl ' || fail "usage names the binary by its path, not llmctl: $(echo "$OUT" | grep Usage)"
+# Did you mean: options, models (also for stop, which still succeeds), commands.
+expect_rc 2 llmctl ps --jsn
+[ "$ERR" = $'llmctl: error: unknown option --jsn for ps (did you mean "--json"?)\nhint: llmctl ps --help lists the options, with examples' ] || fail "mistyped option: $ERR"
+expect_rc 2 llmctl --confg x ps
+echo "$ERR" | grep -q 'did you mean "--config"' || fail "mistyped global option: $ERR"
+cat >"$T/two.toml" <<EOT
+[models.qwen-coder]
+command = ["x"]
+[models.phi4]
+command = ["x"]
+EOT
+expect_rc 4 llmctl --config "$T/two.toml" chat qwen-codr hi
+echo "$ERR" | grep -q 'did you mean "qwen-coder"' || fail "mistyped model in chat: $ERR"
+expect_rc 4 llmctl --config "$T/two.toml" logs phi3
+echo "$ERR" | grep -q 'did you mean "phi4"' || fail "mistyped model in logs: $ERR"
+expect_rc 0 llmctl --config "$T/two.toml" --state-dir "$T/fresh" stop phi3
+echo "$ERR" | grep -q 'phi3 is not running, nor a configured model (did you mean "phi4"?)' || fail "mistyped model in stop: $ERR"
+expect_rc 2 llmctl strat phi4
+echo "$ERR" | grep -q 'did you mean "start"' || fail "mistyped command: $ERR"
+for e in "$T/err" "$T/out"; do grep -q $'\x1b' "$e" && fail "escape code in $e"; done
 echo "cli examples: ok"

@@ -308,7 +308,10 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
             for (;;) {
                 std::cerr << "> " << std::flush;
                 std::string line;
-                if (!std::getline(std::cin, line)) break;
+                if (!std::getline(std::cin, line)) {
+                    std::cerr << "\n"; // Ctrl-D: the shell's prompt goes on a line of its own
+                    break;
+                }
                 if (line == "/exit" || line == "/quit") break;
                 if (line == "/reset") {
                     history.clear();

@@ -9,6 +9,8 @@ export LLMCTL_CONFIG="$T/config.toml"
 unset LLMCTL_FAULT LLMCTL_LOCK_TIMEOUT
 cleanup() {
   local rc=$?
+  # A test's own clean-up first (e.g. its private tmux server), if it defines one.
+  if declare -F on_cleanup >/dev/null; then on_cleanup || true; fi
   "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
   for p in $(marked); do kill -KILL "$p" 2>/dev/null || true; done
   local p

@@ -38,6 +38,7 @@ struct Opts {
     std::optional<double> temperature, top_p;
     std::optional<long> seed;
     bool no_stream = false, json = false, no_start = false;
+    bool quiet = false; // -q: no queue place on the terminal
     std::string timeout, connect_timeout, first_token_timeout, stall_timeout, queue_timeout; // "" = the config's
 };
 
@@ -137,7 +138,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     if (!o.queue_timeout.empty()) sr.queue_timeout = duration_flag("--queue-timeout", o.queue_timeout);
     else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return sigint_received(); };
-    bool tty = ::isatty(STDERR_FILENO);
+    bool tty = !o.quiet && ::isatty(STDERR_FILENO);
     bool showed_queue = false;
     sr.on_wait = [&](int place) {
         if (tty) {
@@ -263,6 +264,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
 
         // Ctrl-C while the server starts kills us as it would `start` (crash-safe: the next
         // start or reap adopts it); from here on it cancels the request and frees the slot.
+        o->quiet = g.verbosity < 0;
         Target target = resolve_target(*o, m, dir, g);
         catch_sigint();
         Messages history;

@@ -109,7 +109,26 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
         }
         // Orphans: marked processes of this state dir whose instance has no live row. Scanned
         // under the lock, so no start can be between its spawn and its commit.
-        for (auto& m : scan_marked(state_dir))
+        auto marked = scan_marked(state_dir);
+        // A live row whose server (pid, start time, boot id: proven) carries another instance
+        // marker is a damaged row, not an orphan: the process's marker is the truth, the row
+        // is repaired (event `repaired`) and the server kept (found by the corruption test).
+        for (auto& m : marked) {
+            if (live_instances.count(m.instance)) continue;
+            for (const auto& r : rows) {
+                if (r.status == "failed" || !(r.server.pid == m.id.pid && r.server.start_ticks == m.id.start_ticks &&
+                                              r.server.boot_id == m.id.boot_id))
+                    continue;
+                live_instances.insert(m.instance);
+                std::string why = fmt::format("row instance {} repaired to the server's marker {}", r.instance, m.instance);
+                actions.push_back({"repaired", r.name, m.id.pid, why});
+                if (!opts.dry_run) {
+                    store->prepare("UPDATE servers SET instance=? WHERE name=? AND instance=?").bind(1, m.instance).bind(2, r.name).bind(3, r.instance).run();
+                    store->add_event(r.name, "repaired", why);
+                }
+            }
+        }
+        for (auto& m : marked)
             if (!live_instances.count(m.instance)) orphans.push_back(m);
         if (tx && !opts.dry_run) tx->commit();
     }

@@ -69,8 +69,15 @@ ChatDelta parse_chat_chunk(const std::string& data) {
     }
     if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
         d.has_usage = true;
-        d.prompt_tokens = u->value("prompt_tokens", 0L);
-        d.completion_tokens = u->value("completion_tokens", 0L);
+        // Counts of another type, or negative, are ignored (json::value() would throw).
+        auto count = [&](const char* key) -> long {
+            auto it = u->find(key);
+            if (it == u->end() || !it->is_number_integer()) return 0;
+            auto v = it->get<std::int64_t>();
+            return v < 0 ? 0 : static_cast<long>(v);
+        };
+        d.prompt_tokens = count("prompt_tokens");
+        d.completion_tokens = count("completion_tokens");
     }
     return d;
 }
@@ -78,11 +85,15 @@ ChatDelta parse_chat_chunk(const std::string& data) {
 std::string error_message(const std::string& body) {
     auto j = nlohmann::json::parse(body, nullptr, false);
     if (!j.is_discarded() && j.is_object()) {
+        // An empty message is no message: the body below says more (found by fuzz_chat_json:
+        // {"error":""} inside a stream was taken for a normal chunk).
         if (auto e = j.find("error"); e != j.end()) {
-            if (e->is_string()) return e->get<std::string>();
-            if (e->is_object() && e->contains("message") && (*e)["message"].is_string()) return (*e)["message"].get<std::string>();
+            if (e->is_string() && !e->get<std::string>().empty()) return e->get<std::string>();
+            if (e->is_object() && e->contains("message") && (*e)["message"].is_string() &&
+                !(*e)["message"].get<std::string>().empty())
+                return (*e)["message"].get<std::string>();
         }
-        if (auto m = j.find("message"); m != j.end() && m->is_string()) return m->get<std::string>();
+        if (auto m = j.find("message"); m != j.end() && m->is_string() && !m->get<std::string>().empty()) return m->get<std::string>();
     }
     std::string s = body.substr(0, 300);
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fcntl.h>
+#include <unistd.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -216,12 +217,18 @@ void Store::configure(bool fresh) {
 void Store::migrate() {
     int v = user_version();
     if (v == k_schema_version) return;
+    if (v < 0) // only a damaged file says so (found by fuzz_state: it indexed k_migrations[-N])
+        throw Error(Exit::failure, fmt::format("state file {} has an invalid schema version {}", path_, v),
+                    "the file is kept as it is; llmctl reap --rebuild moves it aside and rebuilds it from the running servers");
     if (v > k_schema_version)
         throw Error(Exit::failure,
                     fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path_, v, k_schema_version),
                     "upgrade llmctl, or use another --state-dir");
     Transaction tx(*this);
     v = user_version(); // another process may have migrated while we waited
+    if (v < 0 || v > k_schema_version)
+        throw Error(Exit::failure, fmt::format("state file {} changed to schema version {} while opening it", path_, v),
+                    "another llmctl version uses this state dir; use one version, or another --state-dir");
     for (; v < k_schema_version; ++v) {
         exec(k_migrations[v]);
         exec(fmt::format("PRAGMA user_version={}", v + 1).c_str());
@@ -241,6 +248,14 @@ Store Store::open_write(const std::string& path) {
     if (rc != SQLITE_OK) s.fail(rc, "open");
     s.configure(fc != FileCheck::ok);
     s.migrate();
+    // SQLite quietly opens read-only a file it may not write (permissions) or whose header asks
+    // for a newer file format (a damaged byte 18: found by the corruption test); every change
+    // would then fail with "attempt to write a readonly database". Say so now, clearly.
+    if (sqlite3_db_readonly(s.db_, "main") == 1)
+        throw Error(Exit::failure, fmt::format("state file {} can only be opened read-only", path),
+                    ::access(path.c_str(), W_OK) != 0
+                        ? "this user may not write it; check its owner and mode, or use another --state-dir"
+                        : "its header is damaged; llmctl reap --rebuild moves it aside and rebuilds it from the running servers");
     return s;
 }
 

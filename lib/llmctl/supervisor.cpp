@@ -255,6 +255,15 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             Identity server = spawn_server(req);
             fault_point("spawn");
             std::int64_t now = now_ms();
+            // If the row cannot be written (disk full, file size limit, I/O error), the server
+            // just spawned would be an orphan: kill it before reporting the error.
+            struct KillUnlessCommitted {
+                Identity id;
+                bool committed = false;
+                ~KillUnlessCommitted() {
+                    if (!committed) signal_identity(id, SIGKILL);
+                }
+            } guard{server};
             store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
                           "owner_start_ticks, started_at, last_used, config_hash) VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?)")
                 .bind(1, model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
@@ -263,6 +272,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                 .bind(13, now).bind(14, config_hash(model)).run();
             store.add_event(model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
             tx.commit();
+            guard.committed = true;
             lock.release();
             fault_point("committed");
             row = ServerRow{};

@@ -80,13 +80,17 @@ std::string format_duration(Millis d) {
     if (ms == 0) return "0";
     if (ms < 0) return "-" + format_duration(Millis(-ms));
     if (ms < 1000) return fmt::format("{}ms", ms);
-    if (ms < 60'000 && ms % 1000 != 0) return fmt::format("{:.1f}s", ms / 1000.0);
+    // Exact, so that parse_duration(format_duration(d)) == d (config show round-trips):
+    // "1.5s" when a tenth of a second is exact, else the milliseconds as their own group.
+    if (ms < 60'000 && ms % 100 == 0 && ms % 1000 != 0) return fmt::format("{:.1f}s", ms / 1000.0);
+    auto rest_ms = ms % 1000;
     auto s = ms / 1000;
     std::string out;
     if (s >= 86'400) { out += fmt::format("{}d", s / 86'400); s %= 86'400; }
     if (s >= 3600) { out += fmt::format("{}h", s / 3600); s %= 3600; }
     if (s >= 60) { out += fmt::format("{}m", s / 60); s %= 60; }
-    if (s > 0 || out.empty()) out += fmt::format("{}s", s);
+    if (s > 0 || (out.empty() && rest_ms == 0)) out += fmt::format("{}s", s);
+    if (rest_ms) out += fmt::format("{}ms", rest_ms);
     return out;
 }
 

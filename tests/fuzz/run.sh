@@ -3,7 +3,7 @@
 # from tests/fuzz/corpus/, and prints each target's executions and findings.
 #   tests/fuzz/run.sh [-t SECONDS] [TARGET...]      # targets: config sse chat_json units state
 # Builds build-fuzz/ (the `fuzz` CMake preset, clang) first. Crash inputs land in
-# build-fuzz/findings/TARGET/; reproduce one with: build-fuzz/tests/fuzz/fuzz_TARGET FILE
+# build-fuzz/findings/TARGET/; reproduce one with: build-fuzz/bin/fuzz_TARGET FILE
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=300
@@ -16,7 +16,7 @@ for t in $targets; do
   mkdir -p "$work" "$findings"
   log=build-fuzz/fuzz_$t.log
   rc=0
-  build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  build-fuzz/bin/fuzz_$t -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     -artifact_prefix="$findings/" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   echo "fuzz_$t: ${execs:-?} executions in ${secs}s, corpus $(ls "$work" | wc -l) inputs, exit $rc$( [ $rc -ne 0 ] && echo ", finding in $findings (see $log)")"

@@ -37,13 +37,17 @@ wait_for() {
     sleep 0.01
   done
 }
-# PIDs of live (non-zombie) processes carrying this test's state-dir marker.
+# PIDs of live (non-zombie) processes carrying this test's state-dir marker. One grep finds the
+# candidates (a fork per process in /proc would take seconds on a busy machine).
 marked() {
-  local p
-  for p in /proc/[0-9]*; do
-    [ "$(awk '{print $3}' "$p/stat" 2>/dev/null)" = Z ] && continue
+  local f p
+  for f in $(grep -lzx -- "LLMCTL_HOME=$LLMCTL_HOME" /proc/[0-9]*/environ 2>/dev/null); do
+    p=${f#/proc/}
+    p=${p%/environ}
     # A server carries both markers; helper processes of the test only inherit LLMCTL_HOME.
-    tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -xE "LLMCTL_HOME=$LLMCTL_HOME|LLMCTL_INSTANCE=.*" | wc -l | grep -qx 2 && echo "${p#/proc/}"
+    grep -qz '^LLMCTL_INSTANCE=' "$f" 2>/dev/null || continue
+    [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && continue
+    echo "$p"
   done
   true
 }

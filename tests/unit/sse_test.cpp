@@ -83,3 +83,14 @@ TEST(Sse, ErrorsInsideTheStreamAndInBodies) {
     EXPECT_EQ(error_message("Bad Gateway\n"), "Bad Gateway");
     EXPECT_THROW(parse_chat_chunk("{not json"), Error);
 }
+
+// Hostile JSON from a server: clean results, never a json exception (fuzz_chat_json).
+TEST(ChatChunk, OddUsageAndEmptyErrors) {
+    auto d = llmctl::parse_chat_chunk(R"({"usage":{"prompt_tokens":"7","completion_tokens":-3}})");
+    EXPECT_TRUE(d.has_usage);
+    EXPECT_EQ(d.prompt_tokens, 0);
+    EXPECT_EQ(d.completion_tokens, 0);
+    EXPECT_EQ(llmctl::parse_chat_chunk(R"({"error":""})").error, R"({"error":""})");
+    EXPECT_EQ(llmctl::parse_chat_chunk(R"({"error":{"message":""}})").error, R"({"error":{"message":""}})");
+    EXPECT_EQ(llmctl::error_message(""), "(empty body)");
+}

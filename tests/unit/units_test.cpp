@@ -32,6 +32,11 @@ TEST(Units, Format) {
     EXPECT_EQ(format_duration(Millis(5'400'000)), "1h30m");
     EXPECT_EQ(format_duration(Millis(250)), "250ms");
     EXPECT_EQ(format_duration(Millis(1500)), "1.5s");
+    // Exact (found by fuzz_units: "1ms30m" printed as "30m").
+    EXPECT_EQ(format_duration(Millis(1'800'001)), "30m1ms");
+    EXPECT_EQ(format_duration(Millis(1'234)), "1s234ms");
+    for (std::int64_t ms : {1, 999, 1000, 1001, 59'999, 60'001, 3'600'000, 90'061'001})
+        EXPECT_EQ(parse_duration(format_duration(Millis(ms))), Millis(ms)) << ms;
     EXPECT_EQ(format_size(64ull << 20), "64MiB");
     EXPECT_EQ(format_size(100), "100B");
 }

@@ -4,9 +4,11 @@ BUILD ?= build
 JOBS ?= 2
 DEBS = cmake make g++ pkg-config python3 libcli11-dev libboost1.81-dev libboost-filesystem1.81-dev \
        libsqlite3-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev \
-       scdoc man-db groff-base zsh fish tmux dpkg-dev file
+       scdoc man-db groff-base zsh fish tmux dpkg-dev file clang libclang-rt-14-dev
 
-.PHONY: deps build test demo clean
+FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state
+
+.PHONY: deps build test test-normal test-asan test-fuzz test-tsan demo clean
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -19,8 +21,28 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+# Every test: the suite on the normal build, the same suite with ASan + UBSan on every binary
+# (the mock server included), and each libFuzzer target for 20 s.
+test: test-normal test-asan test-fuzz
+
+test-normal: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake --preset asan >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+test-fuzz: deps
+	cmake --preset fuzz >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	cd build-fuzz && ctest --output-on-failure -j $(JOBS)
+
+# Not part of `make test` (reported in notes): the suite under ThreadSanitizer.
+test-tsan: deps
+	cmake --preset tsan >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -j $(JOBS)
 
 demo: build
 	@# The embedded default: the built-in config's `echo` model runs the bundled mock server,
@@ -36,4 +58,4 @@ demo: build
 	  $$L ps
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz build-tsan

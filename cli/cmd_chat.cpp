@@ -180,6 +180,12 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
                                        else sse.feed(piece);
                                    },
                                    [] { return sigint_received(); });
+            // 503 before any answer: the server is (re)loading, e.g. one a restart just put on
+            // this port. Retried like a refused connection.
+            if (res.status == 503 && !got_bytes && attempt < 4 && !sigint_received()) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+                continue;
+            }
             break;
         } catch (const Error& e) {
             if (e.code() == Exit::server && !got_bytes && attempt < 4 && !sigint_received()) {

@@ -23,6 +23,10 @@ command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--stall-aft
 stall_timeout = "1s"
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
+[models.loading]
+url = "http://127.0.0.1:$((PORT_BASE + 32))"
+[models.stuck]
+url = "http://127.0.0.1:$((PORT_BASE + 33))"
 max_concurrent = 2
 [models.notapi]
 url = "http://127.0.0.1:$((PORT_BASE + 31))"
@@ -130,6 +134,15 @@ python3 -m http.server $((PORT_BASE + 31)) --bind 127.0.0.1 >/dev/null 2>&1 &
 wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 31))
 expect_rc 1 llmctl chat notapi hi
 echo "$ERR" | grep -q "notapi answered HTTP 501" || fail "HTTP error message: $ERR"
+# 503 before the answer (a server still loading) is retried with backoff (0.2+0.4+0.8 s):
+# one that loads within that gets the chat through; one that keeps loading is exit 1.
+"$MOCK_BIN" --port $((PORT_BASE + 32)) --startup-delay 600ms >/dev/null 2>&1 &
+"$MOCK_BIN" --port $((PORT_BASE + 33)) --startup-delay 60s >/dev/null 2>&1 &
+for p in 32 33; do wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + p)); done
+expect_rc 0 llmctl chat loading "after the load"
+[ "$OUT" = "after the load" ] || fail "chat through a 503: $OUT"
+expect_rc 1 llmctl chat stuck hi
+echo "$ERR" | grep -q "stuck answered HTTP 503: Loading model" || fail "lasting 503: $ERR"
 expect_rc 2 llmctl start ext
 expect_rc 2 llmctl stop ext
 llmctl stop three -q

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Randomized crash-and-race soak for llmctl (seeded; the operation sequence is reproducible).
+
+W workers run random operations (start, stop, restart, chat, reap, ps, logs) on M models for N
+operations in all, while a chaos thread SIGKILLs random llmctl invocations in flight (never a
+server directly) and, now and then, one server whose markers prove it is ours. Afterwards one
+`llmctl reap`, then the invariants:
+  - at most one live server per name, no two live servers on one port (counted by markers);
+  - no orphan (every live marked process's instance has a row) and no lease row;
+  - every row (but failed ones) names a live process; PRAGMA integrity_check is ok;
+  - every chat that exited 0 printed exactly the reply to its own prompt (the echo mock);
+  - no invocation died of anything but our SIGKILL, and none exited with an undocumented code.
+Prints one summary line and exits 1 on any violation.
+
+  tests/soak/soak.py --llmctl build/bin/llmctl --mock build/bin/llmctl-mock-server \\
+      --ops 10000 --workers 6 --models 4 --seed 1
+"""
+import argparse, collections, json, os, random, signal, sqlite3, subprocess, sys, tempfile, threading, time
+
+DOCUMENTED = {0, 1, 4, 5, 6, 130}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--llmctl", required=True)
+    ap.add_argument("--mock", required=True)
+    ap.add_argument("--ops", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--models", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--port-base", type=int, default=22000)
+    ap.add_argument("--kill-every", type=float, default=0.15, help="seconds between chaos kills (mean)")
+    ap.add_argument("--server-kill-share", type=float, default=0.1, help="share of chaos kills aimed at a server")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    a = ap.parse_args()
+
+    root = tempfile.mkdtemp(prefix="llmctl-soak.")
+    home, cfg = os.path.join(root, "state"), os.path.join(root, "config.toml")
+    models = [f"m{i}" for i in range(a.models)]
+    with open(cfg, "w") as f:
+        f.write(f"[defaults]\nport_range = [{a.port_base}, {a.port_base + 4 * a.models + 20}]\n"
+                "startup_timeout = \"20s\"\nstop_timeout = \"3s\"\nmax_concurrent = 2\n")
+        for i, m in enumerate(models):
+            delay = ["--startup-delay", "300ms"] if i % 2 else []
+            argv = json.dumps([a.mock, "--host", "{host}", "--port", "{port}", "--tokens-per-second", "200"] + delay)
+            f.write(f"[models.{m}]\ncommand = {argv}\n")
+    env = dict(os.environ, LLMCTL_HOME=home, LLMCTL_CONFIG=cfg, LLMCTL_LOCK_TIMEOUT="60s")
+    env.pop("LLMCTL_FAULT", None)
+
+    lock = threading.Lock()
+    inflight = {}  # pid -> Popen (not yet waited: the pid cannot be recycled)
+    stats = collections.Counter()
+    codes = collections.Counter()
+    messages = collections.Counter()  # first error line of failed invocations, for the report
+    violations = []
+    remaining = [a.ops]
+    done = threading.Event()
+
+    def run(args, timeout=120):
+        p = subprocess.Popen([a.llmctl] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with lock:
+            inflight[p.pid] = p
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            with lock:
+                violations.append(f"hang: llmctl {' '.join(args)} ran over {timeout}s")
+        with lock:
+            inflight.pop(p.pid, None)
+        return p.returncode, out, err
+
+    def worker(i):
+        rng = random.Random(a.seed * 1000 + i)
+        n = 0
+        while True:
+            with lock:
+                if remaining[0] <= 0:
+                    return
+                remaining[0] -= 1
+            n += 1
+            op = rng.choices(["start", "stop", "restart", "chat", "reap", "ps", "logs"], [25, 12, 5, 30, 8, 12, 8])[0]
+            m = rng.choice(models)
+            if op == "chat":
+                prompt = f"w{i} op{n} {rng.randrange(10**9)}"
+                rc, out, err = run(["chat", m, prompt])
+                if rc == 0 and out != prompt + "\n":
+                    with lock:
+                        violations.append(f"chat {m} {prompt!r} exited 0 but printed {out[:120]!r}")
+            elif op in ("start", "stop", "restart"):
+                rc, out, err = run([op, m, "-q"])
+            elif op == "reap":
+                rc, out, err = run(["reap", "-q"])
+            elif op == "ps":
+                rc, out, err = run(["ps", "--json"])
+                if rc == 0:
+                    try:
+                        json.loads(out)
+                    except ValueError:
+                        with lock:
+                            violations.append(f"ps --json printed invalid JSON: {out[:120]!r}")
+            else:
+                rc, out, err = run(["logs", m, "-n", "5"])
+            with lock:
+                stats[op] += 1
+                codes[rc] += 1
+                if rc > 0:
+                    first = next((l for l in err.splitlines() if l.startswith("llmctl: error:")), err[:100])
+                    messages[f"{op} exit {rc}: " + "".join(c if not c.isdigit() else "N" for c in first)[:150]] += 1
+                if rc == -signal.SIGKILL:
+                    pass  # ours, from the chaos thread
+                elif rc < 0:
+                    violations.append(f"llmctl {op} {m} died of signal {-rc}: {err[-300:]!r}")
+                elif rc not in DOCUMENTED:
+                    violations.append(f"llmctl {op} {m} exited {rc} (not documented for it): {err[-300:]!r}")
+                elif rc != 0 and "llmctl: error:" not in err and not (op == "logs" and rc == 4):
+                    violations.append(f"llmctl {op} {m} exited {rc} without an error message: {err[-300:]!r}")
+
+    def marked():
+        """Live marked processes of this state dir: {pid: (instance, name, port, start_ticks)}."""
+        found = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                envs = open(f"/proc/{d}/environ", "rb").read().split(b"\0")
+                stat = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            kv = dict(e.split(b"=", 1) for e in envs if b"=" in e)
+            if kv.get(b"LLMCTL_HOME") != home.encode() or b"LLMCTL_INSTANCE" not in kv:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
+                continue
+            found[int(d)] = (kv[b"LLMCTL_INSTANCE"].decode(), kv.get(b"LLMCTL_NAME", b"").decode(),
+                             kv.get(b"LLMCTL_PORT", b"").decode(), int(fields[19]))
+        return found
+
+    def chaos():
+        rng = random.Random(a.seed)
+        while not done.wait(rng.expovariate(1 / a.kill_every)):
+            if rng.random() < a.server_kill_share:
+                servers = marked()
+                if servers:
+                    pid = rng.choice(sorted(servers))
+                    try:
+                        os.kill(pid, signal.SIGKILL)  # proven ours: it carries this state dir's markers
+                        with lock:
+                            stats["server_kills"] += 1
+                    except ProcessLookupError:
+                        pass
+                continue
+            with lock:
+                if not inflight:
+                    continue
+                p = inflight[rng.choice(sorted(inflight))]
+                if p.poll() is None:  # still running: the pid is our unwaited child
+                    p.send_signal(signal.SIGKILL)
+                    stats["llmctl_kills"] += 1
+
+    t0 = time.time()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.workers)]
+    ch = threading.Thread(target=chaos)
+    for t in threads + [ch]:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    ch.join()
+    elapsed = time.time() - t0
+
+    rc, out, err = run(["reap"])
+    reap_lines = len(out.splitlines())
+    if rc != 0:
+        violations.append(f"final reap exited {rc}: {err!r}")
+    live = marked()
+    by_name = collections.defaultdict(set)
+    by_port = collections.defaultdict(set)
+    for pid, (inst, name, port, _) in live.items():
+        by_name[name].add(inst)
+        by_port[port].add(inst)
+    for name, insts in by_name.items():
+        if len(insts) > 1:
+            violations.append(f"{len(insts)} live servers named {name}")
+    for port, insts in by_port.items():
+        if len(insts) > 1:
+            violations.append(f"{len(insts)} live servers on port {port}")
+    db = sqlite3.connect(os.path.join(home, "state.db"))
+    rows = db.execute("SELECT name, instance, status, pid, start_ticks FROM servers").fetchall()
+    instances = {r[1] for r in rows}
+    for pid, (inst, name, _, _) in live.items():
+        if inst not in instances:
+            violations.append(f"orphan: pid {pid} ({name}, instance {inst}) has no row")
+    for name, inst, status, pid, ticks in rows:
+        if status == "failed":
+            continue
+        if pid not in live or live[pid][3] != ticks:
+            violations.append(f"row {name} ({status}) names pid {pid}, which is not a live server of ours")
+    leases = db.execute("SELECT count(*) FROM leases").fetchone()[0]
+    if leases:
+        violations.append(f"{leases} lease row(s) left")
+    check = db.execute("PRAGMA integrity_check").fetchone()[0]
+    if check != "ok":
+        violations.append(f"integrity_check: {check}")
+    db.close()
+
+    run(["stop", "--all", "-q"])
+    for pid in marked():  # proven ours by the markers; nothing should be left
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    ops = sum(stats[k] for k in ("start", "stop", "restart", "chat", "reap", "ps", "logs"))
+    print(f"soak: seed {a.seed}, {ops} operations ({', '.join(f'{k} {stats[k]}' for k in ('start', 'stop', 'restart', 'chat', 'reap', 'ps', 'logs'))}) "
+          f"by {a.workers} workers on {a.models} models in {elapsed:.0f}s; killed {stats['llmctl_kills']} llmctl invocations "
+          f"and {stats['server_kills']} servers; exit codes {dict(sorted(codes.items()))}; final reap: {reap_lines} action(s); "
+          f"{len(live)} live servers, {len(rows)} rows; invariant violations: {len(violations)}")
+    for msg, count in messages.most_common(8):
+        print(f"  {count}x {msg}")
+    for v in violations[:20]:
+        print("  VIOLATION:", v)
+    if not a.keep and not violations:
+        subprocess.run(["rm", "-rf", root])
+    elif violations:
+        print(f"  state kept in {root}")
+    sys.exit(1 if violations else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -230,9 +230,9 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     app.add_option("name", o->name, "Model to talk to")->required()->type_name("NAME");
     app.add_option("prompt", o->prompt, "The prompt (else stdin when it is not a terminal, else an interactive loop)")->type_name("PROMPT");
     app.add_option("-s,--system", o->system, "System message");
-    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens")->type_name("N");
-    app.add_option("--temperature", o->temperature, "Sampling temperature")->type_name("T");
-    app.add_option("--top-p", o->top_p, "Nucleus sampling")->type_name("P");
+    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens (at least 1)")->type_name("N")->check(number_between(1, 1 << 30));
+    app.add_option("--temperature", o->temperature, "Sampling temperature (0 or more)")->type_name("T")->check(number_between(0, 1e308));
+    app.add_option("--top-p", o->top_p, "Nucleus sampling (0 to 1)")->type_name("P")->check(number_between(0, 1));
     app.add_option("--seed", o->seed, "Sampling seed")->type_name("N");
     app.add_option("--stop", o->stop, "Stop sequence (repeatable)")->type_name("TEXT");
     app.add_flag("--no-stream", o->no_stream, "Ask for the whole answer at once");
@@ -267,6 +267,9 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         timeouts.stall = pick("--stall-timeout", o->stall_timeout, m.stall_timeout);
         Millis total = pick("--timeout", o->timeout, m.request_timeout);
         if (total.count() > 0) timeouts.total = total;
+        if (!o->queue_timeout.empty()) duration_flag("--queue-timeout", o->queue_timeout); // bad input fails before anything starts
+        if (!o->session.empty() && !valid_model_name(o->session))
+            throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session), "session names are like model names: letters, digits, '.', '_', '-'");
 
         // Ctrl-C while the server starts kills us as it would `start` (crash-safe: the next
         // start or reap adopts it); from here on it cancels the request and frees the slot.
@@ -275,7 +278,6 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         catch_sigint();
         Messages history;
         if (!o->session.empty()) {
-            if (!valid_model_name(o->session)) throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session));
             ensure_state_dir(dir);
             history = load_session(dir, o->session);
         }

@@ -2,6 +2,7 @@
 
 #include "llmctl/errors.hpp"
 
+#include <cstdlib>
 #include <fmt/format.h>
 
 namespace llmctl::cli {
@@ -19,6 +20,20 @@ const std::vector<Command>& command_table() {
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
     };
     return table;
+}
+
+CLI::Validator number_between(double lo, double hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            char* end = nullptr;
+            double v = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0') return fmt::format("\"{}\" is not a number", text);
+            if (v < lo || v > hi)
+                return hi >= 1e300 ? fmt::format("must be {} or more, not {}", lo, text)
+                                   : fmt::format("must be from {} to {}, not {}", lo, hi, text);
+            return {};
+        },
+        "");
 }
 
 Millis duration_flag(const std::string& flag, const std::string& value) {

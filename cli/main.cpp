@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <csignal>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 
 using namespace llmctl;
@@ -33,6 +34,18 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** 
                 for (auto& s : o->get_snames()) known.push_back("-" + s);
             }
     std::string msg = e.what();
+    // CLI11 says "name is required" / "A subcommand is required": name the command instead.
+    if (const std::string suffix = " is required"; sub && msg.size() > suffix.size() && msg.ends_with(suffix)) {
+        std::string what = msg.substr(0, msg.size() - suffix.size());
+        if (what == "A subcommand") {
+            std::vector<std::string> subs;
+            for (const CLI::App* s : sub->get_subcommands([](const CLI::App*) { return true; })) subs.push_back(s->get_name());
+            msg = fmt::format("{} needs a subcommand: {}", sub->get_name(), fmt::join(subs, " or "));
+        } else if (what.find(' ') == std::string::npos) {
+            for (auto& c : what) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+            msg = fmt::format("{} needs a {}", sub->get_name(), what);
+        }
+    }
     if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
         for (int i = 1; i < argc; ++i) {
             std::string w = argv[i];

@@ -5,6 +5,8 @@
 #include "llmctl/paths.hpp"
 #include "llmctl/strings.hpp"
 
+#include <cstring>
+
 #include <algorithm>
 #include <cctype>
 #include <fmt/format.h>
@@ -287,7 +289,7 @@ Config parse_config(const std::string& text, const std::string& source) {
 Config load_config_file(const std::string& path) {
     auto text = read_file(path);
     if (!text)
-        throw Error(Exit::config, fmt::format("cannot read config {}", sys_message("open", path, errno)),
+        throw Error(Exit::config, fmt::format("cannot read config {}: {}", path, std::strerror(errno)),
                     "check the path given by --config or $LLMCTL_CONFIG");
     return parse_config(*text, path);
 }

@@ -188,6 +188,9 @@ void Store::fail(int rc, const std::string& what) const {
         throw Error(Exit::timeout, fmt::format("state file {} is busy ({}: {})", path_, what, msg), "another llmctl holds it; try again");
     if (primary == SQLITE_CONSTRAINT) throw Error(Exit::failure, fmt::format("state file {}: constraint failed: {}", path_, msg));
     if (primary == SQLITE_FULL) throw Error(Exit::failure, fmt::format("state file {}: disk full ({})", path_, msg), "free some space and retry");
+    if (primary == SQLITE_IOERR)
+        throw Error(Exit::failure, fmt::format("state file {}: {}: {}", path_, what, msg),
+                    "the file is unchanged (the write was rolled back); check free space (df) and the file size limit (ulimit -f)");
     throw Error(Exit::failure, fmt::format("state file {}: {}: {}", path_, what, msg));
 }
 

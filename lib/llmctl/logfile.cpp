@@ -39,7 +39,7 @@ void copy_range(int in, int out, std::uint64_t from, std::uint64_t to, const std
 void write_offset(const std::string& path, std::uint64_t total, bool pending = false) {
     std::string tmp = path + ".offset.tmp";
     {
-        Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
         if (!fd.valid()) throw_sys("open", tmp, errno);
         std::string text = std::to_string(total) + (pending ? " pending\n" : "\n");
         if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) throw_sys("write", tmp, errno);
@@ -149,7 +149,7 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
     std::string tmp = path + ".1.tmp";
     Fd out;
     if (keep > 0) {
-        out = Fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        out = Fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
         if (!out.valid()) throw_sys("open", tmp, errno);
     }
     int err = EINVAL;

@@ -166,6 +166,7 @@ std::string rebuild_state(const std::string& state_dir, std::vector<std::string>
         Store store = Store::open_write(db);
         Stmt check = store.prepare("PRAGMA quick_check");
         if (!check.step() || check.str(0) != "ok") throw Error(Exit::failure, "integrity check failed");
+        (void)load_servers(store); // rows llmctl could not have written count as damage too
     } catch (const Error&) {
         moved = fmt::format("{}.corrupt-{}", db, now_ms());
         for (const char* suffix : {"", "-wal", "-shm"}) {

@@ -1,5 +1,10 @@
 #include "llmctl/servers.hpp"
 
+#include "llmctl/config.hpp"
+#include "llmctl/errors.hpp"
+
+#include <fmt/format.h>
+
 namespace llmctl {
 
 namespace {
@@ -28,6 +33,15 @@ std::vector<ServerRow> rows(Stmt& s) {
         r.config_hash = s.str(15);
         r.exit_code = s.opt_i64(16);
         r.error = s.str(17);
+        // SQLite checks the CHECK constraints on writes only: a damaged file can hold any bytes.
+        // A row llmctl could not have written is refused rather than acted on (a start took an
+        // unknown status for "dead" and killed a live server: found by the corruption test).
+        bool status_ok = r.status == "starting" || r.status == "running" || r.status == "stopping" || r.status == "failed";
+        if (!status_ok || r.server.pid <= 0 || !valid_model_name(r.name) || r.instance.empty())
+            throw Error(Exit::failure,
+                        fmt::format("state file {} is damaged: server row \"{}\" (status \"{}\", pid {}) is not one llmctl writes",
+                                    s.store().path(), r.name, r.status, r.server.pid),
+                        "the file is kept as it is; llmctl reap --rebuild moves it aside and rebuilds it from the running servers");
         out.push_back(std::move(r));
     }
     return out;

@@ -40,6 +40,7 @@ public:
     std::int64_t i64(int col) const;
     std::string str(int col) const;
     std::optional<std::int64_t> opt_i64(int col) const;
+    Store& store() const { return *store_; }
 
 private:
     Store* store_;

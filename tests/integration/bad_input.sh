@@ -64,13 +64,15 @@ llmctl stop a -q
 chmod 711 "$T"
 U="$T/u"
 mkdir -m 755 "$U"
+# nobody runs copies of the binaries: the build tree may sit in a private dir.
+cp "$LLMCTL_BIN" "$MOCK_BIN" "$U/" && chmod 755 "$U/llmctl" "$U/llmctl-mock-server"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -i PATH=/usr/bin:/bin HOME="$U" "$@"; }
 cp "$LLMCTL_CONFIG" "$U/config.toml" && chmod 644 "$U/config.toml"
 cp "$LLMCTL_CONFIG" "$U/secret.toml" && chmod 600 "$U/secret.toml"   # root's, unreadable to nobody
 nrun() { # WANT_RC PATTERN STATE_DIR ARGS...
   local want=$1 pat=$2 dir=$3; shift 3
   local rc=0
-  as_nobody LLMCTL_HOME="$dir" "$LLMCTL_BIN" "$@" >"$T/out" 2>"$T/err" || rc=$?
+  as_nobody LLMCTL_HOME="$dir" "$U/llmctl" "$@" >"$T/out" 2>"$T/err" || rc=$?
   [ $rc -eq "$want" ] || fail "as nobody, 'llmctl $*' in $dir exited $rc, want $want: $(cat "$T/err")"
   if [ -z "$pat" ]; then
     [ ! -s "$T/err" ] || fail "as nobody, 'llmctl $*' complained: $(cat "$T/err")"

@@ -1,5 +1,6 @@
-# A damaged state file: truncated at 50 evenly spaced sizes and 50 copies with random byte
-# flips (seeded). Every command either succeeds or exits with a documented code and an
+# A damaged state file: truncated at 50 evenly spaced sizes, 50 copies with random byte
+# flips (seeded), and 3 with rows llmctl could not have written. Every command either
+# succeeds or exits with a documented code and an
 # "llmctl: error:" message; none crashes or hangs; a refused file is left byte for byte as it
 # was; no process outside this state dir's proven servers is ever signalled (a canary of the
 # test survives); after `reap --rebuild` and `reap` the live servers all have rows again, one
@@ -19,8 +20,8 @@ llmctl reap -q       # checkpoint: the main file holds everything
 cp "$db" "$T/good.db"
 size=$(stat -c %s "$T/good.db")
 mkdir -p "$T/variants"
-python3 - "$T/good.db" "$T/variants" <<'PY'
-import random, sys
+python3 - "$T/good.db" "$T/variants" "$canary" <<'PY'
+import random, shutil, sqlite3, sys
 good = open(sys.argv[1], "rb").read()
 out = sys.argv[2]
 for i in range(50):
@@ -33,6 +34,19 @@ for i in range(50):
         pos = rng.randrange(100 if rng.random() < 0.25 else len(b)) if rng.random() < 0.5 else rng.randrange(len(b))
         b[pos] ^= 1 << rng.randrange(8)
     open(f"{out}/flip-{i:02d}", "wb").write(bytes(b))
+# Rows llmctl could not have written, but a damaged page can hold: an unknown status, pid 0,
+# and a's row pointing at the canary's pid.
+for name, sql in [("row-status", "UPDATE servers SET status='runniNg' WHERE name='a'"),
+                  ("row-pid0", "UPDATE servers SET pid=0 WHERE name='a'"),
+                  ("row-canary", f"UPDATE servers SET pid={int(sys.argv[3])} WHERE name='a'")]:
+    path = f"{out}/{name}"
+    shutil.copy(sys.argv[1], path)
+    c = sqlite3.connect(path)
+    c.execute("PRAGMA ignore_check_constraints=1")
+    c.execute(sql)
+    c.commit()
+    c.execute("PRAGMA journal_mode=DELETE")
+    c.close()
 PY
 cmds=("ps" "ps --json" "start a" "chat a hi --no-start --connect-timeout 1s" "logs a -n 1" "reap --dry-run" "stop nosuch" "state path" "config check")
 declare -A seen
@@ -75,4 +89,4 @@ for v in "$T"/variants/*; do
   rm -f "$db".corrupt-*
 done
 kill $canary
-echo "corruption: ok ($n commands on 100 damaged files; exit codes: $(for k in "${!seen[@]}"; do printf '%s×%s ' "$k" "${seen[$k]}"; done); slowest: $(sort -rn "$T/times" | head -1))"
+echo "corruption: ok ($n commands on $(ls "$T/variants" | wc -l) damaged files; exit codes: $(for k in "${!seen[@]}"; do printf '%s×%s ' "$k" "${seen[$k]}"; done); slowest: $(sort -rn "$T/times" | head -1))"

@@ -16,6 +16,7 @@
 #include "llmctl/supervisor.hpp"
 
 #include <cstdlib>
+#include <cmath>
 #include <fmt/format.h>
 #include <iostream>
 #include <iterator>
@@ -40,6 +41,7 @@ struct Opts {
     bool no_stream = false, json = false, no_start = false;
     bool quiet = false; // -q: no queue place on the terminal
     std::string timeout, connect_timeout, first_token_timeout, stall_timeout, queue_timeout; // "" = the config's
+    std::optional<Millis> queue_limit; // --queue-timeout, parsed before anything starts
 };
 
 // Where to send requests: an external model's url, or our server (started if needed).
@@ -135,7 +137,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     sr.model = m.name;
     sr.max_concurrent = std::max(1, m.max_concurrent);
     sr.max_inflight = cfg.defaults.max_inflight;
-    if (!o.queue_timeout.empty()) sr.queue_timeout = duration_flag("--queue-timeout", o.queue_timeout);
+    if (o.queue_limit) sr.queue_timeout = o.queue_limit;
     else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return sigint_received(); };
     bool tty = !o.quiet && ::isatty(STDERR_FILENO);
@@ -231,7 +233,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     app.add_option("prompt", o->prompt, "The prompt (else stdin when it is not a terminal, else an interactive loop)")->type_name("PROMPT");
     app.add_option("-s,--system", o->system, "System message");
     app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens (at least 1)")->type_name("N")->check(number_between(1, 1 << 30));
-    app.add_option("--temperature", o->temperature, "Sampling temperature (0 or more)")->type_name("T")->check(number_between(0, 1e308));
+    app.add_option("--temperature", o->temperature, "Sampling temperature (0 or more)")->type_name("T")->check(number_between(0, HUGE_VAL));
     app.add_option("--top-p", o->top_p, "Nucleus sampling (0 to 1)")->type_name("P")->check(number_between(0, 1));
     app.add_option("--seed", o->seed, "Sampling seed")->type_name("N");
     app.add_option("--stop", o->stop, "Stop sequence (repeatable)")->type_name("TEXT");
@@ -267,7 +269,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         timeouts.stall = pick("--stall-timeout", o->stall_timeout, m.stall_timeout);
         Millis total = pick("--timeout", o->timeout, m.request_timeout);
         if (total.count() > 0) timeouts.total = total;
-        if (!o->queue_timeout.empty()) duration_flag("--queue-timeout", o->queue_timeout); // bad input fails before anything starts
+        if (!o->queue_timeout.empty()) o->queue_limit = duration_flag("--queue-timeout", o->queue_timeout); // before anything starts
         if (!o->session.empty() && !valid_model_name(o->session))
             throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session), "session names are like model names: letters, digits, '.', '_', '-'");
 

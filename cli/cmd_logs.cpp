@@ -17,6 +17,7 @@
 #include <csignal>
 #include <dirent.h>
 #include <fcntl.h>
+#include <cmath>
 #include <fmt/format.h>
 #include <iostream>
 #include <map>
@@ -184,7 +185,7 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
     };
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Server or model name")->type_name("NAME");
-    app.add_option("-n,--lines", o->lines, "Show the last N lines (default 50)")->type_name("N")->check(number_between(0, 1e308));
+    app.add_option("-n,--lines", o->lines, "Show the last N lines (default 50)")->type_name("N")->check(number_between(0, HUGE_VAL));
     app.add_flag("-f,--follow", o->follow, "Keep printing new output (across rotation and truncation) until Ctrl-C");
     app.add_flag("--path", o->path, "Print the log file's path");
     app.add_flag("--all", o->all, "Every server's log, lines prefixed with \"name | \"");

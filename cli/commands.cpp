@@ -2,6 +2,7 @@
 
 #include "llmctl/errors.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -29,7 +30,7 @@ CLI::Validator number_between(double lo, double hi) {
             double v = std::strtod(text.c_str(), &end);
             if (text.empty() || *end != '\0') return fmt::format("\"{}\" is not a number", text);
             if (v < lo || v > hi)
-                return hi >= 1e300 ? fmt::format("must be {} or more, not {}", lo, text)
+                return std::isinf(hi) ? fmt::format("must be {} or more, not {}", lo, text)
                                    : fmt::format("must be from {} to {}, not {}", lo, hi, text);
             return {};
         },

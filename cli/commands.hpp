@@ -26,10 +26,11 @@ struct Command {
 
 const std::vector<Command>& command_table();
 
-// Parses a duration option's value; a bad one is a usage error naming the flag (exit 2).
-// A CLI11 check: a number from lo to hi, with a plain message ("must be 0 or more, not -3").
+// A CLI11 check: a number from lo to hi (hi may be infinity), with a plain message
+// ("must be 0 or more, not -3").
 CLI::Validator number_between(double lo, double hi);
 
+// Parses a duration option's value; a bad one is a usage error naming the flag (exit 2).
 Millis duration_flag(const std::string& flag, const std::string& value);
 
 // Per-command setup functions (one file each).

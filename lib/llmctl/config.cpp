@@ -204,7 +204,7 @@ public:
                          "give the http:// address of a local TLS proxy (e.g. stunnel) in front of the server");
                 try {
                     parse_url(mc.url); // the same check chat makes, but now, with the file and line
-                } catch (const Error& e) {
+                } catch (const Error&) {
                     fail(v.source(), fmt::format("\"url\" must look like http://HOST[:PORT][/PATH], got \"{}\"", mc.url),
                          "the server's root: llmctl appends /v1/chat/completions");
                 }

@@ -116,9 +116,7 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
         for (auto& m : marked) {
             if (live_instances.count(m.instance)) continue;
             for (const auto& r : rows) {
-                if (r.status == "failed" || !(r.server.pid == m.id.pid && r.server.start_ticks == m.id.start_ticks &&
-                                              r.server.boot_id == m.id.boot_id))
-                    continue;
+                if (r.status == "failed" || r.server != m.id) continue;
                 live_instances.insert(m.instance);
                 std::string why = fmt::format("row instance {} repaired to the server's marker {}", r.instance, m.instance);
                 actions.push_back({"repaired", r.name, m.id.pid, why});

@@ -41,7 +41,7 @@ std::vector<ServerRow> rows(Stmt& s) {
             throw Error(Exit::failure,
                         fmt::format("state file {} is damaged: server row \"{}\" (status \"{}\", pid {}) is not one llmctl writes",
                                     s.store().path(), r.name, r.status, r.server.pid),
-                        "the file is kept as it is; llmctl reap --rebuild moves it aside and rebuilds it from the running servers");
+                        k_hint_corrupt);
         out.push_back(std::move(r));
     }
     return out;

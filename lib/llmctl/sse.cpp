@@ -87,13 +87,13 @@ std::string error_message(const std::string& body) {
     if (!j.is_discarded() && j.is_object()) {
         // An empty message is no message: the body below says more (found by fuzz_chat_json:
         // {"error":""} inside a stream was taken for a normal chunk).
+        auto text = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : std::string(); };
         if (auto e = j.find("error"); e != j.end()) {
-            if (e->is_string() && !e->get<std::string>().empty()) return e->get<std::string>();
-            if (e->is_object() && e->contains("message") && (*e)["message"].is_string() &&
-                !(*e)["message"].get<std::string>().empty())
-                return (*e)["message"].get<std::string>();
+            if (auto t = text(*e); !t.empty()) return t;
+            if (e->is_object())
+                if (auto t = text(e->value("message", nlohmann::json())); !t.empty()) return t;
         }
-        if (auto m = j.find("message"); m != j.end() && m->is_string() && !m->get<std::string>().empty()) return m->get<std::string>();
+        if (auto t = text(j.value("message", nlohmann::json())); !t.empty()) return t;
     }
     std::string s = body.substr(0, 300);
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();

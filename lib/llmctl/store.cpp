@@ -13,9 +13,10 @@
 
 namespace llmctl {
 
-namespace {
+const char* const k_hint_corrupt = "the file is kept as it is; llmctl reap --rebuild moves it aside (with its -wal and -shm) "
+                                    "and rebuilds it from the running servers";
 
-const char* k_hint_corrupt = "the file is kept as it is; move it aside (with its -wal and -shm files) to start afresh";
+namespace {
 
 // Each step takes the schema from version i to i+1.
 const char* const k_migrations[] = {
@@ -221,8 +222,7 @@ void Store::migrate() {
     int v = user_version();
     if (v == k_schema_version) return;
     if (v < 0) // only a damaged file says so (found by fuzz_state: it indexed k_migrations[-N])
-        throw Error(Exit::failure, fmt::format("state file {} has an invalid schema version {}", path_, v),
-                    "the file is kept as it is; llmctl reap --rebuild moves it aside and rebuilds it from the running servers");
+        throw Error(Exit::failure, fmt::format("state file {} has an invalid schema version {}", path_, v), k_hint_corrupt);
     if (v > k_schema_version)
         throw Error(Exit::failure,
                     fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path_, v, k_schema_version),
@@ -255,10 +255,11 @@ Store Store::open_write(const std::string& path) {
     // for a newer file format (a damaged byte 18: found by the corruption test); every change
     // would then fail with "attempt to write a readonly database". Say so now, clearly.
     if (sqlite3_db_readonly(s.db_, "main") == 1)
-        throw Error(Exit::failure, fmt::format("state file {} can only be opened read-only", path),
+        throw Error(Exit::failure, fmt::format("state file {} can only be opened read-only{}", path,
+                                    ::access(path.c_str(), W_OK) != 0 ? "" : " (its header is damaged)"),
                     ::access(path.c_str(), W_OK) != 0
                         ? "this user may not write it; check its owner and mode, or use another --state-dir"
-                        : "its header is damaged; llmctl reap --rebuild moves it aside and rebuilds it from the running servers");
+                        : k_hint_corrupt);
     return s;
 }
 

@@ -11,6 +11,9 @@ struct sqlite3_stmt;
 
 namespace llmctl {
 
+// The hint of every "the state file is damaged" error.
+extern const char* const k_hint_corrupt;
+
 // The schema version this build writes; a newer file is refused, never downgraded.
 constexpr int k_schema_version = 1;
 

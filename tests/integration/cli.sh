@@ -49,7 +49,7 @@ done
 for c in config start stop restart ps chat logs reap state; do
   expect_rc 0 llmctl "$c" --help
   [ "$(echo "$OUT" | sed -n '/^Examples:/,$p' | grep -c '^  .*llmctl ')" -ge 2 ] || fail "llmctl $c --help has fewer than 2 examples: $OUT"
-  echo "$OUT" | head -1 | grep -qE '^[A-Z][a-z]' || fail "llmctl $c --help has no summary line: $(echo "$OUT" | head -1)"
+  head -1 <<<"$OUT" | grep -E '^[A-Z][a-z]' >/dev/null || fail "llmctl $c --help has no summary line: $(echo "$OUT" | head -1)"
   echo "$OUT" | grep -q $'\x1b' && fail "escape code in llmctl $c --help"
 done
 expect_rc 0 llmctl --help

@@ -68,7 +68,7 @@ assert rows["live"]["health_http"] == 0, rows["live"]      # nothing listens on 
 assert rows["gone"]["health_http"] is None, rows["gone"]   # dead: not probed
 ' || fail "ps --health --json: $OUT"
 expect_rc 0 llmctl ps --health
-echo "$OUT" | head -1 | grep -q ' HEALTH  *URL$' || fail "no HEALTH column: $OUT"
+head -1 <<<"$OUT" | grep ' HEALTH  *URL$' >/dev/null || fail "no HEALTH column: $OUT"
 echo "$OUT" | grep -q '^ready .* ok  *http' || fail "ready not ok: $OUT"
 echo "$OUT" | grep -q '^loading .* http 503  *http' || fail "loading not 503: $OUT"
 # Every state parses as JSON: starting (above), stopping (a server ignoring SIGTERM), failed.

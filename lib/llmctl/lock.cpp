@@ -10,8 +10,40 @@
 #include <fmt/format.h>
 #include <sys/file.h>
 #include <thread>
+#include <ctime>
+#include <unistd.h>
 
 namespace llmctl {
+
+namespace {
+
+std::chrono::nanoseconds process_cpu_time() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+} // namespace
+
+bool debug_enabled(std::string_view topic) {
+    static const std::string topics = [] {
+        const char* e = std::getenv("LLMCTL_DEBUG");
+        return std::string(e ? e : "");
+    }();
+    std::string_view rest = topics;
+    while (!rest.empty()) {
+        auto comma = rest.find(',');
+        auto word = rest.substr(0, comma);
+        if (word == topic || word == "all") return true;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+FileLock::FileLock(Fd fd, std::chrono::steady_clock::time_point asked)
+    : fd_(std::move(fd)), asked_(asked), since_(std::chrono::steady_clock::now()),
+      cpu_since_(debug_enabled("lock") ? process_cpu_time() : std::chrono::nanoseconds{}) {}
 
 Millis lock_timeout() {
     if (const char* e = std::getenv("LLMCTL_LOCK_TIMEOUT"); e && *e) {
@@ -46,7 +78,7 @@ FileLock FileLock::acquire(const std::string& path, Millis timeout) {
     // Record the holder so a waiter that times out can name it.
     std::string me = fmt::format("{}\n", ::getpid());
     if (::ftruncate(fd.get(), 0) == 0) (void)!::pwrite(fd.get(), me.data(), me.size(), 0);
-    FileLock lock(std::move(fd));
+    FileLock lock(std::move(fd), start);
     fault_point("hold-lock");
     return lock;
 }
@@ -56,6 +88,16 @@ void FileLock::release() {
         (void)!::ftruncate(fd_.get(), 0);
         ::flock(fd_.get(), LOCK_UN);
         fd_.reset();
+        if (debug_enabled("lock")) {
+            using std::chrono::duration_cast;
+            using std::chrono::microseconds;
+            auto now = std::chrono::steady_clock::now();
+            std::string line = fmt::format("llmctl: debug: lock pid={} wait_us={} held_us={} cpu_us={}\n", ::getpid(),
+                                           duration_cast<microseconds>(since_ - asked_).count(),
+                                           duration_cast<microseconds>(now - since_).count(),
+                                           duration_cast<microseconds>(process_cpu_time() - cpu_since_).count());
+            (void)!::write(STDERR_FILENO, line.data(), line.size());
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 namespace llmctl {
 
@@ -24,14 +25,20 @@ public:
     // Releases early (the destructor does it otherwise).
     void release();
 
-    // How long the lock has been held, for instrumentation.
-    std::chrono::steady_clock::duration held_for() const { return std::chrono::steady_clock::now() - since_; }
-
 private:
-    FileLock(Fd fd) : fd_(std::move(fd)), since_(std::chrono::steady_clock::now()) {}
+    FileLock(Fd fd, std::chrono::steady_clock::time_point asked);
     Fd fd_;
-    std::chrono::steady_clock::time_point since_;
+    std::chrono::steady_clock::time_point asked_; // when acquire() was called
+    std::chrono::steady_clock::time_point since_; // when the lock was taken
+    std::chrono::nanoseconds cpu_since_{};        // this process's CPU time when taken
 };
+
+// With LLMCTL_DEBUG=lock (a comma-separated list may name other topics too), every release of
+// the state lock prints one line to stderr, for benchmarks and for finding a slow holder:
+//   llmctl: debug: lock pid=123 wait_us=40 held_us=850 cpu_us=310
+// cpu_us is the CPU time this process used while holding it (on a busy machine the wall hold
+// time mostly measures preemption).
+bool debug_enabled(std::string_view topic);
 
 // The lock timeout: $LLMCTL_LOCK_TIMEOUT (a duration) or 30 s.
 Millis lock_timeout();

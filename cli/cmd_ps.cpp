@@ -82,9 +82,12 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             }
         }
         // Live servers of this state dir the state file does not know (a lost or replaced file).
+        // Only when the file has no rows: that is what a deleted or replaced file looks like (any
+        // start, stop or reap since would have rebuilt the rows), and scanning /proc costs time in
+        // proportion to every process on the machine, which ps must not pay on each prompt.
         // The rows are read again after the process scan, so a start that spawned during the scan
         // has committed its row by then (spawn → commit is well under a millisecond, in the lock).
-        if (check_state_dir(dir) && g.verbosity >= 0) {
+        if (rows.empty() && check_state_dir(dir) && g.verbosity >= 0) {
             auto marked = marked_servers(scan_marked(dir, true));
             if (!marked.empty()) {
                 std::vector<ServerRow> now_rows;

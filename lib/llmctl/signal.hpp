@@ -4,11 +4,19 @@
 
 #include "llmctl/process.hpp"
 
+#include <chrono>
+#include <vector>
+
 namespace llmctl {
 
 enum class SignalResult { sent, gone, mismatch, failed };
 
 // Sends `sig` to the process with identity `id` only if that exact process is alive.
 SignalResult signal_identity(const Identity& id, int sig);
+
+// Waits until none of `procs` is alive (a zombie counts as gone) or `deadline` passes; true when
+// all are gone. Sleeps in poll(2) on each process's pidfd, so it returns the moment the last one
+// exits instead of on the next tick of a polling loop.
+bool wait_gone(const std::vector<Identity>& procs, std::chrono::steady_clock::time_point deadline);
 
 } // namespace llmctl

@@ -63,8 +63,8 @@ Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) {
     Identity me = self_identity();
     std::int64_t id = 0;
     auto try_take = [&]() -> Turn {
-        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-        Store store = Store::open_write(state_db_path(state_dir));
+        auto locked = open_locked(state_dir);
+        auto& store = locked.store;
         Transaction tx(store);
         reclaim_dead(store);
         if (!id) {
@@ -130,8 +130,8 @@ Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) {
 void Slot::release() noexcept {
     if (!id_) return;
     try {
-        auto lock = FileLock::acquire(state_lock_path(dir_), lock_timeout());
-        Store store = Store::open_write(state_db_path(dir_));
+        auto locked = open_locked(dir_);
+        auto& store = locked.store;
         store.prepare("DELETE FROM leases WHERE id=?").bind(1, id_).run();
     } catch (...) {
     }

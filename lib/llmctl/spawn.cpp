@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/posix/fork_and_forget_launcher.hpp>
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
@@ -23,14 +24,23 @@ namespace bp = boost::process::v2;
 namespace {
 
 // Runs last in the child: puts it in a session of its own (pgid = sid = pid) so that the
-// group can be found and signalled without touching the invoking shell, and closes every fd
-// above stderr except the launcher's own. Boost 1.81's close_all skips the fds between 2
-// and its exec-error pipe (it compares whitelist[idx] with itself), so a non-CLOEXEC fd of
-// ours would leak into the server.
-struct NewSessionNoFds {
+// group can be found and signalled without touching the invoking shell, waits at the gate, and
+// closes every fd above stderr (the gate's included). Boost 1.81's close_all skips the fds
+// between 2 and its first whitelisted fd (it compares whitelist[idx] with itself), so a
+// non-CLOEXEC fd of ours would leak into the server; close_range here does it right.
+struct GateAndNewSession {
+    int gate_read = -1;
+    int gate_write = -1;
+
     template <class Launcher>
     boost::system::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*) {
         if (::setsid() < 0) return {errno, boost::system::system_category()};
+        ::close(gate_write); // else the child would hold the gate open itself
+        char go = 0;
+        ssize_t n;
+        while ((n = ::read(gate_read, &go, 1)) < 0 && errno == EINTR) {
+        }
+        if (n != 1 || go != 'g') ::_exit(127); // the start died before committing its row
         std::vector<int> keep = launcher.fd_whitelist;
         std::sort(keep.begin(), keep.end());
         unsigned int next = 3;
@@ -42,6 +52,14 @@ struct NewSessionNoFds {
         ::syscall(SYS_close_range, next, ~0u, 0u);
         return {};
     }
+
+    // The fork-and-forget launcher reports nothing to the parent: say it in the log (stderr).
+    template <class Launcher>
+    void on_exec_error(Launcher&, const bp::filesystem::path& exe, const char* const*, const std::error_code& ec) {
+        std::string msg = "llmctl: cannot execute " + exe.string() + ": " + ec.message() + "\n";
+        (void)!::write(2, msg.data(), msg.size());
+        ::_exit(127);
+    }
 };
 
 } // namespace
@@ -52,7 +70,7 @@ int open_log_for_append(const std::string& path) {
     return fd;
 }
 
-Identity spawn_server(const SpawnRequest& req) {
+GatedSpawn spawn_gated(const SpawnRequest& req) {
     if (req.argv.empty() || req.argv[0].empty()) throw Error(Exit::server, "empty command");
     bp::filesystem::path exe = req.argv[0];
     if (req.argv[0].find('/') == std::string::npos) {
@@ -75,18 +93,39 @@ Identity spawn_server(const SpawnRequest& req) {
     std::vector<std::string> env;
     for (auto& [k, v] : merged) env.push_back(k + "=" + v);
 
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_sys("pipe", "gate", errno);
+    Fd gate_read(fds[0]), gate_write(fds[1]);
+
     std::vector<std::string> args(req.argv.begin() + 1, req.argv.end());
     boost::asio::io_context ctx;
     boost::system::error_code ec;
     std::string cwd = req.cwd.empty() ? bp::filesystem::current_path().string() : req.cwd;
-    bp::process proc(ctx.get_executor(), exe, args, ec, bp::process_stdio{nullptr, log.get(), log.get()},
-                     bp::process_environment(env), bp::process_start_dir(cwd), NewSessionNoFds{});
+    // fork-and-forget: the default launcher would wait for the exec, which the gate holds back.
+    bp::process proc = bp::posix::fork_and_forget_launcher()(
+        ctx.get_executor(), ec, exe, args, bp::process_stdio{nullptr, log.get(), log.get()}, bp::process_environment(env),
+        bp::process_start_dir(cwd), GateAndNewSession{gate_read.get(), gate_write.get()});
     if (ec) throw Error(Exit::server, fmt::format("cannot start {}: {}", req.argv[0], ec.message()));
     pid_t pid = proc.id();
     proc.detach(); // the caller owns the server's lifetime from here on
+    GatedSpawn out;
+    out.gate = std::move(gate_write);
     auto id = identity_of(pid);
-    if (!id) return Identity{pid, 0, boot_id()}; // already gone: callers see it as dead
-    return *id;
+    out.id = id ? *id : Identity{pid, 0, boot_id()}; // already gone: callers see it as dead
+    return out;
+}
+
+void GatedSpawn::open() {
+    if (!gate.valid()) return;
+    char go = 'g';
+    (void)!::write(gate.get(), &go, 1); // a dead child cannot read it; the caller sees it dead
+    gate.reset();
+}
+
+Identity spawn_server(const SpawnRequest& req) {
+    auto s = spawn_gated(req);
+    s.open();
+    return s.id;
 }
 
 } // namespace llmctl

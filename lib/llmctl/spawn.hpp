@@ -3,6 +3,7 @@
 // and stderr appended to a log file we open ourselves (O_APPEND), never a pipe; no inherited
 // fds; detached, because a v2 process object kills its child when destroyed.
 
+#include "llmctl/fd.hpp"
 #include "llmctl/process.hpp"
 
 #include <map>
@@ -18,8 +19,22 @@ struct SpawnRequest {
     std::string log_path;                   // opened O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW, 0600
 };
 
-// Spawns the process and returns its identity. Throws Error(server) when the program cannot
-// be found or started, Error(failure) when the log cannot be opened.
+// A server forked but held at a gate: the child has its pid, session and log, and blocks before
+// exec until open() is called. If this object is destroyed (or the whole llmctl dies, even by
+// SIGKILL) before open(), the child reads end-of-file and exits 127 without ever running the
+// command, so a start that dies between spawn and the commit of its row leaves no orphan server.
+struct GatedSpawn {
+    Identity id;
+    Fd gate; // write end of the gate pipe
+    void open();
+};
+
+// Forks the process behind a gate (see GatedSpawn) and returns its identity. Throws
+// Error(server) when the program cannot be found or is not executable, Error(failure) when the
+// log cannot be opened. An exec that still fails is written to the log and the child exits 127.
+GatedSpawn spawn_gated(const SpawnRequest& req);
+
+// spawn_gated with the gate opened at once.
 Identity spawn_server(const SpawnRequest& req);
 
 // Opens a log file for appending (0600, O_NOFOLLOW, O_CLOEXEC); throws on failure.

@@ -1,5 +1,7 @@
 #include "llmctl/store.hpp"
 
+#include "llmctl/paths.hpp"
+
 #include "llmctl/errors.hpp"
 #include "llmctl/fd.hpp"
 #include "llmctl/process.hpp"
@@ -167,14 +169,30 @@ std::optional<std::int64_t> Stmt::opt_i64(int col) const {
 
 // --- Store ---
 
-Store::Store(Store&& o) noexcept : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)) {}
+Store::Store(Store&& o) noexcept : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_) {}
 Store& Store::operator=(Store&& o) noexcept {
     if (this != &o) {
         if (db_) sqlite3_close_v2(db_);
         db_ = std::exchange(o.db_, nullptr);
         path_ = std::move(o.path_);
+        dev_ = o.dev_;
+        ino_ = o.ino_;
     }
     return *this;
+}
+
+bool Store::still_current() const {
+    struct stat sb {};
+    return ::stat(path_.c_str(), &sb) == 0 && sb.st_dev == dev_ && sb.st_ino == ino_;
+}
+
+LockedStore open_locked(const std::string& state_dir) {
+    std::string db = state_db_path(state_dir);
+    Store store = Store::open_write(db);
+    store.exec("SELECT 1 FROM sqlite_master LIMIT 0"); // parse the schema now, not under the lock
+    FileLock lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    if (!store.still_current()) store = Store::open_write(db);
+    return LockedStore{std::move(lock), std::move(store)};
 }
 Store::~Store() {
     if (db_) sqlite3_close_v2(db_);
@@ -215,7 +233,10 @@ void Store::configure(bool fresh) {
     // Short invocations must not pay a checkpoint and fsync on close; reap checkpoints.
     sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     if (fresh) exec("PRAGMA journal_mode=WAL");
-    exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
+    // Every invocation is a new connection, and the first connection to open a WAL database
+    // rebuilds its index by reading the whole WAL, so the WAL is kept short: a writer checkpoints
+    // once it holds 128 pages (512 KiB), not SQLite's default 1000.
+    exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=128");
 }
 
 void Store::migrate() {
@@ -245,9 +266,13 @@ Store Store::open_write(const std::string& path) {
         Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
         if (!fd.valid()) throw_sys("open", path, errno);
     }
+    struct stat before {};
+    (void)::stat(path.c_str(), &before);
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
     Store s(db, path);
+    s.dev_ = before.st_dev;
+    s.ino_ = before.st_ino;
     if (rc != SQLITE_OK) s.fail(rc, "open");
     s.configure(fc != FileCheck::ok);
     s.migrate();

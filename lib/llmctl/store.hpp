@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "llmctl/lock.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -80,11 +82,16 @@ public:
     // Appends an event row (inside the caller's transaction).
     void add_event(const std::string& server, const std::string& kind, const std::string& detail);
 
+    // True while the path still names the file this Store opened (compared by inode, taken
+    // before the open: a file replaced before or after the open both show up as a change).
+    bool still_current() const;
+
 private:
     Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     void configure(bool fresh);
     sqlite3* db_ = nullptr;
     std::string path_;
+    std::uint64_t dev_ = 0, ino_ = 0; // of path_ just before the open
 };
 
 // BEGIN EXCLUSIVE (or DEFERRED for reads) … COMMIT; rolls back when destroyed uncommitted,
@@ -107,5 +114,15 @@ enum class FileCheck { missing, empty, ok };
 
 // Checks that `path` is an SQLite file that is not truncated; throws Error(failure) otherwise.
 FileCheck check_state_file(const std::string& path);
+
+// The state lock plus a write connection, for one decision-and-write. The file is opened, checked
+// and its schema parsed before the lock is taken (CPU that need not be spent holding it); if the
+// file was replaced meanwhile (reap --rebuild moves a damaged one aside, under the lock) it is
+// opened again, now inside the lock.
+struct LockedStore {
+    FileLock lock;
+    Store store;
+};
+LockedStore open_locked(const std::string& state_dir);
 
 } // namespace llmctl

@@ -53,17 +53,21 @@ std::optional<std::string> child_exit(const Identity& server) {
     return std::nullopt;
 }
 
-bool environ_has(pid_t pid, const std::string& needle) {
-    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
-    if (!env) return false;
+// True when the NUL-separated environment block `env` holds the entry `needle` (KEY=value).
+bool has_entry(const std::string& env, const std::string& needle) {
     std::size_t pos = 0;
-    while (pos < env->size()) {
-        std::size_t end = env->find('\0', pos);
-        if (end == std::string::npos) end = env->size();
-        if (env->compare(pos, end - pos, needle) == 0) return true;
+    while (pos < env.size()) {
+        std::size_t end = env.find('\0', pos);
+        if (end == std::string::npos) end = env.size();
+        if (env.compare(pos, end - pos, needle) == 0) return true;
         pos = end + 1;
     }
     return false;
+}
+
+bool environ_has(pid_t pid, const std::string& needle) {
+    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
+    return env && has_entry(*env, needle);
 }
 
 constexpr int kMaxPortAttempts = 3;
@@ -72,8 +76,7 @@ constexpr int kMaxPreemptions = 5;
 // SIGKILLs every process and waits (bounded) until none is alive; a zombie counts as gone.
 void kill_and_wait(const std::vector<Identity>& procs) {
     for (auto& p : procs) signal_identity(p, SIGKILL);
-    for (int i = 0; i < 500 && std::any_of(procs.begin(), procs.end(), [](const Identity& p) { return is_alive(p); }); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    wait_gone(procs, std::chrono::steady_clock::now() + std::chrono::seconds(1));
 }
 
 // True when our starting row is gone or being stopped: someone stopped the server on purpose.
@@ -118,7 +121,8 @@ std::vector<Identity> marked_processes(const std::string& state_dir, const std::
     for (pid_t pid : list_pids()) {
         struct stat sb {};
         if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != me) continue;
-        if (!environ_has(pid, home) || !environ_has(pid, tag)) continue;
+        auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
+        if (!env || !has_entry(*env, home) || !has_entry(*env, tag)) continue;
         if (auto id = identity_of(pid)) out.push_back(*id);
     }
     return out;
@@ -166,8 +170,10 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         StartResult res;
         ServerRow row;
         for (;;) {
-            auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-            Store store = Store::open_write(state_db_path(state_dir));
+            std::vector<Identity> orphans = marked_processes(state_dir, model.name);
+            auto locked = open_locked(state_dir);
+            auto& lock = locked.lock;
+            auto& store = locked.store;
             Transaction tx(store);
             auto existing = find_server(store, model.name);
             if (existing) {
@@ -216,12 +222,15 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                 delete_row(store, model.name);
                 store.add_event(model.name, "cleared", fmt::format("status {} pid {} was dead", r.status, r.server.pid));
             }
-            // A server of this name with no row is an orphan of a start that died between spawn
-            // and commit: kill it rather than run two (reap does the same for every name).
-            for (auto& p : marked_processes(state_dir, model.name)) {
-                signal_identity(p, SIGKILL);
-                store.add_event(model.name, "orphan_killed", fmt::format("pid {}", p.pid));
-            }
+            // A server of this name with no row (its row deleted or lost by damage, not by a
+            // dying start: the spawn gate below rules that out) is an orphan: kill it rather than
+            // run two (reap does the same for every name). The /proc scan that found it ran
+            // before the lock: it costs time in proportion to every process on the machine, and
+            // with the gate no orphan can appear between that scan and now.
+            for (auto& p : orphans)
+                if (signal_identity(p, SIGKILL) == SignalResult::sent)
+                    store.add_event(model.name, "orphan_killed", fmt::format("pid {}", p.pid));
+            orphans.clear();
             // Pick a port inside the lock.
             std::set<int> held;
             for (auto& r : load_servers(store))
@@ -252,7 +261,8 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             req.env["LLMCTL_HOST"] = model.host;
             req.cwd = model.cwd.empty() ? std::string() : expand_placeholders(model.cwd, model.host, port, model.name);
             req.log_path = log_path(state_dir, model.name);
-            Identity server = spawn_server(req);
+            GatedSpawn spawned = spawn_gated(req);
+            Identity server = spawned.id;
             fault_point("spawn");
             std::int64_t now = now_ms();
             // If the row cannot be written (disk full, file size limit, I/O error), the server
@@ -273,6 +283,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             store.add_event(model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
             tx.commit();
             guard.committed = true;
+            spawned.open(); // only a server with a committed row ever runs its command
             lock.release();
             fault_point("committed");
             row = ServerRow{};
@@ -293,8 +304,8 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         auto deadline = clock::now() + startup;
         auto backoff = std::chrono::milliseconds(25);
         auto fail_row = [&](const std::string& why) {
-            auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-            Store store = Store::open_write(state_db_path(state_dir));
+            auto locked = open_locked(state_dir);
+            auto& store = locked.store;
             Transaction tx(store);
             store.prepare("UPDATE servers SET status='failed', error=? WHERE name=? AND instance=?")
                 .bind(1, why).bind(2, model.name).bind(3, row.instance).run();
@@ -371,8 +382,8 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             }
             note(why + "; retrying on another port");
             lost_ports.insert(res.port);
-            auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-            Store store = Store::open_write(state_db_path(state_dir));
+            auto locked = open_locked(state_dir);
+            auto& store = locked.store;
             Transaction tx(store);
             store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, model.name).bind(2, row.instance).run();
             store.add_event(model.name, "port_lost", why);
@@ -380,8 +391,8 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             continue;
         }
         fault_point("ready");
-        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-        Store store = Store::open_write(state_db_path(state_dir));
+        auto locked = open_locked(state_dir);
+        auto& store = locked.store;
         Transaction tx(store);
         std::int64_t now = now_ms();
         store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=? AND status='starting'")
@@ -403,8 +414,8 @@ void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis 
     std::int64_t now = now_ms();
     std::int64_t stale_after = std::max<std::int64_t>(idle_timeout.count() / 10, 1000);
     if (row.last_used && now - *row.last_used < stale_after) return;
-    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-    Store store = Store::open_write(state_db_path(state_dir));
+    auto locked = open_locked(state_dir);
+    auto& store = locked.store;
     store.prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
         .bind(1, now).bind(2, row.name).bind(3, row.instance).bind(4, now).run();
 }
@@ -417,8 +428,8 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
     Identity me = self_identity();
     ServerRow row;
     {
-        auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-        Store store = Store::open_write(state_db_path(state_dir));
+        auto locked = open_locked(state_dir);
+        auto& store = locked.store;
         Transaction tx(store);
         auto r = find_server(store, name);
         if (!r) return false;
@@ -434,10 +445,7 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
     for (auto& p : procs) signal_identity(p, SIGTERM);
     fault_point("stop-signalled");
     auto deadline = clock::now() + stop_timeout;
-    auto any_alive = [&] {
-        return std::any_of(procs.begin(), procs.end(), [](const Identity& p) { return is_alive(p); });
-    };
-    while (any_alive() && clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    wait_gone(procs, deadline);
     // Children forked since the first scan are found by the second.
     for (int round = 0; round < 50; ++round) {
         auto rest = server_processes(server, row.instance);
@@ -445,10 +453,10 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
             if (is_alive(p)) rest.push_back(p);
         if (rest.empty()) break;
         for (auto& p : rest) signal_identity(p, SIGKILL);
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        wait_gone(rest, clock::now() + std::chrono::milliseconds(100));
     }
-    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-    Store store = Store::open_write(state_db_path(state_dir));
+    auto locked = open_locked(state_dir);
+    auto& store = locked.store;
     Transaction tx(store);
     store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, name).bind(2, row.instance).run();
     store.add_event(name, event, fmt::format("pid {}", row.server.pid) + (detail.empty() ? "" : "; " + detail));

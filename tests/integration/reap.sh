@@ -50,7 +50,9 @@ for point in port spawn committed ready; do
     port|spawn) [ -z "$status" ] && [ -z "$(marked)" ] || fail "$point: after reap: row '$status', marked '$(marked)'" ;;
     *) [ "$status" = running ] && [ "$(marked | wc -l)" = 1 ] || fail "$point: after reap: row '$status', $(marked | wc -l) servers; $OUT" ;;
   esac
-  [ "$point" != spawn ] || echo "$OUT" | grep -q "^orphan_killed m (pid [0-9]*)" || fail "spawn: reap did not report the orphan: $OUT"
+  # Killed between spawn and commit: the spawn gate makes the child exit without running the
+  # command, so there is no orphan to reap.
+  [ "$point" != spawn ] || ! echo "$OUT" | grep "orphan_killed" >/dev/null || fail "spawn: an orphan ran: $OUT"
   expect_rc 0 llmctl start m
   healthy "$OUT" || fail "$point: start gave an unhealthy $OUT"
   [ "$(marked | wc -l)" = 1 ] || fail "$point: $(marked | wc -l) servers after start"

@@ -154,6 +154,9 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     Reply reply;
     bool done = false;
     std::string stream_error;
+    // Tokens that arrived in one read are written with one write(2), at the end of that read:
+    // no token waits for a later one, and a fast server does not cost a syscall per token.
+    std::string pending;
     SseParser sse([&](const std::string& data) {
         if (done) return;
         if (data == "[DONE]") {
@@ -164,7 +167,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
         if (!d.error.empty()) stream_error = d.error;
         if (!d.content.empty()) {
             reply.text += d.content;
-            if (print) out(d.content);
+            if (print) pending += d.content;
         }
         if (!d.finish_reason.empty()) reply.finish_reason = d.finish_reason;
         if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
@@ -179,7 +182,13 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
                                    [&](std::string_view piece) {
                                        got_bytes = true;
                                        if (o.no_stream) whole.append(piece);
-                                       else sse.feed(piece);
+                                       else {
+                                           sse.feed(piece);
+                                           if (!pending.empty()) {
+                                               out(pending);
+                                               pending.clear();
+                                           }
+                                       }
                                    },
                                    [] { return sigint_received(); });
             // 503 before any answer: the server is (re)loading, e.g. one a restart just put on

@@ -240,8 +240,9 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
     }
 
     if (!opts.dry_run) {
-        // Short invocations skip the checkpoint on close; reap does it, without waiting on readers.
-        if (auto store = Store::open_read(state_db_path(state_dir))) store->exec("PRAGMA wal_checkpoint(PASSIVE)");
+        // Short invocations skip the checkpoint on close; reap empties the WAL (TRUNCATE: a
+        // passive checkpoint would leave frames that every new connection reads again).
+        if (auto store = Store::open_read(state_db_path(state_dir))) store->exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     return actions;
 }

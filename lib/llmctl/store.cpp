@@ -169,7 +169,10 @@ std::optional<std::int64_t> Stmt::opt_i64(int col) const {
 
 // --- Store ---
 
-Store::Store(Store&& o) noexcept : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_) {}
+Store::Store(Store&& o) noexcept
+    : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_), wal_frames_(o.wal_frames_) {
+    watch_wal();
+}
 Store& Store::operator=(Store&& o) noexcept {
     if (this != &o) {
         if (db_) sqlite3_close_v2(db_);
@@ -177,8 +180,39 @@ Store& Store::operator=(Store&& o) noexcept {
         path_ = std::move(o.path_);
         dev_ = o.dev_;
         ino_ = o.ino_;
+        wal_frames_ = o.wal_frames_;
+        watch_wal();
     }
     return *this;
+}
+
+// The WAL hook points at this object, so it is registered again whenever the Store moves.
+void Store::watch_wal() {
+    if (!db_) return;
+    sqlite3_wal_hook(
+        db_,
+        [](void* self, sqlite3*, const char*, int frames) {
+            static_cast<Store*>(self)->wal_frames_ = frames;
+            return SQLITE_OK;
+        },
+        this);
+}
+
+void Store::checkpoint_if_large() {
+    if (!db_ || wal_frames_ < 128) return;
+    wal_frames_ = 0;
+    // TRUNCATE, not PASSIVE: a passive checkpoint leaves the frames in the WAL, and the next
+    // invocation's fresh connection, which rebuilds the WAL index, cannot tell they were copied,
+    // so the WAL would never restart. Waiting for readers and writers is bounded (100 ms); if it
+    // gives up, a later invocation tries again.
+    sqlite3_busy_timeout(db_, 100);
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(db_, 10'000);
+}
+
+LockedStore::~LockedStore() {
+    lock.release();
+    store.checkpoint_if_large();
 }
 
 bool Store::still_current() const {
@@ -234,9 +268,11 @@ void Store::configure(bool fresh) {
     sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     if (fresh) exec("PRAGMA journal_mode=WAL");
     // Every invocation is a new connection, and the first connection to open a WAL database
-    // rebuilds its index by reading the whole WAL, so the WAL is kept short: a writer checkpoints
-    // once it holds 128 pages (512 KiB), not SQLite's default 1000.
-    exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=128");
+    // rebuilds its index by reading the whole WAL, so the WAL is kept short: LockedStore
+    // checkpoints once it holds 128 pages (512 KiB), after releasing the state lock; SQLite's own
+    // automatic checkpoint (at 1000 pages, inside the committing transaction's lock) is off.
+    exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0");
+    watch_wal();
 }
 
 void Store::migrate() {

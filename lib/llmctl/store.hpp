@@ -86,12 +86,19 @@ public:
     // before the open: a file replaced before or after the open both show up as a change).
     bool still_current() const;
 
+    // A checkpoint that empties the WAL (waiting at most 100 ms for others, errors ignored) when
+    // this connection's last commit left it at 128 frames or more. Called by LockedStore after
+    // the lock is released, so the checkpoint's fsyncs never happen while the state lock is held.
+    void checkpoint_if_large();
+
 private:
     Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     void configure(bool fresh);
+    void watch_wal();
     sqlite3* db_ = nullptr;
     std::string path_;
     std::uint64_t dev_ = 0, ino_ = 0; // of path_ just before the open
+    int wal_frames_ = 0;              // WAL size after this connection's last commit
 };
 
 // BEGIN EXCLUSIVE (or DEFERRED for reads) … COMMIT; rolls back when destroyed uncommitted,
@@ -119,9 +126,14 @@ FileCheck check_state_file(const std::string& path);
 // and its schema parsed before the lock is taken (CPU that need not be spent holding it); if the
 // file was replaced meanwhile (reap --rebuild moves a damaged one aside, under the lock) it is
 // opened again, now inside the lock.
+// When it ends, the lock is released first and then, outside it, the WAL is checkpointed if it
+// has grown (automatic checkpoints are off: one would run inside the lock, fsyncs included).
 struct LockedStore {
     FileLock lock;
     Store store;
+    LockedStore(FileLock l, Store s) : lock(std::move(l)), store(std::move(s)) {}
+    LockedStore(LockedStore&&) = default;
+    ~LockedStore();
 };
 LockedStore open_locked(const std::string& state_dir);
 

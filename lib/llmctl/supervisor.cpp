@@ -114,18 +114,27 @@ std::vector<Identity> server_processes(const Identity& server, const std::string
     return out;
 }
 
-std::vector<Identity> marked_processes(const std::string& state_dir, const std::string& name) {
-    std::vector<Identity> out;
-    std::string home = "LLMCTL_HOME=" + state_dir, tag = "LLMCTL_NAME=" + name;
-    uid_t me = ::geteuid();
-    for (pid_t pid : list_pids()) {
-        struct stat sb {};
-        if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != me) continue;
-        auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
-        if (!env || !has_entry(*env, home) || !has_entry(*env, tag)) continue;
-        if (auto id = identity_of(pid)) out.push_back(*id);
+// Servers of this name that run without a row (their row deleted by hand or lost to damage: a
+// dying start cannot leave one, thanks to the spawn gate) are orphans: kill them rather than let
+// two run (reap does the same for every name). Called by the start that spawned, after its
+// commit: the /proc scan costs time in proportion to every process on the machine, so it runs
+// outside the lock and in one start per spawn, not in each of many racing starts. The lock is
+// taken only when there is a candidate, to check it against the rows.
+void kill_orphans_of(const std::string& state_dir, const std::string& name, const std::string& ours) {
+    std::vector<MarkedProcess> candidates;
+    for (auto& m : scan_marked(state_dir))
+        if (m.name == name && m.instance != ours) candidates.push_back(std::move(m));
+    if (candidates.empty()) return;
+    auto locked = open_locked(state_dir);
+    auto& store = locked.store;
+    Transaction tx(store);
+    auto rows = load_servers(store);
+    for (auto& m : candidates) {
+        if (std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.instance == m.instance; })) continue;
+        if (signal_identity(m.id, SIGKILL) == SignalResult::sent)
+            store.add_event(name, "orphan_killed", fmt::format("pid {}", m.id.pid));
     }
-    return out;
+    tx.commit();
 }
 
 StartResult start_server(const std::string& state_dir, const ModelConfig& model, const StartOptions& opts) {
@@ -170,7 +179,6 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         StartResult res;
         ServerRow row;
         for (;;) {
-            std::vector<Identity> orphans = marked_processes(state_dir, model.name);
             auto locked = open_locked(state_dir);
             auto& lock = locked.lock;
             auto& store = locked.store;
@@ -222,15 +230,6 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
                 delete_row(store, model.name);
                 store.add_event(model.name, "cleared", fmt::format("status {} pid {} was dead", r.status, r.server.pid));
             }
-            // A server of this name with no row (its row deleted or lost by damage, not by a
-            // dying start: the spawn gate below rules that out) is an orphan: kill it rather than
-            // run two (reap does the same for every name). The /proc scan that found it ran
-            // before the lock: it costs time in proportion to every process on the machine, and
-            // with the gate no orphan can appear between that scan and now.
-            for (auto& p : orphans)
-                if (signal_identity(p, SIGKILL) == SignalResult::sent)
-                    store.add_event(model.name, "orphan_killed", fmt::format("pid {}", p.pid));
-            orphans.clear();
             // Pick a port inside the lock.
             std::set<int> held;
             for (auto& r : load_servers(store))
@@ -286,6 +285,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             spawned.open(); // only a server with a committed row ever runs its command
             lock.release();
             fault_point("committed");
+            kill_orphans_of(state_dir, model.name, instance);
             row = ServerRow{};
             row.name = model.name;
             row.instance = instance;

@@ -86,6 +86,19 @@ kill -0 "$stranger" || fail "reap killed a stranger with the same command line"
 LLMCTL_HOME="$other" llmctl stop --all -q
 kill -KILL "$stranger"; wait "$stranger" 2>/dev/null || true
 
+# 2b. The same orphan met by a start instead of a reap: the start that spawns the new server
+#     kills the row-less one of its name (after its own commit, outside the lock) and says so.
+expect_rc 0 llmctl start m
+old_pid=$(row_field m pid)
+sql "DELETE FROM servers WHERE name='m'" >/dev/null
+expect_rc 0 llmctl start m
+new_pid=$(row_field m pid)
+[ "$new_pid" != "$old_pid" ] || fail "start reused the row-less server $old_pid"
+wait_for 5 sh -c "! kill -0 $old_pid 2>/dev/null" || fail "start left the orphan $old_pid alive"
+[ "$(marked)" = "$new_pid" ] || fail "after start: marked '$(marked)', want only $new_pid"
+[ "$(sql "SELECT count(*) FROM events WHERE kind='orphan_killed' AND detail='pid $old_pid'")" = 1 ] || fail "no orphan_killed event for $old_pid"
+llmctl stop m -q
+
 # 3. A recycled PID (a row whose start ticks do not match the live process): never signalled.
 sleep 120 &
 victim=$!

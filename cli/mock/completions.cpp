@@ -133,7 +133,11 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
         }
         if (sent == tokens.size()) break;
         pace(start, options.tokens_per_second, sent);
-        if (!out.send(content_event(g.meta, tokens[sent]))) return client_gone(sent);
+        const std::string stamped = options.stamp_tokens
+            ? std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch()).count()) + " "
+            : std::string();
+        if (!out.send(content_event(g.meta, options.stamp_tokens ? stamped : tokens[sent]))) return client_gone(sent);
     }
     if (!out.send(finish_event(g.meta, g.reply.finish_reason)) ||
         !out.send(usage_event(g.meta, g.chat.prompt_tokens, tokens.size()))) {

@@ -100,6 +100,8 @@ Serving:
   --reply TEXT                answer TEXT instead of echoing
   --reply-tokens N            answer "tok0 tok1 ... tok<N-1>"
   --tokens-per-second R       pace streamed tokens at R per second (0 = unpaced)
+  --stamp-tokens              stream each token as "<CLOCK_MONOTONIC ns when sent> "
+                              (for measuring relay latency; the count is unchanged)
   --stderr-only               write all log lines to stderr instead of stdout
   --request-log FILE          append one line per chat request:
                               <start_ns> <end_ns> <pid> <stream 0|1> <last user message as JSON string>
@@ -177,6 +179,7 @@ ParseResult parse_options(int argc, char** argv) {
         {"help", &help},
         {"reuseport", &o.reuseport},
         {"stderr-only", &o.stderr_only},
+        {"stamp-tokens", &o.stamp_tokens},
         {"crash-at-start", &o.crash_at_start},
         {"port-taken", &o.port_taken},
         {"ignore-sigterm", &o.ignore_sigterm},

@@ -19,6 +19,7 @@ struct Options {
     std::optional<std::string> reply;
     std::optional<std::uint64_t> reply_tokens;
     double tokens_per_second = 0;  // 0 = as fast as possible
+    bool stamp_tokens = false;     // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
     Duration startup_delay{0};
     bool stderr_only = false;
     std::string request_log;  // empty = disabled

@@ -1,0 +1,564 @@
+#!/usr/bin/env python3
+"""llmctl benchmarks: llmctl next to its peers (pm2, supervisor) and next to the physical floor.
+
+Run through tests/bench/bench.sh, which installs hyperfine, supervisor and pm2 and builds the
+binaries. Every figure comes from one run on one machine; the table reports ratios, and
+docs/BENCHMARKS.md gets the table with the date, CPU and core count.
+
+Everything runs in a private temp dir with ports from 23000-23999; every process started here is
+stopped here (by the PIDs we started or the tool that started them), never by name.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of values."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def ms(x):
+    return f"{x:.2f} ms" if x < 100 else f"{x:.0f} ms"
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build)
+        self.llmctl = os.path.join(self.build, "bin", "llmctl")
+        self.mock = os.path.join(self.build, "bin", "llmctl-mock-server")
+        self.floor = os.path.join(self.build, "bin", "llmctl-bench-floor")
+        self.tmp = tempfile.mkdtemp(prefix="llmctl-bench-")
+        self.rows = []     # (section, what, value, reference, ratio text, target text, ok or None)
+        self.notes = []
+        self.started = []  # Popen objects to stop at the end
+        self.envs = []     # state dirs whose servers to stop at the end
+        self.next_port = 23000
+        self.quick = args.quick
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def ports(self, n):
+        base = self.next_port
+        self.next_port += n
+        return base, base + n - 1
+
+    def env(self, name, models, port_count=None, defaults=""):
+        """A config and state dir; models maps name -> mock args (list) or a full command list."""
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d, mode=0o700)
+        lo, hi = self.ports(port_count or max(len(models), 1) + 4)
+        with open(os.path.join(d, "llmctl.toml"), "w") as f:
+            f.write(f"[defaults]\nport_range = [{lo}, {hi}]\n{defaults}\n")
+            for m, a in models.items():
+                cmd = a if a and os.path.isabs(a[0]) else [self.mock, "--port", "{port}"] + a
+                f.write(f"[models.{m}]\ncommand = {json.dumps(cmd)}\n")
+        e = {"dir": d, "config": os.path.join(d, "llmctl.toml"), "state": os.path.join(d, "state")}
+        self.envs.append(e)
+        return e
+
+    def cmd(self, e, *a):
+        return [self.llmctl, "--config", e["config"], "--state-dir", e["state"], *a]
+
+    def run(self, argv, check=True, **kw):
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+        if check and p.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(argv)} failed ({p.returncode}): {p.stderr.strip()}")
+        return p
+
+    def hyperfine(self, cmds, runs, warmup=5, ignore_failure=False):
+        """Mean and median wall time (ms) of each command (list of argv), by hyperfine -N."""
+        out = os.path.join(self.tmp, "hf.json")
+        argv = ["hyperfine", "-N", "--style", "none", "--warmup", str(warmup), "--runs", str(runs),
+                "--export-json", out]
+        if ignore_failure:
+            argv.append("-i")
+        argv += [" ".join(_quote(x) for x in c) for c in cmds]
+        self.run(argv)
+        with open(out) as f:
+            res = json.load(f)["results"]
+        return [{"mean": r["mean"] * 1e3, "median": r["median"] * 1e3, "user": r["user"] * 1e3,
+                 "system": r["system"] * 1e3} for r in res]
+
+    def add(self, section, what, value, reference=None, ratio=None, target=None, ok=None):
+        self.rows.append((section, what, value, reference or "", ratio or "", target or "", ok))
+        mark = "" if ok is None else (" [ok]" if ok else " [MISSED]")
+        log(f"{section}: {what}: {value} {('vs ' + reference) if reference else ''} {ratio or ''}{mark}")
+
+    # --- sections ------------------------------------------------------------------------------
+
+    def ps_and_start(self, pm2, supctl):
+        runs = 40 if self.quick else 300
+        e = self.env("ten", {f"s{i}": [] for i in range(10)})
+        for i in range(10):
+            self.run(self.cmd(e, "start", f"s{i}", "-q"))
+        db = os.path.join(e["state"], "state.db")
+        floor, ps, start = self.hyperfine(
+            [[self.floor, db], self.cmd(e, "ps"), self.cmd(e, "start", "s0")], runs)
+        r_ps, r_start = ps["mean"] / floor["mean"], start["mean"] / floor["mean"]
+        self.add("ps (10 servers)", "llmctl ps", ms(ps["mean"]), f"floor {ms(floor['mean'])}",
+                 f"{r_ps:.2f}x floor", "<= 2x floor", r_ps <= 2)
+        self.add("start (running)", "llmctl start s0", ms(start["mean"]), f"floor {ms(floor['mean'])}",
+                 f"{r_start:.2f}x floor", "<= 2x floor", r_start <= 2)
+        peers = {}
+        if pm2:
+            jl, pst = self.hyperfine([pm2.cmd("jlist"), pm2.start_running_cmd()], 5 if self.quick else 30,
+                                     warmup=2, ignore_failure=True)
+            peers["pm2"] = (jl, pst)
+            self.add("ps (10 servers)", "pm2 jlist", ms(jl["mean"]), f"llmctl ps {ms(ps['mean'])}",
+                     f"llmctl {jl['mean'] / ps['mean']:.0f}x faster", ">= 20x faster", jl["mean"] / ps["mean"] >= 20)
+            self.add("start (running)", "pm2 start (already launched)", ms(pst["mean"]),
+                     f"llmctl start {ms(start['mean'])}", f"llmctl {pst['mean'] / start['mean']:.0f}x faster",
+                     ">= 20x faster", pst["mean"] / start["mean"] >= 20)
+        if supctl:
+            st, sst = self.hyperfine([supctl.cmd("status"), supctl.cmd("start", "p0")], 10 if self.quick else 60,
+                                     warmup=2, ignore_failure=True)
+            self.add("ps (10 servers)", "supervisorctl status", ms(st["mean"]), f"llmctl ps {ms(ps['mean'])}",
+                     f"llmctl {st['mean'] / ps['mean']:.0f}x faster")
+            self.add("start (running)", "supervisorctl start (running)", ms(sst["mean"]),
+                     f"llmctl start {ms(start['mean'])}", f"llmctl {sst['mean'] / start['mean']:.0f}x faster")
+        self.run(self.cmd(e, "stop", "--all"), check=False)
+
+    def startup(self):
+        runs = 40 if self.quick else 300
+        v, f = self.hyperfine([[self.llmctl, "--version"], [self.floor, "--version"]], runs)
+        self.add("start-up", "llmctl --version", ms(v["mean"]), f"floor {ms(f['mean'])}",
+                 f"{v['mean'] / f['mean']:.2f}x floor")
+        libs = self.run(["ldd", self.llmctl]).stdout
+        names = [ln.split()[0] for ln in libs.splitlines() if ln.strip()]
+        self.notes.append("Shared libraries llmctl loads (ldd): " + ", ".join(f"`{n}`" for n in names) + ".")
+
+    def stop_vs_kill(self):
+        n = 5 if self.quick else 30
+        e = self.env("stop", {"k": []})
+        stops, kills = [], []
+        for _ in range(n):
+            self.run(self.cmd(e, "start", "k", "-q"))
+            t = time.monotonic()
+            self.run(self.cmd(e, "stop", "k"))
+            stops.append((time.monotonic() - t) * 1e3)
+        for _ in range(n):
+            port = self.ports(1)[0]
+            p = subprocess.Popen([self.mock, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_port(port)
+            t = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+            kills.append((time.monotonic() - t) * 1e3)
+        s, k = statistics.median(stops), statistics.median(kills)
+        self.add("stop", "llmctl stop (median)", ms(s), f"kill + wait {ms(k)}", f"+{s - k:.2f} ms")
+
+    def race(self):
+        rounds = int(os.environ.get("BENCH_RACE_ROUNDS", 1 if self.quick else 5))
+        e = self.env("race", {f"r{i}": ["--startup-delay", "1s"] for i in range(8)}, port_count=16)
+        walls, holds, cpus, waits, fails = [], [], [], [], 0
+        for _ in range(rounds):
+            envv = dict(os.environ, LLMCTL_DEBUG="lock")
+            t = time.monotonic()
+            procs = [subprocess.Popen(self.cmd(e, "start", f"r{i % 8}"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=envv) for i in range(64)]
+            per_cmd_cpu = []
+            for p in procs:
+                out, err = p.communicate()
+                fails += p.returncode != 0
+                cpu = 0
+                for m in re.finditer(r"lock pid=\d+ wait_us=(\d+) held_us=(\d+) cpu_us=(\d+)", err):
+                    waits.append(int(m.group(1)) / 1e3)
+                    holds.append(int(m.group(2)) / 1e3)
+                    cpu += int(m.group(3))
+                per_cmd_cpu.append(cpu / 1e3)
+            walls.append((time.monotonic() - t) * 1e3)
+            cpus += per_cmd_cpu
+            servers = json.loads(self.run(self.cmd(e, "ps", "--json")).stdout)
+            if len(servers) != 8 or len({s["port"] for s in servers}) != 8:
+                raise SystemExit(f"bench: race ended with {len(servers)} servers: {servers}")
+            self.run(self.cmd(e, "stop", "--all"))
+        w = max(walls)
+        self.add("race (64 starts, 8 models, 1 s load)", "total wall (worst of %d)" % rounds, ms(w), "1 s load",
+                 f"+{w - 1000:.0f} ms", "<= 1.5 s", w <= 1500 and fails == 0)
+        self.add("race (64 starts, 8 models, 1 s load)", f"lock hold wall p50 / p99 ({len(holds)} holds)",
+                 f"{pct(holds, 50):.2f} / {pct(holds, 99):.2f} ms", target="p99 < 20 ms", ok=pct(holds, 99) < 20)
+        self.add("race (64 starts, 8 models, 1 s load)", "CPU inside the lock per command p50 / p99 / max",
+                 f"{pct(cpus, 50):.2f} / {pct(cpus, 99):.2f} / {max(cpus):.2f} ms", target="< 2 ms",
+                 ok=pct(cpus, 99) < 2)
+        self.add("race (64 starts, 8 models, 1 s load)", "lock wait p50 / p99",
+                 f"{pct(waits, 50):.2f} / {pct(waits, 99):.2f} ms")
+        if fails:
+            self.notes.append(f"{fails} of the race's starts failed.")
+
+    def chat(self):
+        rate, n = 2000, (400 if self.quick else 2000)
+        e = self.env("chat", {"paced": ["--reply-tokens", str(n), "--tokens-per-second", str(rate), "--stamp-tokens"],
+                              "fast": ["--reply-tokens", "200000", "--stamp-tokens"],
+                              "one": ["--reply-tokens", "1", "--stamp-tokens"]})
+        urls = {}
+        for m in ("paced", "fast", "one"):
+            urls[m] = self.run(self.cmd(e, "start", m, "-q")).stdout.strip()
+        body = json.dumps({"model": "x", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+
+        def curl(m):
+            return ["curl", "-sN", "-H", "Content-Type: application/json", "-d", body, urls[m] + "/v1/chat/completions"]
+
+        def relay(m):
+            return self.cmd(e, "chat", m, "hi")
+
+        # Paced: delivered share and per-token latency (arrival time - the mock's send stamp).
+        res = {}
+        for label, argv in (("llmctl chat", relay("paced")), ("curl -N", curl("paced"))):
+            lat, count, first, last, _, _ = read_stamps(argv)
+            res[label] = (lat, count, first, last)
+        lc, cc = res["llmctl chat"], res["curl -N"]
+        deliv = lc[1] / n
+        rate_l = (lc[1] - 1) / ((lc[3] - lc[2]) / 1e9) if lc[1] > 1 else 0
+        self.add("chat relay @ 2000 tok/s", "tokens delivered", f"{lc[1]} of {n} ({deliv * 100:.1f}%), {rate_l:.0f} tok/s",
+                 f"curl {cc[1]} of {n}", target=">= 99%", ok=deliv >= 0.99)
+        l50, c50 = statistics.median(lc[0]), statistics.median(cc[0])
+        l99, c99 = pct(lc[0], 99), pct(cc[0], 99)
+        self.add("chat relay @ 2000 tok/s", "per-token latency p50 / p99", f"{l50:.3f} / {l99:.3f} ms",
+                 f"curl {c50:.3f} / {c99:.3f} ms", f"+{l50 - c50:.3f} / +{l99 - c99:.3f} ms", "within 1 ms of curl",
+                 l50 - c50 <= 1 and l99 - c99 <= 1)
+        # Fastest: the mock unpaced; tokens/s and the relay's CPU per 1,000 tokens.
+        best = None
+        for _ in range(1 if self.quick else 3):
+            lat, count, first, last, cpu_ms, wall = read_stamps(relay("fast"), want_cpu=True)
+            r = (count / wall, cpu_ms / count * 1000)
+            best = r if best is None or r[0] > best[0] else best
+        _, ccount, _, _, ccpu, cwall = read_stamps(curl("fast"), want_cpu=True)
+        self.add("chat relay, unpaced", "tokens/s; CPU per 1,000 tokens", f"{best[0]:.0f} tok/s; {best[1]:.2f} ms",
+                 f"curl {ccount / cwall:.0f} tok/s; {ccpu / ccount * 1000:.2f} ms")
+        # Time to first token, the server already running.
+        reps = 10 if self.quick else 40
+        tl = [read_stamps(relay("one"), first_only=True) for _ in range(reps)]
+        tc = [read_stamps(curl("one"), first_only=True) for _ in range(reps)]
+        a, b = statistics.median(tl), statistics.median(tc)
+        self.add("chat relay", "time to first token (median)", ms(a), f"curl {ms(b)}", f"+{a - b:.2f} ms", "< 5 ms overhead",
+                 a - b < 5)
+        self.run(self.cmd(e, "stop", "--all"))
+
+    def log_throughput(self):
+        size = "64M" if self.quick else "1G"
+        nbytes = 64 << 20 if self.quick else 1 << 30
+        e = self.env("log", {"spam": ["--log-spam", size]})
+        logf = os.path.join(e["state"], "logs", "spam.log")
+        under, plain = [], []
+
+        def with_llmctl():
+            os.sync()  # the previous round's dirty pages are not this round's cost
+            t = time.monotonic()
+            self.run(self.cmd(e, "start", "spam", "-q"))
+            wait_log_done(logf, nbytes)
+            under.append(time.monotonic() - t)
+            self.run(self.cmd(e, "stop", "spam"))
+            os.unlink(logf)
+
+        def with_shell():
+            out = os.path.join(self.tmp, "plain.log")
+            port = self.ports(1)[0]
+            os.sync()
+            t = time.monotonic()
+            p = subprocess.Popen(["sh", "-c", f'exec "$0" --port {port} --log-spam {size} >"$1" 2>&1', self.mock, out])
+            wait_log_done(out, nbytes)
+            plain.append(time.monotonic() - t)
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+            os.unlink(out)
+
+        for i in range(1 if self.quick else 3):  # alternating which goes first
+            for fn in ((with_llmctl, with_shell) if i % 2 == 0 else (with_shell, with_llmctl)):
+                fn()
+        u, pl = min(under), min(plain)
+        mib = nbytes / (1 << 20)
+        share = pl / u
+        self.add(f"log ({size[:-1]} {size[-1]}iB)", "server writing its log under llmctl", f"{mib / u:.0f} MiB/s",
+                 f"shell redirect {mib / pl:.0f} MiB/s", f"{share * 100:.0f}%", ">= 95%", share >= 0.95)
+
+    def logs_tail(self):
+        runs = 40 if self.quick else 200
+        e = self.env("tail", {"small": ["--exit-after", "0"], "big": ["--exit-after", "0"]})
+        logs = os.path.join(e["state"], "logs")
+        os.makedirs(logs, mode=0o700)
+        line = b"".join(b"%08d the server said something of ordinary length here\n" % i for i in range(16384))
+        with open(os.path.join(logs, "small.log"), "wb") as f:
+            f.write(line[: 1 << 20])
+        big = (64 << 20) if self.quick else (1 << 30)
+        with open(os.path.join(logs, "big.log"), "wb") as f:
+            while f.tell() < big:
+                f.write(line)
+        s, b = self.hyperfine([self.cmd(e, "logs", "small", "-n", "10"), self.cmd(e, "logs", "big", "-n", "10")], runs)
+        r = b["mean"] / s["mean"]
+        self.add("logs -n 10", f"on {big >> 20} MiB", ms(b["mean"]), f"on 1 MiB {ms(s['mean'])}", f"{r:.2f}x",
+                 "within 2x", r <= 2)
+
+    def reap(self):
+        nserv, nproc = (20, 200) if self.quick else (100, 1000)
+        e = self.env("reap", {f"m{i:03d}": [] for i in range(nserv)})
+        for i in range(nserv):
+            self.run(self.cmd(e, "start", f"m{i:03d}", "-q"))
+        sleepers = [subprocess.Popen(["sleep", "3600"]) for _ in range(nproc)]
+        self.started += sleepers
+        try:
+            total = len(os.listdir("/proc"))
+            r, ps = self.hyperfine([self.cmd(e, "reap"), ["ps", "-e", "-o", "pid,sess,args"]], 5 if self.quick else 30,
+                                   warmup=2)
+            self.add("reap", f"{nserv} rows, {nproc} extra processes", ms(r["mean"]),
+                     f"procps ps -e {ms(ps['mean'])}", f"{r['mean'] / ps['mean']:.2f}x one /proc scan by procps")
+            self.notes.append(f"During the reap benchmark /proc listed {total} entries.")
+        finally:
+            for p in sleepers:
+                p.kill()
+                p.wait()
+            self.started = [p for p in self.started if p not in sleepers]
+            self.run(self.cmd(e, "stop", "--all"), check=False)
+
+    # --- the end -------------------------------------------------------------------------------
+
+    def cleanup(self):
+        for e in self.envs:
+            if os.path.exists(e["state"]):
+                subprocess.run(self.cmd(e, "stop", "--all", "--timeout", "5s"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        for p in self.started:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def report(self):
+        cpu = "unknown"
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    cpu = ln.split(":", 1)[1].strip()
+                    break
+        head = [f"Date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+                f"CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; {_os_name()}",
+                f"Build: {self.build} ({'quick run' if self.quick else 'full run'})"]
+        lines = ["| section | measured | value | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
+        for sec, what, val, ref, ratio, target, ok in self.rows:
+            lines.append(f"| {sec} | {what} | {val} | {ref} | {ratio} | {target} | {'' if ok is None else ('yes' if ok else '**no**')} |")
+        return head, lines
+
+    def write(self, path):
+        head, lines = self.report()
+        print("\n".join(head + [""] + lines + [""] + self.notes))
+        if not path:
+            return
+        with open(path) as f:
+            doc = f.read()
+        start, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+        block = start + "\n" + "\n\n".join(["  \n".join(head), "\n".join(lines)] + self.notes) + "\n" + end
+        if start in doc and end in doc:
+            doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+        else:
+            doc += "\n" + block + "\n"
+        with open(path, "w") as f:
+            f.write(doc)
+        log(f"wrote {path}")
+
+
+def _quote(s):
+    return "'" + s.replace("'", "'\\''") + "'" if re.search(r"[^\w@%+=:,./-]", s) else s
+
+
+def _os_name():
+    try:
+        with open("/etc/os-release") as f:
+            for ln in f:
+                if ln.startswith("PRETTY_NAME="):
+                    return ln.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.002)
+    raise SystemExit(f"bench: nothing listens on port {port}")
+
+
+def wait_log_done(path, nbytes, timeout=300):
+    """Polls until the mock's log holds its spam and the "log spam done" line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.path.getsize(path) >= nbytes:
+                with open(path, "rb") as f:
+                    f.seek(-4096, os.SEEK_END)
+                    if b"log spam done" in f.read():
+                        return
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise SystemExit(f"bench: {path} did not reach {nbytes} bytes")
+
+
+def read_stamps(argv, want_cpu=False, first_only=False):
+    """Runs argv, reading its stdout as it arrives. Each token the mock sent carries its send time
+    (CLOCK_MONOTONIC ns); latency = arrival - send. Returns (latencies ms, count, first arrival,
+    last arrival, CPU ms of the child, wall s), or with first_only the time to the first token in ms."""
+    t0 = time.monotonic_ns()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    fd = p.stdout.fileno()
+    buf, lat, first, last, count = b"", [], 0, 0, 0
+    pat = re.compile(rb"(\d{6,}) ")
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        now = time.monotonic_ns()
+        if not chunk:
+            break
+        buf += chunk
+        if first_only:
+            if pat.search(buf):
+                p.stdout.close()
+                p.wait()
+                return (now - t0) / 1e6
+            continue
+        pos = 0
+        for m in pat.finditer(buf):
+            lat.append((now - int(m.group(1))) / 1e6)
+            count += 1
+            first = first or now
+            last = now
+            pos = m.end()
+        buf = buf[pos:] if pos else buf[-64:]
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"bench: {argv[0]} exited {p.returncode}")
+    cpu = (ru.ru_utime + ru.ru_stime) * 1e3
+    return lat, count, first, last, cpu, (time.monotonic_ns() - t0) / 1e9
+
+
+class Pm2:
+    def __init__(self, bench, prefix):
+        self.bin = os.path.join(prefix, "node_modules", ".bin", "pm2")
+        self.home = os.path.join(bench.tmp, "pm2home")
+        self.bench = bench
+        self.env = dict(os.environ, PM2_HOME=self.home)
+        self.script = bench.mock
+
+    def cmd(self, *a):
+        return ["env", f"PM2_HOME={self.home}", self.bin, *a]
+
+    def start_running_cmd(self):
+        return self.cmd("start", self.script, "--name", "p0")
+
+    def up(self, ports):
+        for i, port in enumerate(ports):
+            self.bench.run(self.cmd("start", self.script, "--name", f"p{i}", "--", "--port", str(port)))
+        for port in ports:
+            wait_port(port)
+
+    def down(self):
+        subprocess.run(self.cmd("kill"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class Supervisor:
+    def __init__(self, bench):
+        self.dir = os.path.join(bench.tmp, "supervisor")
+        os.makedirs(self.dir)
+        self.conf = os.path.join(self.dir, "supervisord.conf")
+        self.bench = bench
+        self.proc = None
+
+    def cmd(self, *a):
+        return ["supervisorctl", "-c", self.conf, *a]
+
+    def up(self, ports):
+        d = self.dir
+        with open(self.conf, "w") as f:
+            f.write(f"[unix_http_server]\nfile={d}/sock\nchmod=0700\n\n"
+                    f"[supervisord]\nlogfile={d}/supervisord.log\npidfile={d}/supervisord.pid\nchildlogdir={d}\n"
+                    f"nodaemon=true\n\n"
+                    "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+                    f"[supervisorctl]\nserverurl=unix://{d}/sock\n\n")
+            for i, port in enumerate(ports):
+                f.write(f"[program:p{i}]\ncommand={self.bench.mock} --port {port}\nstartsecs=0\n"
+                        f"stdout_logfile={d}/p{i}.log\nredirect_stderr=true\n\n")
+        self.proc = subprocess.Popen(["supervisord", "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for port in ports:
+            wait_port(port, timeout=30)
+
+    def down(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # supervisord stops its programs on TERM
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="build dir with bin/llmctl (default build/)")
+    ap.add_argument("--pm2-prefix", help="npm prefix holding pm2 (node_modules/.bin/pm2); omitted: no pm2 rows")
+    ap.add_argument("--no-supervisor", action="store_true", help="skip the supervisor rows")
+    ap.add_argument("--write", metavar="FILE", help="replace the bench block in FILE (docs/BENCHMARKS.md)")
+    ap.add_argument("--quick", action="store_true", help="small sizes and few runs (a smoke run, not figures)")
+    ap.add_argument("--only", help="comma-separated sections: ps,startup,stop,race,chat,log,tail,reap")
+    args = ap.parse_args()
+    b = Bench(args)
+    only = set(args.only.split(",")) if args.only else None
+    pm2 = sup = None
+    try:
+        if only is None or "ps" in only:
+            if args.pm2_prefix:
+                pm2 = Pm2(b, args.pm2_prefix)
+                lo, _ = b.ports(10)
+                pm2.up(range(lo, lo + 10))
+            if not args.no_supervisor and shutil.which("supervisord"):
+                sup = Supervisor(b)
+                lo, _ = b.ports(10)
+                sup.up(range(lo, lo + 10))
+            b.ps_and_start(pm2, sup)
+            if pm2:
+                pm2.down()
+            if sup:
+                sup.down()
+        for name, fn in (("startup", b.startup), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat),
+                         ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap)):
+            if only is None or name in only:
+                fn()
+        b.write(args.write)
+    finally:
+        if pm2:
+            pm2.down()
+        if sup:
+            sup.down()
+        b.cleanup()
+    return 0 if all(ok is not False for *_, ok in b.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

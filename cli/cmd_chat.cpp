@@ -67,6 +67,9 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
         std::optional<ServerRow> row;
         if (check_state_dir(dir))
             if (auto store = Store::open_read(state_db_path(dir))) row = find_server(*store, m.name);
+        if (row && row->status == "stopping")
+            throw Error(Exit::unknown, fmt::format("{} is stopping (a stop or restart is draining it), and --no-start was given", m.name),
+                        "without --no-start, chat waits for it and then starts it again");
         if (!row || row->status != "running" || !is_alive(row->server))
             throw Error(Exit::unknown, fmt::format("{} is not running (and --no-start was given)", m.name), fmt::format("llmctl start {}", m.name));
     } else {
@@ -122,7 +125,7 @@ struct Reply {
 
 // One request: slot, POST, relay. Throws Error with the documented codes.
 Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
-          const HttpTimeouts& timeouts, bool print) {
+          const HttpTimeouts& timeouts, bool print, const std::function<void()>& refresh_target) {
     nlohmann::json body{{"model", m.model.empty() ? m.name : m.model}, {"stream", !o.no_stream}};
     auto& arr = body["messages"] = nlohmann::json::array();
     for (auto& [role, text] : msgs) arr.push_back({{"role", role}, {"content", text}});
@@ -150,6 +153,13 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     };
     Slot slot = Slot::acquire(dir, sr);
     if (showed_queue) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
+    // While we queued, a stop or restart may have drained and replaced the server (no slot is
+    // granted while it is `stopping`): ask for the server again, keeping our slot.
+    if (target.row) {
+        std::optional<ServerRow> now;
+        if (auto store = Store::open_read(state_db_path(dir))) now = find_server(*store, m.name);
+        if (!now || now->instance != target.row->instance || now->status != "running") refresh_target();
+    }
 
     Reply reply;
     bool done = false;
@@ -297,7 +307,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
             if (!o->system.empty()) msgs.emplace_back("system", o->system);
             msgs.insert(msgs.end(), history.begin(), history.end());
             msgs.emplace_back("user", prompt);
-            Reply r = ask(*o, m, dir, cfg, target, msgs, timeouts, print);
+            Reply r = ask(*o, m, dir, cfg, target, msgs, timeouts, print, [&] { target = resolve_target(*o, m, dir, g); });
             history.emplace_back("user", prompt);
             history.emplace_back("assistant", r.text);
             if (!o->session.empty()) save_turn(dir, o->session, m.name, prompt, r.text);

@@ -34,6 +34,7 @@ nlohmann::json model_json(const ModelConfig& m) {
     if (!m.cwd.empty()) j["cwd"] = m.cwd;
     j["startup_timeout"] = format_duration(m.startup_timeout);
     j["stop_timeout"] = format_duration(m.stop_timeout);
+    j["drain_timeout"] = format_duration(m.drain_timeout);
     j["idle_timeout"] = format_duration(m.idle_timeout);
     j["log_max_size"] = format_size(m.log_max_size);
     j["log_keep"] = m.log_keep;

@@ -80,13 +80,19 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
     struct Opts {
         std::vector<std::string> names;
         bool all = false;
+        bool no_drain = false;
         std::string timeout;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("names", o->names, "Servers to stop")->type_name("NAME");
     app.add_flag("--all", o->all, "Stop every server of this state dir");
     app.add_option("--timeout", o->timeout, "Grace period after SIGTERM before SIGKILL (default stop_timeout)")->type_name("DUR");
-    app.footer("Stopping something that is not running succeeds.\nExamples:\n  llmctl stop echo\n  llmctl stop --all\n");
+    app.add_flag("--no-drain,--force", o->no_drain,
+                 "Do not wait for chats in flight (drain_timeout): SIGTERM at once, cutting them");
+    app.footer("First the server is marked stopping: new chats wait (or, with --no-start, fail) and the chats\n"
+               "in flight may finish, for up to drain_timeout (default 30s). Then SIGTERM, and SIGKILL after\n"
+               "stop_timeout. Stopping something that is not running succeeds.\n"
+               "Examples:\n  llmctl stop echo\n  llmctl stop --all\n  llmctl stop --force echo\n");
     return [o, &g]() -> int {
         if (o->names.empty() == !o->all) throw Error(Exit::usage, "give server names or --all (not both)", "llmctl stop NAME... | --all");
         Config cfg = load_config(g.config_path);
@@ -102,7 +108,8 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
             if (auto* m = cfg.find(n); m && m->external())
                 throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not stop it", n, m->url));
             Millis t = timeout.value_or(cfg.find(n) ? cfg.find(n)->stop_timeout : cfg.defaults.stop_timeout);
-            bool stopped = stop_server(dir, n, t, notifier(g));
+            Millis drain = o->no_drain ? Millis(0) : (cfg.find(n) ? cfg.find(n)->drain_timeout : cfg.defaults.drain_timeout);
+            bool stopped = stop_server(dir, n, t, drain, notifier(g));
             if (!stopped && g.verbosity >= 0) {
                 // Still success (stop is idempotent), but a mistyped name deserves a hint.
                 std::string also = cfg.find(n) ? "" : fmt::format(", nor a configured model{}", did_you_mean_suffix(n, cfg.model_names()));
@@ -115,14 +122,18 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
 
 std::function<int()> setup_restart(CLI::App& app, Globals& g) {
     auto name = std::make_shared<std::string>();
+    auto no_drain = std::make_shared<bool>(false);
     app.add_option("name", *name, "Model to restart")->required()->type_name("NAME");
+    app.add_flag("--no-drain,--force", *no_drain, "Do not wait for chats in flight (drain_timeout): they are cut");
     app.footer("A running server keeps the settings it was started with: restart after editing the config.\n"
+               "Chats in flight finish on the old server (up to drain_timeout); chats that arrive meanwhile\n"
+               "wait and then run on the new one.\n"
                "Examples:\n  llmctl restart echo\n  llmctl config check && llmctl restart phi4\n");
-    return [name, &g]() -> int {
+    return [name, no_drain, &g]() -> int {
         Config cfg = load_config(g.config_path);
         ModelConfig m = resolve_model(cfg, *name, {});
         std::string dir = resolve_state_dir(g.state_dir);
-        stop_server(dir, m.name, m.stop_timeout, notifier(g));
+        stop_server(dir, m.name, m.stop_timeout, *no_drain ? Millis(0) : m.drain_timeout, notifier(g));
         StartOptions so;
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);

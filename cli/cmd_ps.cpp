@@ -6,6 +6,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/process.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/units.hpp"
@@ -14,6 +15,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unistd.h>
@@ -75,10 +77,26 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     return [all, json, names, health, &g]() -> int {
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ServerRow> rows;
+        struct Use {
+            int active = 0, queued = 0; // leases with a live owner
+        };
+        std::map<std::string, Use> use;
         if (check_state_dir(dir)) {
             if (auto store = Store::open_read(state_db_path(dir))) {
                 Transaction tx(*store, Transaction::Kind::deferred); // one snapshot
                 rows = load_servers(*store);
+                auto q = store->prepare("SELECT model, state, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
+                while (q.step())
+                    if (is_alive(Identity{static_cast<pid_t>(q.i64(2)), static_cast<std::uint64_t>(q.i64(3)), q.str(4)}))
+                        ++(q.str(1) == "active" ? use[q.str(0)].active : use[q.str(0)].queued);
+            }
+        }
+        // max_concurrent comes from the config; a server the config no longer names shows "-".
+        std::optional<Config> cfg;
+        if (!rows.empty() && !*names) {
+            try {
+                cfg = load_config(g.config_path);
+            } catch (const Error&) {
             }
         }
         // Live servers of this state dir the state file does not know (a lost or replaced file).
@@ -107,7 +125,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         std::int64_t now = now_ms();
         long page = ::sysconf(_SC_PAGESIZE);
         nlohmann::json arr = nlohmann::json::array();
-        std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "URL"}};
+        std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "SLOTS", "URL"}};
         if (*health) table[0].insert(table[0].end() - 1, "HEALTH");
         for (std::size_t i = 0; i < rows.size(); ++i) {
             const auto& r = rows[i];
@@ -117,6 +135,12 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 std::cout << r.name << "\n";
                 continue;
             }
+            const Use u = use.count(r.name) ? use[r.name] : Use{};
+            const ModelConfig* mc = cfg ? cfg->find(r.name) : nullptr;
+            std::optional<int> max = mc ? std::optional<int>(std::max(1, mc->max_concurrent)) : std::nullopt;
+            std::string slots = fmt::format("{}/{}", u.active, max ? std::to_string(*max) : "-") +
+                                (u.queued ? fmt::format(" +{} queued", u.queued) : "");
+            std::string shown = status == "stopping" && u.active ? fmt::format("stopping ({} in flight)", u.active) : status;
             std::uint64_t rss = 0;
             if (status != "dead" && status != "failed")
                 if (auto st = read_proc_stat(r.server.pid)) rss = st->rss_pages * static_cast<std::uint64_t>(page);
@@ -130,10 +154,13 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                            {"last_used", r.last_used ? nlohmann::json(*r.last_used) : nlohmann::json()},
                            {"rss_bytes", rss},
                            {"log_path", r.log_path},
-                           {"error", r.error}});
-            table.push_back({r.name, status, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
+                           {"error", r.error},
+                           {"active", u.active},
+                           {"queued", u.queued},
+                           {"max_concurrent", max ? nlohmann::json(*max) : nlohmann::json()}});
+            table.push_back({r.name, shown, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
                              age(r.ready_at ? r.ready_at : r.started_at, now), age(r.last_used, now),
-                             rss ? format_size(rss) : "-", r.url()});
+                             rss ? format_size(rss) : "-", slots, r.url()});
             if (*health) {
                 const auto& p = probes[i];
                 arr.back()["health_http"] = p.probed ? nlohmann::json(p.http) : nlohmann::json();

@@ -21,11 +21,11 @@ namespace {
 const std::vector<std::string> k_top_keys = {"defaults", "models"};
 const std::vector<std::string> k_default_keys = {
     "host", "port_range", "health", "max_concurrent", "max_inflight", "startup_timeout",
-    "stop_timeout", "idle_timeout", "log_max_size", "log_keep", "connect_timeout", "first_token_timeout",
+    "stop_timeout", "drain_timeout", "idle_timeout", "log_max_size", "log_keep", "connect_timeout", "first_token_timeout",
     "stall_timeout", "request_timeout", "queue_timeout"};
 const std::vector<std::string> k_model_keys = {
     "command", "url", "health", "port", "port_range", "host", "env", "cwd", "model",
-    "max_concurrent", "api_key_env", "startup_timeout", "stop_timeout", "idle_timeout",
+    "max_concurrent", "api_key_env", "startup_timeout", "stop_timeout", "drain_timeout", "idle_timeout",
     "log_max_size", "log_keep", "connect_timeout", "first_token_timeout", "stall_timeout", "request_timeout",
     "queue_timeout"};
 
@@ -124,6 +124,8 @@ public:
             out.startup_timeout = get_duration(v, key);
         } else if (key == "stop_timeout") {
             out.stop_timeout = get_duration(v, key);
+        } else if (key == "drain_timeout") {
+            out.drain_timeout = get_duration(v, key);
         } else if (key == "idle_timeout") {
             out.idle_timeout = get_duration(v, key);
         } else if (key == "connect_timeout") {
@@ -252,6 +254,7 @@ ModelConfig model_from_defaults(const Defaults& d, const std::string& name) {
     mc.max_concurrent = d.max_concurrent;
     mc.startup_timeout = d.startup_timeout;
     mc.stop_timeout = d.stop_timeout;
+    mc.drain_timeout = d.drain_timeout;
     mc.idle_timeout = d.idle_timeout;
     mc.connect_timeout = d.connect_timeout;
     mc.first_token_timeout = d.first_token_timeout;

@@ -20,6 +20,7 @@ struct Defaults {
     int max_inflight = 0; // 0 = no global cap
     Millis startup_timeout{120'000};
     Millis stop_timeout{10'000};
+    Millis drain_timeout{30'000}; // stop/restart/idle reap wait this long for chats in flight
     Millis idle_timeout{0}; // 0 = never stopped for idleness
     // chat, per phase (0 = no limit where noted)
     Millis connect_timeout{5'000};
@@ -48,6 +49,7 @@ struct ModelConfig {
     std::string api_key_env;
     Millis startup_timeout{0};
     Millis stop_timeout{0};
+    Millis drain_timeout{0};
     Millis idle_timeout{0};
     Millis connect_timeout{0};
     Millis first_token_timeout{0};

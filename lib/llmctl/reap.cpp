@@ -185,14 +185,14 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
         } else if (overdue) {
             actions.push_back({"reaped", r.name, r.server.pid, "its start died and it is not healthy after startup_timeout"});
             if (!opts.dry_run)
-                stop_server(state_dir, r.name, m.stop_timeout, {}, "reaped", "start died, never healthy",
+                stop_server(state_dir, r.name, m.stop_timeout, Millis(0), {}, "reaped", "start died, never healthy",
                             [&](const ServerRow& now_row) { return same_unowned(now_row, r, "starting"); });
         }
     }
     for (const auto& r : finish_stop) {
         actions.push_back({"reaped", r.name, r.server.pid, "its stop died halfway: stop finished"});
         if (!opts.dry_run)
-            stop_server(state_dir, r.name, model_for(cfg, r.name).stop_timeout, {}, "reaped", "stop died halfway",
+            stop_server(state_dir, r.name, model_for(cfg, r.name).stop_timeout, Millis(0), {}, "reaped", "stop died halfway",
                         [&](const ServerRow& now_row) { return same_unowned(now_row, r, "stopping"); });
     }
     for (const auto& r : idle) {
@@ -203,7 +203,8 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
             actions.push_back({"reaped", r.name, r.server.pid, why});
             continue;
         }
-        bool stopped = stop_server(state_dir, r.name, model_for(cfg, r.name).stop_timeout, {}, "reaped", why,
+        const ModelConfig mc = model_for(cfg, r.name);
+        bool stopped = stop_server(state_dir, r.name, mc.stop_timeout, mc.drain_timeout, {}, "reaped", why,
                                    [&](const ServerRow& now_row) {
                                        return now_row.instance == r.instance && now_row.status == "running" && now_row.last_used &&
                                               now_ms() - *now_row.last_used > limit.count();

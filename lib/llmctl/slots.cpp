@@ -42,8 +42,21 @@ struct Turn {
     bool ok = false;
 };
 
+// True while the model's server is being stopped by a live stop (drain): no new slot on it.
+bool draining(Store& store, const std::string& model) {
+    auto q = store.prepare("SELECT owner_pid, owner_start_ticks FROM servers WHERE name=? AND status='stopping'");
+    q.bind(1, model);
+    if (!q.step()) return false;
+    return is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), boot_id()});
+}
+
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     Turn t;
+    if (draining(store, req.model)) {
+        t.place = static_cast<int>(count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id)) + 1;
+        t.ok = false; // a stop or restart is draining the server: wait until it is gone
+        return t;
+    }
     std::int64_t ahead = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id);
     std::int64_t active = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
     t.place = static_cast<int>(ahead) + 1;

@@ -420,7 +420,18 @@ void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis 
         .bind(1, now).bind(2, row.name).bind(3, row.instance).bind(4, now).run();
 }
 
-bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,
+int chats_in_flight(const std::string& state_dir, const std::string& model) {
+    auto reader = Store::open_read(state_db_path(state_dir));
+    if (!reader) return 0;
+    auto q = reader->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE model=? AND state='active'");
+    q.bind(1, model);
+    int n = 0;
+    while (q.step())
+        n += is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), q.str(2)}) ? 1 : 0;
+    return n;
+}
+
+bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
                  const std::function<void(const std::string&)>& progress, const std::string& event,
                  const std::string& detail, const std::function<bool(const ServerRow&)>& still) {
     if (!check_state_dir(state_dir)) return false;
@@ -440,6 +451,25 @@ bool stop_server(const std::string& state_dir, const std::string& name, Millis s
         tx.commit();
     }
     Identity server = is_alive(row.server) ? row.server : Identity{};
+    // Drain: the row says `stopping`, so no new chat gets a slot; the ones in flight finish.
+    if (drain.count() > 0 && server.pid > 0) {
+        auto drain_end = clock::now() + drain;
+        auto backoff = std::chrono::milliseconds(2);
+        for (int last = -1;;) {
+            int n = chats_in_flight(state_dir, name);
+            if (n == 0 || !is_alive(server)) break;
+            if (n != last && progress)
+                progress(fmt::format("draining {}: {} chat(s) in flight (up to {}; --no-drain skips this)", name, n, format_duration(drain)));
+            last = n;
+            if (clock::now() >= drain_end) {
+                if (progress) progress(fmt::format("{}: drain_timeout {} passed with {} chat(s) in flight; stopping anyway", name, format_duration(drain), n));
+                break;
+            }
+            fault_point("draining");
+            std::this_thread::sleep_for(backoff);
+            backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+        }
+    }
     auto procs = server_processes(server, row.instance);
     if (!procs.empty() && progress) progress(fmt::format("stopping {} ({} process(es))", name, procs.size()));
     for (auto& p : procs) signal_identity(p, SIGTERM);

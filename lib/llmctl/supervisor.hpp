@@ -34,11 +34,17 @@ struct StartResult {
 StartResult start_server(const std::string& state_dir, const ModelConfig& model, const StartOptions& opts);
 
 // Stops the server called `name` and every process of it; returns false when none was running.
-// `still`, checked under the lock before anything is done, can call it off (reap's idle stop
-// must not stop a server that was used meanwhile). The final event is `event` (detail appended).
-bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout,
+// First the row is marked `stopping` (no new chat slot is granted on it) and, for up to `drain`,
+// stop waits for the chats in flight (active leases with a live owner) to finish; then SIGTERM,
+// SIGKILL after `stop_timeout`. `still`, checked under the lock before anything is done, can call
+// it off (reap's idle stop must not stop a server that was used meanwhile). The final event is
+// `event` (detail appended).
+bool stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
                  const std::function<void(const std::string&)>& progress = {}, const std::string& event = "stopped",
                  const std::string& detail = "", const std::function<bool(const ServerRow&)>& still = {});
+
+// Active leases (chats in flight) on `model` whose owner is alive.
+int chats_in_flight(const std::string& state_dir, const std::string& model);
 
 // Refreshes a running server's last_used, writing only when the stored value is stale (older
 // than a tenth of the idle timeout, and at least a second), so the hot path stays read-only.

@@ -3,7 +3,7 @@
 printf '[models.a]\ncommand = ["x"]\n' >"$LLMCTL_CONFIG"
 # Missing state dir: an empty table, exit 0, nothing created.
 expect_rc 0 llmctl ps
-[ "$OUT" = "$(printf 'NAME  STATUS  PID  PORT  UPTIME  IDLE  RSS  URL')" ] || fail "empty table: $OUT"
+[ "$OUT" = "$(printf 'NAME  STATUS  PID  PORT  UPTIME  IDLE  RSS  SLOTS  URL')" ] || fail "empty table: $OUT"
 expect_rc 0 llmctl ps --json
 [ "$OUT" = "[]" ] || fail "empty json: $OUT"
 [ ! -e "$LLMCTL_HOME" ] || fail "ps created the state dir"

@@ -103,7 +103,9 @@ int main(int argc, char** argv) {
             return static_cast<int>(Exit::usage);
         }
         if (e.get_exit_code() == 0) return app.exit(e); // --help, --version
-        return usage_error(app, e, argc, argv);
+        int rc = usage_error(app, e, argc, argv);
+        // exec's own failures are 125 (like timeout(1)), so a script can tell them from CMD's.
+        return app.got_subcommand("exec") ? 125 : rc;
     }
     g.verbosity = quiet ? -1 : verbose ? 1 : 0;
     try {

@@ -1,5 +1,7 @@
 #include "llmctl/reap.hpp"
 
+#include "llmctl/exec_users.hpp"
+
 #include "llmctl/health.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/logfile.hpp"
@@ -59,6 +61,7 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
 
     std::vector<ServerRow> adopt, finish_stop, idle;
     std::vector<MarkedProcess> orphans;
+    std::vector<std::pair<std::string, std::string>> exec_stops; // (model, instance)
     std::int64_t now = now_ms();
     {
         // Decisions and writes, under the lock. Nothing here waits for a process.
@@ -106,6 +109,17 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
                 store->prepare("DELETE FROM leases WHERE id=?").bind(1, l.id).run();
                 store->add_event(l.model, "lease_reclaimed", why);
             }
+        }
+        // exec users whose exec died: their rows go; a server such an exec started is stopped
+        // below (outside the lock) unless another live exec still uses it.
+        if (store && !opts.dry_run) {
+            exec_stops = reclaim_dead_exec_users(*store);
+        } else if (store) {
+            auto q = store->prepare("SELECT model, owner_pid, owner_start_ticks, owner_boot_id, stops_server FROM exec_users");
+            while (q.step())
+                if (!is_alive(Identity{static_cast<pid_t>(q.i64(1)), static_cast<std::uint64_t>(q.i64(2)), q.str(3)}))
+                    actions.push_back({"exec_reclaimed", q.str(0), static_cast<pid_t>(q.i64(1)),
+                                       q.i64(4) ? "its exec is gone; it had started the server" : "its exec is gone"});
         }
         // Orphans: marked processes of this state dir whose instance has no live row. Scanned
         // under the lock, so no start can be between its spawn and its commit.
@@ -194,6 +208,16 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
         if (!opts.dry_run)
             stop_server(state_dir, r.name, model_for(cfg, r.name).stop_timeout, Millis(0), {}, "reaped", "stop died halfway",
                         [&](const ServerRow& now_row) { return same_unowned(now_row, r, "stopping"); });
+    }
+    for (const auto& [model, instance] : exec_stops) {
+        const ModelConfig mc = model_for(cfg, model);
+        std::string why = "the llmctl exec that started it died";
+        std::optional<ServerRow> row;
+        if (auto reader = Store::open_read(state_db_path(state_dir))) row = find_server(*reader, model);
+        if (!row || row->instance != instance) continue;
+        bool stopped = stop_server(state_dir, model, mc.stop_timeout, mc.drain_timeout, {}, "reaped", why,
+                                   [&, inst = instance](const ServerRow& now_row) { return now_row.instance == inst && now_row.status == "running"; });
+        if (stopped) actions.push_back({"reaped", model, row->server.pid, why});
     }
     for (const auto& r : idle) {
         Millis limit = opts.idle_timeout.value_or(model_for(cfg, r.name).idle_timeout);

@@ -21,7 +21,7 @@ struct ReapOptions {
 
 // One thing reap did (or, with --dry-run, would do).
 struct ReapAction {
-    std::string kind;   // reaped | adopted | orphan_killed | lease_reclaimed | rotated | rebuilt
+    std::string kind;   // reaped | adopted | orphan_killed | lease_reclaimed | exec_reclaimed | rotated | rebuilt
     std::string name;   // server or model name ("" when unknown)
     pid_t pid = 0;
     std::string detail; // human-readable reason

@@ -78,6 +78,20 @@ CREATE TABLE messages(
 );
 CREATE INDEX messages_session ON messages(session, id);
 )sql",
+    // v1 -> v2: `llmctl exec` users of a server (lease-like: owned by the exec's identity).
+    R"sql(
+CREATE TABLE exec_users(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  owner_pid INTEGER NOT NULL,
+  owner_start_ticks INTEGER NOT NULL,
+  owner_boot_id TEXT NOT NULL,
+  stops_server INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX exec_users_instance ON exec_users(instance);
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
 

@@ -17,7 +17,7 @@ namespace llmctl {
 extern const char* const k_hint_corrupt;
 
 // The schema version this build writes; a newer file is refused, never downgraded.
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 
 class Store;
 

@@ -170,7 +170,7 @@ class Bench:
             p.wait()
             kills.append((time.monotonic() - t) * 1e3)
         s, k = statistics.median(stops), statistics.median(kills)
-        self.add("stop", "llmctl stop (median)", ms(s), f"kill + wait {ms(k)}", f"+{s - k:.2f} ms")
+        self.add("stop", "llmctl stop (median)", ms(s), f"kill + wait {ms(k)}", f"{s - k:+.2f} ms")
 
     def race(self):
         rounds = int(os.environ.get("BENCH_RACE_ROUNDS", 1 if self.quick else 5))
@@ -239,7 +239,7 @@ class Bench:
         l50, c50 = statistics.median(lc[0]), statistics.median(cc[0])
         l99, c99 = pct(lc[0], 99), pct(cc[0], 99)
         self.add("chat relay @ 2000 tok/s", "per-token latency p50 / p99", f"{l50:.3f} / {l99:.3f} ms",
-                 f"curl {c50:.3f} / {c99:.3f} ms", f"+{l50 - c50:.3f} / +{l99 - c99:.3f} ms", "within 1 ms of curl",
+                 f"curl {c50:.3f} / {c99:.3f} ms", f"{l50 - c50:+.3f} / {l99 - c99:+.3f} ms", "within 1 ms of curl",
                  l50 - c50 <= 1 and l99 - c99 <= 1)
         # Fastest: the mock unpaced; tokens/s and the relay's CPU per 1,000 tokens.
         best = None
@@ -255,7 +255,7 @@ class Bench:
         tl = [read_stamps(relay("one"), first_only=True) for _ in range(reps)]
         tc = [read_stamps(curl("one"), first_only=True) for _ in range(reps)]
         a, b = statistics.median(tl), statistics.median(tc)
-        self.add("chat relay", "time to first token (median)", ms(a), f"curl {ms(b)}", f"+{a - b:.2f} ms", "< 5 ms overhead",
+        self.add("chat relay", "time to first token (median)", ms(a), f"curl {ms(b)}", f"{a - b:+.2f} ms", "< 5 ms overhead",
                  a - b < 5)
         self.run(self.cmd(e, "stop", "--all"))
 

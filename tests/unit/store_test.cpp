@@ -48,7 +48,7 @@ TEST_F(StoreTest, CreatesFileWithModeAndSchema) {
     EXPECT_EQ(jm.str(0), "wal");
 }
 
-TEST_F(StoreTest, MigratesV0ToV1) {
+TEST_F(StoreTest, MigratesV0ToLatest) {
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -56,8 +56,8 @@ TEST_F(StoreTest, MigratesV0ToV1) {
         sqlite3_close(db);
     }
     auto s = Store::open_write(path_);
-    EXPECT_EQ(s.user_version(), 1);
-    for (const char* t : {"servers", "leases", "events", "sessions", "messages"}) {
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    for (const char* t : {"servers", "leases", "events", "sessions", "messages", "exec_users"}) {
         auto q = s.prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?");
         q.bind(1, t);
         ASSERT_TRUE(q.step());
@@ -65,7 +65,22 @@ TEST_F(StoreTest, MigratesV0ToV1) {
     }
     // Reopening is a no-op.
     auto again = Store::open_write(path_);
-    EXPECT_EQ(again.user_version(), 1);
+    EXPECT_EQ(again.user_version(), k_schema_version);
+}
+
+// A version-1 file (before exec_users) keeps its rows and gains the table.
+TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
+    {
+        auto s = Store::open_write(path_);
+        insert_server(s, "a", 10501);
+        s.exec("DROP TABLE exec_users; PRAGMA user_version=1;");
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), 2);
+    EXPECT_EQ(count_servers(s), 1);
+    auto q = s.prepare("SELECT count(*) FROM exec_users");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.i64(0), 0);
 }
 
 TEST_F(StoreTest, RollbackOnException) {
@@ -157,7 +172,7 @@ TEST_F(StoreTest, ReadOfMissingOrEmptyIsNothing) {
     EXPECT_FALSE(Store::open_read(path_).has_value());
     // An empty file is a fresh state file for a writer.
     auto s = Store::open_write(path_);
-    EXPECT_EQ(s.user_version(), 1);
+    EXPECT_EQ(s.user_version(), k_schema_version);
 }
 
 // open_locked opens before it locks; a file replaced in between (reap --rebuild moves a damaged

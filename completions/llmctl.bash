@@ -56,7 +56,7 @@ _llmctl() {
     -n) [[ $cmd == logs ]] && return ;;
     esac
 
-    if ((dashdash)); then # start NAME -- CMD ARGS...
+    if ((dashdash)); then # start NAME -- CMD ARGS..., exec NAME -- CMD ARGS...
         if ((after == 0)); then COMPREPLY=($(compgen -c -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi
         return
     fi
@@ -66,7 +66,7 @@ _llmctl() {
     "")
         # `state` is plumbing: like git's plumbing commands it is left out until its name is
         # unambiguous, so that `st<TAB>` offers the two everyday commands, start and stop.
-        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart ps chat logs reap"; fi
+        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart ps chat exec logs reap"; fi
         [[ $cur == stat* ]] && opts+=" state"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return ;;
@@ -74,8 +74,9 @@ _llmctl() {
         if [[ -z $sub ]]; then opts="check show"; elif [[ $sub == show ]]; then opts="--json --names"; fi ;;
     state) [[ -z $sub ]] && opts="init path" ;;
     start) opts="--port --timeout --no-wait --json --"; ((npos == 0)) && names=models ;;
-    stop) opts="--all --timeout"; names=both ;;
-    restart) ((npos == 0)) && names=models ;;
+    stop) opts="--all --timeout --no-drain --force"; names=both ;;
+    restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
+    exec) opts="--keep --"; ((npos == 0)) && names=models ;;
     ps) opts="-a --all --json -q --quiet --health" ;;
     chat)
         opts="-s --system --max-tokens --temperature --top-p --seed --stop --no-stream --json --no-start

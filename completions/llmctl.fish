@@ -31,7 +31,7 @@ function __llmctl_needs_name
     test $seen -le 1
 end
 
-set -l cmds config start stop restart ps chat logs reap state
+set -l cmds config start stop restart ps chat exec logs reap state
 complete -c llmctl -f
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l config -r -F -d 'Config file'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l state-dir -r -a '(__fish_complete_directories)' -d 'State directory'
@@ -46,6 +46,7 @@ complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a stop -d 'Stop s
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a restart -d 'Stop, then start a server'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a ps -d 'List servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a chat -d 'Talk to a model'
+complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a exec -d 'Run a command against a server'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a logs -d 'Show or follow a server log'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a reap -d 'Clean up dead, orphaned and idle servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a state -d 'Create or migrate the state file'
@@ -55,7 +56,7 @@ complete -c llmctl -n "__fish_seen_subcommand_from show" -l json -d 'Print JSON'
 complete -c llmctl -n "__fish_seen_subcommand_from show" -l names -d 'Model names only'
 complete -c llmctl -n "__fish_seen_subcommand_from state; and not __fish_seen_subcommand_from init path" -a 'init path'
 
-complete -c llmctl -n "__fish_seen_subcommand_from start restart chat; and __llmctl_needs_name" -a '(__llmctl_names models)'
+complete -c llmctl -n "__fish_seen_subcommand_from start restart chat exec; and __llmctl_needs_name" -a '(__llmctl_names models)'
 complete -c llmctl -n "__fish_seen_subcommand_from stop" -a '(__llmctl_names both)'
 complete -c llmctl -n "__fish_seen_subcommand_from logs; and __llmctl_needs_name" -a '(__llmctl_names both)'
 
@@ -66,6 +67,9 @@ complete -c llmctl -n "__fish_seen_subcommand_from start" -l json -d 'Print a JS
 
 complete -c llmctl -n "__fish_seen_subcommand_from stop" -l all -d 'Stop every server'
 complete -c llmctl -n "__fish_seen_subcommand_from stop" -l timeout -x -d 'Grace period before SIGKILL'
+complete -c llmctl -n "__fish_seen_subcommand_from stop restart" -l no-drain -d 'Do not wait for chats in flight'
+complete -c llmctl -n "__fish_seen_subcommand_from stop restart" -l force -d 'Do not wait for chats in flight'
+complete -c llmctl -n "__fish_seen_subcommand_from exec" -l keep -d 'Leave the server running afterwards'
 
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -s a -l all -d 'Include failed servers'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l json -d 'Print a JSON array'

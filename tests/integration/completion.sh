@@ -27,7 +27,7 @@ bq() {
 want() { [ "$2" = "$(printf '%s\n' "${@:3}" | sort)" ] || fail "$1: got [$(echo $2)], want [${*:3}]"; }
 want "bash: llmctl st" "$(bq llmctl st)" start stop
 want "bash: llmctl stat" "$(bq llmctl stat)" state
-want "bash: llmctl ''" "$(bq llmctl '')" chat config logs ps reap restart start stop
+want "bash: llmctl ''" "$(bq llmctl '')" chat config exec logs ps reap restart start stop
 want "bash: llmctl logs" "$(bq llmctl logs '')" adhoc alpha beta
 want "bash: llmctl start" "$(bq llmctl start '')" alpha beta
 want "bash: llmctl stop a" "$(bq llmctl stop alpha a)" adhoc alpha
@@ -42,9 +42,12 @@ printf '[models.gamma]\ncommand = ["x"]\n' >"$T/other.toml"
 want "bash: --config FILE start" "$(bq llmctl --config "$T/other.toml" start '')" gamma
 want "bash: --config value" "$(bq llmctl --config "$T/oth")" "$T/other.toml"
 want "bash: start NAME -- CMD" "$(bq llmctl start x -- llmct)" llmctl
+want "bash: llmctl exec" "$(bq llmctl exec '')" alpha beta
+want "bash: exec NAME -- CMD" "$(bq llmctl exec alpha -- llmct)" llmctl
+want "bash: stop --no" "$(bq llmctl stop --no)" --no-drain
 
 # Every long option of every subcommand's --help is completed by all three scripts.
-for cmd in "" config start stop restart ps chat logs reap state; do
+for cmd in "" config start stop restart ps chat exec logs reap state; do
   opts=$(llmctl $cmd --help | sed -n '/^Options:/,/^$/p' | grep -oE '^ +(-[a-z],)?--[a-z][a-z-]*' | grep -oE -- '--[a-z-]+' | sort -u)
   [ -n "$opts" ] || fail "no options parsed from llmctl $cmd --help"
   for o in $opts; do

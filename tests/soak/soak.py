@@ -80,7 +80,7 @@ def main():
                     return
                 remaining[0] -= 1
             n += 1
-            op = rng.choices(["start", "stop", "restart", "chat", "reap", "ps", "logs"], [25, 12, 5, 30, 8, 12, 8])[0]
+            op = rng.choices(["start", "stop", "restart", "chat", "reap", "ps", "logs", "exec"], [25, 12, 5, 30, 8, 12, 8, 6])[0]
             m = rng.choice(models)
             if op == "chat":
                 prompt = f"w{i} op{n} {rng.randrange(10**9)}"
@@ -90,6 +90,22 @@ def main():
                         violations.append(f"chat {m} {prompt!r} exited 0 but printed {out[:120]!r}")
             elif op in ("start", "stop", "restart"):
                 rc, out, err = run([op, m, "-q"])
+            elif op == "exec":
+                # CMD talks to the server it was given; its exit code comes back through exec.
+                code = rng.choice([0, 3])
+                probe = ("import os, sys, urllib.request\n"
+                         "try: urllib.request.urlopen(os.environ['LLMCTL_URL'] + '/health', timeout=5)\n"
+                         f"except Exception: sys.exit(9)\nsys.exit({code})")
+                rc, out, err = run(["exec", m, "-q", "--", sys.executable, "-c", probe])
+                if rc not in (code, 9, 125, -signal.SIGKILL):
+                    with lock:
+                        violations.append(f"exec {m} (CMD exits {code}) exited {rc}: {err[-300:]!r}")
+                if rc == 9:  # a concurrent stop took the server away mid-CMD: allowed, counted
+                    with lock:
+                        stats["exec_server_gone"] += 1
+                # For the checks below: CMD's own codes are success, exec's 125 is a failure
+                # that must come with an error message.
+                rc = 0 if rc in (code, 9) else 1 if rc == 125 else rc
             elif op == "reap":
                 rc, out, err = run(["reap", "-q"])
             elif op == "ps":
@@ -201,6 +217,9 @@ def main():
     leases = db.execute("SELECT count(*) FROM leases").fetchone()[0]
     if leases:
         violations.append(f"{leases} lease row(s) left")
+    execs = db.execute("SELECT count(*) FROM exec_users").fetchone()[0]
+    if execs:
+        violations.append(f"{execs} exec user row(s) left")
     check = db.execute("PRAGMA integrity_check").fetchone()[0]
     if check != "ok":
         violations.append(f"integrity_check: {check}")
@@ -212,8 +231,8 @@ def main():
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    ops = sum(stats[k] for k in ("start", "stop", "restart", "chat", "reap", "ps", "logs"))
-    print(f"soak: seed {a.seed}, {ops} operations ({', '.join(f'{k} {stats[k]}' for k in ('start', 'stop', 'restart', 'chat', 'reap', 'ps', 'logs'))}) "
+    ops = sum(stats[k] for k in ("start", "stop", "restart", "chat", "reap", "ps", "logs", "exec"))
+    print(f"soak: seed {a.seed}, {ops} operations ({', '.join(f'{k} {stats[k]}' for k in ('start', 'stop', 'restart', 'chat', 'reap', 'ps', 'logs', 'exec'))}) "
           f"by {a.workers} workers on {a.models} models in {elapsed:.0f}s; killed {stats['llmctl_kills']} llmctl invocations "
           f"and {stats['server_kills']} servers; exit codes {dict(sorted(codes.items()))}; final reap: {reap_lines} action(s); "
           f"{len(live)} live servers, {len(rows)} rows; invariant violations: {len(violations)}")

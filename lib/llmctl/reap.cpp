@@ -79,6 +79,15 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
             while (q.step())
                 leases.push_back({q.i64(0), q.str(1), Identity{static_cast<pid_t>(q.i64(2)), static_cast<std::uint64_t>(q.i64(3)), q.str(4)}});
         }
+        // Servers an exec is using are in use, though their last_used says nothing of it (CMD
+        // talks to the server directly): never idle.
+        std::set<std::string> exec_used;
+        if (store) {
+            auto q = store->prepare("SELECT instance, owner_pid, owner_start_ticks, owner_boot_id FROM exec_users");
+            while (q.step())
+                if (is_alive(Identity{static_cast<pid_t>(q.i64(1)), static_cast<std::uint64_t>(q.i64(2)), q.str(3)}))
+                    exec_used.insert(q.str(0));
+        }
         std::set<std::string> live_instances;
         for (const auto& r : rows) {
             if (r.status == "failed") continue;
@@ -98,7 +107,8 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
             else if (r.status == "stopping" && !owner) finish_stop.push_back(r);
             else if (r.status == "running") {
                 Millis limit = opts.idle_timeout.value_or(model_for(cfg, r.name).idle_timeout);
-                if (limit.count() > 0 && r.last_used && now - *r.last_used > limit.count()) idle.push_back(r);
+                if (limit.count() > 0 && r.last_used && now - *r.last_used > limit.count() && !exec_used.count(r.instance))
+                    idle.push_back(r);
             }
         }
         for (const auto& l : leases) {

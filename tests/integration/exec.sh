@@ -112,4 +112,19 @@ touch "$T/l.go"
 wait $l || fail "the exec on g failed"
 [ "$(field g pid)" = "$g_pid" ] || fail "an exec stopped g, which it did not start"
 expect_rc 0 llmctl stop --all
+
+# 6. A server an exec uses is never idle, whatever its last_used says (CMD talks to it
+#    directly); once the exec is gone, the idle rule applies again.
+expect_rc 0 llmctl start f
+rm -f "$T"/i.*
+"$LLMCTL_BIN" exec f -- sh -c "$(waiter i)" >/dev/null 2>&1 &
+i_exec=$!
+wait_for 10 up i || fail "exec i never ran CMD"
+f_pid=$(field f pid)
+expect_rc 0 llmctl reap --idle-timeout 1ms
+[ "$(field f pid)" = "$f_pid" ] || fail "reap stopped a server an exec uses as idle: $OUT"
+touch "$T/i.go"
+wait $i_exec || fail "exec i failed"
+expect_rc 0 llmctl reap --idle-timeout 1ms
+[ -z "$(field f pid)" ] || fail "idle f not reaped once its exec ended: $OUT"
 echo "exec: ok"

@@ -87,7 +87,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 rows = load_servers(*store);
                 auto q = store->prepare("SELECT model, state, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
                 while (q.step())
-                    if (is_alive(Identity{static_cast<pid_t>(q.i64(2)), static_cast<std::uint64_t>(q.i64(3)), q.str(4)}))
+                    if (is_alive(identity_at(q, 2)))
                         ++(q.str(1) == "active" ? use[q.str(0)].active : use[q.str(0)].queued);
             }
         }

@@ -28,7 +28,7 @@ std::vector<Row> rows_of(Store& store, const char* where, const std::string& arg
         r.id = q.i64(0);
         r.model = q.str(1);
         r.instance = q.str(2);
-        r.owner = Identity{static_cast<pid_t>(q.i64(3)), static_cast<std::uint64_t>(q.i64(4)), q.str(5)};
+        r.owner = identity_at(q, 3);
         r.stops = q.i64(6) != 0;
         out.push_back(std::move(r));
     }

@@ -77,7 +77,7 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
             rows = load_servers(*store);
             auto q = store->prepare("SELECT id, model, owner_pid, owner_start_ticks, owner_boot_id FROM leases ORDER BY id");
             while (q.step())
-                leases.push_back({q.i64(0), q.str(1), Identity{static_cast<pid_t>(q.i64(2)), static_cast<std::uint64_t>(q.i64(3)), q.str(4)}});
+                leases.push_back({q.i64(0), q.str(1), identity_at(q, 2)});
         }
         // Servers an exec is using are in use, though their last_used says nothing of it (CMD
         // talks to the server directly): never idle.
@@ -85,7 +85,7 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
         if (store) {
             auto q = store->prepare("SELECT instance, owner_pid, owner_start_ticks, owner_boot_id FROM exec_users");
             while (q.step())
-                if (is_alive(Identity{static_cast<pid_t>(q.i64(1)), static_cast<std::uint64_t>(q.i64(2)), q.str(3)}))
+                if (is_alive(identity_at(q, 1)))
                     exec_used.insert(q.str(0));
         }
         std::set<std::string> live_instances;
@@ -127,7 +127,7 @@ std::vector<ReapAction> reap(const std::string& state_dir, const Config& cfg, co
         } else if (store) {
             auto q = store->prepare("SELECT model, owner_pid, owner_start_ticks, owner_boot_id, stops_server FROM exec_users");
             while (q.step())
-                if (!is_alive(Identity{static_cast<pid_t>(q.i64(1)), static_cast<std::uint64_t>(q.i64(2)), q.str(3)}))
+                if (!is_alive(identity_at(q, 1)))
                     actions.push_back({"exec_reclaimed", q.str(0), static_cast<pid_t>(q.i64(1)),
                                        q.i64(4) ? "its exec is gone; it had started the server" : "its exec is gone"});
         }

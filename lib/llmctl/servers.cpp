@@ -67,4 +67,8 @@ std::string effective_status(const ServerRow& row) {
     return is_alive(row.server) ? row.status : "dead";
 }
 
+Identity identity_at(Stmt& q, int col) {
+    return Identity{static_cast<pid_t>(q.i64(col)), static_cast<std::uint64_t>(q.i64(col + 1)), q.str(col + 2)};
+}
+
 } // namespace llmctl

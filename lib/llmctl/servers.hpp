@@ -24,6 +24,10 @@ struct ServerRow {
 // All rows, ordered by name.
 std::vector<ServerRow> load_servers(Store& store);
 
+// The process identity kept in three columns starting at `col`: pid, start ticks, boot id
+// (lease, exec user and server owner rows all store it so).
+Identity identity_at(Stmt& q, int col);
+
 // The row of one server (the name is the primary key).
 std::optional<ServerRow> find_server(Store& store, const std::string& name);
 

@@ -4,6 +4,7 @@
 #include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
+#include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
 
 #include <algorithm>
@@ -125,7 +126,7 @@ Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) {
                 q.bind(1, id);
                 bool someone_dead = false;
                 while (q.step() && !someone_dead)
-                    someone_dead = !is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), q.str(2)});
+                    someone_dead = !is_alive(identity_at(q, 0));
                 if (someone_dead) break;
                 if (peek.place != last_place && req.on_wait) req.on_wait(peek.place);
                 last_place = peek.place;

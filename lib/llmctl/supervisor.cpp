@@ -427,7 +427,7 @@ int chats_in_flight(const std::string& state_dir, const std::string& model) {
     q.bind(1, model);
     int n = 0;
     while (q.step())
-        n += is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), q.str(2)}) ? 1 : 0;
+        n += is_alive(identity_at(q, 0)) ? 1 : 0;
     return n;
 }
 

@@ -356,7 +356,7 @@ class Bench:
                     break
         head = [f"Date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
                 f"CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; {_os_name()}",
-                f"Build: {self.build} ({'quick run' if self.quick else 'full run'})"]
+                f"Build: {os.path.relpath(self.build, ROOT)}/, LLMCTL_LEAN_LINK ({'quick run' if self.quick else 'full run'})"]
         lines = ["| section | measured | value | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
         for sec, what, val, ref, ratio, target, ok in self.rows:
             lines.append(f"| {sec} | {what} | {val} | {ref} | {ratio} | {target} | {'' if ok is None else ('yes' if ok else '**no**')} |")

@@ -137,8 +137,8 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             }
             const Use u = use.count(r.name) ? use[r.name] : Use{};
             const ModelConfig* mc = cfg ? cfg->find(r.name) : nullptr;
-            std::optional<int> max = mc ? std::optional<int>(std::max(1, mc->max_concurrent)) : std::nullopt;
-            std::string slots = fmt::format("{}/{}", u.active, max ? std::to_string(*max) : "-") +
+            const int max = mc ? std::max(1, mc->max_concurrent) : 0; // 0: not in the config
+            std::string slots = fmt::format("{}/{}", u.active, max ? std::to_string(max) : "-") +
                                 (u.queued ? fmt::format(" +{} queued", u.queued) : "");
             std::string shown = status == "stopping" && u.active ? fmt::format("stopping ({} in flight)", u.active) : status;
             std::uint64_t rss = 0;
@@ -157,7 +157,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                            {"error", r.error},
                            {"active", u.active},
                            {"queued", u.queued},
-                           {"max_concurrent", max ? nlohmann::json(*max) : nlohmann::json()}});
+                           {"max_concurrent", max ? nlohmann::json(max) : nlohmann::json()}});
             table.push_back({r.name, shown, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
                              age(r.ready_at ? r.ready_at : r.started_at, now), age(r.last_used, now),
                              rss ? format_size(rss) : "-", slots, r.url()});

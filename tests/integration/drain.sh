@@ -20,8 +20,6 @@ max_concurrent = 1
 EOT
 ps_json() { llmctl ps --json; }
 field() { ps_json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
-# Alive and not a zombie (a server's parent, PID 1 here, reaps when it likes).
-alive() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 all_streaming() { # every output file named has at least one token
   local f
   for f in "$@"; do [ -s "$f" ] || return 1; done

@@ -17,7 +17,6 @@ command = ["$MOCK_BIN", "--port", "{port}"]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 EOT
 field() { llmctl ps --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
-alive() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 # Background execs run the binary itself (not the llmctl function), so $! is exec's own PID.
 # A CMD that says it is up (writes its pid to $T/NAME.up), then waits until $T/NAME.go exists.
 waiter() { echo "echo \$\$ >$T/$1.up; while [ ! -e $T/$1.go ]; do sleep 0.05; done; exit ${2:-0}"; }
@@ -101,8 +100,8 @@ e_pid=$(field e pid) f_pid=$(field f pid) g_pid=$(field g pid)
 k_cmd=$(cat "$T/k.up")
 kill -KILL $k
 wait $k 2>/dev/null || true
-wait_for 5 sh -c "! [ -e /proc/$k_cmd ] || [ \"\$(sed 's/.*) //' /proc/$k_cmd/stat | cut -d' ' -f1)\" = Z ]" \
-  || fail "CMD $k_cmd outlived its killed exec"
+gone() { ! alive "$1"; }
+wait_for 5 gone "$k_cmd" || fail "CMD $k_cmd outlived its killed exec"
 alive "$e_pid" || fail "the server died with its exec, before any reap"
 expect_rc 0 llmctl reap
 echo "$OUT" | grep "^reaped e (pid $e_pid): the llmctl exec that started it died" >/dev/null || fail "reap did not stop e: $OUT"

@@ -37,6 +37,9 @@ wait_for() {
     sleep 0.01
   done
 }
+# alive PID: the process exists and is not a zombie (a server's parent, PID 1 here, reaps it
+# when it likes, so kill -0 alone would see a stopped server as alive).
+alive() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 # PIDs of live (non-zombie) processes carrying this test's state-dir marker. One grep finds the
 # candidates (a fork per process in /proc would take seconds on a busy machine).
 marked() {
@@ -46,7 +49,7 @@ marked() {
     p=${p%/environ}
     # A server carries both markers; helper processes of the test only inherit LLMCTL_HOME.
     grep -qz '^LLMCTL_INSTANCE=' "$f" 2>/dev/null || continue
-    [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = Z ] && continue
+    alive "$p" || continue
     echo "$p"
   done
   true

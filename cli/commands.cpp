@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <iostream>
 
 namespace llmctl::cli {
 
@@ -36,6 +37,15 @@ CLI::Validator number_between(double lo, double hi) {
             return {};
         },
         "");
+}
+
+Config config_for_cleanup(const Globals& g, const std::string& skipped) {
+    CleanupConfig c = load_config_for_cleanup(g.config_path);
+    if (!c.ok())
+        std::cerr << fmt::format("llmctl: warning: the config cannot be used ({}); {}\n"
+                                 "hint: llmctl config check shows the error; fix it and run the command again\n",
+                                 c.problem, skipped);
+    return c.config;
 }
 
 Millis duration_flag(const std::string& flag, const std::string& value) {

@@ -1,6 +1,7 @@
 #pragma once
 // The table of subcommands: it feeds --help, "did you mean …?" and completions.
 
+#include "llmctl/config.hpp"
 #include "llmctl/units.hpp"
 
 #include <CLI/CLI.hpp>
@@ -32,6 +33,10 @@ CLI::Validator number_between(double lo, double hi);
 
 // Parses a duration option's value; a bad one is a usage error naming the flag (exit 2).
 Millis duration_flag(const std::string& flag, const std::string& value);
+
+// The config for a clean-up command (stop, reap, logs): a broken config is a warning on stderr
+// ("llmctl: warning: config …; `skipped`"), not an error, and the built-in [defaults] are used.
+Config config_for_cleanup(const Globals& g, const std::string& skipped);
 
 // Per-command setup functions (one file each).
 std::function<int()> setup_config(CLI::App& app, Globals& g);

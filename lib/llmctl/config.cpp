@@ -326,6 +326,19 @@ Config load_config(const std::string& cli_path) {
     return p.empty() ? builtin_config() : load_config_file(p);
 }
 
+CleanupConfig load_config_for_cleanup(const std::string& cli_path) {
+    CleanupConfig out;
+    try {
+        out.config = load_config(cli_path);
+    } catch (const Error& e) {
+        if (e.code() != Exit::config) throw;
+        out.config = Config{};
+        out.config.source = resolve_config_path(cli_path);
+        out.problem = e.what();
+    }
+    return out;
+}
+
 std::string expand_placeholders(const std::string& s, const std::string& host, int port, const std::string& name) {
     std::string out = s;
     if (out.rfind("~/", 0) == 0) {

@@ -91,6 +91,16 @@ std::string resolve_config_path(const std::string& cli);
 // Loads the config in force (see resolve_config_path).
 Config load_config(const std::string& cli_path);
 
+// For commands that clean up (stop, reap, logs): a config being edited must not block them, since
+// what they need is in the state file. The config in force, or, when it cannot be read or parsed,
+// one with the built-in [defaults] and no models, plus the error in `problem` (empty when none).
+struct CleanupConfig {
+    Config config;
+    std::string problem; // "FILE:LINE:COL: what" of the config error, "" when the config is fine
+    bool ok() const { return problem.empty(); }
+};
+CleanupConfig load_config_for_cleanup(const std::string& cli_path);
+
 // True for names matching [A-Za-z0-9][A-Za-z0-9._-]* without "..", at most 64 bytes.
 bool valid_model_name(const std::string& name);
 

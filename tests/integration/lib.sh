@@ -3,6 +3,8 @@
 # its marked servers are killed; never anything by name.
 set -euo pipefail
 : "${LLMCTL_BIN:?}" "${MOCK_BIN:?}" "${PORT_BASE:?}"
+# Two checkouts testing at once on one machine keep apart with LLMCTL_TEST_PORT_OFFSET.
+PORT_BASE=$((PORT_BASE + ${LLMCTL_TEST_PORT_OFFSET:-0}))
 T=$(mktemp -d /tmp/llmctl-it.XXXXXX)
 export LLMCTL_HOME="$T/state"
 export LLMCTL_CONFIG="$T/config.toml"

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <csignal>
+#include <cstdlib>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -10,9 +11,16 @@
 
 using namespace llmctl;
 
-// Ports 20950-20959 belong to this file.
+namespace {
+int port_offset() {
+    const char* e = std::getenv("LLMCTL_TEST_PORT_OFFSET");
+    return e ? std::atoi(e) : 0;
+}
+} // namespace
+
+// Ports 20950-20959 belong to this file (plus $LLMCTL_TEST_PORT_OFFSET, for two checkouts testing at once).
 TEST(Health, LoadingThenReadyAndOwnedByTheServer) {
-    const int port = 20950;
+    const int port = 20950 + port_offset();
     SpawnRequest req;
     req.argv = {MOCK_SERVER_BIN, "--port", std::to_string(port), "--startup-delay", "400ms"};
     req.log_path = "/tmp/llmctl-health-test.log";
@@ -55,7 +63,7 @@ int listen_on(const char* addr, int port) {
 } // namespace
 
 TEST(Health, ListenersAreOursOrStrangersPerAddress) {
-    const int port = 20951;
+    const int port = 20951 + port_offset();
     int fd = listen_on("127.0.0.1", port);
     ASSERT_GE(fd, 0);
     auto mine = port_listeners("127.0.0.1", port, {getpid()});

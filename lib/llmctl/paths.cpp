@@ -5,13 +5,16 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace llmctl {
 
-std::string resolve_state_dir(const std::string& cli) {
+namespace {
+
+std::string state_dir_as_given(const std::string& cli) {
     if (!cli.empty()) return cli;
     if (const char* e = std::getenv("LLMCTL_HOME"); e && *e) return e;
     if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/llmctl";
@@ -20,6 +23,37 @@ std::string resolve_state_dir(const std::string& cli) {
         throw Error(Exit::failure, "cannot find a state dir: HOME is not set", "pass --state-dir DIR or set LLMCTL_HOME");
     return std::string(h) + "/.local/state/llmctl";
 }
+
+// The first component of `path` that is a symlink whose target does not exist, or "".
+std::string dangling_symlink_in(const std::filesystem::path& path) {
+    std::filesystem::path walked;
+    for (const auto& part : path) {
+        walked /= part;
+        struct stat st {};
+        if (::lstat(walked.c_str(), &st) != 0) return {};
+        if (S_ISLNK(st.st_mode) && ::access(walked.c_str(), F_OK) != 0) return walked.string();
+    }
+    return {};
+}
+
+} // namespace
+
+std::string canonical_path(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path abs = fs::absolute(path, ec);
+    if (ec) throw Error(Exit::failure, fmt::format("cannot resolve {}: {}", path, ec.message()));
+    if (auto bad = dangling_symlink_in(abs); !bad.empty())
+        throw Error(Exit::failure, fmt::format("{} is a symlink to something that does not exist", bad),
+                    "create its target, or point the state dir elsewhere");
+    fs::path canon = fs::weakly_canonical(abs, ec);
+    if (ec) throw Error(Exit::failure, fmt::format("cannot resolve {}: {}", path, ec.message()));
+    std::string out = canon.lexically_normal().string();
+    while (out.size() > 1 && out.back() == '/') out.pop_back();
+    return out;
+}
+
+std::string resolve_state_dir(const std::string& cli) { return canonical_path(state_dir_as_given(cli)); }
 
 namespace {
 

@@ -5,8 +5,17 @@
 
 namespace llmctl {
 
-// The state dir in force: `cli` > $LLMCTL_HOME > ${XDG_STATE_HOME:-~/.local/state}/llmctl.
+// The state dir in force: `cli` > $LLMCTL_HOME > ${XDG_STATE_HOME:-~/.local/state}/llmctl, as
+// its canonical path (see canonical_path). Markers and rows carry this spelling only, so two
+// spellings of one dir (relative, through a symlink, with a trailing slash) are one state dir,
+// and one spelling in two working directories is two.
 std::string resolve_state_dir(const std::string& cli);
+
+// One absolute spelling of a path: relative to the working directory, symlinks resolved, no "."
+// or ".." components, no doubled or trailing slash. The part that does not exist yet is appended
+// to the resolved existing part. Throws Error(failure) for a dangling symlink or an unreadable
+// component.
+std::string canonical_path(const std::string& path);
 
 // Creates the state dir (0700, parents as needed) and its logs/ subdir, and refuses one that
 // is owned by another user or writable by group/others. Throws Error(failure) with a hint.

@@ -14,7 +14,7 @@ cleanup() {
   # A test's own clean-up first (e.g. its private tmux server), if it defines one.
   if declare -F on_cleanup >/dev/null; then on_cleanup || true; fi
   "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
-  for p in $(marked); do kill -KILL "$p" 2>/dev/null || true; done
+  for p in $(marked_under "$T"); do kill -KILL "$p" 2>/dev/null || true; done
   local p
   for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null || true; done
   if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "test failed (rc=$rc); data kept in $T" >&2; fi
@@ -44,9 +44,12 @@ wait_for() {
 alive() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 # PIDs of live (non-zombie) processes carrying this test's state-dir marker. One grep finds the
 # candidates (a fork per process in /proc would take seconds on a busy machine).
-marked() {
+marked() { marked_matching -x "LLMCTL_HOME=$LLMCTL_HOME"; }
+# The same for every state dir inside DIR (tests that use several state dirs).
+marked_under() { marked_matching -G "^LLMCTL_HOME=$1/"; }
+marked_matching() {
   local f p
-  for f in $(grep -lzx -- "LLMCTL_HOME=$LLMCTL_HOME" /proc/[0-9]*/environ 2>/dev/null); do
+  for f in $(grep -lz "$1" -e "$2" /proc/[0-9]*/environ 2>/dev/null); do
     p=${f#/proc/}
     p=${p%/environ}
     # A server carries both markers; helper processes of the test only inherit LLMCTL_HOME.

@@ -12,6 +12,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
+#include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/strings.hpp"
 #include "llmctl/supervisor.hpp"
@@ -43,6 +44,18 @@ constexpr int k_cannot_execute = 126;  // CMD found but not executable
 constexpr int k_not_found = 127;       // CMD not found
 
 volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_cancel = 0; // a signal that ends exec before CMD runs
+
+void on_cancel(int sig) { g_cancel = sig; }
+
+// Until CMD runs, SIGINT, SIGTERM and SIGHUP cancel exec: the start stops waiting and a server
+// this exec spawned is stopped before exec exits 128+N (a cancelled CI job strands nothing).
+void catch_cancel() {
+    struct sigaction sa {};
+    sa.sa_handler = on_cancel;
+    sigemptyset(&sa.sa_mask);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(s, &sa, nullptr);
+}
 
 // Passed on: signals someone sent to exec with kill(2). A signal from the terminal (si_code
 // SI_KERNEL) already reached CMD, which shares exec's process group: not sent twice.
@@ -82,16 +95,26 @@ struct Opts {
     std::vector<std::string> command;
 };
 
+// This exec is done with the server: its row goes and, when the duty to stop the server falls to
+// it (it spawned the server, and no other exec uses it), the server is stopped.
+void leave(const std::string& dir, const ModelConfig& m, const ExecUser& user, Millis drain, Globals& g, const std::string& why) {
+    if (!user.id || !leave_exec_user(dir, user.id)) return;
+    if (g.verbosity > 0) std::cerr << fmt::format("llmctl: exec: stopping {}, which this exec started\n", m.name);
+    auto r = stop_server(dir, m.name, m.stop_timeout, drain, notifier(g), "stopped", why,
+                         [inst = user.instance](Store&, const ServerRow& row) { return row.instance == inst && row.status != "failed"; });
+    if (!r.unrecorded.empty()) std::cerr << fmt::format("llmctl: warning: exec: {} stopped, but not recorded: {}\n", m.name, r.unrecorded);
+}
+
 int run(const Opts& o, Globals& g) {
     Config cfg = load_config(g.config_path);
-    const ModelConfig* found = cfg.find(o.name);
+    if (o.command.empty()) throw Error(Exit::usage, "exec needs a command after --", "llmctl exec NAME -- CMD ARGS...");
+    std::string dir = resolve_state_dir(g.state_dir);
+    auto found = find_model(cfg, dir, o.name);
     if (!found)
         throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", o.name, cfg.source, did_you_mean_suffix(o.name, cfg.model_names())),
                     "list models with: llmctl config check");
     const ModelConfig m = *found;
     if (m.external()) throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): use its url directly", m.name, m.url));
-    if (o.command.empty()) throw Error(Exit::usage, "exec needs a command after --", "llmctl exec NAME -- CMD ARGS...");
-    std::string dir = resolve_state_dir(g.state_dir);
 
     // CMD is looked up before anything starts: a typo costs no server start.
     bp::filesystem::path exe = o.command[0];
@@ -105,17 +128,31 @@ int run(const Opts& o, Globals& g) {
         return k_cannot_execute;
     }
 
-    // Ensure NAME runs, and register as its user; a server stopped in between is started again.
+    // Ensure NAME runs. This exec is its user from the start's first decision on (spawning it,
+    // waiting for another start of it, or finding it running), so execs waiting for one start
+    // share that server, and a cancelled exec never strands the one it spawned.
+    ExecUser user;
+    user.keep = o.keep;
     StartResult res;
-    std::optional<ExecUse> use;
-    for (int attempt = 0; !use; ++attempt) {
-        if (attempt == 3) throw Error(Exit::server, fmt::format("{} keeps stopping while exec starts it", m.name), "look for a loop running llmctl stop");
+    catch_cancel();
+    try {
         StartOptions so;
+        so.exec_user = &user;
+        so.cancelled = [] { return g_cancel != 0; };
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);
         res = start_server(dir, m, so);
-        status.clear();
-        use = add_exec_user(dir, m.name, res.pid, !res.already_running && !o.keep);
+    } catch (const Error&) {
+        if (!g_cancel) {
+            leave(dir, m, user, Millis(0), g, "its llmctl exec failed");
+            throw;
+        }
+    }
+    if (g_cancel) {
+        int sig = g_cancel;
+        if (g.verbosity >= 0) std::cerr << fmt::format("llmctl: exec: {} before {} ran; leaving {}\n", strsignal(sig), o.command[0], m.name);
+        leave(dir, m, user, Millis(0), g, fmt::format("its llmctl exec got {}", strsignal(sig)));
+        return 128 + sig;
     }
     bool started = !res.already_running;
     if (g.verbosity > 0)
@@ -158,11 +195,7 @@ int run(const Opts& o, Globals& g) {
 
     // CMD is done: leave, and stop the server if that falls to us (after its drain).
     try {
-        if (leave_exec_user(dir, use->id)) {
-            if (g.verbosity > 0) std::cerr << fmt::format("llmctl: exec: stopping {}, which this exec started\n", m.name);
-            stop_server(dir, m.name, m.stop_timeout, m.drain_timeout, notifier(g), "stopped", "its llmctl exec ended",
-                        [inst = use->instance](const ServerRow& r) { return r.instance == inst; });
-        }
+        leave(dir, m, user, m.drain_timeout, g, "its llmctl exec ended");
     } catch (const Error& e) {
         std::cerr << "llmctl: error: exec: " << e.what() << "\n";
         if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";

@@ -4,6 +4,7 @@
 #include "progress.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
@@ -18,19 +19,40 @@ namespace llmctl::cli {
 
 namespace {
 
-// The model to start: a config entry, or an ad-hoc one from `-- CMD ARGS...`.
-ModelConfig resolve_model(const Config& cfg, const std::string& name, const std::vector<std::string>& command) {
+void check_name(const std::string& name) {
     if (!valid_model_name(name))
         throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name),
                     "names start with a letter or digit and hold only letters, digits, '.', '_' and '-'");
-    if (!command.empty()) {
-        ModelConfig m = model_from_defaults(cfg.defaults, name);
-        m.command = command;
-        return m;
-    }
-    if (auto* m = cfg.find(name)) return *m;
-    throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", name, cfg.source, did_you_mean_suffix(name, cfg.model_names())),
-                "list models with: llmctl config check");
+}
+
+// Names of the servers the state file knows (for "did you mean" and `stop --all`).
+std::vector<std::string> server_names(const std::string& dir) {
+    std::vector<std::string> names;
+    if (!check_state_dir(dir)) return names;
+    if (auto store = Store::open_read(state_db_path(dir)))
+        for (auto& r : load_servers(*store)) names.push_back(r.name);
+    return names;
+}
+
+Error unknown_name(const Config& cfg, const std::string& dir, const std::string& name) {
+    auto known = cfg.model_names();
+    for (auto& n : server_names(dir)) known.push_back(n);
+    return Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", name, cfg.source, did_you_mean_suffix(name, known)),
+                 "list models with: llmctl config check; running servers (ad-hoc ones too) with: llmctl ps");
+}
+
+// The model a name stands for: a config entry, or a running ad-hoc server (by its recorded spec).
+ModelConfig known_model(const Config& cfg, const std::string& dir, const std::string& name) {
+    check_name(name);
+    if (auto m = find_model(cfg, dir, name)) return *m;
+    throw unknown_name(cfg, dir, name);
+}
+
+void warn_unrecorded(const StopResult& r, const std::string& name) {
+    if (!r.unrecorded.empty())
+        std::cerr << fmt::format("llmctl: warning: {} (pid {}) is stopped, but the state file could not record it: {}\n"
+                                 "hint: its row is cleared by the next start, stop or reap that can write\n",
+                                 name, r.pid, r.unrecorded);
 }
 
 } // namespace
@@ -40,29 +62,42 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         std::string name;
         std::vector<std::string> command;
         int port = 0;
-        std::string timeout;
+        std::string timeout, health;
         bool no_wait = false, json = false;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("name", o->name, "Model (config entry) or ad-hoc server name")->required()->type_name("NAME");
+    app.add_option("name", o->name, "Model (config entry), or the name of an ad-hoc server")->required()->type_name("NAME");
     app.add_option("--port", o->port, "Use this port (1-65535)")->check(CLI::Range(1, 65535).description(""))->type_name("PORT");
-    app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s); default startup_timeout")->type_name("DUR");
+    app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s; 0: no limit); default startup_timeout")->type_name("DUR");
+    app.add_option("--health", o->health, "Ad-hoc server: ready when GET PATH answers 200, or tcp: when the port accepts (default /health)")
+        ->type_name("PATH|tcp");
     app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy");
     app.add_flag("--json", o->json, "Print a JSON object instead of the URL");
     app.add_option("command", o->command, "After --: an ad-hoc server command ({host} {port} {name} work)")->type_name("CMD");
     app.footer("Idempotent: a running server prints its URL. Concurrent starts spawn one server.\n"
                "Examples:\n  llmctl start echo\n  curl \"$(llmctl start echo)/v1/models\"\n"
-               "  llmctl start mysrv -- python3 -m http.server {port} --bind {host}\n");
+               "  llmctl start web --health / -- python3 -m http.server {port} --bind {host}\n"
+               "  llmctl start db --health tcp -- redis-server --port {port}\n");
     return [o, &g]() -> int {
         Config cfg = load_config(g.config_path);
-        ModelConfig m = resolve_model(cfg, o->name, o->command);
+        std::string dir = resolve_state_dir(g.state_dir);
+        check_name(o->name);
+        ModelConfig m;
+        if (!o->command.empty()) {
+            m = adhoc_model(cfg, dir, o->name, o->command, o->health, canonical_path("."));
+        } else {
+            m = known_model(cfg, dir, o->name);
+            if (!o->health.empty())
+                throw Error(Exit::usage, "--health is for an ad-hoc server (start NAME --health PATH -- CMD)",
+                            fmt::format("a configured model's readiness is its health key in {}", cfg.source));
+        }
         StartOptions so;
         if (o->port) so.port = o->port;
         if (!o->timeout.empty()) so.timeout = duration_flag("--timeout", o->timeout);
         so.wait = !o->no_wait;
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);
-        auto r = start_server(resolve_state_dir(g.state_dir), m, so);
+        auto r = start_server(dir, m, so);
         status.clear();
         if (o->json) {
             std::cout << nlohmann::json{{"name", m.name}, {"url", r.url}, {"pid", r.pid}, {"port", r.port},
@@ -91,30 +126,37 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
                  "Do not wait for chats in flight (drain_timeout): SIGTERM at once, cutting them");
     app.footer("First the server is marked stopping: new chats wait (or, with --no-start, fail) and the chats\n"
                "in flight may finish, for up to drain_timeout (default 30s). Then SIGTERM, and SIGKILL after\n"
-               "stop_timeout. Stopping something that is not running succeeds.\n"
+               "stop_timeout. Stopping a known model that is not running succeeds; an unknown name is exit 4.\n"
+               "Works with a broken config (a warning; the built-in timeouts) and on a full disk.\n"
                "Examples:\n  llmctl stop echo\n  llmctl stop --all\n  llmctl stop --force echo\n");
     return [o, &g]() -> int {
         if (o->names.empty() == !o->all) throw Error(Exit::usage, "give server names or --all (not both)", "llmctl stop NAME... | --all");
-        Config cfg = load_config(g.config_path);
-        std::string dir = resolve_state_dir(g.state_dir);
-        std::vector<std::string> names = o->names;
-        if (o->all && check_state_dir(dir)) recover_lost_state(dir);
-        if (o->all && check_state_dir(dir))
-            if (auto store = Store::open_read(state_db_path(dir)))
-                for (auto& r : load_servers(*store)) names.push_back(r.name);
         std::optional<Millis> timeout;
         if (!o->timeout.empty()) timeout = duration_flag("--timeout", o->timeout);
+        CleanupConfig loaded = load_config_for_cleanup(g.config_path);
+        if (!loaded.ok())
+            std::cerr << fmt::format("llmctl: warning: the config cannot be used ({}); stopping with the built-in "
+                                     "stop_timeout and drain_timeout\n", loaded.problem);
+        const Config& cfg = loaded.config;
+        std::string dir = resolve_state_dir(g.state_dir);
+        if (o->all && check_state_dir(dir)) recover_lost_state(dir);
+        std::vector<std::string> names = o->all ? server_names(dir) : o->names;
+        auto running = server_names(dir);
+        // Every name first: a typo stops nothing (exit 4), as start, restart and chat do.
         for (auto& n : names) {
+            check_name(n);
             if (auto* m = cfg.find(n); m && m->external())
                 throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not stop it", n, m->url));
-            Millis t = timeout.value_or(cfg.find(n) ? cfg.find(n)->stop_timeout : cfg.defaults.stop_timeout);
-            Millis drain = o->no_drain ? Millis(0) : (cfg.find(n) ? cfg.find(n)->drain_timeout : cfg.defaults.drain_timeout);
-            bool stopped = stop_server(dir, n, t, drain, notifier(g));
-            if (!stopped && g.verbosity >= 0) {
-                // Still success (stop is idempotent), but a mistyped name deserves a hint.
-                std::string also = cfg.find(n) ? "" : fmt::format(", nor a configured model{}", did_you_mean_suffix(n, cfg.model_names()));
-                std::cerr << "llmctl: " << n << " is not running" << also << "\n";
-            }
+            bool known = cfg.find(n) || std::find(running.begin(), running.end(), n) != running.end();
+            if (!known && loaded.ok()) throw unknown_name(cfg, dir, n);
+        }
+        for (auto& n : names) {
+            auto m = find_model(cfg, dir, n);
+            ModelConfig mc = m ? *m : model_from_defaults(cfg.defaults, n);
+            Millis drain = o->no_drain ? Millis(0) : mc.drain_timeout;
+            auto r = stop_server(dir, n, timeout.value_or(mc.stop_timeout), drain, notifier(g));
+            warn_unrecorded(r, n);
+            if (!r.stopped && g.verbosity >= 0) std::cerr << "llmctl: " << n << " is not running\n";
         }
         return 0;
     };
@@ -123,17 +165,19 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
 std::function<int()> setup_restart(CLI::App& app, Globals& g) {
     auto name = std::make_shared<std::string>();
     auto no_drain = std::make_shared<bool>(false);
-    app.add_option("name", *name, "Model to restart")->required()->type_name("NAME");
+    app.add_option("name", *name, "Model (or running ad-hoc server) to restart")->required()->type_name("NAME");
     app.add_flag("--no-drain,--force", *no_drain, "Do not wait for chats in flight (drain_timeout): they are cut");
     app.footer("A running server keeps the settings it was started with: restart after editing the config.\n"
+               "An ad-hoc server (start NAME -- CMD) is restarted with its command, in its directory.\n"
                "Chats in flight finish on the old server (up to drain_timeout); chats that arrive meanwhile\n"
                "wait and then run on the new one.\n"
                "Examples:\n  llmctl restart echo\n  llmctl config check && llmctl restart phi4\n");
     return [name, no_drain, &g]() -> int {
         Config cfg = load_config(g.config_path);
-        ModelConfig m = resolve_model(cfg, *name, {});
         std::string dir = resolve_state_dir(g.state_dir);
-        stop_server(dir, m.name, m.stop_timeout, *no_drain ? Millis(0) : m.drain_timeout, notifier(g));
+        ModelConfig m = known_model(cfg, dir, *name);
+        if (m.external()) throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not restart it", m.name, m.url));
+        warn_unrecorded(stop_server(dir, m.name, m.stop_timeout, *no_drain ? Millis(0) : m.drain_timeout, notifier(g)), m.name);
         StartOptions so;
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);

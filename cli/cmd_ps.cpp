@@ -5,6 +5,7 @@
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/health.hpp"
+#include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/recovery.hpp"
@@ -50,10 +51,12 @@ std::vector<ProbeResult> probe_all(const std::vector<ServerRow>& rows, const Glo
         std::string status = effective_status(r);
         if (!r.port || status == "dead" || status == "failed") continue;
         const ModelConfig* m = cfg ? cfg->find(r.name) : nullptr;
-        std::string path = m ? m->health : "/health";
+        auto adhoc = m ? std::nullopt : model_from_spec(Defaults{}, r.name, r.spec_json);
+        std::string path = m ? m->health : adhoc ? adhoc->health : "/health";
         threads.emplace_back([&out, i, host = r.host, port = static_cast<int>(*r.port), path] {
             auto t0 = std::chrono::steady_clock::now();
-            out[i].http = probe_health(host, port, path, Millis(2000));
+            Probe p = probe_ready(host, port, path, Millis(2000));
+            out[i].http = p.ok && !p.http ? 200 : p.http; // health = "tcp": a connection counts as 200
             out[i].ms = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - t0).count();
             out[i].probed = true;
         });
@@ -69,7 +72,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     auto json = std::make_shared<bool>(false);
     auto names = std::make_shared<bool>(false);
     auto health = std::make_shared<bool>(false);
-    app.add_flag("-a,--all", *all, "Include failed servers");
+    app.add_flag("-a,--all", *all, "Include failed servers, with a REASON column");
     app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
     app.add_flag("-q,--quiet", *names, "Print names only, one per line");
     app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column");
@@ -127,6 +130,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         nlohmann::json arr = nlohmann::json::array();
         std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "SLOTS", "URL"}};
         if (*health) table[0].insert(table[0].end() - 1, "HEALTH");
+        if (*all) table[0].push_back("REASON"); // why a server failed or is dead
         for (std::size_t i = 0; i < rows.size(); ++i) {
             const auto& r = rows[i];
             std::string status = effective_status(r);
@@ -158,9 +162,13 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                            {"active", u.active},
                            {"queued", u.queued},
                            {"max_concurrent", max ? nlohmann::json(max) : nlohmann::json()}});
+            bool gone = status == "dead" || status == "failed"; // no clock ticks for a process that is not there
             table.push_back({r.name, shown, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
-                             age(r.ready_at ? r.ready_at : r.started_at, now), age(r.last_used, now),
+                             gone ? "-" : age(r.ready_at ? r.ready_at : r.started_at, now), gone ? "-" : age(r.last_used, now),
                              rss ? format_size(rss) : "-", slots, r.url()});
+            if (*all) table.back().push_back(status == "failed" ? (r.error.empty() ? "failed" : r.error)
+                                             : status == "dead"   ? "its process is gone (reap clears the row)"
+                                                                  : "-");
             if (*health) {
                 const auto& p = probes[i];
                 arr.back()["health_http"] = p.probed ? nlohmann::json(p.http) : nlohmann::json();

@@ -36,7 +36,7 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
             if (idle->count() <= 0) throw Error(Exit::usage, "--idle-timeout must be more than 0", "write it like \"30m\" or \"90s\"");
         }
         if (o->rebuild && o->dry_run) throw Error(Exit::usage, "--rebuild and --dry-run do not go together");
-        Config cfg = load_config(g.config_path);
+        CleanupConfig loaded = load_config_for_cleanup(g.config_path);
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ReapAction> actions;
         if (o->rebuild) {
@@ -48,8 +48,12 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
         ReapOptions ro;
         ro.dry_run = o->dry_run;
         ro.idle_timeout = idle;
-        auto more = reap(dir, cfg, ro);
-        actions.insert(actions.end(), more.begin(), more.end());
+        ro.config_ok = loaded.ok();
+        auto report = reap(dir, loaded.config, ro);
+        actions.insert(actions.end(), report.actions.begin(), report.actions.end());
+        // Warnings go to stderr even with -q: cron mails them, and they mean something is wrong.
+        if (!loaded.ok()) report.warnings.insert(report.warnings.begin(), fmt::format("the config cannot be used ({})", loaded.problem));
+        for (auto& w : report.warnings) std::cerr << "llmctl: warning: reap: " << w << "\n";
         if (o->json) {
             nlohmann::json arr = nlohmann::json::array();
             for (auto& a : actions)

@@ -21,6 +21,7 @@ struct Options {
     double tokens_per_second = 0;  // 0 = as fast as possible
     bool stamp_tokens = false;     // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
     Duration startup_delay{0};
+    std::string loading_until; // answer 503 until this file exists (a test holds the load open)
     bool stderr_only = false;
     std::string request_log;  // empty = disabled
     bool crash_at_start = false;

@@ -101,13 +101,14 @@ void start_loader(ServerState& state) {
         log_line("model loaded");
         state.loaded = true;
     };
-    if (state.options.startup_delay.count() == 0) {
+    if (state.options.startup_delay.count() == 0 && state.options.loading_until.empty()) {
         load();  // synchronously, so no request can ever see the loading state
         return;
     }
     const auto ready_at = std::chrono::steady_clock::now() + state.options.startup_delay;
-    std::thread([ready_at, load] {
+    std::thread([ready_at, load, until = state.options.loading_until] {
         std::this_thread::sleep_until(ready_at);
+        while (!until.empty() && ::access(until.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         load();
     }).detach();
 }

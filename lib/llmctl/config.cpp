@@ -1,5 +1,6 @@
 #include "llmctl/config.hpp"
 
+#include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/http_client.hpp"
 #include "llmctl/paths.hpp"
@@ -112,12 +113,17 @@ public:
     bool shared_key(const std::string& key, const toml::node& v, T& out) const {
         if (key == "host") {
             out.host = get_string(v, key);
-            if (out.host.empty()) fail(v.source(), "\"host\" must not be empty");
+            if (!valid_host(out.host))
+                fail(v.source(), fmt::format("\"host\" = \"{}\" is not an IP address or \"localhost\"", out.host),
+                     "give the address the server binds: \"127.0.0.1\", \"::1\", \"0.0.0.0\" (all IPv4 interfaces) or \"::\"");
+            out.host = bare_host(out.host);
         } else if (key == "port_range") {
             std::tie(out.port_min, out.port_max) = get_range(v, key);
         } else if (key == "health") {
             out.health = get_string(v, key);
-            if (out.health.empty() || out.health[0] != '/') fail(v.source(), "\"health\" must be an HTTP path starting with \"/\"");
+            if (!valid_health(out.health))
+                fail(v.source(), fmt::format("\"health\" = \"{}\" is neither an HTTP path starting with \"/\" nor \"tcp\"", out.health),
+                     "the path that answers 200 when the server is ready, or \"tcp\" to wait until its port accepts connections");
         } else if (key == "max_concurrent") {
             out.max_concurrent = get_int(v, key, 1, 100000);
         } else if (key == "startup_timeout") {
@@ -276,6 +282,8 @@ std::vector<std::string> Config::model_names() const {
     for (auto& [k, _] : models) out.push_back(k);
     return out;
 }
+
+bool valid_health(const std::string& health) { return health == "tcp" || (!health.empty() && health[0] == '/'); }
 
 bool valid_model_name(const std::string& name) {
     if (name.empty() || name.size() > 64) return false;

@@ -59,6 +59,8 @@ struct ModelConfig {
     std::uint64_t log_max_size = 0;
     int log_keep = 0;
 
+    bool adhoc = false;               // from `start NAME -- CMD`, not the config
+
     bool external() const { return !url.empty(); }
 };
 
@@ -100,6 +102,9 @@ struct CleanupConfig {
     bool ok() const { return problem.empty(); }
 };
 CleanupConfig load_config_for_cleanup(const std::string& cli_path);
+
+// True for a readiness check llmctl understands: an HTTP path ("/health") or "tcp".
+bool valid_health(const std::string& health);
 
 // True for names matching [A-Za-z0-9][A-Za-z0-9._-]* without "..", at most 64 bytes.
 bool valid_model_name(const std::string& name);

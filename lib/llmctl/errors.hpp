@@ -32,6 +32,14 @@ private:
     std::string hint_;
 };
 
+// A write to the state file failed (disk full, an I/O error, the file size limit): nothing of the
+// transaction was recorded. Commands that can act from what they read (stop, reap) carry on and
+// record the result when the disk allows; the rest report it (exit 1).
+class StateWriteError : public Error {
+public:
+    StateWriteError(std::string message, std::string hint) : Error(Exit::failure, std::move(message), std::move(hint)) {}
+};
+
 // Formats `call("path"): strerror(errno)` from the current errno.
 std::string sys_message(std::string_view call, std::string_view path, int err);
 

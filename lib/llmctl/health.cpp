@@ -1,5 +1,7 @@
 #include "llmctl/health.hpp"
 
+#include "llmctl/address.hpp"
+#include "llmctl/process.hpp"
 #include "llmctl/strings.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -8,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <array>
+#include <fmt/format.h>
 #include <arpa/inet.h>
 #include <cstdint>
 #include <cstdlib>
@@ -23,31 +26,79 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-int probe_health(const std::string& host, int port, const std::string& path, Millis timeout) {
+namespace {
+
+// "connection refused", "no answer within 1s", … for a failed exchange.
+std::string failure_words(const boost::system::error_code& ec, Millis timeout) {
+    if (ec == asio::error::operation_aborted || ec == beast::error::timeout) return "no answer within " + format_duration(timeout);
+    if (ec == asio::error::connection_refused) return "connection refused (nothing listens there)";
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset)
+        return "the connection was closed without an answer";
+    return ec.message();
+}
+
+Probe probe_tcp(const std::string& host, int port, Millis timeout) {
+    Probe p;
+    asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(connect_host(host), ec);
+    if (ec) {
+        p.seen = "bad address " + host;
+        return p;
+    }
+    boost::system::error_code result = asio::error::operation_aborted;
+    stream.expires_after(timeout);
+    stream.async_connect(asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(port)),
+                         [&](boost::system::error_code e) { result = e; });
+    ioc.run();
+    p.ok = !result;
+    p.seen = p.ok ? "a TCP connection was accepted" : "TCP connect: " + failure_words(result, timeout);
+    return p;
+}
+
+Probe probe_http(const std::string& host, int port, const std::string& path, Millis timeout) {
+    Probe p;
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     beast::flat_buffer buf;
     http::request<http::empty_body> req{http::verb::get, path, 11};
-    req.set(http::field::host, host + ":" + std::to_string(port));
+    req.set(http::field::host, http_url(host, port).substr(7));
     req.set(http::field::user_agent, "llmctl");
     req.set(http::field::connection, "close");
     http::response<http::string_body> res;
-    int status = 0;
     boost::system::error_code ec;
-    auto addr = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-    if (ec) return 0;
+    auto addr = asio::ip::make_address(connect_host(host), ec);
+    if (ec) {
+        p.seen = "bad address " + host;
+        return p;
+    }
+    boost::system::error_code failed = asio::error::operation_aborted;
     stream.expires_after(timeout);
     stream.async_connect(asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(port)), [&](boost::system::error_code e) {
-        if (e) return;
+        if ((failed = e)) return;
         http::async_write(stream, req, [&](boost::system::error_code e2, std::size_t) {
-            if (e2) return;
+            if ((failed = e2)) return;
             http::async_read(stream, buf, res, [&](boost::system::error_code e3, std::size_t) {
-                if (!e3) status = static_cast<int>(res.result_int());
+                if ((failed = e3)) return;
+                p.http = static_cast<int>(res.result_int());
             });
         });
     });
     ioc.run();
-    return status;
+    p.ok = p.http == 200;
+    p.seen = p.http ? fmt::format("GET {} answered HTTP {}", path, p.http) : fmt::format("GET {}: {}", path, failure_words(failed, timeout));
+    return p;
+}
+
+} // namespace
+
+Probe probe_ready(const std::string& host, int port, const std::string& health, Millis timeout) {
+    return health == "tcp" ? probe_tcp(host, port, timeout) : probe_http(host, port, health, timeout);
+}
+
+int probe_health(const std::string& host, int port, const std::string& path, Millis timeout) {
+    return probe_http(host, port, path, timeout).http;
 }
 
 namespace {
@@ -116,29 +167,47 @@ std::set<unsigned long> listening_inodes(int port, const std::string& host) {
     return out;
 }
 
+namespace {
+
+// The inodes among `inodes` that sockets of process `pid` hold.
+void sockets_of(pid_t pid, const std::set<unsigned long>& inodes, std::set<unsigned long>& seen) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (auto* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        char target[64];
+        ssize_t n = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        unsigned long ino = 0;
+        if (std::sscanf(target, "socket:[%lu]", &ino) == 1 && inodes.count(ino)) seen.insert(ino);
+    }
+    ::closedir(d);
+}
+
+} // namespace
+
 PortListeners port_listeners(const std::string& host, int port, const std::vector<pid_t>& pids) {
     PortListeners out;
     auto inodes = listening_inodes(port, host);
     if (inodes.empty()) return out;
     std::set<unsigned long> seen;
-    for (pid_t pid : pids) {
-        std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-        DIR* d = ::opendir(dir.c_str());
-        if (!d) continue;
-        while (auto* e = ::readdir(d)) {
-            if (e->d_name[0] == '.') continue;
-            char target[64];
-            ssize_t n = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target - 1);
-            if (n <= 0) continue;
-            target[n] = '\0';
-            unsigned long ino = 0;
-            if (std::sscanf(target, "socket:[%lu]", &ino) == 1 && inodes.count(ino)) seen.insert(ino);
-        }
-        ::closedir(d);
-    }
+    for (pid_t pid : pids) sockets_of(pid, inodes, seen);
     out.ours = !seen.empty();
     out.stranger = seen.size() < inodes.size();
     return out;
+}
+
+std::optional<pid_t> listening_pid(const std::string& host, int port) {
+    auto inodes = listening_inodes(port, host);
+    if (inodes.empty()) return std::nullopt;
+    for (pid_t pid : list_pids()) {
+        std::set<unsigned long> seen;
+        sockets_of(pid, inodes, seen);
+        if (!seen.empty()) return pid;
+    }
+    return std::nullopt;
 }
 
 } // namespace llmctl

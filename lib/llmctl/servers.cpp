@@ -11,7 +11,7 @@ namespace {
 
 constexpr const char* k_columns =
     "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-    "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error FROM servers ";
+    "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec FROM servers ";
 
 std::vector<ServerRow> rows(Stmt& s) {
     std::vector<ServerRow> out;
@@ -33,6 +33,7 @@ std::vector<ServerRow> rows(Stmt& s) {
         r.config_hash = s.str(15);
         r.exit_code = s.opt_i64(16);
         r.error = s.str(17);
+        r.spec_json = s.str(18);
         // SQLite checks the CHECK constraints on writes only: a damaged file can hold any bytes.
         // A row llmctl could not have written is refused rather than acted on (a start took an
         // unknown status for "dead" and killed a live server: found by the corruption test).

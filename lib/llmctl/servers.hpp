@@ -1,6 +1,7 @@
 #pragma once
 // Rows of the `servers` table and what a reader can say about them without the lock.
 
+#include "llmctl/address.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/store.hpp"
 
@@ -13,12 +14,14 @@ namespace llmctl {
 
 struct ServerRow {
     std::string name, instance, status, host, log_path, argv_json, config_hash, error;
+    std::string spec_json;              // what it was started from (see model_spec_json); "" if unknown
     Identity server;                    // pid, start ticks, boot id
     std::optional<std::int64_t> port;
     std::optional<std::int64_t> owner_pid, owner_start_ticks;
     std::optional<std::int64_t> started_at, ready_at, last_used, exit_code;
 
-    std::string url() const { return port ? "http://" + host + ":" + std::to_string(*port) : std::string(); }
+    // A URL a client can use (IPv6 in brackets, a wildcard bind as loopback); "" without a port.
+    std::string url() const { return port ? http_url(host, static_cast<int>(*port)) : std::string(); }
 };
 
 // All rows, ordered by name.

@@ -92,6 +92,11 @@ CREATE TABLE exec_users(
 );
 CREATE INDEX exec_users_instance ON exec_users(instance);
 )sql",
+    // v2 -> v3: what a server was started from (JSON: command template, health, cwd, env), so a
+    // running ad-hoc server can be used, restarted and probed by name.
+    R"sql(
+ALTER TABLE servers ADD COLUMN spec TEXT;
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
 
@@ -254,10 +259,11 @@ void Store::fail(int rc, const std::string& what) const {
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
         throw Error(Exit::timeout, fmt::format("state file {} is busy ({}: {})", path_, what, msg), "another llmctl holds it; try again");
     if (primary == SQLITE_CONSTRAINT) throw Error(Exit::failure, fmt::format("state file {}: constraint failed: {}", path_, msg));
-    if (primary == SQLITE_FULL) throw Error(Exit::failure, fmt::format("state file {}: disk full ({})", path_, msg), "free some space and retry");
+    if (primary == SQLITE_FULL)
+        throw StateWriteError(fmt::format("state file {}: disk full ({})", path_, msg), "free some space (df -h) and retry");
     if (primary == SQLITE_IOERR)
-        throw Error(Exit::failure, fmt::format("state file {}: {}: {}", path_, what, msg),
-                    "the file is unchanged (the write was rolled back); check free space (df) and the file size limit (ulimit -f)");
+        throw StateWriteError(fmt::format("state file {}: {}: {}", path_, what, msg),
+                              "the file is unchanged (the write was rolled back); check free space (df) and the file size limit (ulimit -f)");
     throw Error(Exit::failure, fmt::format("state file {}: {}: {}", path_, what, msg));
 }
 
@@ -351,7 +357,8 @@ std::optional<Store> Store::open_read(const std::string& path) {
         throw Error(Exit::failure,
                     fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
                     "upgrade llmctl, or use another --state-dir");
-    if (v < k_schema_version) return std::nullopt; // nothing written yet by this schema
+    if (v == 0) return std::nullopt; // nothing written yet
+    if (v < k_schema_version) s.migrate(); // a file of an earlier llmctl: one schema change, once
     return s;
 }
 

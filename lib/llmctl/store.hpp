@@ -17,7 +17,7 @@ namespace llmctl {
 extern const char* const k_hint_corrupt;
 
 // The schema version this build writes; a newer file is refused, never downgraded.
-constexpr int k_schema_version = 2;
+constexpr int k_schema_version = 3;
 
 class Store;
 
@@ -58,7 +58,8 @@ public:
     // Throws Error(failure) for a file that is not SQLite, truncated, corrupt or newer.
     static Store open_write(const std::string& path);
 
-    // Opens an existing state file for reading only; nullopt when it is missing or empty.
+    // Opens an existing state file for reading; nullopt when it is missing, empty or has no
+    // schema yet. A file of an earlier schema is migrated first (once, in its own transaction).
     static std::optional<Store> open_read(const std::string& path);
 
     Store(Store&&) noexcept;

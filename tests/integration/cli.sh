@@ -70,8 +70,12 @@ expect_rc 4 llmctl --config "$T/two.toml" chat qwen-codr hi
 echo "$ERR" | grep -q 'did you mean "qwen-coder"' || fail "mistyped model in chat: $ERR"
 expect_rc 4 llmctl --config "$T/two.toml" logs phi3
 echo "$ERR" | grep -q 'did you mean "phi4"' || fail "mistyped model in logs: $ERR"
-expect_rc 0 llmctl --config "$T/two.toml" --state-dir "$T/fresh" stop phi3
-echo "$ERR" | grep -q 'phi3 is not running, nor a configured model (did you mean "phi4"?)' || fail "mistyped model in stop: $ERR"
+expect_rc 4 llmctl --config "$T/two.toml" --state-dir "$T/fresh" stop phi3
+echo "$ERR" | grep -q 'unknown model "phi3" in .*two.toml (did you mean "phi4"?)' || fail "mistyped model in stop: $ERR"
+expect_rc 4 llmctl --config "$T/two.toml" --state-dir "$T/fresh" stop phi4 phi3
+[ -z "$(marked)" ] || fail "stop with a mistyped name did something"
+expect_rc 0 llmctl --config "$T/two.toml" --state-dir "$T/fresh" stop phi4   # known, not running: success with a note
+echo "$ERR" | grep -q 'phi4 is not running' || fail "stop of a known model that is not running: $ERR"
 expect_rc 2 llmctl strat phi4
 echo "$ERR" | grep -q 'did you mean "start"' || fail "mistyped command: $ERR"
 for e in "$T/err" "$T/out"; do grep -q $'\x1b' "$e" && fail "escape code in $e"; done

@@ -68,15 +68,32 @@ TEST_F(StoreTest, MigratesV0ToLatest) {
     EXPECT_EQ(again.user_version(), k_schema_version);
 }
 
+// A version-2 file (before servers.spec), as an earlier llmctl left it, is readable at once: a
+// reader (ps, the hot path of start) migrates it rather than showing no servers.
+TEST_F(StoreTest, ReaderMigratesAV2FileAndSeesItsRows) {
+    {
+        auto s = Store::open_write(path_);
+        insert_server(s, "a", 10501);
+        s.exec("ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=2;");
+    }
+    auto r = Store::open_read(path_);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->user_version(), k_schema_version);
+    EXPECT_EQ(count_servers(*r), 1);
+    auto q = r->prepare("SELECT spec FROM servers");
+    ASSERT_TRUE(q.step());
+    EXPECT_TRUE(q.is_null(0));
+}
+
 // A version-1 file (before exec_users) keeps its rows and gains the table.
 TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec("DROP TABLE exec_users; PRAGMA user_version=1;");
+        s.exec("DROP TABLE exec_users; ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;");
     }
     auto s = Store::open_write(path_);
-    EXPECT_EQ(s.user_version(), 2);
+    EXPECT_EQ(s.user_version(), k_schema_version);
     EXPECT_EQ(count_servers(s), 1);
     auto q = s.prepare("SELECT count(*) FROM exec_users");
     ASSERT_TRUE(q.step());

@@ -1,0 +1,55 @@
+#include "llmctl/address.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+namespace llmctl {
+
+namespace {
+
+bool is_ipv4(const std::string& h) {
+    in_addr a{};
+    return ::inet_pton(AF_INET, h.c_str(), &a) == 1;
+}
+
+bool is_ipv6(const std::string& h) {
+    in6_addr a{};
+    return ::inet_pton(AF_INET6, h.c_str(), &a) == 1;
+}
+
+} // namespace
+
+std::string bare_host(const std::string& host) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+    return host;
+}
+
+bool valid_host(const std::string& host) {
+    std::string h = bare_host(host);
+    if (h == "localhost") return host == h;
+    if (h != host) return is_ipv6(h); // brackets only around IPv6
+    return is_ipv4(h) || is_ipv6(h);
+}
+
+bool is_wildcard(const std::string& host) {
+    std::string h = bare_host(host);
+    if (is_ipv4(h)) return h == "0.0.0.0";
+    in6_addr a{};
+    return ::inet_pton(AF_INET6, h.c_str(), &a) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a);
+}
+
+std::string connect_host(const std::string& host) {
+    std::string h = bare_host(host);
+    if (h == "localhost") return "127.0.0.1";
+    if (is_wildcard(h)) return is_ipv6(h) ? "::1" : "127.0.0.1";
+    return h;
+}
+
+std::string http_url(const std::string& host, int port) {
+    std::string h = connect_host(host);
+    if (h.find(':') != std::string::npos) h = "[" + h + "]";
+    if (bare_host(host) == "localhost") h = "localhost"; // as the user wrote it: it connects
+    return "http://" + h + ":" + std::to_string(port);
+}
+
+} // namespace llmctl

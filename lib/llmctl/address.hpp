@@ -1,0 +1,27 @@
+#pragma once
+// Hosts as the config gives them ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost") and the
+// forms the rest needs: an address a client can connect to, and a URL a person can paste.
+
+#include <string>
+
+namespace llmctl {
+
+// True for an IPv4 or IPv6 literal (an IPv6 one may be in brackets) or "localhost": what a server
+// can be told to bind and llmctl can probe without a resolver.
+bool valid_host(const std::string& host);
+
+// The host without the brackets an IPv6 literal may carry: "[::1]" -> "::1".
+std::string bare_host(const std::string& host);
+
+// True for an address that binds every interface: 0.0.0.0 or ::.
+bool is_wildcard(const std::string& host);
+
+// The address a client on this machine connects to for a server bound to `host`: a wildcard
+// becomes the loopback of its family, "localhost" 127.0.0.1, brackets go.
+std::string connect_host(const std::string& host);
+
+// "http://HOST:PORT" for a server bound to `host`, usable as is: an IPv6 literal in brackets, a
+// wildcard as the loopback of its family ("http://[::1]:8080", "http://127.0.0.1:8080").
+std::string http_url(const std::string& host, int port);
+
+} // namespace llmctl

@@ -1,0 +1,192 @@
+// Stopping a server: mark it stopping, drain the chats in flight, SIGTERM, SIGKILL after the stop
+// timeout, delete the row. Every signal goes to a proven identity (pidfd).
+
+#include "llmctl/supervisor.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/fault.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/recovery.hpp"
+#include "llmctl/signal.hpp"
+#include "llmctl/strings.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace llmctl {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// True when the NUL-separated environment block `env` holds the entry `needle` (KEY=value).
+bool has_entry(const std::string& env, const std::string& needle) {
+    std::size_t pos = 0;
+    while (pos < env.size()) {
+        std::size_t end = env.find('\0', pos);
+        if (end == std::string::npos) end = env.size();
+        if (env.compare(pos, end - pos, needle) == 0) return true;
+        pos = end + 1;
+    }
+    return false;
+}
+
+bool environ_has(pid_t pid, const std::string& needle) {
+    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
+    return env && has_entry(*env, needle);
+}
+
+// Marks the row `stopping` with us as its owner, so no chat gets a new slot on it. Returns the
+// row as it was (nullopt: no row, or `still` called the stop off). On a full disk the mark cannot
+// be written: the row read is returned all the same (the stop goes on from it) and `unrecorded`
+// says why.
+std::optional<ServerRow> mark_stopping(const std::string& state_dir, const std::string& name, const StillWanted& still,
+                                       std::string& unrecorded) {
+    std::optional<ServerRow> row;
+    try {
+        auto locked = open_locked(state_dir);
+        auto& store = locked.store;
+        Transaction tx(store);
+        row = find_server(store, name);
+        if (!row || (still && !still(store, *row))) return std::nullopt;
+        Identity me = self_identity();
+        store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
+            .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, name).run();
+        tx.commit();
+    } catch (const StateWriteError& e) {
+        if (!row) throw;
+        unrecorded = e.what();
+    }
+    return row;
+}
+
+// Waits up to `drain` for the chats in flight on `name` to finish (none gets a new slot meanwhile).
+void drain_chats(const std::string& state_dir, const std::string& name, const Identity& server, Millis drain,
+                 const std::function<void(const std::string&)>& progress) {
+    if (drain.count() <= 0 || server.pid <= 0) return;
+    auto drain_end = clock::now() + drain;
+    auto backoff = std::chrono::milliseconds(2);
+    for (int last = -1;;) {
+        int n = chats_in_flight(state_dir, name);
+        if (n == 0 || !is_alive(server)) return;
+        if (n != last && progress)
+            progress(fmt::format("draining {}: {} chat(s) in flight (up to {}; --no-drain skips this)", name, n, format_duration(drain)));
+        last = n;
+        if (clock::now() >= drain_end) {
+            if (progress) progress(fmt::format("{}: drain_timeout {} passed with {} chat(s) in flight; stopping anyway", name, format_duration(drain), n));
+            return;
+        }
+        fault_point("draining");
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+    }
+}
+
+} // namespace
+
+void terminate_server(const Identity& server, const std::string& instance, Millis stop_timeout,
+                      const std::function<void(const std::string&)>& progress, const std::string& name) {
+    auto procs = server_processes(server, instance);
+    if (!procs.empty() && progress) progress(fmt::format("stopping {} ({} process(es))", name, procs.size()));
+    for (auto& p : procs) signal_identity(p, SIGTERM);
+    fault_point("stop-signalled");
+    wait_gone(procs, clock::now() + stop_timeout);
+    for (int round = 0; round < 50; ++round) {
+        auto rest = server_processes(server, instance);
+        for (auto& p : procs)
+            if (is_alive(p)) rest.push_back(p);
+        if (rest.empty()) return;
+        for (auto& p : rest) signal_identity(p, SIGKILL);
+        wait_gone(rest, clock::now() + std::chrono::milliseconds(100));
+    }
+}
+
+namespace {
+
+// Deletes the row of the stopped server with the final event; returns "" or, on a full disk, why
+// it could not (a later start, stop or reap clears the row of the dead server).
+std::string record_stopped(const std::string& state_dir, const ServerRow& row, const std::string& event, const std::string& detail) {
+    try {
+        auto locked = open_locked(state_dir);
+        auto& store = locked.store;
+        Transaction tx(store);
+        store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, row.name).bind(2, row.instance).run();
+        store.add_event(row.name, event, fmt::format("pid {}", row.server.pid) + (detail.empty() ? "" : "; " + detail));
+        tx.commit();
+    } catch (const StateWriteError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+} // namespace
+
+std::vector<Identity> server_processes(const Identity& server, const std::string& instance) {
+    std::vector<Identity> out;
+    std::string marker = "LLMCTL_INSTANCE=" + instance;
+    uid_t me = ::geteuid();
+    bool server_alive = server.pid > 0 && is_alive(server);
+    for (pid_t pid : list_pids()) {
+        auto st = read_proc_stat(pid);
+        if (!st || st->state == 'Z' || st->state == 'X') continue;
+        bool ours = (server_alive && (st->session == server.pid || st->pgrp == server.pid)) || pid == server.pid;
+        if (!ours && !instance.empty()) {
+            struct stat sb {};
+            std::string dir = "/proc/" + std::to_string(pid);
+            if (::stat(dir.c_str(), &sb) == 0 && sb.st_uid == me) ours = environ_has(pid, marker);
+        }
+        if (pid == server.pid && st->start_ticks != server.start_ticks) ours = false; // recycled
+        if (ours) out.push_back(Identity{pid, st->start_ticks, boot_id()});
+    }
+    return out;
+}
+
+int chats_in_flight(const std::string& state_dir, const std::string& model) {
+    auto reader = Store::open_read(state_db_path(state_dir));
+    if (!reader) return 0;
+    auto q = reader->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE model=? AND state='active'");
+    q.bind(1, model);
+    int n = 0;
+    while (q.step())
+        n += is_alive(identity_at(q, 0)) ? 1 : 0;
+    return n;
+}
+
+void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis idle_timeout) {
+    std::int64_t now = now_ms();
+    std::int64_t stale_after = std::max<std::int64_t>(idle_timeout.count() / 10, 1000);
+    if (row.last_used && now - *row.last_used < stale_after) return;
+    try {
+        // One statement, no decision: SQLite serialises it with the lock holders' transactions,
+        // so it needs no state lock (which keeps `start` of a running server lock-free).
+        if (auto store = Store::open_read(state_db_path(state_dir)))
+            store->prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
+                .bind(1, now).bind(2, row.name).bind(3, row.instance).bind(4, now).run();
+    } catch (const Error&) {
+        // A full disk or a busy file: a stale timestamp only makes idle reaping come sooner.
+    }
+}
+
+StopResult stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
+                       const std::function<void(const std::string&)>& progress, const std::string& event,
+                       const std::string& detail, const StillWanted& still) {
+    StopResult res;
+    if (!check_state_dir(state_dir)) return res;
+    recover_lost_state(state_dir);
+    auto row = mark_stopping(state_dir, name, still, res.unrecorded);
+    if (!row) return res;
+    fault_point("marked-stopping");
+    Identity server = is_alive(row->server) ? row->server : Identity{};
+    drain_chats(state_dir, name, server, drain, progress);
+    terminate_server(server, row->instance, stop_timeout, progress, name);
+    res.unrecorded = record_stopped(state_dir, *row, event, detail); // tried even if the mark failed: space may be back
+    res.stopped = true;
+    res.pid = row->server.pid;
+    return res;
+}
+
+} // namespace llmctl

@@ -175,6 +175,19 @@ int follow(std::vector<Followed>& files, const std::string& dir, bool all) {
     }
 }
 
+// Options that cannot be combined: the second would be silently dropped (or the first).
+void reject_conflicts(const CLI::App& app) {
+    static const std::pair<const char*, const char*> k_conflicts[] = {
+        {"--path", "--lines"}, {"--path", "--follow"}, {"--path", "--rotate"}, {"--rotate", "--lines"},
+        {"--rotate", "--follow"}, {"--all", "--path"},   {"--all", "--rotate"},
+    };
+    auto shown = [&](const char* flag) { return app.get_option(flag)->get_name(false, true); }; // "-n,--lines"
+    for (auto [a, b] : k_conflicts)
+        if (app.count(a) > 0 && app.count(b) > 0)
+            throw Error(Exit::usage, fmt::format("{} and {} cannot be used together", shown(a), shown(b)),
+                        "--path prints the path, --rotate rotates, -n/-f print lines: one at a time (see llmctl logs --help)");
+}
+
 } // namespace
 
 std::function<int()> setup_logs(CLI::App& app, Globals& g) {
@@ -191,12 +204,13 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
     app.add_flag("--all", o->all, "Every server's log, lines prefixed with \"name | \"");
     app.add_flag("--rotate", o->rotate, "Rotate the log now (as reap does above log_max_size); -v says how");
     app.footer("Logs stay readable after a server stopped or failed. Output is passed through byte for byte.\n"
+               "--path and --rotate stand alone; -n and -f go with a NAME or --all.\n"
                "Examples:\n  llmctl logs echo\n  llmctl logs -f echo\n  llmctl logs --all -f\n  less \"$(llmctl logs --path echo)\"\n");
-    return [o, &g]() -> int {
+    return [o, &app, &g]() -> int {
+        reject_conflicts(app);
         Config cfg = load_config(g.config_path);
         std::string dir = resolve_state_dir(g.state_dir);
         if (o->all == !o->name.empty()) throw Error(Exit::usage, "give a server name or --all (not both)", "llmctl logs NAME | --all");
-        if (o->all && (o->path || o->rotate)) throw Error(Exit::usage, "--path and --rotate take one server name, not --all");
         std::vector<std::string> names = o->all ? log_names(dir) : std::vector<std::string>{o->name};
         if (!o->all) {
             if (!valid_model_name(o->name)) throw Error(Exit::usage, fmt::format("bad server name \"{}\"", o->name));

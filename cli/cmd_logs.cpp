@@ -188,6 +188,24 @@ void reject_conflicts(const CLI::App& app) {
                         "--path prints the path, --rotate rotates, -n/-f print lines: one at a time (see llmctl logs --help)");
 }
 
+// The config for logs: a broken one (being edited) does not stop anyone reading logs; names
+// are then checked against the log files only, and --rotate uses the built-in log_keep.
+Config logs_config(const Globals& g, bool rotate) {
+    const Defaults builtin;
+    return config_for_cleanup(g, rotate ? fmt::format("--rotate uses the built-in log_keep = {} instead", builtin.log_keep)
+                                        : std::string("only the log files are read"));
+}
+
+// Refuses a name that is neither configured nor has a log (exit 4, with "did you mean").
+void check_name(const Config& cfg, const std::string& dir, const std::string& name) {
+    if (!valid_model_name(name)) throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name));
+    if (cfg.find(name) || exists(log_path(dir, name))) return;
+    auto known = cfg.model_names();
+    for (auto& n : log_names(dir)) known.push_back(n);
+    throw Error(Exit::unknown, fmt::format("no server or model \"{}\"{}", name, did_you_mean_suffix(name, known)),
+                "list them with: llmctl config show --names; llmctl ps -a");
+}
+
 } // namespace
 
 std::function<int()> setup_logs(CLI::App& app, Globals& g) {
@@ -208,19 +226,11 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
                "Examples:\n  llmctl logs echo\n  llmctl logs -f echo\n  llmctl logs --all -f\n  less \"$(llmctl logs --path echo)\"\n");
     return [o, &app, &g]() -> int {
         reject_conflicts(app);
-        Config cfg = load_config(g.config_path);
-        std::string dir = resolve_state_dir(g.state_dir);
         if (o->all == !o->name.empty()) throw Error(Exit::usage, "give a server name or --all (not both)", "llmctl logs NAME | --all");
+        std::string dir = resolve_state_dir(g.state_dir);
+        Config cfg = logs_config(g, o->rotate);
+        if (!o->all) check_name(cfg, dir, o->name);
         std::vector<std::string> names = o->all ? log_names(dir) : std::vector<std::string>{o->name};
-        if (!o->all) {
-            if (!valid_model_name(o->name)) throw Error(Exit::usage, fmt::format("bad server name \"{}\"", o->name));
-            if (!cfg.find(o->name) && !exists(log_path(dir, o->name))) {
-                auto known = cfg.model_names();
-                for (auto& n : log_names(dir)) known.push_back(n);
-                throw Error(Exit::unknown, fmt::format("no server or model \"{}\"{}", o->name, did_you_mean_suffix(o->name, known)),
-                            "list them with: llmctl config show --names; llmctl ps -a");
-            }
-        }
         if (o->path) {
             std::cout << log_path(dir, o->name) << "\n";
             return 0;

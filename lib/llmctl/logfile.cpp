@@ -60,55 +60,6 @@ LogOffset read_offset(const std::string& path) {
     return o;
 }
 
-std::optional<std::string> tail_lines(const std::string& path, std::size_t n, std::uint64_t* end_out) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return std::nullopt;
-    struct stat sb {};
-    if (::fstat(fd.get(), &sb) != 0) return std::nullopt;
-    auto end = static_cast<std::uint64_t>(sb.st_size);
-    if (end_out) *end_out = end;
-    if (n == 0 || end == 0) return std::string();
-    // Walk back block by block counting newlines; a trailing newline ends the last line.
-    const std::uint64_t block = 64 * 1024;
-    std::uint64_t pos = end, start = 0;
-    std::size_t newlines = 0;
-    bool found = false;
-    std::string buf;
-    bool skip_last = true; // the file's final byte, if a newline, does not start a new line
-    while (pos > 0 && !found) {
-        std::uint64_t from = pos > block ? pos - block : 0;
-        buf.resize(static_cast<std::size_t>(pos - from));
-        ssize_t got = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(from));
-        if (got != static_cast<ssize_t>(buf.size())) return std::nullopt;
-        for (std::size_t i = buf.size(); i-- > 0;) {
-            if (buf[i] != '\n') {
-                skip_last = false;
-                continue;
-            }
-            if (skip_last) {
-                skip_last = false;
-                continue;
-            }
-            if (++newlines == n) {
-                start = from + i + 1;
-                found = true;
-                break;
-            }
-        }
-        pos = from;
-    }
-    std::string out(static_cast<std::size_t>(end - start), '\0');
-    std::size_t off = 0;
-    while (off < out.size()) {
-        ssize_t r = ::pread(fd.get(), out.data() + off, out.size() - off, static_cast<off_t>(start + off));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        off += static_cast<std::size_t>(r);
-    }
-    out.resize(off);
-    return out;
-}
-
 RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int keep, bool force) {
     RotateResult res;
     struct stat sb {};

@@ -8,10 +8,9 @@
 // the server writes between the copy and the truncate (a window of one copy). A per-log lock
 // (NAME.log.lock) serialises rotations, never the state lock. NAME.log.offset holds the
 // cumulative number of bytes removed from the head, so a follower can tell a collapse from new
-// output.
+// output, and the old files plus the live file read as one stream (log_stream.hpp).
 
 #include <cstdint>
-#include <optional>
 #include <string>
 
 namespace llmctl {
@@ -39,10 +38,5 @@ struct LogOffset {
     bool operator==(const LogOffset&) const = default;
 };
 LogOffset read_offset(const std::string& path);
-
-// The last `n` lines of the file at `path`, read backwards from its end in blocks (a 1 GiB log
-// costs the same as a small one). Bytes are returned unchanged; a final line without newline
-// counts as a line. nullopt when the file cannot be opened.
-std::optional<std::string> tail_lines(const std::string& path, std::size_t n, std::uint64_t* end = nullptr);
 
 } // namespace llmctl

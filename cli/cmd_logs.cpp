@@ -140,20 +140,16 @@ void check_name(const Config& cfg, const std::string& dir, const std::string& na
                 "list them with: llmctl config show --names; llmctl ps -a");
 }
 
-// logs --rotate NAME.
+// logs --rotate NAME: a warning when the full filesystem cost kept output (exit 0 all the
+// same: space was freed, which is what rotating is for).
 int rotate_now(const Config& cfg, const std::string& dir, const std::string& name, int verbosity) {
     std::string path = log_path(dir, name);
     const ModelConfig* m = cfg.find(name);
     ModelConfig d = m ? *m : model_from_defaults(cfg.defaults, name);
     auto r = rotate_log(path, d.log_max_size, d.log_keep, true);
-    if (verbosity < 0) return 0;
-    if (!r.rotated) std::cerr << fmt::format("llmctl: {}: nothing to rotate\n", path);
-    else if (r.collapsed || verbosity < 1)
-        std::cerr << fmt::format("llmctl: rotated {}: {} moved to {}.1\n", path, format_size(r.removed), name + ".log");
-    else
-        std::cerr << fmt::format("llmctl: rotated {}: {} moved to {}.1 by copy and truncate (COLLAPSE_RANGE unavailable: {}); "
-                                 "output written during the copy may be lost\n",
-                                 path, format_size(r.removed), name + ".log", r.fallback_reason);
+    std::string text = describe_rotation(r, path, verbosity >= 1);
+    if (r.lost_kept_output()) std::cerr << "llmctl: warning: " << text << "\n";
+    else if (verbosity >= 0) std::cerr << "llmctl: " << text << "\n";
     return 0;
 }
 

@@ -85,3 +85,22 @@ TEST_F(LogStreamTest, BytesBeyondTheKeptFilesAreSkipped) {
     EXPECT_EQ(text, (lines(0, 500) + lines(500, 1000)).substr(first_removed));
     EXPECT_EQ(pos, s.end());
 }
+
+TEST_F(LogStreamTest, LoweredKeepAndKeepZeroLeaveNoStaleOldFiles) {
+    for (int i = 0; i < 4; ++i) {
+        append(lines(i * 300, i * 300 + 300));
+        ASSERT_TRUE(rotate_log(log_, 0, 4, true).rotated);
+    }
+    EXPECT_TRUE(fs::exists(log_ + ".4"));
+    append(lines(1200, 1500));
+    ASSERT_TRUE(rotate_log(log_, 0, 2, true).rotated);
+    EXPECT_TRUE(fs::exists(log_ + ".2"));
+    EXPECT_FALSE(fs::exists(log_ + ".3")); // would no longer chain back from the total
+    EXPECT_TRUE(lines(0, 1500).ends_with(whole_stream()));
+    append(lines(1500, 1600));
+    auto r = rotate_log(log_, 0, 0, true);
+    EXPECT_FALSE(r.kept);
+    EXPECT_EQ(r.discarded, 0u); // dropped by design, not for want of space
+    EXPECT_FALSE(fs::exists(log_ + ".1"));
+    EXPECT_NE(describe_rotation(r, log_, false).find("dropped (log_keep = 0)"), std::string::npos);
+}

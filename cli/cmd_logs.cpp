@@ -115,11 +115,15 @@ void reject_conflicts(const CLI::App& app) {
         {"--path", "--lines"}, {"--path", "--follow"}, {"--path", "--rotate"}, {"--rotate", "--lines"},
         {"--rotate", "--follow"}, {"--all", "--path"},   {"--all", "--rotate"},
     };
-    auto shown = [&](const char* flag) { return app.get_option(flag)->get_name(false, true); }; // "-n,--lines"
+    auto shown = [&](const char* flag) { // "-n/--lines"
+        std::string names = app.get_option(flag)->get_name(false, true);
+        std::replace(names.begin(), names.end(), ',', '/');
+        return names;
+    };
     for (auto [a, b] : k_conflicts)
         if (app.count(a) > 0 && app.count(b) > 0)
             throw Error(Exit::usage, fmt::format("{} and {} cannot be used together", shown(a), shown(b)),
-                        "--path prints the path, --rotate rotates, -n/-f print lines: one at a time (see llmctl logs --help)");
+                        "--path and --rotate take one NAME and no other option; -n and -f go with a NAME or --all");
 }
 
 // The config for logs: a broken one (being edited) does not stop anyone reading logs; names

@@ -4,48 +4,253 @@
 #include "llmctl/fd.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/strings.hpp"
+#include "llmctl/units.hpp"
 
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/falloc.h>
+#include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace llmctl {
 
 namespace {
 
-// Copies [from, to) of `in` to the end of `out`.
-void copy_range(int in, int out, std::uint64_t from, std::uint64_t to, const std::string& what) {
+bool filesystem_full(int err) { return err == ENOSPC || err == EDQUOT; }
+
+std::string old_file(const std::string& path, int k) { return path + "." + std::to_string(k); }
+
+std::uint64_t file_size(const std::string& path) {
+    struct stat sb {};
+    return ::stat(path.c_str(), &sb) == 0 ? static_cast<std::uint64_t>(sb.st_size) : 0;
+}
+
+// How many old files NAME.log.1, .2 … there are (numbered without gaps).
+int count_old_files(const std::string& path) {
+    int k = 0;
+    struct stat sb {};
+    while (::stat(old_file(path, k + 1).c_str(), &sb) == 0) ++k;
+    return k;
+}
+
+void unlink_file(const std::string& file) {
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw_sys("unlink", file, errno);
+}
+
+// Appends [from, to) of `in` to `out`, advancing `from`. Returns 0, or the errno of a write
+// that failed because the filesystem is full; other errors throw.
+int append_range(int in, int out, std::uint64_t& from, std::uint64_t to, const std::string& in_path, const std::string& out_path) {
     std::string buf(1 << 20, '\0');
     while (from < to) {
         std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), to - from));
         ssize_t n = ::pread(in, buf.data(), want, static_cast<off_t>(from));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw_sys("read", what, errno);
+        if (n < 0) throw_sys("read", in_path, errno);
         if (n == 0) break;
         std::size_t off = 0;
         while (off < static_cast<std::size_t>(n)) {
             ssize_t w = ::write(out, buf.data() + off, static_cast<std::size_t>(n) - off);
             if (w < 0 && errno == EINTR) continue;
-            if (w < 0) throw_sys("write", what, errno);
+            if (w < 0 && filesystem_full(errno)) return errno;
+            if (w < 0) throw_sys("write", out_path, errno);
             off += static_cast<std::size_t>(w);
         }
         from += static_cast<std::uint64_t>(n);
     }
+    return 0;
 }
 
-void write_offset(const std::string& path, std::uint64_t total, bool pending = false) {
-    std::string tmp = path + ".offset.tmp";
-    {
+// The next version of NAME.log.offset, written to a temp file next to it before it is published.
+// Publishing overwrites bytes already allocated and renames, so it needs no new space: a
+// rotation on a full filesystem can always end with a final (not pending) sidecar.
+class SidecarDraft {
+public:
+    // The draft NAME.log.offset.SUFFIX, or nullopt with `err` set when the filesystem is full;
+    // other errors throw.
+    static std::optional<SidecarDraft> create(const std::string& log, const char* suffix, int& err) {
+        std::string tmp = log + ".offset." + suffix;
         Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (!fd.valid() && filesystem_full(errno)) return err = errno, std::nullopt;
         if (!fd.valid()) throw_sys("open", tmp, errno);
-        std::string text = std::to_string(total) + (pending ? " pending\n" : "\n");
-        if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) throw_sys("write", tmp, errno);
+        SidecarDraft d(log, std::move(tmp), std::move(fd));
+        const std::string room(k_room, ' '); // room for the longest text: 20 digits + " pending\n"
+        if (::pwrite(d.fd_.get(), room.data(), room.size(), 0) == static_cast<ssize_t>(room.size())) return d;
+        if (!filesystem_full(errno)) throw_sys("write", d.tmp_, errno);
+        err = errno;
+        return std::nullopt;
     }
-    if (::rename(tmp.c_str(), (path + ".offset").c_str()) != 0) throw_sys("rename", tmp, errno);
-}
+
+    SidecarDraft(SidecarDraft&& o) noexcept : log_(std::move(o.log_)), tmp_(std::exchange(o.tmp_, {})), fd_(std::move(o.fd_)) {}
+    SidecarDraft& operator=(SidecarDraft&&) = delete;
+    ~SidecarDraft() {
+        if (!tmp_.empty()) ::unlink(tmp_.c_str()); // never published
+    }
+
+    void publish(std::uint64_t total, bool pending) {
+        std::string text = std::to_string(total) + (pending ? " pending\n" : "\n");
+        if (::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) throw_sys("write", tmp_, errno);
+        if (::ftruncate(fd_.get(), static_cast<off_t>(text.size())) != 0) throw_sys("truncate", tmp_, errno);
+        fd_.reset();
+        if (::rename(tmp_.c_str(), (log_ + ".offset").c_str()) != 0) throw_sys("rename", tmp_, errno);
+        tmp_.clear();
+    }
+
+private:
+    static constexpr std::size_t k_room = 32;
+    SidecarDraft(std::string log, std::string tmp, Fd fd) : log_(std::move(log)), tmp_(std::move(tmp)), fd_(std::move(fd)) {}
+    std::string log_, tmp_;
+    Fd fd_;
+};
+
+// One rotation of an open live log, under its lock. The head is copied to NAME.log.1.tmp, then
+// removed from the live file; only then are the old files shifted and the copy named .1, so a
+// copy that fails leaves the old files as they were.
+class Rotation {
+public:
+    Rotation(const std::string& path, int keep, Fd live, const struct stat& sb)
+        : path_(path), tmp_(path + ".1.tmp"), keep_(keep), live_(std::move(live)), size_(static_cast<std::uint64_t>(sb.st_size)),
+          block_(static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096)), olds_(count_old_files(path)),
+          keeping_(keep > 0) {
+        // Block-aligned and short of the end: a collapse range reaching EOF is refused (EINVAL).
+        head_ = (size_ - 1) / block_ * block_;
+    }
+
+    RotateResult run() {
+        std::uint64_t before = read_offset(path_).removed;
+        // Both versions of the sidecar are reserved before the first is published: a full
+        // filesystem cannot leave it pending.
+        SidecarDraft done = reserve_sidecar("final.tmp"), pending = reserve_sidecar("tmp");
+        pending.publish(before, true); // followers: hold on, the head and the old files are about to move
+        try {
+            move_head();
+        } catch (...) {
+            out_.reset();
+            ::unlink(tmp_.c_str());
+            done.publish(before + res_.removed, false); // never left pending
+            throw;
+        }
+        done.publish(before + res_.removed, false);
+        res_.rotated = true;
+        return res_;
+    }
+
+private:
+    void move_head() {
+        if (keeping_ && head_ > 0) keep_upto(head_);
+        if (!collapse_head()) truncate_all();
+        if (keeping_) {
+            shift_old_files();
+            if (::rename(tmp_.c_str(), old_file(path_, 1).c_str()) != 0) throw_sys("rename", tmp_, errno);
+            res_.kept = true;
+        } else {
+            // Nothing of this rotation is kept: older files no longer chain back from the new
+            // total (log_stream.hpp), so none may stay. On a full disk they are gone already.
+            while (olds_ > 0) unlink_file(old_file(path_, olds_--));
+            if (keep_ > 0) res_.discarded = res_.removed;
+        }
+    }
+
+    // Removes the head in place (lossless); false when the filesystem cannot.
+    bool collapse_head() {
+        if (head_ == 0) {
+            res_.fallback_reason = "the log is smaller than one block";
+            return false;
+        }
+        if (::fallocate(live_.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(head_)) != 0) {
+            res_.fallback_reason = std::strerror(errno);
+            return false;
+        }
+        res_.collapsed = true;
+        res_.removed = head_;
+        return true;
+    }
+
+    // copytruncate: the rest up to now, then truncate; output written in between is lost.
+    void truncate_all() {
+        struct stat now {};
+        if (::fstat(live_.get(), &now) != 0) throw_sys("stat", path_, errno);
+        auto end = static_cast<std::uint64_t>(now.st_size);
+        if (keeping_) keep_upto(end);
+        if (::ftruncate(live_.get(), 0) != 0) throw_sys("truncate", path_, errno);
+        res_.removed = end;
+    }
+
+    // Makes NAME.log.1.tmp hold [0, to) of the live file. On a full filesystem the oldest kept
+    // files are deleted until it fits; when none is left, keeping_ turns false.
+    void keep_upto(std::uint64_t to) {
+        while (keeping_) {
+            int err = out_.valid() ? 0 : open_copy();
+            if (err == 0) err = append_range(live_.get(), out_.get(), copied_, to, path_, tmp_);
+            if (err == 0) return;
+            // Give back what the partial copy took; it starts over once room was made.
+            out_.reset();
+            unlink_file(tmp_);
+            if (!make_room("write", tmp_, err)) keeping_ = false;
+        }
+    }
+
+    int open_copy() {
+        out_ = Fd(::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+        copied_ = 0;
+        if (!out_.valid() && !filesystem_full(errno)) throw_sys("open", tmp_, errno);
+        return out_.valid() ? 0 : errno;
+    }
+
+    // Deletes the oldest kept file because `call` on `file` found the filesystem full; false
+    // when none is left.
+    bool make_room(const char* call, const std::string& file, int err) {
+        if (res_.full_reason.empty()) res_.full_reason = fmt::format("{}({}): {}", call, file, std::strerror(err));
+        if (olds_ == 0) return false;
+        std::string oldest = old_file(path_, olds_);
+        std::uint64_t size = file_size(oldest);
+        unlink_file(oldest);
+        --olds_;
+        ++res_.deleted_files;
+        res_.deleted_bytes += size;
+        return true;
+    }
+
+    // A sidecar draft, making room on a full filesystem. With no old file left to delete, the
+    // oldest blocks of the head are punched out (FALLOC_FL_PUNCH_HOLE): this rotation cannot
+    // keep the head then (a copy needs more room than the draft), so it is discarded anyway.
+    SidecarDraft reserve_sidecar(const char* suffix) {
+        std::string what = path_ + ".offset." + suffix;
+        for (;;) {
+            int err = 0;
+            if (auto d = SidecarDraft::create(path_, suffix, err)) return std::move(*d);
+            if (make_room("write", what, err)) continue;
+            keeping_ = false;
+            if (punched_ >= head_ || ::fallocate(live_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(punched_),
+                                                 static_cast<off_t>(block_)) != 0)
+                throw_sys("write", what, err);
+            punched_ += block_;
+        }
+    }
+
+    // NAME.log.(keep-1) → .keep, …, .1 → .2; files from .keep on (a lowered log_keep) go.
+    void shift_old_files() {
+        for (; olds_ >= keep_; --olds_) unlink_file(old_file(path_, olds_));
+        for (int k = olds_; k >= 1; --k)
+            if (::rename(old_file(path_, k).c_str(), old_file(path_, k + 1).c_str()) != 0) throw_sys("rename", old_file(path_, k), errno);
+    }
+
+    const std::string& path_;
+    const std::string tmp_;
+    const int keep_;
+    Fd live_;
+    const std::uint64_t size_, block_;
+    std::uint64_t head_ = 0;
+    int olds_;      // old files NAME.log.1 … .olds_ present
+    bool keeping_;  // the removed bytes will be kept in NAME.log.1
+    Fd out_;        // NAME.log.1.tmp while copying
+    std::uint64_t copied_ = 0;
+    std::uint64_t punched_ = 0; // head bytes punched out to make room for the sidecar
+    RotateResult res_;
+};
 
 } // namespace
 
@@ -60,126 +265,33 @@ LogOffset read_offset(const std::string& path) {
     return o;
 }
 
-std::optional<std::string> tail_lines(const std::string& path, std::size_t n, std::uint64_t* end_out) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) return std::nullopt;
-    struct stat sb {};
-    if (::fstat(fd.get(), &sb) != 0) return std::nullopt;
-    auto end = static_cast<std::uint64_t>(sb.st_size);
-    if (end_out) *end_out = end;
-    if (n == 0 || end == 0) return std::string();
-    // Walk back block by block counting newlines; a trailing newline ends the last line.
-    const std::uint64_t block = 64 * 1024;
-    std::uint64_t pos = end, start = 0;
-    std::size_t newlines = 0;
-    bool found = false;
-    std::string buf;
-    bool skip_last = true; // the file's final byte, if a newline, does not start a new line
-    while (pos > 0 && !found) {
-        std::uint64_t from = pos > block ? pos - block : 0;
-        buf.resize(static_cast<std::size_t>(pos - from));
-        ssize_t got = ::pread(fd.get(), buf.data(), buf.size(), static_cast<off_t>(from));
-        if (got != static_cast<ssize_t>(buf.size())) return std::nullopt;
-        for (std::size_t i = buf.size(); i-- > 0;) {
-            if (buf[i] != '\n') {
-                skip_last = false;
-                continue;
-            }
-            if (skip_last) {
-                skip_last = false;
-                continue;
-            }
-            if (++newlines == n) {
-                start = from + i + 1;
-                found = true;
-                break;
-            }
-        }
-        pos = from;
-    }
-    std::string out(static_cast<std::size_t>(end - start), '\0');
-    std::size_t off = 0;
-    while (off < out.size()) {
-        ssize_t r = ::pread(fd.get(), out.data() + off, out.size() - off, static_cast<off_t>(start + off));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        off += static_cast<std::size_t>(r);
-    }
-    out.resize(off);
-    return out;
-}
-
 RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int keep, bool force) {
-    RotateResult res;
     struct stat sb {};
-    if (::stat(path.c_str(), &sb) != 0) return res;
-    if (!force && (max_size == 0 || static_cast<std::uint64_t>(sb.st_size) <= max_size)) return res;
+    if (::stat(path.c_str(), &sb) != 0) return {};
+    if (!force && (max_size == 0 || static_cast<std::uint64_t>(sb.st_size) <= max_size)) return {};
     auto lock = FileLock::acquire(path + ".lock", lock_timeout());
     Fd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (!fd.valid()) throw_sys("open", path, errno);
     if (::fstat(fd.get(), &sb) != 0) throw_sys("stat", path, errno);
     auto size = static_cast<std::uint64_t>(sb.st_size);
-    if (size == 0 || (!force && size <= max_size)) return res; // rotated by someone else meanwhile
-    std::uint64_t before = removed_bytes(path);
-    write_offset(path, before, true); // followers: hold on, the head and the old files are about to move
-    // Whatever happens from here, the sidecar ends up final again (never left pending).
-    struct Unpend {
-        const std::string& path;
-        std::uint64_t before;
-        const RotateResult& res;
-        ~Unpend() {
-            try {
-                write_offset(path, before + res.removed);
-            } catch (...) {
-            }
-        }
-    } unpend{path, before, res};
-    // Shift NAME.log.(k-1) → .k, …, .1 → .2; the oldest falls off.
-    if (keep > 0) {
-        std::string oldest = path + "." + std::to_string(keep);
-        ::unlink(oldest.c_str());
-        for (int i = keep - 1; i >= 1; --i) {
-            std::string from = path + "." + std::to_string(i), to = path + "." + std::to_string(i + 1);
-            if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) throw_sys("rename", from, errno);
-        }
-    }
-    auto block = static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096);
-    // Block-aligned and short of the end: a collapse range reaching EOF is refused (EINVAL).
-    std::uint64_t head = (size - 1) / block * block;
-    std::string tmp = path + ".1.tmp";
-    Fd out;
-    if (keep > 0) {
-        out = Fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!out.valid()) throw_sys("open", tmp, errno);
-    }
-    int err = EINVAL;
-    {
-        if (head > 0) {
-            if (out.valid()) copy_range(fd.get(), out.get(), 0, head, path);
-            if (::fallocate(fd.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(head)) == 0) {
-                res.collapsed = true;
-                res.removed = head;
-            } else {
-                err = errno;
-            }
-        }
-        if (!res.collapsed) {
-            // copytruncate: the rest up to now, then truncate; output written in between is lost.
-            res.fallback_reason = head == 0 ? "the log is smaller than one block" : std::string(std::strerror(err));
-            struct stat now {};
-            if (::fstat(fd.get(), &now) != 0) throw_sys("stat", path, errno);
-            auto end = static_cast<std::uint64_t>(now.st_size);
-            if (out.valid()) copy_range(fd.get(), out.get(), head, end, path);
-            if (::ftruncate(fd.get(), 0) != 0) throw_sys("truncate", path, errno);
-            res.removed = end;
-        }
-        if (out.valid()) {
-            out.reset();
-            if (::rename(tmp.c_str(), (path + ".1").c_str()) != 0) throw_sys("rename", tmp, errno);
-        }
-    }
-    res.rotated = true;
-    return res;
+    if (size == 0 || (!force && size <= max_size)) return {}; // rotated by someone else meanwhile
+    return Rotation(path, keep, std::move(fd), sb).run();
+}
+
+std::string describe_rotation(const RotateResult& r, const std::string& path, bool verbose) {
+    if (!r.rotated) return fmt::format("{}: nothing to rotate", path);
+    std::string name = path.substr(path.rfind('/') + 1);
+    std::string text = fmt::format("rotated {}: ", path);
+    if (r.kept) text += fmt::format("{} moved to {}.1", format_size(r.removed), name);
+    else if (r.discarded > 0) text += fmt::format("{} discarded without keeping it", format_size(r.discarded));
+    else text += fmt::format("{} dropped (log_keep = 0)", format_size(r.removed));
+    if (!r.collapsed && verbose)
+        text += fmt::format(" by copy and truncate (COLLAPSE_RANGE unavailable: {}); output written during the copy may be lost", r.fallback_reason);
+    if (r.deleted_files > 0)
+        text += fmt::format("; deleted the {} oldest kept file{} ({}) to make room", r.deleted_files, r.deleted_files == 1 ? "" : "s",
+                            format_size(r.deleted_bytes));
+    if (r.lost_kept_output()) text += fmt::format(": the filesystem is full ({})", r.full_reason);
+    return text;
 }
 
 } // namespace llmctl

@@ -8,10 +8,14 @@
 // the server writes between the copy and the truncate (a window of one copy). A per-log lock
 // (NAME.log.lock) serialises rotations, never the state lock. NAME.log.offset holds the
 // cumulative number of bytes removed from the head, so a follower can tell a collapse from new
-// output.
+// output, and the old files plus the live file read as one stream (log_stream.hpp).
+//
+// A full filesystem (ENOSPC, EDQUOT) does not stop a rotation, since rotating is how space is
+// freed: the oldest kept files are deleted until the copy fits, and when none is left the head
+// is removed without being kept (RotateResult says so). The old files are shifted only once the
+// copy succeeded, and the sidecar never stays pending.
 
 #include <cstdint>
-#include <optional>
 #include <string>
 
 namespace llmctl {
@@ -21,11 +25,27 @@ struct RotateResult {
     bool collapsed = false;     // true: lossless collapse; false: copytruncate fallback
     std::uint64_t removed = 0;  // bytes removed from the head of the live file
     std::string fallback_reason; // why collapse was not used, if it was not
+    bool kept = false;          // the removed bytes are in NAME.log.1 (false: log_keep = 0, or discarded)
+    // The filesystem was full: `full_reason` names the failing call ("write(/s/w.log.1.tmp):
+    // No space left on device"); `deleted_files` oldest kept files (`deleted_bytes` in all)
+    // were deleted to make room, and `discarded` bytes of the head (all of `removed`, when not
+    // 0) were removed without being kept because nothing more could be deleted.
+    std::string full_reason;
+    int deleted_files = 0;
+    std::uint64_t deleted_bytes = 0;
+    std::uint64_t discarded = 0;
+    // True when the rotation lost or deleted something the config asked to keep.
+    bool lost_kept_output() const { return discarded > 0 || deleted_files > 0; }
 };
 
 // Rotates `path` when it is larger than `max_size`, keeping `keep` older files. With
 // `force`, rotates whatever the size (logs --rotate). Throws Error(failure) on I/O errors.
 RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int keep, bool force = false);
+
+// One line saying what a rotation of `path` did, for logs --rotate and reap: where the bytes
+// went (NAME.log.1, or dropped with log_keep = 0), the copytruncate fallback with its reason
+// when `verbose`, and on a full filesystem what was deleted and discarded to make room.
+std::string describe_rotation(const RotateResult& r, const std::string& path, bool verbose);
 
 // Cumulative bytes removed from the head of `path` by rotations (0 when never rotated).
 std::uint64_t removed_bytes(const std::string& path);
@@ -39,10 +59,5 @@ struct LogOffset {
     bool operator==(const LogOffset&) const = default;
 };
 LogOffset read_offset(const std::string& path);
-
-// The last `n` lines of the file at `path`, read backwards from its end in blocks (a 1 GiB log
-// costs the same as a small one). Bytes are returned unchanged; a final line without newline
-// counts as a line. nullopt when the file cannot be opened.
-std::optional<std::string> tail_lines(const std::string& path, std::size_t n, std::uint64_t* end = nullptr);
 
 } // namespace llmctl

@@ -1,3 +1,4 @@
+#include "llmctl/errors.hpp"
 #include "llmctl/logfile.hpp"
 #include "llmctl/strings.hpp"
 
@@ -86,5 +87,24 @@ TEST(Logfile, ExactBlockMultipleStillCollapses) {
     EXPECT_TRUE(r.collapsed) << r.fallback_reason; // a range reaching EOF would be refused
     EXPECT_EQ(read_file(log + ".1").value() + read_file(log).value(), text);
     EXPECT_EQ(read_offset(log), (LogOffset{r.removed, false}));
+    fs::remove_all(dir);
+}
+
+TEST(Logfile, AFailedCopyLeavesTheOldFilesAndAFinalSidecar) {
+    std::string dir = make_dir(fs::temp_directory_path().string());
+    ASSERT_FALSE(dir.empty());
+    std::string log = dir + "/s.log";
+    write(log, numbered_lines(3000));
+    auto first = rotate_log(log, 0, 3, true);
+    ASSERT_TRUE(first.rotated);
+    std::string kept = read_file(log + ".1").value(), live = read_file(log).value();
+    std::ofstream(log, std::ios::app | std::ios::binary) << numbered_lines(100);
+    fs::create_directory(log + ".1.tmp"); // the copy of the head cannot be opened
+    EXPECT_THROW(rotate_log(log, 0, 3, true), Error);
+    // Nothing shifted, nothing removed, and followers are not left waiting on "pending".
+    EXPECT_EQ(read_file(log + ".1").value(), kept);
+    EXPECT_FALSE(fs::exists(log + ".2"));
+    EXPECT_EQ(read_file(log).value(), live + numbered_lines(100));
+    EXPECT_EQ(read_offset(log), (LogOffset{first.removed, false}));
     fs::remove_all(dir);
 }

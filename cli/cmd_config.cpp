@@ -56,8 +56,8 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
     auto* show = app.add_subcommand("show", "Print the resolved config (all defaults filled in)");
     auto json = std::make_shared<bool>(false);
     auto names_only = std::make_shared<bool>(false);
-    show->add_flag("--json", *json, "Print JSON");
-    show->add_flag("--names", *names_only, "Print model names only, one per line (for completions)");
+    auto* json_flag = show->add_flag("--json", *json, "Print JSON");
+    json_flag->excludes(show->add_flag("--names", *names_only, "Print model names only, one per line (for completions)"));
     app.footer("Examples:\n  llmctl config check\n  llmctl --config ./my.toml config show --json\n");
     return [&app, check, show, json, names_only, &g]() -> int {
         Config cfg = load_config(g.config_path);

@@ -45,6 +45,7 @@ want "bash: start NAME -- CMD" "$(bq llmctl start x -- llmct)" llmctl
 want "bash: llmctl exec" "$(bq llmctl exec '')" alpha beta
 want "bash: exec NAME -- CMD" "$(bq llmctl exec alpha -- llmct)" llmctl
 want "bash: stop --no" "$(bq llmctl stop --no)" --no-drain
+want "bash: chat NAME -- (prompt words, not commands)" "$(bq llmctl chat alpha -- ls)"
 
 # Every long option of every subcommand's --help is completed by all three scripts.
 for cmd in "" config start stop restart ps chat exec logs reap state; do

@@ -17,6 +17,7 @@
 
 #include <cstdlib>
 #include <cmath>
+#include <climits>
 #include <fmt/format.h>
 #include <iostream>
 #include <iterator>
@@ -249,12 +250,12 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
 std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Model to talk to")->required()->type_name("NAME");
-    app.add_option("prompt", o->prompt, "The prompt (else stdin when it is not a terminal, else an interactive loop)")->type_name("PROMPT");
+    app.add_option("prompt", o->prompt, "The prompt, words after -- included (else stdin when not a terminal, else an interactive loop)")->type_name("PROMPT");
     app.add_option("-s,--system", o->system, "System message");
-    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens (at least 1)")->type_name("N")->check(number_between(1, 1 << 30));
+    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens (at least 1)")->type_name("N")->check(integer_between(1, 1 << 30));
     app.add_option("--temperature", o->temperature, "Sampling temperature (0 or more)")->type_name("T")->check(number_between(0, HUGE_VAL));
     app.add_option("--top-p", o->top_p, "Nucleus sampling (0 to 1)")->type_name("P")->check(number_between(0, 1));
-    app.add_option("--seed", o->seed, "Sampling seed")->type_name("N");
+    app.add_option("--seed", o->seed, "Sampling seed")->type_name("N")->check(integer_between(LONG_MIN, LONG_MAX));
     app.add_option("--stop", o->stop, "Stop sequence (repeatable)")->type_name("TEXT");
     app.add_flag("--no-stream", o->no_stream, "Ask for the whole answer at once");
     app.add_flag("--json", o->json, "Print the final response as a JSON object");
@@ -271,6 +272,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
                "Examples:\n  llmctl chat echo \"hello\"\n  echo 'summarise this' | llmctl chat mymodel --max-tokens 200\n"
                "  llmctl chat mymodel --session work    # interactive on a terminal: /reset, /exit, Ctrl-D\n");
     return [o, &g]() -> int {
+        if (g.after_dashdash) o->prompt.insert(o->prompt.end(), g.after_dashdash->begin(), g.after_dashdash->end());
         Config cfg = load_config(g.config_path);
         const ModelConfig* mp = cfg.find(o->name);
         if (!mp)

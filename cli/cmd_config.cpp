@@ -13,31 +13,54 @@ namespace llmctl::cli {
 
 namespace {
 
-nlohmann::json model_json(const ModelConfig& m) {
-    nlohmann::json j = {
-        {"name", m.name},
-        {"kind", m.external() ? "external" : "managed"},
-        {"model", m.model},
-        {"max_concurrent", m.max_concurrent},
+// The keys every model and [defaults] share (llmctl.toml(5), SHARED KEYS), resolved.
+template <class Settings>
+nlohmann::json shared_json(const Settings& s) {
+    return {
+        {"host", s.host},
+        {"port_range", {s.port_min, s.port_max}},
+        {"health", s.health},
+        {"max_concurrent", s.max_concurrent},
+        {"startup_timeout", format_duration(s.startup_timeout)},
+        {"stop_timeout", format_duration(s.stop_timeout)},
+        {"drain_timeout", format_duration(s.drain_timeout)},
+        {"idle_timeout", format_duration(s.idle_timeout)},
+        {"connect_timeout", format_duration(s.connect_timeout)},
+        {"first_token_timeout", format_duration(s.first_token_timeout)},
+        {"stall_timeout", format_duration(s.stall_timeout)},
+        {"request_timeout", format_duration(s.request_timeout)},
+        {"queue_timeout", format_duration(s.queue_timeout)},
+        {"log_max_size", format_size(s.log_max_size)},
+        {"log_keep", s.log_keep},
     };
+}
+
+nlohmann::json defaults_json(const Defaults& d) {
+    nlohmann::json j = shared_json(d);
+    j["max_inflight"] = d.max_inflight;
+    return j;
+}
+
+// Every key that applies to the model, resolved: a managed model's all but url and
+// api_key_env; an external model's url, api_key_env, model, max_concurrent and the chat
+// timeouts (llmctl only talks to it). Unset optional keys are null.
+nlohmann::json model_json(const ModelConfig& m) {
+    nlohmann::json j = shared_json(m);
+    j["name"] = m.name;
+    j["kind"] = m.external() ? "external" : "managed";
+    j["model"] = m.model;
     if (m.external()) {
+        for (const char* key : {"host", "port_range", "health", "startup_timeout", "stop_timeout", "drain_timeout", "idle_timeout",
+                                "log_max_size", "log_keep"})
+            j.erase(key);
         j["url"] = m.url;
-        if (!m.api_key_env.empty()) j["api_key_env"] = m.api_key_env;
+        j["api_key_env"] = m.api_key_env.empty() ? nlohmann::json() : nlohmann::json(m.api_key_env);
         return j;
     }
     j["command"] = m.command;
-    j["host"] = m.host;
-    if (m.port) j["port"] = *m.port;
-    j["port_range"] = {m.port_min, m.port_max};
-    j["health"] = m.health;
+    j["port"] = m.port ? nlohmann::json(*m.port) : nlohmann::json();
     j["env"] = m.env;
-    if (!m.cwd.empty()) j["cwd"] = m.cwd;
-    j["startup_timeout"] = format_duration(m.startup_timeout);
-    j["stop_timeout"] = format_duration(m.stop_timeout);
-    j["drain_timeout"] = format_duration(m.drain_timeout);
-    j["idle_timeout"] = format_duration(m.idle_timeout);
-    j["log_max_size"] = format_size(m.log_max_size);
-    j["log_keep"] = m.log_keep;
+    j["cwd"] = m.cwd.empty() ? nlohmann::json() : nlohmann::json(m.cwd);
     return j;
 }
 
@@ -56,8 +79,8 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
     auto* show = app.add_subcommand("show", "Print the resolved config (all defaults filled in)");
     auto json = std::make_shared<bool>(false);
     auto names_only = std::make_shared<bool>(false);
-    show->add_flag("--json", *json, "Print JSON");
-    show->add_flag("--names", *names_only, "Print model names only, one per line (for completions)");
+    auto* json_flag = show->add_flag("--json", *json, "Print JSON: every key of [defaults] and of each model, resolved");
+    json_flag->excludes(show->add_flag("--names", *names_only, "Print model names only, one per line (for completions)"));
     app.footer("Examples:\n  llmctl config check\n  llmctl --config ./my.toml config show --json\n");
     return [&app, check, show, json, names_only, &g]() -> int {
         Config cfg = load_config(g.config_path);
@@ -72,9 +95,7 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
             return 0;
         }
         nlohmann::json j = {{"source", cfg.source}, {"models", nlohmann::json::object()}};
-        j["defaults"] = {{"host", cfg.defaults.host},
-                         {"port_range", {cfg.defaults.port_min, cfg.defaults.port_max}},
-                         {"max_inflight", cfg.defaults.max_inflight}};
+        j["defaults"] = defaults_json(cfg.defaults);
         for (auto& [name, m] : cfg.models) j["models"][name] = model_json(m);
         if (*json) {
             std::cout << j.dump(2) << "\n";

@@ -210,16 +210,17 @@ std::function<int()> setup_exec(CLI::App& app, Globals& g) {
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Model to run CMD against (started if needed)")->required()->type_name("NAME");
     app.add_flag("--keep", o->keep, "Leave the server running afterwards even if this exec started it");
-    app.add_option("command", o->command, "After --: the command to run, with its arguments")->type_name("CMD");
-    app.footer("CMD sees LLMCTL_URL (http://HOST:PORT), OPENAI_BASE_URL (LLMCTL_URL/v1) and LLMCTL_PORT.\n"
-               "A server this exec started is stopped when CMD ends, unless --keep or another exec still\n"
-               "uses it; if exec is killed, CMD gets SIGTERM and the next reap stops that server.\n"
+    app.footer("CMD and its ARGS come after --. CMD sees LLMCTL_URL (http://HOST:PORT), OPENAI_BASE_URL\n"
+               "(LLMCTL_URL/v1) and LLMCTL_PORT. A server this exec started is stopped when CMD ends, unless\n"
+               "--keep or another exec still uses it; if exec is killed, CMD gets SIGTERM and the next reap\n"
+               "stops that server.\n"
                "Exit status: CMD's (128+N after signal N); 125 exec failed, 126 CMD not executable,\n"
                "127 CMD not found.\n"
                "Examples:\n  llmctl exec tiny -- pytest tests/smoke\n"
                "  llmctl exec echo -- sh -c 'curl -s \"$OPENAI_BASE_URL/models\"'\n"
                "  llmctl exec --keep echo -- ./warm-cache.sh\n");
     return [o, &g]() -> int {
+        if (g.after_dashdash) o->command = *g.after_dashdash;
         try {
             return run(*o, g);
         } catch (const Error& e) {

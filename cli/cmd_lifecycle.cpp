@@ -67,18 +67,20 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
     };
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Model (config entry), or the name of an ad-hoc server")->required()->type_name("NAME");
-    app.add_option("--port", o->port, "Use this port (1-65535)")->check(CLI::Range(1, 65535).description(""))->type_name("PORT");
-    app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s; 0: no limit); default startup_timeout")->type_name("DUR");
+    app.add_option("--port", o->port, "Use this port (1-65535)")->check(integer_between(1, 65535))->type_name("PORT");
+    auto* timeout = app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s; 0: no limit); default startup_timeout")->type_name("DUR");
     app.add_option("--health", o->health, "Ad-hoc server: ready when GET PATH answers 200, or tcp: when the port accepts (default /health)")
         ->type_name("PATH|tcp");
-    app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy");
+    app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy")->excludes(timeout);
     app.add_flag("--json", o->json, "Print a JSON object instead of the URL");
-    app.add_option("command", o->command, "After --: an ad-hoc server command ({host} {port} {name} work)")->type_name("CMD");
     app.footer("Idempotent: a running server prints its URL. Concurrent starts spawn one server.\n"
+               "After --: an ad-hoc server NAME runs CMD ARGS... ({host} {port} {name} are replaced), with\n"
+               "the [defaults] settings; only -- introduces a command.\n"
                "Examples:\n  llmctl start echo\n  curl \"$(llmctl start echo)/v1/models\"\n"
                "  llmctl start web --health / -- python3 -m http.server {port} --bind {host}\n"
                "  llmctl start db --health tcp -- redis-server --port {port}\n");
     return [o, &g]() -> int {
+        if (g.after_dashdash) o->command = *g.after_dashdash;
         Config cfg = load_config(g.config_path);
         std::string dir = resolve_state_dir(g.state_dir);
         check_name(o->name);

@@ -73,9 +73,10 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     auto names = std::make_shared<bool>(false);
     auto health = std::make_shared<bool>(false);
     app.add_flag("-a,--all", *all, "Include failed servers, with a REASON column");
-    app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
-    app.add_flag("-q,--quiet", *names, "Print names only, one per line");
-    app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column");
+    auto* json_flag = app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
+    auto* names_flag = app.add_flag("-q,--quiet", *names, "Print names only, one per line");
+    app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column")->excludes(names_flag);
+    json_flag->excludes(names_flag);
     app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n  llmctl ps --health\n");
     return [all, json, names, health, &g]() -> int {
         std::string dir = resolve_state_dir(g.state_dir);

@@ -19,11 +19,12 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
         std::string idle_timeout;
     };
     auto o = std::make_shared<Opts>();
-    app.add_flag("-n,--dry-run", o->dry_run, "Say what would be done; change nothing");
+    auto* dry_run = app.add_flag("-n,--dry-run", o->dry_run, "Say what would be done; change nothing");
     app.add_option("--idle-timeout", o->idle_timeout, "Stop servers unused for longer than DUR (overrides idle_timeout)")->type_name("DUR");
     app.add_flag("--json", o->json, "Print a JSON array of actions ([] when none)");
     app.add_flag("--rebuild", o->rebuild,
-                 "If the state file is unreadable, move it aside (with -wal/-shm) and rebuild it from the running servers");
+                 "If the state file is unreadable, move it aside (with -wal/-shm) and rebuild it from the running servers")
+        ->excludes(dry_run);
     app.footer("Clears rows of dead servers, finishes starts/stops whose llmctl died, kills orphans\n"
                "(processes marked with this state dir and no live row: TERM, then KILL after stop_timeout),\n"
                "stops idle servers, reclaims chat slots of dead clients, rotates big logs.\n"
@@ -35,7 +36,6 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
             idle = duration_flag("--idle-timeout", o->idle_timeout);
             if (idle->count() <= 0) throw Error(Exit::usage, "--idle-timeout must be more than 0", "write it like \"30m\" or \"90s\"");
         }
-        if (o->rebuild && o->dry_run) throw Error(Exit::usage, "--rebuild and --dry-run do not go together");
         CleanupConfig loaded = load_config_for_cleanup(g.config_path);
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ReapAction> actions;

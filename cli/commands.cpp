@@ -2,6 +2,7 @@
 
 #include "llmctl/errors.hpp"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -12,12 +13,12 @@ namespace llmctl::cli {
 const std::vector<Command>& command_table() {
     static const std::vector<Command> table = {
         {"config", "Validate or show the configuration", setup_config},
-        {"start", "Start a server (idempotent; prints its URL)", setup_start},
+        {"start", "Start a server (idempotent; prints its URL)", setup_start, AfterDashdash::command},
         {"stop", "Stop servers: SIGTERM, then SIGKILL after stop_timeout", setup_stop},
         {"restart", "Stop, then start a server", setup_restart},
         {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS SLOTS URL (no lock, no writes)", setup_ps},
-        {"chat", "Talk to a model (streaming; per-model slots)", setup_chat},
-        {"exec", "Run a command against a server, started for it if needed (CI)", setup_exec},
+        {"chat", "Talk to a model (streaming; per-model slots)", setup_chat, AfterDashdash::prompt},
+        {"exec", "Run a command against a server, started for it if needed (CI)", setup_exec, AfterDashdash::command},
         {"logs", "Show or follow a server's log (-f follows across rotation)", setup_logs},
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
@@ -30,10 +31,23 @@ CLI::Validator number_between(double lo, double hi) {
         [lo, hi](std::string& text) -> std::string {
             char* end = nullptr;
             double v = std::strtod(text.c_str(), &end);
-            if (text.empty() || *end != '\0') return fmt::format("\"{}\" is not a number", text);
+            if (text.empty() || *end != '\0' || std::isnan(v)) return fmt::format("takes a number, not \"{}\"", text);
             if (v < lo || v > hi)
                 return std::isinf(hi) ? fmt::format("must be {} or more, not {}", lo, text)
                                    : fmt::format("must be from {} to {}, not {}", lo, hi, text);
+            return {};
+        },
+        "");
+}
+
+CLI::Validator integer_between(long long lo, long long hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& text) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            long long v = std::strtoll(text.c_str(), &end, 10);
+            if (text.empty() || *end != '\0') return fmt::format("takes a whole number, not \"{}\"", text);
+            if (errno == ERANGE || v < lo || v > hi) return fmt::format("must be from {} to {}, not {}", lo, hi, text);
             return {};
         },
         "");

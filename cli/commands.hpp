@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,16 @@ struct Globals {
     std::string config_path;
     std::string state_dir;
     int verbosity = 0; // -1 quiet, 0 normal, 1+ verbose
+    // The words after the first `--` (set when there was one): start's and exec's CMD, more of
+    // chat's prompt. Split off before CLI11 parses, so no other word can ever become a command.
+    std::optional<std::vector<std::string>> after_dashdash;
+};
+
+// What a command does with words after `--`.
+enum class AfterDashdash {
+    nothing, // a usage error
+    command, // CMD ARGS... (start: an ad-hoc server; exec: required)
+    prompt,  // more prompt words (chat), even ones that start with '-'
 };
 
 // One subcommand: `setup` declares its options on `app` and returns the handler to run.
@@ -23,13 +34,17 @@ struct Command {
     const char* name;
     const char* summary;
     std::function<std::function<int()>(CLI::App& app, Globals& g)> setup;
+    AfterDashdash after_dashdash = AfterDashdash::nothing;
 };
 
 const std::vector<Command>& command_table();
 
 // A CLI11 check: a number from lo to hi (hi may be infinity), with a plain message
-// ("must be 0 or more, not -3").
+// ("must be 0 or more, not -3", "takes a number, not \"x\"").
 CLI::Validator number_between(double lo, double hi);
+
+// The same for a whole number ("takes a whole number, not \"1.5\"").
+CLI::Validator integer_between(long long lo, long long hi);
 
 // Parses a duration option's value; a bad one is a usage error naming the flag (exit 2).
 Millis duration_flag(const std::string& flag, const std::string& value);

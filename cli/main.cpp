@@ -2,15 +2,14 @@
 // maps errors to the documented exit codes.
 
 #include "commands.hpp"
+#include "usage.hpp"
 
 #include "llmctl/errors.hpp"
-#include "llmctl/strings.hpp"
 
 #include <algorithm>
 #include <csignal>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <iostream>
+#include <string_view>
 
 using namespace llmctl;
 
@@ -22,42 +21,17 @@ int report(const Error& e) {
     return static_cast<int>(e.code());
 }
 
-// A parse error in llmctl's own format, naming the command and, for a mistyped option, the
-// closest one it has ("did you mean"). Exit 2.
-int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
-    const CLI::App* sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
-    std::vector<std::string> known;
-    for (const CLI::App* a : {&app, sub})
-        if (a)
-            for (const CLI::Option* o : a->get_options()) {
-                for (auto& l : o->get_lnames()) known.push_back("--" + l);
-                for (auto& s : o->get_snames()) known.push_back("-" + s);
-            }
-    std::string msg = e.what();
-    // CLI11 says "name is required" / "A subcommand is required": name the command instead.
-    if (const std::string suffix = " is required"; sub && msg.size() > suffix.size() && msg.ends_with(suffix)) {
-        std::string what = msg.substr(0, msg.size() - suffix.size());
-        if (what == "A subcommand") {
-            std::vector<std::string> subs;
-            for (const CLI::App* s : sub->get_subcommands([](const CLI::App*) { return true; })) subs.push_back(s->get_name());
-            msg = fmt::format("{} needs a subcommand: {}", sub->get_name(), fmt::join(subs, " or "));
-        } else if (what.find(' ') == std::string::npos) {
-            for (auto& c : what) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-            msg = fmt::format("{} needs a {}", sub->get_name(), what);
-        }
-    }
-    if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
-        for (int i = 1; i < argc; ++i) {
-            std::string w = argv[i];
-            if (w == "--") break;
-            if (w.size() < 2 || w[0] != '-' || std::find(known.begin(), known.end(), w.substr(0, w.find('='))) != known.end()) continue;
-            msg = fmt::format("unknown option {}{}{}", w, sub ? " for " + sub->get_name() : std::string(), did_you_mean_suffix(w, known));
-            break;
-        }
-    }
-    std::cerr << "llmctl: error: " << msg << "\n";
-    std::cerr << "hint: llmctl " << (sub ? sub->get_name() + " " : std::string()) << "--help lists the options, with examples\n";
-    return static_cast<int>(Exit::usage);
+// exec's own failures are 125 (like timeout(1)), so a script can tell them from CMD's.
+int usage_exit(const CLI::App& app, const cli::UsageError& u) {
+    int rc = cli::print_usage_error(u);
+    return app.got_subcommand("exec") ? 125 : rc;
+}
+
+// --help after a mistyped command word ("llmctl strat --help") is that mistake, not a request
+// for the top-level help.
+bool help_for_unknown_command(const CLI::App& app, const CLI::ParseError& e) {
+    return dynamic_cast<const CLI::CallForHelp*>(&e) && app.get_subcommands().empty() &&
+           std::ranges::any_of(app.remaining(), [](const std::string& w) { return !w.starts_with("-"); });
 }
 
 } // namespace
@@ -79,34 +53,34 @@ int main(int argc, char** argv) {
     app.add_option("--config", g.config_path, "Config file (default: $LLMCTL_CONFIG, ~/.config/llmctl/config.toml, built-in)")->type_name("PATH");
     app.add_option("--state-dir", g.state_dir, "State dir (default: $LLMCTL_HOME, ~/.local/state/llmctl)")->type_name("DIR");
     bool verbose = false, quiet = false;
-    app.add_flag("-v,--verbose", verbose, "More detail on stderr");
-    app.add_flag("-q,--quiet", quiet, "No progress or notes on stderr");
+    auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "More detail on stderr");
+    verbose_flag->excludes(app.add_flag("-q,--quiet", quiet, "No progress or notes on stderr"));
+
+    // Only `--` introduces words that are not llmctl's (start's and exec's CMD, chat's prompt):
+    // CLI11 never sees them, so a stray word before `--` is always a usage error.
+    int parsed_argc = argc;
+    if (auto dd = std::find(argv + 1, argv + argc, std::string_view("--")); dd != argv + argc) {
+        parsed_argc = static_cast<int>(dd - argv);
+        g.after_dashdash.emplace(dd + 1, argv + argc);
+    }
 
     std::function<int()> handler;
-    std::vector<std::string> names;
     for (const auto& c : cli::command_table()) {
         auto* sub = app.add_subcommand(c.name, c.summary);
-        sub->fallthrough(); // global options may follow the subcommand
         auto h = c.setup(*sub, g);
+        // Global options may follow the (sub)command.
+        sub->fallthrough();
+        for (auto* nested : sub->get_subcommands([](CLI::App*) { return true; })) nested->fallthrough();
+        cli::describe_after_dashdash(*sub, c.after_dashdash);
         sub->callback([&handler, h] { handler = h; });
-        names.push_back(c.name);
     }
     try {
-        app.parse(argc, argv);
+        app.parse(parsed_argc, argv);
     } catch (const CLI::ParseError& e) {
-        // An unknown first word is most likely a mistyped subcommand.
-        if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-' && !dynamic_cast<const CLI::CallForHelp*>(&e) &&
-            !dynamic_cast<const CLI::CallForVersion*>(&e)) {
-            std::string word = argv[1];
-            std::cerr << fmt::format("llmctl: error: unknown command \"{}\"{}\n", word, did_you_mean_suffix(word, names));
-            std::cerr << "hint: run llmctl --help for the list of commands\n";
-            return static_cast<int>(Exit::usage);
-        }
-        if (e.get_exit_code() == 0) return app.exit(e); // --help, --version
-        int rc = usage_error(app, e, argc, argv);
-        // exec's own failures are 125 (like timeout(1)), so a script can tell them from CMD's.
-        return app.got_subcommand("exec") ? 125 : rc;
+        if (e.get_exit_code() == 0 && !help_for_unknown_command(app, e)) return app.exit(e); // --help, --version
+        return usage_exit(app, cli::explain_parse_error(app, e));
     }
+    if (auto u = cli::check_after_dashdash(app, g)) return usage_exit(app, *u);
     g.verbosity = quiet ? -1 : verbose ? 1 : 0;
     try {
         return handler ? handler() : 0;

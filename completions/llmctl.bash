@@ -56,7 +56,8 @@ _llmctl() {
     -n) [[ $cmd == logs ]] && return ;;
     esac
 
-    if ((dashdash)); then # start NAME -- CMD ARGS..., exec NAME -- CMD ARGS...
+    if ((dashdash)); then # start NAME -- CMD ARGS..., exec NAME -- CMD ARGS...; chat: prompt words
+        [[ $cmd == start || $cmd == exec ]] || return
         if ((after == 0)); then COMPREPLY=($(compgen -c -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi
         return
     fi

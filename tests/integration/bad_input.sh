@@ -28,9 +28,10 @@ check 2 'give server names or --all' stop
 check 2 'give server names or --all' stop a --all
 check 2 'state needs a subcommand: init or path' state
 check 2 'config needs a subcommand: check or show' config
-check 2 'not expected: extra' ps extra
-check 2 'not expected: extra' reap extra
-check 2 'not expected: extra' config check extra
+check 2 'ps: unexpected argument "extra"' ps extra
+check 2 'reap: unexpected argument "extra"' reap extra
+check 2 'config check: unexpected argument "extra"' config check extra
+check 2 'start: unexpected argument "sleep"' start a sleep 30
 check 2 'unknown option --bogus for start' start a --bogus
 check 2 'unknown command "frobnicate"' frobnicate
 check 2 'bad duration "-1"' start a --timeout -1
@@ -39,13 +40,13 @@ check 2 'bad duration "1y"' stop a --timeout 1y
 check 2 'bad duration "-5s"' reap --idle-timeout -5s
 check 2 'bad duration "xx"' chat a --queue-timeout xx hi
 check 2 'must be 0 or more, not -3' logs a -n -3
-check 2 'is not a number' logs a -n many
+check 2 'logs: --lines takes a number, not "many"' logs a -n many
 check 2 'must be from 1 to' chat a --max-tokens 0 hi
 check 2 'must be from 1 to 1073741824, not 99999999999' chat a --max-tokens 99999999999 hi
 check 2 'must be 0 or more' chat a --temperature -1 hi
 check 2 'must be from 0 to 1' chat a --top-p 7 hi
-check 2 'Value 0 not in range 1 to 65535' start a --port 0
-check 2 'Value 70000 not in range' start a --port 70000
+check 2 'start: --port must be from 1 to 65535, not 0' start a --port 0
+check 2 'must be from 1 to 65535, not 70000' start a --port 70000
 check 2 'bad server name "../x"' start ../x
 check 2 'bad server name "a/b"' start a/b -- sleep 1
 check 2 'bad server name "../../etc/passwd"' logs ../../etc/passwd

@@ -45,6 +45,7 @@ want "bash: start NAME -- CMD" "$(bq llmctl start x -- llmct)" llmctl
 want "bash: llmctl exec" "$(bq llmctl exec '')" alpha beta
 want "bash: exec NAME -- CMD" "$(bq llmctl exec alpha -- llmct)" llmctl
 want "bash: stop --no" "$(bq llmctl stop --no)" --no-drain
+want "bash: chat NAME -- (prompt words, not commands)" "$(bq llmctl chat alpha -- ls)"
 
 # Every long option of every subcommand's --help is completed by all three scripts.
 for cmd in "" config start stop restart ps chat exec logs reap state; do
@@ -65,6 +66,16 @@ got=$(zq 'llmctl st')
 echo "$got" | grep -qx start && echo "$got" | grep -qx stop || fail "zsh: llmctl st offered [$(echo $got)]"
 want "zsh: llmctl logs" "$(zq 'llmctl logs ')" adhoc alpha beta
 want "zsh: llmctl restart" "$(zq 'llmctl restart ')" alpha beta
+# After start's or exec's NAME only `--` (a stray word is a usage error), then commands.
+zq_all() { zsh -f "$src/tests/completion/zsh_complete.zsh" "$comp" "$1" || true; }
+want "zsh: start NAME (only --)" "$(zq_all 'llmctl start alpha ')" --
+want "zsh: exec NAME (only --)" "$(zq_all 'llmctl exec alpha ')" --
+want "zsh: start NAME -- CMD" "$(zq 'llmctl start x -- llmct')" llmctl
+# Options that exclude each other are not offered together.
+got=$(zq_all 'llmctl ps --json -')
+echo "$got" | grep -qx -- --health && ! echo "$got" | grep -qxE -- '-q|--quiet' || fail "zsh: ps --json - offered [$(echo $got)]"
+got=$(zq_all 'llmctl start alpha --no-wait --')
+echo "$got" | grep -qx -- --json && ! echo "$got" | grep -qx -- --timeout || fail "zsh: start --no-wait -- offered [$(echo $got)]"
 
 # fish: syntax, then real queries with `complete -C`.
 fish -n "$comp/llmctl.fish" || fail "fish -n llmctl.fish"

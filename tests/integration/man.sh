@@ -35,6 +35,54 @@ keys=$(sed -n '/^const std::vector<std::string> k_default_keys/,/};/p;/^const st
 for k in $keys; do
   grep -q "^\*$k\* = " "$src/man/llmctl.toml.5.scd" || fail "llmctl.toml(5) does not document $k"
 done
+# config show --json shows every key llmctl.toml(5) documents, resolved: [defaults] all of SHARED
+# KEYS and DEFAULTS-ONLY KEYS; a managed model all of MODEL KEYS and SHARED KEYS but url and
+# api_key_env (external only); an external model the keys a model llmctl only talks to uses.
+section_keys() { sed -n "/^# $1\$/,/^# /p" "$src/man/llmctl.toml.5.scd" | grep -oE '^\*[a-z_]+\* = ' | grep -oE '[a-z_]+' | sort -u; }
+model_keys=$(section_keys 'MODEL KEYS')
+shared_keys=$(section_keys 'SHARED KEYS')
+defaults_only_keys=$(section_keys 'DEFAULTS-ONLY KEYS')
+[ "$(echo "$model_keys" | wc -l)" -ge 7 ] && [ "$(echo "$shared_keys" | wc -l)" -ge 15 ] && [ -n "$defaults_only_keys" ] ||
+  fail "could not read the key sections of llmctl.toml(5): [$model_keys] [$shared_keys] [$defaults_only_keys]"
+cat >"$T/show.toml" <<EOT
+[defaults]
+stall_timeout = "45s"
+[models.managed]
+command = ["x", "--port", "{port}"]
+connect_timeout = "7s"
+[models.outside]
+url = "http://127.0.0.1:9"
+api_key_env = "SOME_KEY"
+EOT
+expect_rc 0 llmctl --config "$T/show.toml" config show --json
+python3 - "$OUT" "$model_keys" "$shared_keys" "$defaults_only_keys" <<'EOP' || fail "config show --json does not show every documented key"
+import json, sys
+j = json.loads(sys.argv[1])
+model, shared, defaults_only = (set(a.split()) for a in sys.argv[2:5])
+chat = {"connect_timeout", "first_token_timeout", "stall_timeout", "request_timeout", "queue_timeout"}
+want = {
+    "defaults": shared | defaults_only,
+    "managed": (model | shared) - {"url", "api_key_env"},
+    "outside": {"url", "api_key_env", "model", "max_concurrent"} | chat,
+}
+got = {"defaults": set(j["defaults"]), "managed": set(j["models"]["managed"]) - {"name", "kind"},
+       "outside": set(j["models"]["outside"]) - {"name", "kind"}}
+ok = True
+for what in want:
+    if got[what] != want[what]:
+        print(f"{what}: missing {sorted(want[what] - got[what])}, not documented {sorted(got[what] - want[what])}", file=sys.stderr)
+        ok = False
+# Resolved: inherited and own values alike.
+d, m, x = j["defaults"], j["models"]["managed"], j["models"]["outside"]
+checks = [("defaults", d, "stall_timeout", "45s"), ("managed", m, "stall_timeout", "45s"), ("managed", m, "connect_timeout", "7s"),
+          ("outside", x, "stall_timeout", "45s"), ("outside", x, "api_key_env", "SOME_KEY"), ("managed", m, "port", None),
+          ("managed", m, "first_token_timeout", "5m"), ("defaults", d, "max_inflight", 0)]
+for what, obj, key, want_v in checks:
+    if obj.get(key, "(missing)") != want_v:
+        print(f"{what}.{key} is {obj.get(key, '(missing)')!r}, want {want_v!r}", file=sys.stderr)
+        ok = False
+sys.exit(0 if ok else 1)
+EOP
 # The example config in llmctl.toml(5) validates.
 sed -n '/^# EXAMPLE/,/^# SEE ALSO/p' "$src/man/llmctl.toml.5.scd" | sed -n '/^```$/,/^```$/p' | grep -v '^```' >"$T/example.toml"
 [ -s "$T/example.toml" ] || fail "no example in llmctl.toml(5)"

@@ -30,14 +30,15 @@ run() {
   local w=$1; shift
   tm new-window -d -t t -n "$w" bash -c "env LLMCTL_HOME=$LLMCTL_HOME LLMCTL_CONFIG=$LLMCTL_CONFIG LANG=C.UTF-8 TERM=tmux-256color $*; echo rc=\$?; exec cat"
 }
-pane() { tm capture-pane -p -J -t "t:$1"; }
+# -J joins wrapped lines but keeps trailing spaces, such as those of a wiped status line.
+pane() { tm capture-pane -p -J -t "t:$1" | sed 's/ *$//'; }
 has() { local w=$1; shift; grep "$@" <<<"$(pane "$w")" >/dev/null; }
 shows() { has "$1" -E -- "$2"; }
 count() { grep -c -E -- "$2" <<<"$(pane "$1")" || true; }
 count_is() { [ "$(count "$1" "$3")" = "$2" ]; }
 # wait_count WINDOW N REGEX: waits until REGEX matches N lines of the screen.
 wait_count() { wait_for 20 count_is "$@" || fail "$1: want $2 lines matching $3: $(pane "$1")"; }
-prompts_at_least() { [ "$(count "$1" '^> ')" -ge "$2" ]; }
+prompts_at_least() { [ "$(count "$1" '^>( |$)')" -ge "$2" ]; }
 # type WINDOW KEYS...: waits for a fresh prompt (one more than before), then sends the keys.
 declare -A seen
 type_at_prompt() {

@@ -6,6 +6,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/http_client.hpp"
+#include "llmctl/line_editor.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/servers.hpp"
@@ -14,6 +15,7 @@
 #include "llmctl/store.hpp"
 #include "llmctl/strings.hpp"
 #include "llmctl/supervisor.hpp"
+#include "llmctl/utf8.hpp"
 
 #include <cstdlib>
 #include <cmath>
@@ -28,8 +30,6 @@
 namespace llmctl::cli {
 
 namespace {
-
-void out(std::string_view s) { write_stdout(s); }
 
 struct Opts {
     std::string name;
@@ -87,12 +87,28 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
 
 using Messages = std::vector<std::pair<std::string, std::string>>; // role, content
 
+// The request body is JSON, which must be UTF-8: text that is not (a `git diff` of a Latin-1
+// file, a stored message edited by hand) is sent with U+FFFD for each invalid sequence, after a
+// warning naming the input and its first bad byte.
+std::string as_utf8(std::string text, const std::string& where,
+                    std::string_view hint = "to send it unchanged, convert it to UTF-8 first, e.g. iconv -f LATIN1 -t UTF-8") {
+    auto bad = first_invalid_utf8(text);
+    if (!bad) return text;
+    std::cerr << fmt::format("llmctl: warning: {} is not valid UTF-8 (first bad byte at offset {}); it is sent with U+FFFD "
+                             "in place of each invalid sequence\nhint: {}\n",
+                             where, *bad, hint);
+    return replace_invalid_utf8(text);
+}
+
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\n\r\f\v") == std::string::npos; }
+
 Messages load_session(const std::string& dir, const std::string& session) {
     Messages msgs;
     if (auto store = Store::open_read(state_db_path(dir))) {
         auto q = store->prepare("SELECT role, content FROM messages WHERE session=? ORDER BY id");
         q.bind(1, session);
-        while (q.step()) msgs.emplace_back(q.str(0), q.str(1));
+        while (q.step())
+            msgs.emplace_back(q.str(0), as_utf8(q.str(1), fmt::format("message {} of session \"{}\"", msgs.size() + 1, session)));
     }
     return msgs;
 }
@@ -124,9 +140,30 @@ struct Reply {
     nlohmann::json usage;
 };
 
-// One request: slot, POST, relay. Throws Error with the documented codes.
+// The queue place shown while a chat waits for a slot ("\r…" on stderr), wiped when the wait
+// ends, also by an error: the error's message then starts at the left margin.
+class QueueLine {
+public:
+    explicit QueueLine(bool shown_on_terminal) : terminal_(shown_on_terminal) {}
+    ~QueueLine() { clear(); }
+    void show(const std::string& model, int place) {
+        if (!terminal_) return;
+        std::cerr << fmt::format("\rllmctl: waiting for a slot on {}: place {} in the queue   ", model, place) << std::flush;
+        shown_ = true;
+    }
+    void clear() {
+        if (shown_) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
+        shown_ = false;
+    }
+
+private:
+    bool terminal_, shown_ = false;
+};
+
+// One request: slot, POST, relay to `out` (none: keep the answer for --json). Throws Error with
+// the documented codes.
 Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
-          const HttpTimeouts& timeouts, bool print, const std::function<void()>& refresh_target) {
+          const HttpTimeouts& timeouts, AnswerOut* out, const std::function<void()>& refresh_target) {
     nlohmann::json body{{"model", m.model.empty() ? m.name : m.model}, {"stream", !o.no_stream}};
     auto& arr = body["messages"] = nlohmann::json::array();
     for (auto& [role, text] : msgs) arr.push_back({{"role", role}, {"content", text}});
@@ -144,22 +181,17 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     if (o.queue_limit) sr.queue_timeout = o.queue_limit;
     else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return sigint_received(); };
-    bool tty = !o.quiet && ::isatty(STDERR_FILENO);
-    bool showed_queue = false;
-    sr.on_wait = [&](int place) {
-        if (tty) {
-            std::cerr << fmt::format("\rllmctl: waiting for a slot on {}: place {} in the queue   ", m.name, place) << std::flush;
-            showed_queue = true;
-        }
-    };
+    QueueLine queue_line(!o.quiet && ::isatty(STDERR_FILENO));
+    sr.on_wait = [&](int place) { queue_line.show(m.name, place); };
     Slot slot = Slot::acquire(dir, sr);
-    if (showed_queue) std::cerr << "\r" << std::string(70, ' ') << "\r" << std::flush;
+    queue_line.clear();
     // While we queued, a stop or restart may have drained and replaced the server (no slot is
-    // granted while it is `stopping`): ask for the server again, keeping our slot.
+    // granted while it is `stopping`), or, in the interactive loop, the server died since the
+    // last answer: ask for the server again (started if need be), keeping our slot.
     if (target.row) {
         std::optional<ServerRow> now;
         if (auto store = Store::open_read(state_db_path(dir))) now = find_server(*store, m.name);
-        if (!now || now->instance != target.row->instance || now->status != "running") refresh_target();
+        if (!now || now->instance != target.row->instance || now->status != "running" || !is_alive(now->server)) refresh_target();
     }
 
     Reply reply;
@@ -178,7 +210,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
         if (!d.error.empty()) stream_error = d.error;
         if (!d.content.empty()) {
             reply.text += d.content;
-            if (print) pending += d.content;
+            if (out) pending += d.content;
         }
         if (!d.finish_reason.empty()) reply.finish_reason = d.finish_reason;
         if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
@@ -187,16 +219,18 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     HttpResult res;
     bool got_bytes = false;
     // Retried with backoff only while nothing has arrived (refused or reset before the answer).
+    // Every text in `msgs` and `o.stop` went through as_utf8; replacing is only a safety net.
+    const std::string request = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     for (int attempt = 1;; ++attempt) {
         try {
-            res = http_post_stream(target.url, "/v1/chat/completions", body.dump(), target.bearer, timeouts,
+            res = http_post_stream(target.url, "/v1/chat/completions", request, target.bearer, timeouts,
                                    [&](std::string_view piece) {
                                        got_bytes = true;
                                        if (o.no_stream) whole.append(piece);
                                        else {
                                            sse.feed(piece);
                                            if (!pending.empty()) {
-                                               out(pending);
+                                               out->write(pending);
                                                pending.clear();
                                            }
                                        }
@@ -235,7 +269,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
         reply.text = d.content;
         reply.finish_reason = d.finish_reason;
         if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
-        if (print) out(reply.text);
+        if (out) out->write(reply.text);
         return reply;
     }
     sse.finish();
@@ -243,6 +277,82 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     if (!done && reply.finish_reason.empty())
         throw Error(Exit::server, fmt::format("{}: the stream ended without [DONE] (the server died or cut it)", m.name));
     return reply;
+}
+
+void print_error(const Error& e) {
+    std::cerr << "llmctl: error: " << e.what() << "\n";
+    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+}
+
+const char* const k_prompt_hint = "give the prompt as arguments or on stdin; without either, on a terminal, chat runs an interactive loop";
+
+// The prompt of a one-shot chat: the arguments joined by spaces, else stdin when it is not a
+// terminal (trailing newlines dropped); nullopt on a terminal: the interactive loop. A blank
+// prompt is a usage error either way, found before any server is started.
+std::optional<std::string> one_shot_prompt(const Opts& o) {
+    std::string prompt;
+    if (!o.prompt.empty()) {
+        for (auto& p : o.prompt) prompt += (prompt.empty() ? "" : " ") + p;
+        if (blank(prompt)) throw Error(Exit::usage, "the prompt is empty", k_prompt_hint);
+        return as_utf8(std::move(prompt), "the prompt");
+    }
+    if (::isatty(STDIN_FILENO)) return std::nullopt;
+    prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
+    while (!prompt.empty() && prompt.back() == '\n') prompt.pop_back();
+    if (blank(prompt)) throw Error(Exit::usage, "the prompt on stdin is empty", k_prompt_hint);
+    return as_utf8(std::move(prompt), "the prompt on stdin");
+}
+
+using Turn = std::function<Reply(const std::string& prompt, AnswerOut* out)>;
+
+// One prompt, one answer; Ctrl-C is exit 130.
+int one_shot(const Opts& o, const ModelConfig& m, const Turn& turn, const std::string& prompt) {
+    AnswerOut out;
+    try {
+        Reply r = turn(prompt, o.json ? nullptr : &out);
+        if (sigint_received()) throw Error(Exit::interrupted, "interrupted");
+        if (o.json)
+            out.write(nlohmann::json{{"model", m.name}, {"content", r.text}, {"finish_reason", r.finish_reason}, {"usage", r.usage}}
+                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                      "\n");
+        out.end_answer();
+        return 0;
+    } catch (const Error&) {
+        out.break_line(); // the error goes below the partly printed answer, not after it
+        throw;
+    }
+}
+
+// The interactive loop (stdin is a terminal). A failed answer (the server said no, died,
+// stalled, or Ctrl-C) is reported and the loop goes on with the conversation so far; the
+// failed turn is not part of it. Ends with /exit or Ctrl-D: exit 0.
+int interactive(const ModelConfig& m, const Turn& turn, const std::function<void()>& reset) {
+    LineEditor editor;
+    AnswerOut out;
+    std::cerr << fmt::format("chat with {} (/reset forgets the conversation, /exit or Ctrl-D ends)\n", m.name);
+    for (;;) {
+        clear_sigint(); // a Ctrl-C that came after the last answer ended is not one for this line
+        LineEditor::Result in = editor.read("> ", sigint_received);
+        if (in.status == LineEditor::Status::end) return 0;
+        if (in.status == LineEditor::Status::interrupted) continue; // the line is dropped; a new prompt
+        std::string line = in.text;
+        editor.remember(line);
+        if (line == "/exit" || line == "/quit") return 0;
+        if (line == "/reset") {
+            reset();
+            std::cerr << "(conversation forgotten)\n";
+            continue;
+        }
+        if (blank(line)) continue;
+        try {
+            turn(as_utf8(std::move(line), "the line typed", "the terminal's character set is not UTF-8: set LANG to a UTF-8 locale"), &out);
+            out.end_answer();
+        } catch (const Error& e) {
+            out.break_line();
+            if (e.code() == Exit::interrupted) std::cerr << "(interrupted)\n";
+            else print_error(e);
+        }
+    }
 }
 
 } // namespace
@@ -265,13 +375,14 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (first_token_timeout; default 300s)")->type_name("DUR");
     app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (stall_timeout; default 60s)")->type_name("DUR");
     app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (queue_timeout; default none): exit 6")->type_name("DUR");
-    app.add_option("--session", o->session, "Keep the conversation in the state db under this name")->type_name("NAME");
+    CLI::Option* session_opt =
+        app.add_option("--session", o->session, "Keep the conversation in the state db under this name")->type_name("NAME");
     app.footer("Slots: at most max_concurrent requests per model run at once, across all processes; a killed\n"
                "client never keeps a slot. Exit codes: 1 server said no, 4 unknown model / not running,\n"
                "5 server died or cut the stream, 6 timeout (queue, connect, first token, stall), 130 Ctrl-C.\n"
                "Examples:\n  llmctl chat echo \"hello\"\n  echo 'summarise this' | llmctl chat mymodel --max-tokens 200\n"
                "  llmctl chat mymodel --session work    # interactive on a terminal: /reset, /exit, Ctrl-D\n");
-    return [o, &g]() -> int {
+    return [o, &g, session_opt]() -> int {
         if (g.after_dashdash) o->prompt.insert(o->prompt.end(), g.after_dashdash->begin(), g.after_dashdash->end());
         Config cfg = load_config(g.config_path);
         const ModelConfig* mp = cfg.find(o->name);
@@ -291,8 +402,13 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         Millis total = pick("--timeout", o->timeout, m.request_timeout);
         if (total.count() > 0) timeouts.total = total;
         if (!o->queue_timeout.empty()) o->queue_limit = duration_flag("--queue-timeout", o->queue_timeout); // before anything starts
+        if (session_opt->count() > 0 && o->session.empty())
+            throw Error(Exit::usage, "--session needs a name, not an empty string", "session names are like model names: letters, digits, '.', '_', '-'");
         if (!o->session.empty() && !valid_model_name(o->session))
             throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session), "session names are like model names: letters, digits, '.', '_', '-'");
+        o->system = as_utf8(std::move(o->system), "--system");
+        for (auto& stop : o->stop) stop = as_utf8(std::move(stop), "--stop");
+        std::optional<std::string> prompt = one_shot_prompt(*o); // nullopt: the interactive loop
 
         // Ctrl-C while the server starts kills us as it would `start` (crash-safe: the next
         // start or reap adopts it); from here on it cancels the request and frees the slot.
@@ -304,66 +420,24 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
             ensure_state_dir(dir);
             history = load_session(dir, o->session);
         }
-        auto turn = [&](const std::string& prompt, bool print) -> Reply {
+        // A turn joins the conversation only once its answer is complete.
+        Turn turn = [&](const std::string& text, AnswerOut* out) -> Reply {
             Messages msgs;
             if (!o->system.empty()) msgs.emplace_back("system", o->system);
             msgs.insert(msgs.end(), history.begin(), history.end());
-            msgs.emplace_back("user", prompt);
-            Reply r = ask(*o, m, dir, cfg, target, msgs, timeouts, print, [&] { target = resolve_target(*o, m, dir, g); });
-            history.emplace_back("user", prompt);
+            msgs.emplace_back("user", text);
+            Reply r = ask(*o, m, dir, cfg, target, msgs, timeouts, out, [&] { target = resolve_target(*o, m, dir, g); });
+            history.emplace_back("user", text);
             history.emplace_back("assistant", r.text);
-            if (!o->session.empty()) save_turn(dir, o->session, m.name, prompt, r.text);
+            if (!o->session.empty()) save_turn(dir, o->session, m.name, text, r.text);
             return r;
         };
+        auto reset = [&] {
+            history.clear();
+            if (!o->session.empty()) forget_session(dir, o->session);
+        };
         try {
-            std::string prompt;
-            bool interactive = false;
-            if (!o->prompt.empty()) {
-                for (auto& p : o->prompt) prompt += (prompt.empty() ? "" : " ") + p;
-            } else if (!::isatty(STDIN_FILENO)) {
-                prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
-                while (!prompt.empty() && prompt.back() == '\n') prompt.pop_back();
-                if (prompt.empty()) throw Error(Exit::usage, "empty prompt on stdin");
-            } else {
-                interactive = true;
-            }
-            if (!interactive) {
-                Reply r = turn(prompt, !o->json);
-                if (sigint_received()) return static_cast<int>(Exit::interrupted);
-                if (o->json) {
-                    out(nlohmann::json{{"model", m.name}, {"content", r.text}, {"finish_reason", r.finish_reason}, {"usage", r.usage}}.dump() + "\n");
-                } else if (r.text.empty() || r.text.back() != '\n') {
-                    out("\n");
-                }
-                return 0;
-            }
-            std::cerr << fmt::format("chat with {} (/reset forgets the conversation, /exit or Ctrl-D ends)\n", m.name);
-            for (;;) {
-                std::cerr << "> " << std::flush;
-                std::string line;
-                if (!std::getline(std::cin, line)) {
-                    std::cerr << "\n"; // Ctrl-D: the shell's prompt goes on a line of its own
-                    break;
-                }
-                if (line == "/exit" || line == "/quit") break;
-                if (line == "/reset") {
-                    history.clear();
-                    if (!o->session.empty()) forget_session(dir, o->session);
-                    std::cerr << "(conversation forgotten)\n";
-                    continue;
-                }
-                if (line.empty()) continue;
-                try {
-                    Reply r = turn(line, true);
-                    if (r.text.empty() || r.text.back() != '\n') out("\n");
-                } catch (const Error& e) {
-                    if (e.code() != Exit::interrupted) throw;
-                    clear_sigint();
-                    out("\n");
-                    std::cerr << "(interrupted)\n";
-                }
-            }
-            return 0;
+            return prompt ? one_shot(*o, m, turn, *prompt) : interactive(m, turn, reset);
         } catch (const StdoutClosed&) {
             return 0;
         }

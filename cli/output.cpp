@@ -21,6 +21,32 @@ void write_stdout(std::string_view s) {
     }
 }
 
+AnswerOut::AnswerOut() : terminal_(::isatty(STDOUT_FILENO)) {}
+
+void AnswerOut::write(std::string_view text) {
+    if (text.empty()) return;
+    write_stdout(terminal_ ? filter_.feed(text) : std::string(text));
+    wrote_ = true;
+    ends_with_newline_ = text.back() == '\n';
+}
+
+void AnswerOut::end_answer() {
+    if (terminal_) write_stdout(filter_.finish());
+    if (!ends_with_newline_) write_stdout("\n");
+    wrote_ = ends_with_newline_ = false;
+}
+
+void AnswerOut::break_line() noexcept {
+    if (terminal_) {
+        try {
+            write_stdout(filter_.finish());
+            if (wrote_ && !ends_with_newline_) write_stdout("\n");
+        } catch (const StdoutClosed&) {
+        }
+    }
+    wrote_ = ends_with_newline_ = false;
+}
+
 void catch_sigint() {
     struct sigaction sa {};
     sa.sa_handler = on_sigint;

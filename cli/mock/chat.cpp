@@ -109,7 +109,10 @@ std::optional<ChatRequest> parse_chat_request(std::string_view body, std::string
         }
         std::string text = content_text(message.value("content", Json()));
         request.prompt_tokens += tokenize(text).size();
-        if (message.value("role", "") == "user") request.last_user_message = std::move(text);
+        if (message.value("role", "") == "user") {
+            request.user_history += (request.user_history.empty() ? "" : " | ") + text;
+            request.last_user_message = std::move(text);
+        }
     }
     if (auto stream = j.find("stream"); stream != j.end() && !stream->is_null()) {
         if (!stream->is_boolean()) {
@@ -140,7 +143,7 @@ ChatReply make_reply(const ChatRequest& request, const Options& options) {
         reply.finish_reason = n < *options.reply_tokens ? "length" : "stop";
         return reply;
     }
-    reply.tokens = tokenize(options.reply ? *options.reply : request.last_user_message);
+    reply.tokens = tokenize(options.reply ? *options.reply : options.echo_history ? request.user_history : request.last_user_message);
     reply.finish_reason = "stop";
     if (reply.tokens.size() > limit) {
         reply.tokens.resize(limit);
@@ -196,6 +199,13 @@ std::string invalid_request_json(std::string_view message) {
     Json error;
     error["message"] = message;
     error["type"] = "invalid_request_error";
+    return dump(Json{{"error", std::move(error)}});
+}
+
+std::string server_error_json(std::string_view message) {
+    Json error;
+    error["message"] = message;
+    error["type"] = "server_error";
     return dump(Json{{"error", std::move(error)}});
 }
 

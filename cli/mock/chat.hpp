@@ -16,6 +16,7 @@ std::vector<std::string> tokenize(std::string_view text);
 // A validated chat completion request, reduced to what the mock looks at.
 struct ChatRequest {
     std::string last_user_message;  // "" when no message has role "user"
+    std::string user_history;       // every user message, joined by " | "
     std::string model;              // "" when the client sent none
     bool stream = false;
     std::optional<std::uint64_t> max_tokens;  // nullopt = unlimited
@@ -60,6 +61,9 @@ inline constexpr std::string_view done_event = "data: [DONE]\n\n";
 
 // {"error":{"message":...,"type":"invalid_request_error"}} as OpenAI sends for 400s.
 std::string invalid_request_json(std::string_view message);
+
+// {"error":{"message":...,"type":"server_error"}}, for a 500.
+std::string server_error_json(std::string_view message);
 
 // {"error":{"code":503,"message":"Loading model"}} as llama-server sends while loading.
 std::string loading_json();

@@ -180,6 +180,11 @@ Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& st
 
     InFlight in_flight(state.chats_in_flight);
     const Options& options = state.options;
+    if (options.fail_on && chat->last_user_message.find(*options.fail_on) != std::string::npos) {
+        state.request_log.record(start_ns, realtime_ns(), chat->stream, chat->last_user_message);
+        return respond_json(socket, request, http::status::internal_server_error,
+                            server_error_json("mock failure: the prompt contains \"" + *options.fail_on + "\" (--fail-on)"));
+    }
     CompletionMeta meta{
         "chatcmpl-mock-" + std::to_string(::getpid()) + "-" + std::to_string(state.next_id++),
         chat->model.empty() ? options.model_name : chat->model,

@@ -99,6 +99,8 @@ Serving:
   --model-name NAME           model id reported by /v1/models (default echo)
   --reply TEXT                answer TEXT instead of echoing
   --reply-tokens N            answer "tok0 tok1 ... tok<N-1>"
+  --echo-history              echo every user message of the request, joined by " | "
+                              (shows which turns a client sends along)
   --tokens-per-second R       pace streamed tokens at R per second (0 = unpaced)
   --stamp-tokens              stream each token as "<CLOCK_MONOTONIC ns when sent> "
                               (for measuring relay latency; the count is unchanged)
@@ -112,6 +114,7 @@ Faults:
   --crash-at-start            exit 3 before binding
   --port-taken                fail as if the port were in use (exit 1)
   --crash-mid-stream N        _exit(7) after sending N content tokens
+  --fail-on TEXT              answer HTTP 500 to a chat whose last user message contains TEXT
   --stall-after N             stop sending after N content tokens (that connection only)
   --ignore-sigterm            ignore SIGTERM (children too)
   --abort-on-term-in-flight   on SIGTERM abort() if a chat request is in flight
@@ -152,6 +155,7 @@ ParseResult parse_options(int argc, char** argv) {
         {"model-name", [&](std::string_view v) { o.model_name = v; }},
         {"reply", [&](std::string_view v) { o.reply = std::string(v); }},
         {"reply-tokens", [&](std::string_view v) { o.reply_tokens = need_count(v); }},
+        {"fail-on", [&](std::string_view v) { o.fail_on = std::string(v); }},
         {"tokens-per-second",
          [&](std::string_view v) {
              auto r = parse_number(v);
@@ -182,6 +186,7 @@ ParseResult parse_options(int argc, char** argv) {
         {"reuseport", &o.reuseport},
         {"stderr-only", &o.stderr_only},
         {"stamp-tokens", &o.stamp_tokens},
+        {"echo-history", &o.echo_history},
         {"crash-at-start", &o.crash_at_start},
         {"port-taken", &o.port_taken},
         {"ignore-sigterm", &o.ignore_sigterm},

@@ -17,6 +17,8 @@ struct Options {
     bool reuseport = false;
     std::string model_name = "echo";
     std::optional<std::string> reply;
+    bool echo_history = false;           // echo every user message of the request, joined by " | "
+    std::optional<std::string> fail_on;  // answer HTTP 500 when the last user message contains this
     std::optional<std::uint64_t> reply_tokens;
     double tokens_per_second = 0;  // 0 = as fast as possible
     bool stamp_tokens = false;     // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)

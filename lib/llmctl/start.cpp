@@ -50,6 +50,7 @@ constexpr int kMaxPreemptions = 5;
 
 // The state of one start_server call, shared by its steps.
 struct Starting {
+    Starting(const std::string& d, const ModelConfig& m, const StartOptions& o) : dir(d), model(m), opts(o) {}
     const std::string& dir;
     const ModelConfig& model;
     const StartOptions& opts;
@@ -224,15 +225,16 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
         }
     } guard{server};
     std::int64_t now = now_ms();
-    // With --no-wait nobody waits for its health: no owner, so the next start or reap finishes it.
-    auto owner_pid = s.opts.wait ? std::optional<std::int64_t>(s.me.pid) : std::nullopt;
-    auto owner_ticks = s.opts.wait ? std::optional<std::int64_t>(static_cast<std::int64_t>(s.me.start_ticks)) : std::nullopt;
-    store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-                  "owner_start_ticks, started_at, last_used, config_hash, spec) VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?,?)")
-        .bind(1, s.model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
+    auto insert = store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, "
+                                "owner_pid, owner_start_ticks, started_at, last_used, config_hash, spec) "
+                                "VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    insert.bind(1, s.model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
         .bind(5, server.boot_id).bind(6, port).bind(7, s.model.host).bind(8, nlohmann::json(req.argv).dump())
-        .bind(9, req.log_path).bind(10, owner_pid).bind(11, owner_ticks).bind(12, now)
-        .bind(13, now).bind(14, config_hash(s.model)).bind(15, model_spec_json(s.model)).run();
+        .bind(9, req.log_path).bind(12, now).bind(13, now).bind(14, config_hash(s.model)).bind(15, model_spec_json(s.model));
+    // With --no-wait nobody waits for its health: no owner, so the next start or reap finishes it.
+    if (s.opts.wait) insert.bind(10, s.me.pid).bind(11, static_cast<std::int64_t>(s.me.start_ticks));
+    else insert.bind(10, nullptr).bind(11, nullptr);
+    insert.run();
     use_as_exec(s, store, instance, true);
     store.add_event(s.model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
     tx.commit();

@@ -53,6 +53,8 @@ for f in usr/bin/llmctl usr/libexec/llmctl/llmctl-mock-server usr/share/man/man1
   usr/share/bash-completion/completions/llmctl usr/share/zsh/vendor-completions/_llmctl; do
   grep -q " \./$f\$" "$T/contents" || fail ".deb lacks /$f"
 done
+# chat's interactive loop dlopens libedit, which dpkg-shlibdeps cannot see: a recommendation.
+dpkg-deb -f "$deb" Recommends | grep -qw libedit2 || fail ".deb does not recommend libedit2: $(dpkg-deb -f "$deb" Recommends)"
 apt-get install --simulate "$deb" >"$T/apt.log" 2>&1 || fail "apt-get --simulate install: $(tail -5 "$T/apt.log")"
 grep -q '^Inst llmctl ' "$T/apt.log" || fail "apt would not install the .deb: $(tail -5 "$T/apt.log")"
 R="$T/root"

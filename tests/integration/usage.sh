@@ -63,7 +63,7 @@ expect_rc 0 llmctl chat m two -- -words
 # --help still teaches `-- CMD ARGS...`.
 expect_rc 0 llmctl start --help
 grep -q '^Usage: llmctl start \[OPTIONS\] name \[-- CMD \[ARGS...\]\]$' <<<"$OUT" || fail "start --help usage: $(grep Usage <<<"$OUT")"
-grep -q 'llmctl start mysrv -- ' <<<"$OUT" || fail "start --help has no -- example"
+grep -q 'llmctl start web --health / -- ' <<<"$OUT" || fail "start --help has no -- example"
 expect_rc 0 llmctl exec --help
 grep -q '^Usage: llmctl exec \[OPTIONS\] name -- CMD \[ARGS...\]$' <<<"$OUT" || fail "exec --help usage: $(grep Usage <<<"$OUT")"
 expect_rc 0 llmctl chat --help

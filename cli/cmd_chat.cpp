@@ -4,11 +4,13 @@
 #include "output.hpp"
 #include "progress.hpp"
 
+#include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/http_client.hpp"
 #include "llmctl/line_editor.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/slots.hpp"
 #include "llmctl/sse.hpp"
@@ -81,7 +83,8 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     }
     if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
     if (!t.row || !t.row->port) throw Error(Exit::server, fmt::format("{} has no running server", m.name));
-    t.url = Url{t.row->host, static_cast<int>(*t.row->port), ""};
+    require_row_matches_markers(dir, *t.row);
+    t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
     return t;
 }
 

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/units.hpp"
 
@@ -98,7 +99,7 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
         j["defaults"] = defaults_json(cfg.defaults);
         for (auto& [name, m] : cfg.models) j["models"][name] = model_json(m);
         if (*json) {
-            std::cout << j.dump(2) << "\n";
+            std::cout << json_text(j, 2) << "\n";
         } else {
             std::cout << "# source: " << cfg.source << "\n";
             for (auto& [name, m] : cfg.models) {

@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "progress.hpp"
 
+#include "llmctl/json_text.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
@@ -102,8 +103,8 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         auto r = start_server(dir, m, so);
         status.clear();
         if (o->json) {
-            std::cout << nlohmann::json{{"name", m.name}, {"url", r.url}, {"pid", r.pid}, {"port", r.port},
-                                        {"already_running", r.already_running}, {"adopted", r.adopted}}.dump()
+            std::cout << json_text(nlohmann::json{{"name", m.name}, {"url", r.url}, {"pid", r.pid}, {"port", r.port},
+                                                  {"already_running", r.already_running}, {"adopted", r.adopted}})
                       << "\n";
         } else {
             std::cout << r.url << "\n";

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/health.hpp"
@@ -180,7 +181,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         }
         if (*names) return 0;
         if (*json) {
-            std::cout << arr.dump(2) << "\n";
+            std::cout << json_text(arr, 2) << "\n";
             return 0;
         }
         std::vector<std::size_t> w(table[0].size(), 0);

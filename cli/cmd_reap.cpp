@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "llmctl/json_text.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/reap.hpp"
@@ -58,7 +59,7 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
             nlohmann::json arr = nlohmann::json::array();
             for (auto& a : actions)
                 arr.push_back({{"action", a.kind}, {"name", a.name}, {"pid", a.pid}, {"detail", a.detail}, {"dry_run", o->dry_run}});
-            std::cout << arr.dump(2) << "\n";
+            std::cout << json_text(arr, 2) << "\n";
             return 0;
         }
         if (g.verbosity < 0) return 0;

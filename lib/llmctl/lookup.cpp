@@ -4,6 +4,7 @@
 #include "llmctl/paths.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
+#include "llmctl/json_text.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,7 +13,7 @@
 namespace llmctl {
 
 std::string model_spec_json(const ModelConfig& m) {
-    return nlohmann::json{{"command", m.command}, {"health", m.health}, {"cwd", m.cwd}, {"env", m.env}, {"adhoc", m.adhoc}}.dump();
+    return json_text(nlohmann::json{{"command", m.command}, {"health", m.health}, {"cwd", m.cwd}, {"env", m.env}, {"adhoc", m.adhoc}});
 }
 
 std::optional<ModelConfig> model_from_spec(const Defaults& d, const std::string& name, const std::string& spec_json) {

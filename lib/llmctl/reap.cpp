@@ -138,19 +138,22 @@ std::vector<ServerRow> reclaim_dead_execs(Reaper& rp, Store& store, const std::v
 }
 
 // Marked processes of this state dir whose instance has no live row are orphans. A live row whose
-// server (pid, start time, boot id: proven) carries another instance marker is a damaged row, not
-// an orphan: the process's marker is the truth, the row is repaired (found by the corruption test).
+// server (pid, start time, boot id: proven) carries other markers (instance, host, port) is a
+// damaged row, not an orphan: the process's markers are the truth, the row is repaired (found by
+// the corruption test: a flipped byte made a row's host a public address).
 std::vector<MarkedProcess> find_orphans(Reaper& rp, Store* store, const std::vector<ServerRow>& rows, std::set<std::string>& live) {
     auto marked = scan_marked(rp.dir);
     for (auto& m : marked) {
-        if (live.count(m.instance)) continue;
         for (const auto& r : rows) {
             if (r.status == "failed" || r.server != m.id) continue;
             live.insert(m.instance);
-            std::string why = fmt::format("row instance {} repaired to the server's marker {}", r.instance, m.instance);
+            if (r.instance == m.instance && r.host == m.host && r.port == m.port) continue;
+            std::string why = fmt::format("row instance {} host {} port {} repaired to the server's markers {} {} {}", r.instance,
+                                          r.host, r.port.value_or(0), m.instance, m.host, m.port);
             rp.did("repaired", r.name, m.id.pid, why);
             if (!rp.opts.dry_run) {
-                store->prepare("UPDATE servers SET instance=? WHERE name=? AND instance=?").bind(1, m.instance).bind(2, r.name).bind(3, r.instance).run();
+                store->prepare("UPDATE servers SET instance=?, host=?, port=? WHERE name=? AND instance=?")
+                    .bind(1, m.instance).bind(2, m.host).bind(3, m.port).bind(4, r.name).bind(5, r.instance).run();
                 store->add_event(r.name, "repaired", why);
             }
         }

@@ -8,6 +8,7 @@
 #include "llmctl/servers.hpp"
 #include "llmctl/signal.hpp"
 #include "llmctl/strings.hpp"
+#include "llmctl/json_text.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -69,27 +70,63 @@ std::int64_t process_started_ms(std::uint64_t start_ticks) {
     return btime * 1000 + static_cast<std::int64_t>(start_ticks) * 1000 / clock_ticks();
 }
 
+namespace {
+
+// The markers of `pid` (stat already read) if it is this user's and carries an instance marker;
+// `home` receives its LLMCTL_HOME.
+std::optional<MarkedProcess> read_markers(pid_t pid, const ProcStat& st, std::string& home) {
+    struct stat sb {};
+    if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != ::geteuid()) return std::nullopt;
+    auto env = llmctl_env(pid);
+    if (env["LLMCTL_INSTANCE"].empty()) return std::nullopt;
+    home = env["LLMCTL_HOME"];
+    MarkedProcess m;
+    m.id = Identity{pid, st.start_ticks, boot_id()};
+    m.session = st.session;
+    m.instance = env["LLMCTL_INSTANCE"];
+    m.name = env["LLMCTL_NAME"];
+    m.host = env["LLMCTL_HOST"].empty() ? "127.0.0.1" : env["LLMCTL_HOST"];
+    m.port = std::atoi(env["LLMCTL_PORT"].c_str());
+    return m;
+}
+
+} // namespace
+
 std::vector<MarkedProcess> scan_marked(const std::string& state_dir, bool leaders_only) {
     std::vector<MarkedProcess> out;
-    uid_t me = ::geteuid();
     for (pid_t pid : list_pids()) {
         auto st = read_proc_stat(pid);
         if (!st || st->state == 'Z' || st->state == 'X') continue;
         if (leaders_only && st->session != pid) continue;
-        struct stat sb {};
-        if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != me) continue;
-        auto env = llmctl_env(pid);
-        if (env["LLMCTL_HOME"] != state_dir || env["LLMCTL_INSTANCE"].empty()) continue;
-        MarkedProcess m;
-        m.id = Identity{pid, st->start_ticks, boot_id()};
-        m.session = st->session;
-        m.instance = env["LLMCTL_INSTANCE"];
-        m.name = env["LLMCTL_NAME"];
-        m.host = env["LLMCTL_HOST"].empty() ? "127.0.0.1" : env["LLMCTL_HOST"];
-        m.port = std::atoi(env["LLMCTL_PORT"].c_str());
-        out.push_back(std::move(m));
+        std::string home;
+        auto m = read_markers(pid, *st, home);
+        if (m && home == state_dir) out.push_back(std::move(*m)); // the canonical spelling only
     }
     return out;
+}
+
+std::optional<MarkedProcess> markers_of(const Identity& id) {
+    auto st = read_proc_stat(id.pid);
+    if (!st || st->state == 'Z' || st->state == 'X' || st->start_ticks != id.start_ticks || id.boot_id != boot_id()) return std::nullopt;
+    std::string home;
+    return read_markers(id.pid, *st, home);
+}
+
+bool row_matches_markers(const std::string& state_dir, const ServerRow& row) {
+    auto st = read_proc_stat(row.server.pid);
+    if (!st || st->start_ticks != row.server.start_ticks) return false;
+    std::string home;
+    auto m = read_markers(row.server.pid, *st, home);
+    (void)state_dir; // the instance marker (64 random bits) already ties the process to the row
+    return m && m->instance == row.instance && m->host == row.host && row.port && m->port == *row.port;
+}
+
+void require_row_matches_markers(const std::string& state_dir, const ServerRow& row) {
+    if (row_matches_markers(state_dir, row)) return;
+    throw Error(Exit::failure,
+                fmt::format("the state file's row of {} (pid {}, {}:{}) does not match that server's markers: the row is damaged",
+                            row.name, row.server.pid, row.host, row.port.value_or(0)),
+                "llmctl reap repairs it from the server's markers");
 }
 
 std::vector<MarkedProcess> marked_servers(const std::vector<MarkedProcess>& marked) {
@@ -132,7 +169,7 @@ std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir
                       "owner_start_ticks, started_at, ready_at, last_used, config_hash) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,'')")
             .bind(1, name).bind(2, s.instance).bind(3, healthy ? "running" : "starting").bind(4, s.id.pid)
             .bind(5, static_cast<std::int64_t>(s.id.start_ticks)).bind(6, s.id.boot_id).bind(7, s.port).bind(8, s.host)
-            .bind(9, nlohmann::json(cmdline(s.id.pid)).dump()).bind(10, log_path(state_dir, name)).bind(11, started)
+            .bind(9, json_text(cmdline(s.id.pid))).bind(10, log_path(state_dir, name)).bind(11, started)
             .bind(12, healthy ? std::optional<std::int64_t>(started) : std::nullopt).bind(13, now).run();
         store.add_event(name, "rebuilt", fmt::format("pid {} port {} from its markers", s.id.pid, s.port));
         rebuilt.push_back(name);

@@ -4,6 +4,7 @@
 // rows can be rebuilt from the live processes and a lost file never causes a duplicate server.
 
 #include "llmctl/process.hpp"
+#include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
 
 #include <string>
@@ -23,6 +24,19 @@ struct MarkedProcess {
 // `leaders_only`, only session leaders (servers and escaped children: both setsid) are read,
 // which skips most environ reads.
 std::vector<MarkedProcess> scan_marked(const std::string& state_dir, bool leaders_only = false);
+
+// The markers of one live process of this user (its LLMCTL_* environment); nullopt when it is
+// gone, not ours, or carries no instance marker.
+std::optional<MarkedProcess> markers_of(const Identity& id);
+
+// True when the row's server carries the markers the row claims: the row's instance, host and
+// port. A row that fails it is damaged: connecting to its host and port could
+// reach a stranger (a flipped byte turns 127.0.0.1 into a public address). One environ read.
+bool row_matches_markers(const std::string& state_dir, const ServerRow& row);
+
+// Throws Error(failure) naming the damage when !row_matches_markers: never talk to an address a
+// damaged row names.
+void require_row_matches_markers(const std::string& state_dir, const ServerRow& row);
 
 // Milliseconds since the epoch at which a process with these start ticks started.
 std::int64_t process_started_ms(std::uint64_t start_ticks);

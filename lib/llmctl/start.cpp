@@ -25,6 +25,7 @@
 #include "llmctl/signal.hpp"
 #include "llmctl/spawn.hpp"
 #include "llmctl/strings.hpp"
+#include "llmctl/json_text.hpp"
 
 #include <algorithm>
 #include <csignal>
@@ -131,6 +132,7 @@ std::optional<StartResult> running_now(Starting& s) {
         r = find_server(*reader, s.model.name);
     }
     if (!r || r->status != "running" || !is_alive(r->server)) return std::nullopt;
+    if (!row_matches_markers(s.dir, *r)) return std::nullopt; // damaged: repaired under the lock
     check_requested_port(s, *r);
     touch_last_used(s.dir, *r, s.model.idle_timeout);
     return result_of(*r, true, false);
@@ -229,7 +231,7 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
                                 "owner_pid, owner_start_ticks, started_at, last_used, config_hash, spec) "
                                 "VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?,?)");
     insert.bind(1, s.model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
-        .bind(5, server.boot_id).bind(6, port).bind(7, s.model.host).bind(8, nlohmann::json(req.argv).dump())
+        .bind(5, server.boot_id).bind(6, port).bind(7, s.model.host).bind(8, json_text(req.argv))
         .bind(9, req.log_path).bind(12, now).bind(13, now).bind(14, config_hash(s.model)).bind(15, model_spec_json(s.model));
     // With --no-wait nobody waits for its health: no owner, so the next start or reap finishes it.
     if (s.opts.wait) insert.bind(10, s.me.pid).bind(11, static_cast<std::int64_t>(s.me.start_ticks));
@@ -257,8 +259,30 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
 
 // --- the decision -----------------------------------------------------------------------------
 
+// A running row whose server carries other markers (instance, host, port) is damaged: the
+// process's markers are the truth (a flipped byte could make the host a public address).
+ServerRow repaired_from_markers(Store& store, const ServerRow& r) {
+    auto m = markers_of(r.server);
+    if (!m)
+        throw Error(Exit::failure, fmt::format("the state file's row of {} names pid {}, which carries no llmctl markers: the row is damaged",
+                                               r.name, r.server.pid),
+                    k_hint_corrupt);
+    ServerRow fixed = r;
+    fixed.instance = m->instance;
+    fixed.host = m->host;
+    fixed.port = m->port;
+    store.prepare("UPDATE servers SET instance=?, host=?, port=? WHERE name=? AND instance=?")
+        .bind(1, m->instance).bind(2, m->host).bind(3, m->port).bind(4, r.name).bind(5, r.instance).run();
+    store.add_event(r.name, "repaired", fmt::format("row instance {} host {} port {} repaired to the server's markers {} {} {}", r.instance,
+                                                    r.host, r.port.value_or(0), m->instance, m->host, m->port));
+    return fixed;
+}
+
 // Under the lock, what an existing row calls for; nullopt: it was cleared (nothing of it lives).
-std::optional<Decision> judge_existing(Starting& s, Store& store, const ServerRow& r) {
+std::optional<Decision> judge_existing(Starting& s, Store& store, const ServerRow& existing) {
+    const ServerRow r = existing.status == "running" && is_alive(existing.server) && !row_matches_markers(s.dir, existing)
+                            ? repaired_from_markers(store, existing)
+                            : existing;
     bool server_alive = is_alive(r.server);
     Identity owner = owner_of(r);
     bool owner_alive = owner.pid > 0 && is_alive(owner);

@@ -85,7 +85,8 @@ for v in "$T"/variants/*; do
     # A pattern match, not `echo | grep -q`: no pipeline whose status could come from a signal.
     [[ $'\n'"$live"$'\n' == *$'\n'"$pid"$'\n'* ]] || fail "$name: $m's row names pid '$pid', not a live server ($(echo $live))"
   done
-  expect_rc 0 llmctl chat a "still there" --no-start
+  rc=0; "$LLMCTL_BIN" chat a "still there" --no-start >"$T/out" 2>"$T/err" || rc=$?; OUT=$(cat "$T/out")
+  [ $rc -eq 0 ] || fail "$name: chat after recovery exited $rc: $(cat "$T/err")"
   [ "$OUT" = "still there" ] || fail "$name: chat after recovery: $OUT"
   rm -f "$db".corrupt-*
 done

@@ -49,4 +49,22 @@ expect_rc 0 llmctl reap --rebuild   # readable now: nothing moved
 [ -z "$OUT" ] || fail "second --rebuild did something: $OUT"
 llmctl stop --all -q
 [ -z "$(marked)" ] || fail "left $(marked)"
+
+# A damaged row (a flipped byte made its host a public address, its port another) never sends
+# llmctl there: chat --no-start refuses it, start and reap repair it from the server's markers.
+damage() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update servers set host=?, port=port+7 where name=?", ("126.0.0.1", sys.argv[2])); c.commit()' "$db" "$1"; }
+expect_rc 0 llmctl start a
+url=$OUT
+damage a
+expect_rc 1 llmctl chat a hi --no-start --connect-timeout 1s
+echo "$ERR" | grep -q "row of a .*126.0.0.1:.* does not match that server's markers" || fail "chat on a damaged row: $ERR"
+expect_rc 0 llmctl start a
+[ "$OUT" = "$url" ] || fail "start did not repair the row: $OUT, want $url"
+events | grep -q repaired || fail "no repaired event: $(events)"
+damage a
+expect_rc 0 llmctl reap
+echo "$OUT" | grep -q "^repaired a .*host 126.0.0.1 .*repaired to the server's markers" || fail "reap did not repair: $OUT"
+expect_rc 0 llmctl chat a "back" --no-start
+[ "$OUT" = back ] || fail "chat after the repair: $OUT"
+llmctl stop --all -q
 echo "rebuild: ok"

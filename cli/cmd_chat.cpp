@@ -9,6 +9,7 @@
 #include "llmctl/http_client.hpp"
 #include "llmctl/line_editor.hpp"
 #include "llmctl/lock.hpp"
+#include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
@@ -181,7 +182,9 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     sr.model = m.name;
     sr.max_concurrent = std::max(1, m.max_concurrent);
     sr.max_inflight = cfg.defaults.max_inflight;
-    if (o.queue_limit) sr.queue_timeout = o.queue_limit;
+    if (o.queue_limit) {
+        if (o.queue_limit->count() > 0) sr.queue_timeout = o.queue_limit; // --queue-timeout 0: no limit
+    }
     else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return sigint_received(); };
     QueueLine queue_line(!o.quiet && ::isatty(STDERR_FILENO));
@@ -224,6 +227,15 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     // Retried with backoff only while nothing has arrived (refused or reset before the answer).
     // Every text in `msgs` and `o.stop` went through as_utf8; replacing is only a safety net.
     const std::string request = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // However the request ends (answered, failed, cut, Ctrl-C), the idle clock starts then.
+    struct IdleClockAtEnd {
+        const std::string& dir;
+        const Target& target;
+        Millis idle;
+        ~IdleClockAtEnd() {
+            if (target.row) touch_last_used(dir, *target.row, idle);
+        }
+    } idle_clock{dir, target, m.idle_timeout};
     for (int attempt = 1;; ++attempt) {
         try {
             res = http_post_stream(target.url, "/v1/chat/completions", request, target.bearer, timeouts,
@@ -254,12 +266,6 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
             if (e.code() == Exit::interrupted) throw;
             throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()),
                         m.external() ? "" : fmt::format("see the server's log: llmctl logs {}", m.name));
-        }
-    }
-    if (target.row) {
-        try {
-            touch_last_used(dir, *target.row, m.idle_timeout);
-        } catch (const Error&) {
         }
     }
     if (res.status / 100 != 2)
@@ -388,12 +394,12 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     return [o, &g, session_opt]() -> int {
         if (g.after_dashdash) o->prompt.insert(o->prompt.end(), g.after_dashdash->begin(), g.after_dashdash->end());
         Config cfg = load_config(g.config_path);
-        const ModelConfig* mp = cfg.find(o->name);
+        std::string dir = resolve_state_dir(g.state_dir);
+        auto mp = find_model(cfg, dir, o->name); // a config entry, or a running ad-hoc server
         if (!mp)
             throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", o->name, cfg.source, did_you_mean_suffix(o->name, cfg.model_names())),
                         "list models with: llmctl config check");
         ModelConfig m = *mp;
-        std::string dir = resolve_state_dir(g.state_dir);
         // Each phase: the flag, else the model's config key, else the built-in default.
         HttpTimeouts timeouts;
         auto pick = [](const std::string& flag, const std::string& v, Millis configured) {

@@ -4,6 +4,7 @@
 
 #include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
+#include "llmctl/errors.hpp"
 #include "llmctl/units.hpp"
 
 #include <fmt/format.h>
@@ -86,6 +87,10 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
     return [&app, check, show, json, names_only, &g]() -> int {
         Config cfg = load_config(g.config_path);
         if (app.got_subcommand(check)) {
+            if (auto problems = check_paths(cfg); !problems.empty()) {
+                for (std::size_t i = 0; i + 1 < problems.size(); ++i) std::cerr << "llmctl: error: " << problems[i] << "\n";
+                throw Error(Exit::config, problems.back(), "create the directory, or fix the path; a relative cwd is relative to the config file");
+            }
             if (g.verbosity >= 0) std::cerr << fmt::format("{}: ok, {} model(s)\n", cfg.source, cfg.models.size());
             for (auto& [_, m] : cfg.models) std::cout << summary_line(m) << "\n";
             return 0;

@@ -34,8 +34,7 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
     return [o, &g]() -> int {
         std::optional<Millis> idle;
         if (!o->idle_timeout.empty()) {
-            idle = duration_flag("--idle-timeout", o->idle_timeout);
-            if (idle->count() <= 0) throw Error(Exit::usage, "--idle-timeout must be more than 0", "write it like \"30m\" or \"90s\"");
+            idle = duration_flag("--idle-timeout", o->idle_timeout); // 0: none, so no server is idle
         }
         CleanupConfig loaded = load_config_for_cleanup(g.config_path);
         std::string dir = resolve_state_dir(g.state_dir);

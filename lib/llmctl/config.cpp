@@ -82,8 +82,12 @@ public:
         }
         auto s = n.value<std::string>();
         if (!s) fail(n.source(), fmt::format("\"{}\" must be a size string like \"64MiB\", not {}", key, type_name(n)));
+        if (size_unit_is_ambiguous(*s))
+            fail(n.source(), fmt::format("\"{}\" = \"{}\": is that powers of 1024 or of 1000?", key, *s),
+                 fmt::format("write \"{}iB\" (binary: KiB MiB GiB TiB) or \"{}B\" (decimal: kB MB GB TB)", *s, *s));
         auto v = parse_size(*s);
-        if (!v) fail(n.source(), fmt::format("\"{}\": bad size \"{}\"", key, *s), "write sizes like \"512KiB\", \"64MiB\" or \"1GiB\"");
+        if (!v) fail(n.source(), fmt::format("\"{}\": bad size \"{}\"", key, *s),
+                     "write sizes like \"512KiB\", \"64MiB\", \"1GiB\" (powers of 1024) or \"64MB\" (powers of 1000)");
         return *v;
     }
 
@@ -228,7 +232,8 @@ public:
                     mc.env[var] = get_string(ev, "env." + var);
                 }
             } else if (key == "cwd") {
-                mc.cwd = get_string(v, key);
+                mc.cwd = resolve_cwd(get_string(v, key));
+                mc.cwd_at = fmt::format("{}:{}:{}", source_, v.source().begin.line, v.source().begin.column);
             } else if (key == "model") {
                 mc.model = get_string(v, key);
             } else if (key == "api_key_env") {
@@ -245,6 +250,21 @@ public:
     }
 
 private:
+    // "~" and "~/…" are the home directory; a relative cwd is relative to the config file's
+    // directory (as a compose file's paths are), not to wherever llmctl happens to run.
+    std::string resolve_cwd(const std::string& cwd) const {
+        std::string out = cwd;
+        if (const char* h = std::getenv("HOME"); h && (out == "~" || out.rfind("~/", 0) == 0)) out = std::string(h) + out.substr(1);
+        if (out.empty() || out[0] == '/' || out[0] == '{') return out;
+        auto slash = source_.find_last_of('/');
+        std::string base = slash == std::string::npos ? "." : source_.substr(0, slash);
+        try {
+            return canonical_path(base) + "/" + out;
+        } catch (const Error&) {
+            return base + "/" + out;
+        }
+    }
+
     std::string source_;
 };
 
@@ -281,6 +301,20 @@ std::vector<std::string> Config::model_names() const {
     std::vector<std::string> out;
     for (auto& [k, _] : models) out.push_back(k);
     return out;
+}
+
+std::vector<std::string> check_paths(const Config& cfg) {
+    std::vector<std::string> problems;
+    for (const auto& [name, m] : cfg.models) {
+        if (m.cwd.empty() || m.cwd.find("{port}") != std::string::npos || m.cwd.find("{host}") != std::string::npos) continue;
+        std::string dir = expand_placeholders(m.cwd, m.host, 0, m.name);
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0)
+            problems.push_back(fmt::format("{}: \"cwd\" of model \"{}\": {}: {}", m.cwd_at, name, dir, std::strerror(errno)));
+        else if (!S_ISDIR(st.st_mode))
+            problems.push_back(fmt::format("{}: \"cwd\" of model \"{}\": {} is not a directory", m.cwd_at, name, dir));
+    }
+    return problems;
 }
 
 bool valid_health(const std::string& health) { return health == "tcp" || (!health.empty() && health[0] == '/'); }
@@ -349,7 +383,7 @@ CleanupConfig load_config_for_cleanup(const std::string& cli_path) {
 
 std::string expand_placeholders(const std::string& s, const std::string& host, int port, const std::string& name) {
     std::string out = s;
-    if (out.rfind("~/", 0) == 0) {
+    if (out == "~" || out.rfind("~/", 0) == 0) {
         const char* h = std::getenv("HOME");
         if (h) out = std::string(h) + out.substr(1);
     }

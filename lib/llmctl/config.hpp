@@ -43,7 +43,8 @@ struct ModelConfig {
     int port_min = 0;
     int port_max = 0;
     std::map<std::string, std::string> env;
-    std::string cwd;
+    std::string cwd;                  // absolute ("~" and a relative path resolved when parsed)
+    std::string cwd_at;               // "FILE:LINE:COL" of the cwd key, for messages
     std::string model; // the "model" field sent to the API
     int max_concurrent = 1;
     std::string api_key_env;
@@ -102,6 +103,10 @@ struct CleanupConfig {
     bool ok() const { return problem.empty(); }
 };
 CleanupConfig load_config_for_cleanup(const std::string& cli_path);
+
+// What `config check` finds beyond the syntax: a model's cwd that does not exist or is not a
+// directory (one "FILE:LINE:COL: …" line each). Starting such a model fails too, with the same words.
+std::vector<std::string> check_paths(const Config& cfg);
 
 // True for a readiness check llmctl understands: an HTTP path ("/health") or "tcp".
 bool valid_health(const std::string& health);

@@ -58,6 +58,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
     bool total_binds = false; // the running phase ends at the total deadline, not its own
     auto deadline = [&](Millis phase) {
         total_binds = false;
+        if (phase.count() <= 0) phase = Millis(std::int64_t{1} << 40); // 0: no limit (about 35 years)
         if (!t.total) return phase;
         auto left = std::chrono::duration_cast<Millis>(*t.total - (std::chrono::steady_clock::now() - began));
         total_binds = left < phase;

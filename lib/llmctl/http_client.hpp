@@ -11,6 +11,7 @@
 
 namespace llmctl {
 
+// Each phase's limit; 0 means no limit (the rule for every llmctl timeout).
 struct HttpTimeouts {
     Millis connect{5'000};
     Millis first_byte{300'000};  // from the request sent to the first body byte (first token)

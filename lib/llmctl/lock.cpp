@@ -47,7 +47,7 @@ FileLock::FileLock(Fd fd, std::chrono::steady_clock::time_point asked)
 
 Millis lock_timeout() {
     if (const char* e = std::getenv("LLMCTL_LOCK_TIMEOUT"); e && *e) {
-        if (auto d = parse_duration(e)) return *d;
+        if (auto d = parse_duration(e)) return d->count() > 0 ? *d : Millis(std::int64_t{1} << 40); // 0: no limit
         throw Error(Exit::usage, fmt::format("LLMCTL_LOCK_TIMEOUT: bad duration \"{}\"", e), "write it like \"30s\" or \"500ms\"");
     }
     return Millis(30'000);

@@ -10,7 +10,9 @@
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include <algorithm>
+#include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@ namespace {
 struct GateAndNewSession {
     int gate_read = -1;
     int gate_write = -1;
+    std::string cwd;
 
     template <class Launcher>
     boost::system::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*) {
@@ -53,10 +56,11 @@ struct GateAndNewSession {
         return {};
     }
 
-    // The fork-and-forget launcher reports nothing to the parent: say it in the log (stderr).
+    // The fork-and-forget launcher reports nothing to the parent: say it in the log (stderr). The
+    // error may be the chdir to the cwd as well as the exec (the parent checked both before).
     template <class Launcher>
     void on_exec_error(Launcher&, const bp::filesystem::path& exe, const char* const*, const std::error_code& ec) {
-        std::string msg = "llmctl: cannot execute " + exe.string() + ": " + ec.message() + "\n";
+        std::string msg = "llmctl: cannot start " + exe.string() + " in " + cwd + ": " + ec.message() + "\n";
         (void)!::write(2, msg.data(), msg.size());
         ::_exit(127);
     }
@@ -72,14 +76,23 @@ int open_log_for_append(const std::string& path) {
 
 GatedSpawn spawn_gated(const SpawnRequest& req) {
     if (req.argv.empty() || req.argv[0].empty()) throw Error(Exit::server, "empty command");
+    if (!req.cwd.empty()) {
+        struct stat st {};
+        if (::stat(req.cwd.c_str(), &st) != 0)
+            throw Error(Exit::server, fmt::format("cannot start {}: its cwd {}: {}", req.argv[0], req.cwd, std::strerror(errno)),
+                        "create the directory, or fix the model's cwd (a relative cwd is relative to the config file)");
+        if (!S_ISDIR(st.st_mode)) throw Error(Exit::server, fmt::format("cannot start {}: its cwd {} is not a directory", req.argv[0], req.cwd));
+    }
     bp::filesystem::path exe = req.argv[0];
+    // A relative command with a '/' ("./server", "bin/server") is relative to the cwd it runs in.
+    if (exe.is_relative() && req.argv[0].find('/') != std::string::npos && !req.cwd.empty()) exe = bp::filesystem::path(req.cwd) / exe;
     if (req.argv[0].find('/') == std::string::npos) {
         exe = bp::environment::find_executable(req.argv[0]);
         if (exe.empty())
             throw Error(Exit::server, fmt::format("cannot run \"{}\": not found in PATH", req.argv[0]),
                         "install it, or give its absolute path in the model's command");
     } else if (::access(exe.c_str(), X_OK) != 0) {
-        throw Error(Exit::server, fmt::format("cannot run {}", sys_message("access", req.argv[0], errno)));
+        throw Error(Exit::server, fmt::format("cannot run {}", sys_message("access", exe.string(), errno)));
     }
     Fd log(open_log_for_append(req.log_path));
 
@@ -104,7 +117,7 @@ GatedSpawn spawn_gated(const SpawnRequest& req) {
     // fork-and-forget: the default launcher would wait for the exec, which the gate holds back.
     bp::process proc = bp::posix::fork_and_forget_launcher()(
         ctx.get_executor(), ec, exe, args, bp::process_stdio{nullptr, log.get(), log.get()}, bp::process_environment(env),
-        bp::process_start_dir(cwd), GateAndNewSession{gate_read.get(), gate_write.get()});
+        bp::process_start_dir(cwd), GateAndNewSession{gate_read.get(), gate_write.get(), cwd});
     if (ec) throw Error(Exit::server, fmt::format("cannot start {}: {}", req.argv[0], ec.message()));
     pid_t pid = proc.id();
     proc.detach(); // the caller owns the server's lifetime from here on

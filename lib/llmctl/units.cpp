@@ -1,6 +1,7 @@
 #include "llmctl/units.hpp"
 
 #include <cctype>
+#include <cmath>
 #include <fmt/format.h>
 #include <limits>
 
@@ -55,20 +56,37 @@ std::optional<Millis> parse_duration(std::string_view text) {
     return Millis(static_cast<std::int64_t>(total_ms + 0.5));
 }
 
+namespace {
+
+// The power of 1000 or 1024 that a size unit's letter stands for: k 1, m 2, g 3, t 4; 0 otherwise.
+int size_power(char c) {
+    switch (c) {
+    case 'k': return 1;
+    case 'm': return 2;
+    case 'g': return 3;
+    case 't': return 4;
+    default: return 0;
+    }
+}
+
+} // namespace
+
+bool size_unit_is_ambiguous(std::string_view text) {
+    std::string t = lower(text);
+    std::size_t i = 0;
+    return read_number(t, i) && t.size() == i + 1 && size_power(t[i]) > 0;
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view text) {
     std::string t = lower(text);
     std::size_t i = 0;
     auto num = read_number(t, i);
     if (!num) return std::nullopt;
     std::string unit = t.substr(i);
-    if (!unit.empty() && unit.back() == 'b') unit.pop_back(); // "mib" -> "mi", "mb" -> "m", "b" -> ""
-    if (!unit.empty() && unit.back() == 'i') unit.pop_back();
     double mult;
-    if (unit.empty()) mult = 1;
-    else if (unit == "k") mult = 1024.0;
-    else if (unit == "m") mult = 1024.0 * 1024;
-    else if (unit == "g") mult = 1024.0 * 1024 * 1024;
-    else if (unit == "t") mult = 1024.0 * 1024 * 1024 * 1024;
+    if (unit.empty() || unit == "b") mult = 1;
+    else if (unit.size() == 3 && unit.substr(1) == "ib" && size_power(unit[0])) mult = std::pow(1024.0, size_power(unit[0]));
+    else if (unit.size() == 2 && unit[1] == 'b' && size_power(unit[0])) mult = std::pow(1000.0, size_power(unit[0]));
     else return std::nullopt;
     double v = *num * mult;
     if (v > static_cast<double>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;

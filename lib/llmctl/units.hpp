@@ -15,8 +15,13 @@ using Millis = std::chrono::milliseconds;
 // A bare number without unit means seconds. nullopt on anything else.
 std::optional<Millis> parse_duration(std::string_view text);
 
-// Parses a byte size: <number>[B|K|KB|KiB|M|MB|MiB|G|GB|GiB|T…]; all multiples are binary (1024).
+// Parses a byte size: <number>[B], IEC <number>KiB|MiB|GiB|TiB (powers of 1024) or SI
+// <number>kB|MB|GB|TB (powers of 1000), units in any case. A bare K, M, G or T is refused: it
+// means 1000 to some and 1024 to others (see size_unit_is_ambiguous).
 std::optional<std::uint64_t> parse_size(std::string_view text);
+
+// True for "10M", "64k" …: a multiple without B or iB, which parse_size refuses.
+bool size_unit_is_ambiguous(std::string_view text);
 
 // "1h30m", "90s", "250ms", "0".
 std::string format_duration(Millis d);

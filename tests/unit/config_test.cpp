@@ -126,6 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"bad_duration", "[defaults]\nstartup_timeout = \"2 minutes\"\n", 2, 19, "bad duration"},
         BadConfig{"negative_duration", "[defaults]\nstop_timeout = -1\n", 2, 16, "must not be negative"},
         BadConfig{"bad_size", "[defaults]\nlog_max_size = \"64 parsecs\"\n", 2, 16, "bad size"},
+        BadConfig{"ambiguous_size", "[defaults]\nlog_max_size = \"10M\"\n", 2, 16, "powers of 1024 or of 1000"},
         BadConfig{"bad_name_dots", "[models.\"a..b\"]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
         BadConfig{"bad_name_dash", "[models.-x]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
         BadConfig{"bad_name_slash", "[models.\"a/b\"]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},

@@ -19,12 +19,20 @@ TEST(Units, Durations) {
 
 TEST(Units, Sizes) {
     EXPECT_EQ(parse_size("64MiB"), 64ull << 20);
-    EXPECT_EQ(parse_size("64M"), 64ull << 20);
-    EXPECT_EQ(parse_size("10k"), 10240u);
-    EXPECT_EQ(parse_size("1GB"), 1ull << 30);
+    EXPECT_EQ(parse_size("1KiB"), 1024u);
+    EXPECT_EQ(parse_size("1.5gib"), 3ull << 29);
+    EXPECT_EQ(parse_size("10MB"), 10'000'000u); // SI units mean what they say (the config once read MB as MiB)
+    EXPECT_EQ(parse_size("10kB"), 10'000u);
+    EXPECT_EQ(parse_size("1GB"), 1'000'000'000u);
+    EXPECT_EQ(parse_size("2TB"), 2'000'000'000'000u);
     EXPECT_EQ(parse_size("512"), 512u);
     EXPECT_EQ(parse_size("512B"), 512u);
-    for (const char* bad : {"", "MiB", "-1", "1X", "1 MiB", "1PiB"}) EXPECT_FALSE(parse_size(bad).has_value()) << bad;
+    for (const char* bad : {"", "MiB", "-1", "1X", "1 MiB", "1PiB", "64M", "10k", "1G", "1iB", "1bb"})
+        EXPECT_FALSE(parse_size(bad).has_value()) << bad;
+    EXPECT_TRUE(size_unit_is_ambiguous("64M"));
+    EXPECT_TRUE(size_unit_is_ambiguous("10k"));
+    EXPECT_FALSE(size_unit_is_ambiguous("64MB"));
+    EXPECT_FALSE(size_unit_is_ambiguous("64"));
 }
 
 TEST(Units, Format) {

@@ -1,0 +1,44 @@
+# IPv6 and wildcard hosts give URLs a client can use, in start, ps and exec's variables; chat
+# reaches them; a host that is not an IP address or localhost is a config error.
+. "$TEST_LIB"
+cat >"$LLMCTL_CONFIG" <<EOT
+[defaults]
+port_range = [$PORT_BASE, $((PORT_BASE + 20))]
+stop_timeout = "5s"
+[models.six]
+command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
+host = "::1"
+[models.bracketed]
+command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
+host = "[::1]"
+[models.any4]
+command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
+host = "0.0.0.0"
+[models.any6]
+command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
+host = "::"
+EOT
+for m in six bracketed any4 any6; do
+  expect_rc 0 llmctl start $m
+  url=$OUT
+  case $m in
+    six | bracketed | any6) [[ $url == "http://[::1]:"* ]] || fail "$m: start printed $url" ;;
+    any4) [[ $url == "http://127.0.0.1:"* ]] || fail "$m: start printed $url" ;;
+  esac
+  curl -sfg "$url/health" >/dev/null || fail "$m: $url does not answer"
+  [ "$(llmctl ps --json | python3 -c 'import json,sys; print([r["url"] for r in json.load(sys.stdin) if r["name"]==sys.argv[1]][0])' $m)" = "$url" ] \
+    || fail "$m: ps shows another URL"
+  expect_rc 0 llmctl exec $m -- sh -c 'echo "$LLMCTL_URL $OPENAI_BASE_URL"'
+  [ "$OUT" = "$url $url/v1" ] || fail "$m: exec's variables: $OUT"
+  expect_rc 0 llmctl chat $m "hi $m"
+  [ "$OUT" = "hi $m" ] || fail "$m: chat: $OUT"
+done
+expect_rc 0 llmctl ps --health
+[ "$(echo "$OUT" | grep -c ' ok ')" = 4 ] || fail "ps --health: $OUT"
+llmctl stop --all -q
+for bad in "my host" "localhost:8080" "127.0.0.1:8080" "[127.0.0.1]" "example.com" ""; do
+  printf '[models.x]\ncommand = ["x"]\nhost = "%s"\n' "$bad" >"$T/bad.toml"
+  expect_rc 3 llmctl --config "$T/bad.toml" config check
+  echo "$ERR" | grep -qF "bad.toml:3:8: \"host\" = \"$bad\" is not an IP address or \"localhost\"" || fail "host \"$bad\": $ERR"
+done
+echo "hosts: ok"

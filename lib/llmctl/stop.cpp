@@ -53,6 +53,9 @@ std::optional<ServerRow> mark_stopping(const std::string& state_dir, const std::
         Transaction tx(store);
         row = find_server(store, name);
         if (!row || (still && !still(store, *row))) return std::nullopt;
+        // A failed row keeps its port but no longer holds it (another server may have it now):
+        // marking it `stopping` would make two live rows claim one port. Nothing of it runs.
+        if (row->status == "failed") return row;
         Identity me = self_identity();
         store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
             .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, name).run();

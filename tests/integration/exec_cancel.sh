@@ -51,7 +51,7 @@ echo "$OUT" | grep -q "^adopted" && fail "reap adopted the server of a killed ex
 #    are there): one spawn, and it is gone afterwards.
 pids=()
 for i in 1 2 3 4; do "$LLMCTL_BIN" exec -q four -- true & pids+=($!); done
-wait_for 20 [ "$(exec_rows)" = 4 ] || fail "the four execs did not all become users of the start: $(exec_rows)"
+wait_for 20 eval '[ "$(exec_rows)" = 4 ]' || fail "the four execs did not all become users of the start: $(exec_rows)"
 touch "$T/four.loaded"
 for p in "${pids[@]}"; do wait "$p" || fail "a parallel exec failed"; done
 [ "$(spawns four)" = 1 ] || fail "4 parallel execs loaded the model $(spawns four) times"
@@ -66,7 +66,7 @@ for who in starter waiter; do
   wait_for 10 loading || fail "$who: the server never started"
   "$LLMCTL_BIN" exec pair -- sh -c "while [ ! -e $T/go.b ]; do sleep 0.05; done" >"$T/b.err" 2>&1 &
   b=$!
-  wait_for 10 [ "$(exec_rows)" = 2 ] || fail "$who: the second exec never registered as a user"
+  wait_for 10 eval '[ "$(exec_rows)" = 2 ]' || fail "$who: the second exec never registered as a user"
   if [ $who = starter ]; then victim=$a other=$b; else victim=$b other=$a; fi
   kill -TERM $victim
   rc=0; wait $victim || rc=$?

@@ -45,7 +45,7 @@ wait_for 10 [ -s "$T/c2.out" ] || fail "the second chat of slow never streamed"
 llmctl chat other "queued" >"$T/c3.out" 2>/dev/null &
 c3=$!
 queued() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from leases where model=? and state=?", ("other","waiting")).fetchone()[0])' "$LLMCTL_HOME/state.db"; }
-wait_for 10 [ "$(queued)" = 1 ] || fail "the chat of other never queued"
+wait_for 10 eval '[ "$(queued)" = 1 ]' || fail "the chat of other never queued"
 wait_for 10 idle_past other 2500 || fail "other's last_used never aged"
 expect_rc 0 llmctl reap
 [ "$(pid_of other)" = "$opid" ] || fail "reap stopped a server a queued chat waits for: $OUT"

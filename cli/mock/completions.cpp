@@ -132,6 +132,8 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
             return Outcome{200, false, tokens_note("stalled", sent)};
         }
         if (sent == tokens.size()) break;
+        if (sent == 1 && !options.hold_until.empty()) // a test holds the stream open while it looks
+            while (::access(options.hold_until.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         pace(start, options.tokens_per_second, sent);
         const std::string stamped = options.stamp_tokens
             ? std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -111,6 +111,7 @@ Serving:
 Faults:
   --startup-delay DUR         answer 503 "Loading model" for DUR after start
   --loading-until FILE        answer 503 "Loading model" until FILE exists
+  --hold-until FILE           pause each stream after its first token until FILE exists
   --crash-at-start            exit 3 before binding
   --port-taken                fail as if the port were in use (exit 1)
   --crash-mid-stream N        _exit(7) after sending N content tokens
@@ -164,6 +165,7 @@ ParseResult parse_options(int argc, char** argv) {
          }},
         {"startup-delay", [&](std::string_view v) { o.startup_delay = need_duration(v); }},
         {"loading-until", [&](std::string_view v) { o.loading_until = v; }},
+        {"hold-until", [&](std::string_view v) { o.hold_until = v; }},
         {"request-log", [&](std::string_view v) { o.request_log = v; }},
         {"crash-mid-stream", [&](std::string_view v) { o.crash_mid_stream = need_count(v); }},
         {"stall-after", [&](std::string_view v) { o.stall_after = need_count(v); }},

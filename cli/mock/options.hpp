@@ -24,6 +24,7 @@ struct Options {
     bool stamp_tokens = false;     // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
     Duration startup_delay{0};
     std::string loading_until; // answer 503 until this file exists (a test holds the load open)
+    std::string hold_until;    // a stream pauses after its first token until this file exists
     bool stderr_only = false;
     std::string request_log;  // empty = disabled
     bool crash_at_start = false;

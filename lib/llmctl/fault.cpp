@@ -28,14 +28,20 @@ void fault_point(std::string_view point) {
         }
         if (name == point) {
             auto d = parse_duration(arg);
-            if (!d) continue;
-            if (const char* notify = std::getenv("LLMCTL_FAULT_NOTIFY"); notify && *notify) {
+            if (!d && arg != "hold") continue;
+            const char* notify = std::getenv("LLMCTL_FAULT_NOTIFY");
+            if (notify && *notify) {
                 if (FILE* f = std::fopen(notify, "a")) {
                     std::fprintf(f, "%.*s\n", static_cast<int>(point.size()), point.data());
                     std::fclose(f);
                 }
             }
-            std::this_thread::sleep_for(*d);
+            if (d) {
+                std::this_thread::sleep_for(*d);
+            } else if (notify && *notify) {
+                std::string release = std::string(notify) + ".release";
+                for (int i = 0; i < 6000 && ::access(release.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
         }
     }
 }

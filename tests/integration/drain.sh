@@ -9,13 +9,13 @@ cat >"$LLMCTL_CONFIG" <<EOT
 port_range = [$PORT_BASE, $((PORT_BASE + 20))]
 stop_timeout = "5s"
 [models.five]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "$tokens", "--tokens-per-second", "20", "--abort-on-term-in-flight", "--stderr-only"]
+command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "$tokens", "--tokens-per-second", "20", "--abort-on-term-in-flight", "--stderr-only", "--hold-until", "$T/five.go"]
 max_concurrent = 5
 [models.long]
 command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "2000", "--tokens-per-second", "20", "--abort-on-term-in-flight", "--stderr-only"]
 max_concurrent = 5
 [models.one]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "$tokens", "--tokens-per-second", "10", "--request-log", "$T/one.req"]
+command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "$tokens", "--tokens-per-second", "10", "--request-log", "$T/one.req", "--hold-until", "$T/one.go"]
 max_concurrent = 1
 EOT
 ps_json() { llmctl ps --json; }
@@ -25,7 +25,8 @@ all_streaming() { # every output file named has at least one token
   for f in "$@"; do [ -s "$f" ] || return 1; done
 }
 
-# 1. Five chats streaming, then stop: all five finish whole (exit 0), then the server exits.
+# 1. Five chats streaming (held after their first token until the test has looked), then stop:
+#    all five finish whole (exit 0), then the server exits.
 expect_rc 0 llmctl start five
 pid=$(field five pid)
 chats=()
@@ -44,6 +45,7 @@ wait_for 10 in_flight || fail "ps never showed the drain: $(llmctl ps)"
 expect_rc 4 llmctl chat five "late" --no-start
 echo "$ERR" | grep "five is stopping" >/dev/null || fail "--no-start during a drain: $ERR"
 alive "$pid" || fail "the server died during the drain"
+touch "$T/five.go"
 for i in 1 2 3 4 5; do
   rc=0; wait "${chats[$((i - 1))]}" || rc=$?
   [ $rc -eq 0 ] || fail "chat $i exited $rc during a drain: $(cat "$T/c$i.err")"
@@ -92,10 +94,16 @@ for i in 2 3 4; do
 done
 [ "$(field one active)" = 1 ] && [ "$(field one queued)" = 3 ] && [ "$(field one max_concurrent)" = 1 ] || fail "slots: $(ps_json)"
 llmctl ps | grep -E "^one +running .* 1/1 \+3 queued +http" >/dev/null || fail "ps SLOTS: $(llmctl ps)"
-expect_rc 0 llmctl restart one
+llmctl restart one >"$T/restart.out" 2>"$T/restart.err" &
+restarter=$!
+draining_one() { llmctl ps | grep -E "^one +stopping \(1 in flight\)" >/dev/null; }
+wait_for 10 draining_one || fail "the restart never drained q1: $(llmctl ps)"
+touch "$T/one.go"   # q1 may finish now
+rc=0; wait $restarter || rc=$?
+[ $rc -eq 0 ] || fail "restart exited $rc: $(cat "$T/restart.err")"
 # The queued chats get no slot on the draining server, so the drain ends with q1, not at
 # drain_timeout (which would mean a queued chat took a slot on the old server and held it).
-! echo "$ERR" | grep "drain_timeout .* passed" >/dev/null || fail "restart waited out drain_timeout: $ERR"
+! grep "drain_timeout .* passed" "$T/restart.err" >/dev/null || fail "restart waited out drain_timeout: $(cat "$T/restart.err")"
 new=$(field one pid)
 [ -n "$new" ] && [ "$new" != "$old" ] || fail "restart kept pid $old"
 rc=0; wait $q1 || rc=$?

@@ -24,14 +24,16 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(120)' "$1" "$2" 
 }
 events() { python3 -c 'import sqlite3,sys; print("\n".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select kind from events where server=? order by id", (sys.argv[2],))))' "$LLMCTL_HOME/state.db" "$1"; }
 notified() { grep -qx port "$T/notify" 2>/dev/null; }
-# start_in_window NAME PORT REUSEPORT: starts NAME; once it has picked its port (and sleeps at the
-# "port" fault point, before spawning), a stranger binds PORT. Leaves the start's exit code in RC.
+# start_in_window NAME PORT REUSEPORT: starts NAME; once it has picked its port (and holds at the
+# "port" fault point, before spawning), a stranger binds PORT, then the start goes on. Leaves the
+# start's exit code in RC.
 start_in_window() {
-  rm -f "$T/notify"
-  LLMCTL_FAULT_NOTIFY="$T/notify" LLMCTL_FAULT=port:1s llmctl start "$1" >"$T/start.out" 2>"$T/start.err" &
+  rm -f "$T/notify" "$T/notify.release"
+  LLMCTL_FAULT_NOTIFY="$T/notify" LLMCTL_FAULT=port:hold llmctl start "$1" >"$T/start.out" 2>"$T/start.err" &
   local s=$!
   wait_for 10 notified || fail "start never reached the port fault point"
   stranger "$2" "$3"
+  touch "$T/notify.release"
   RC=0; wait $s || RC=$?
   OUT=$(cat "$T/start.out"); ERR=$(cat "$T/start.err")
 }

@@ -344,8 +344,8 @@ void act_rotate_logs(Reaper& rp) {
                 continue;
             }
             if (!res.rotated) continue;
-            detail += fmt::format("; moved {} to {}.1{}", format_size(res.removed), f,
-                                  res.collapsed ? "" : " (copytruncate: " + res.fallback_reason + ")");
+            detail += "; " + describe_rotation(res, path, true);
+            if (res.lost_kept_output()) rp.report.warnings.push_back(describe_rotation(res, path, true));
         }
         rp.did("rotated", name, 0, detail);
     }

@@ -521,7 +521,9 @@ bool mark_running(Starting& s, const ServerRow& row) {
 // A log above log_max_size is rotated before a new server appends to it (per-log lock only).
 void rotate_before_start(const Starting& s) {
     try {
-        rotate_log(log_path(s.dir, s.model.name), s.model.log_max_size, s.model.log_keep);
+        std::string path = log_path(s.dir, s.model.name);
+        auto res = rotate_log(path, s.model.log_max_size, s.model.log_keep);
+        if (res.lost_kept_output()) s.note(describe_rotation(res, path, false)); // a full disk: say what went
     } catch (const Error& e) {
         s.note(fmt::format("could not rotate the log of {}: {}", s.model.name, e.what()));
     }

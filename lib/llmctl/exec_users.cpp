@@ -48,6 +48,15 @@ bool pass_duty(Store& store, const Row& gone) {
     return false;
 }
 
+// The duty to stop the server of `r` fell to the calling process: mark the server `stopping` with
+// it as the owner, in the same transaction, so that if the caller dies before it has stopped the
+// server, the next reap or start finishes the stop (the duty is never lost between two steps).
+void take_duty(Store& store, const Row& r) {
+    Identity me = self_identity();
+    store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=? AND instance=? AND status<>'failed'")
+        .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, r.model).bind(4, r.instance).run();
+}
+
 void reclaimed_event(Store& store, const Row& r, const char* what) {
     store.add_event(r.model, "exec_reclaimed", fmt::format("exec pid {} is gone{}", r.owner.pid, r.stops ? what : ""));
 }
@@ -94,6 +103,7 @@ bool leave_exec_user(const std::string& state_dir, std::int64_t id) {
     if (mine.empty()) return false; // reclaimed meanwhile: whoever did it decided
     delete_row(store, id);
     bool stop = mine[0].stops && !pass_duty(store, mine[0]);
+    if (stop) take_duty(store, mine[0]);
     tx.commit();
     return stop;
 }
@@ -104,7 +114,10 @@ std::vector<OrphanedDuty> reclaim_dead_exec_users(Store& store) {
         if (is_alive(r.owner)) continue;
         delete_row(store, r.id);
         reclaimed_event(store, r, "; it had started the server");
-        if (r.stops && !pass_duty(store, r)) to_stop.push_back({r.model, r.instance});
+        if (r.stops && !pass_duty(store, r)) {
+            take_duty(store, r);
+            to_stop.push_back({r.model, r.instance});
+        }
     }
     return to_stop;
 }

@@ -37,7 +37,8 @@ void use_server(Store& store, const std::string& model, const std::string& insta
 void adopt_exec_users(Store& store, const std::string& instance);
 
 // Deletes the row `id`. Returns true when the caller must now stop the server (it carried the
-// duty and no other live exec uses that instance); passes the duty on otherwise.
+// duty and no other live exec uses that instance): the server is then already marked `stopping`
+// with the caller as owner, in the same transaction. Passes the duty on otherwise.
 bool leave_exec_user(const std::string& state_dir, std::int64_t id);
 
 // A server whose exec died with the duty to stop it and no heir.
@@ -46,7 +47,7 @@ struct OrphanedDuty {
 };
 
 // For reap, inside its transaction: deletes rows whose owner is dead (event exec_reclaimed) and
-// returns the servers that must now be stopped.
+// returns the servers that must now be stopped, marked `stopping` with the caller as owner.
 std::vector<OrphanedDuty> reclaim_dead_exec_users(Store& store);
 
 // Live exec users of `instance` (a server an exec uses is in use whatever its last_used says).

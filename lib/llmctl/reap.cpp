@@ -67,6 +67,7 @@ struct Reaper {
     const ReapOptions& opts;
     ReapReport& report;
     std::int64_t now = now_ms();
+    bool plan_recorded = true; // false: the plan's transaction could not be written (a full disk)
 
     void did(const std::string& kind, const std::string& name, pid_t pid, const std::string& detail) {
         report.actions.push_back({kind, name, pid, detail});
@@ -214,6 +215,7 @@ Plan plan_under_lock(Reaper& rp) {
         try {
             tx->commit();
         } catch (const StateWriteError& e) {
+            rp.plan_recorded = false;
             rp.report.warnings.push_back(fmt::format("could not record what reap found ({}); it acts on it all the same, "
                                                      "and a later reap records it", e.what()));
         }
@@ -292,9 +294,15 @@ void act_finish_stop(Reaper& rp, const ServerRow& r) {
 void act_duty_stop(Reaper& rp, const ServerRow& r) {
     ModelConfig m = model_for(rp.cfg, r.name, r.spec_json);
     std::string why = "the llmctl exec that started it died";
+    // Marked `stopping` by this reap in its transaction (so a reap killed now leaves a stop for the
+    // next one to finish); a start that took the server over since owns it now. If that
+    // transaction could not be written (a full disk), the row is as it was.
+    Identity me = self_identity();
     auto res = stop_server(rp.dir, r.name, m.stop_timeout, m.drain_timeout, {}, "reaped", why, [&](Store&, const ServerRow& now_row) {
-        return now_row.instance == r.instance && now_row.owner_pid == r.owner_pid && now_row.owner_start_ticks == r.owner_start_ticks &&
-               (now_row.status == "running" || now_row.status == "starting");
+        if (now_row.instance != r.instance) return false;
+        if (!rp.plan_recorded) return now_row.owner_pid == r.owner_pid && now_row.owner_start_ticks == r.owner_start_ticks;
+        return now_row.status == "stopping" && now_row.owner_pid == me.pid &&
+               now_row.owner_start_ticks == static_cast<std::int64_t>(me.start_ticks);
     });
     rp.unrecorded(res, r.name);
     if (res.stopped) rp.did("reaped", r.name, r.server.pid, why);

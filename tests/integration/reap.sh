@@ -175,7 +175,7 @@ log="$LLMCTL_HOME/logs/chatty.log"
 wait_for 10 grep -q "log spam done" "$log" || fail "no log spam"
 size=$(stat -c %s "$log")
 expect_rc 0 llmctl reap
-echo "$OUT" | grep -q "^rotated chatty: .*chatty.log is .* > log_max_size 64KiB; moved" || fail "not rotated: $OUT"
+echo "$OUT" | grep -q "^rotated chatty: .*chatty.log is .* > log_max_size 64KiB; rotated .*chatty.log: .* moved to chatty.log.1" || fail "not rotated: $OUT"
 [ $(( $(stat -c %s "$log.1") + $(stat -c %s "$log") )) -eq "$size" ] || fail "bytes lost in rotation"
 [ "$(cat "$log.offset")" -eq "$(stat -c %s "$log.1")" ] || fail "offset sidecar: $(cat "$log.offset")"
 python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=2)' "$(row_field chatty url)" || fail "server broken by rotation"

@@ -84,7 +84,9 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     }
     if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
     if (!t.row || !t.row->port) throw Error(Exit::server, fmt::format("{} has no running server", m.name));
-    require_row_matches_markers(dir, *t.row);
+    // A running server's markers must be its row's (a starting one may not have exec'd yet: the
+    // chat refreshes its target once it has a slot).
+    if (t.row->status == "running") require_row_matches_markers(dir, *t.row);
     t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
     return t;
 }

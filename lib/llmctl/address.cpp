@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace llmctl {
 
@@ -36,6 +38,28 @@ bool is_wildcard(const std::string& host) {
     if (is_ipv4(h)) return h == "0.0.0.0";
     in6_addr a{};
     return ::inet_pton(AF_INET6, h.c_str(), &a) == 1 && IN6_IS_ADDR_UNSPECIFIED(&a);
+}
+
+bool is_local_address(const std::string& host) {
+    std::string h = connect_host(host);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    if (::inet_pton(AF_INET, h.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        len = sizeof *v4;
+    } else if (::inet_pton(AF_INET6, h.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        len = sizeof *v6;
+    } else {
+        return false;
+    }
+    int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    bool local = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0; // port 0: any; EADDRNOTAVAIL if not ours
+    ::close(fd);
+    return local;
 }
 
 std::string connect_host(const std::string& host) {

@@ -16,6 +16,10 @@ std::string bare_host(const std::string& host);
 // True for an address that binds every interface: 0.0.0.0 or ::.
 bool is_wildcard(const std::string& host);
 
+// True when `host` is an address of this machine (a socket can be bound to it): loopback, a
+// wildcard, or an interface's address. A connection to it never leaves the machine.
+bool is_local_address(const std::string& host);
+
 // The address a client on this machine connects to for a server bound to `host`: a wildcard
 // becomes the loopback of its family, "localhost" 127.0.0.1, brackets go.
 std::string connect_host(const std::string& host);

@@ -1,5 +1,6 @@
 #include "llmctl/recovery.hpp"
 
+#include "llmctl/address.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/health.hpp"
@@ -118,7 +119,11 @@ bool row_matches_markers(const std::string& state_dir, const ServerRow& row) {
     std::string home;
     auto m = read_markers(row.server.pid, *st, home);
     (void)state_dir; // the instance marker (64 random bits) already ties the process to the row
-    return m && m->instance == row.instance && m->host == row.host && row.port && m->port == *row.port;
+    if (!row.port) return false;
+    if (m) return m->instance == row.instance && m->host == row.host && m->port == *row.port;
+    // No markers: a server that replaced its environment (exec env -i …). Then the row's address
+    // must be one of this machine's and the server itself must listen there.
+    return is_local_address(row.host) && port_listeners(row.host, static_cast<int>(*row.port), {row.server.pid}).ours;
 }
 
 void require_row_matches_markers(const std::string& state_dir, const ServerRow& row) {

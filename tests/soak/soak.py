@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Randomized crash-and-race soak for llmctl (seeded; the operation sequence is reproducible).
 
-W workers run random operations (start, stop, restart, chat, reap, ps, logs) on M models for N
-operations in all, while a chaos thread SIGKILLs random llmctl invocations in flight (never a
-server directly) and, now and then, one server whose markers prove it is ours. Afterwards one
-`llmctl reap`, then the invariants:
+W workers run random operations (start, stop, restart, chat, reap, ps, logs, exec, and execs
+cancelled with SIGTERM, SIGINT or SIGKILL at a random moment) on M models for N operations in all,
+each invocation naming the state dir by a random spelling (absolute, through a symlink, with a
+trailing slash, relative to its working directory; as --state-dir or LLMCTL_HOME), while a chaos
+thread SIGKILLs random llmctl invocations in flight (never a server directly) and, now and then,
+one server whose markers prove it is ours. Afterwards one `llmctl reap`, then the invariants:
   - at most one live server per name, no two live servers on one port (counted by markers);
   - no orphan (every live marked process's instance has a row) and no lease row;
+  - every server's LLMCTL_HOME marker is the canonical state dir, whatever spelling started it;
+  - no server of the exec-only model "xo" (only exec runs it, so each one's last exec stops it, or
+    reap does when that exec died), and no exec_users row;
   - every row (but failed ones) names a live process; PRAGMA integrity_check is ok;
   - every chat that exited 0 printed exactly the reply to its own prompt (the echo mock);
   - no invocation died of anything but our SIGKILL, and none exited with an undocumented code.
@@ -34,16 +39,22 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
 
-    root = tempfile.mkdtemp(prefix="llmctl-soak.")
+    root = os.path.realpath(tempfile.mkdtemp(prefix="llmctl-soak."))
     home, cfg = os.path.join(root, "state"), os.path.join(root, "config.toml")
     models = [f"m{i}" for i in range(a.models)]
+    exec_models = models + ["xo"]  # xo: run by exec only
     with open(cfg, "w") as f:
-        f.write(f"[defaults]\nport_range = [{a.port_base}, {a.port_base + 4 * a.models + 20}]\n"
+        f.write(f"[defaults]\nport_range = [{a.port_base}, {a.port_base + 4 * a.models + 24}]\n"
                 "startup_timeout = \"20s\"\nstop_timeout = \"3s\"\nmax_concurrent = 2\n")
-        for i, m in enumerate(models):
+        for i, m in enumerate(exec_models):
             delay = ["--startup-delay", "300ms"] if i % 2 else []
             argv = json.dumps([a.mock, "--host", "{host}", "--port", "{port}", "--tokens-per-second", "200"] + delay)
             f.write(f"[models.{m}]\ncommand = {argv}\n")
+    # Spellings of the one state dir; the relative ones from `root`, every invocation's cwd.
+    os.symlink(root, os.path.join(root, "alias"))
+    os.mkdir(os.path.join(root, "sub"))
+    spellings = [home, home + "/", os.path.join(root, "alias", "state"), os.path.join(root, "sub", "..", "state"),
+                 "state", "./state/", "sub/../state", "alias/state"]
     env = dict(os.environ, LLMCTL_HOME=home, LLMCTL_CONFIG=cfg, LLMCTL_LOCK_TIMEOUT="60s")
     env.pop("LLMCTL_FAULT", None)
 
@@ -56,10 +67,27 @@ def main():
     remaining = [a.ops]
     done = threading.Event()
 
-    def run(args, timeout=120):
-        p = subprocess.Popen([a.llmctl] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def launch(args, rng=None):
+        """Starts llmctl ARGS naming the state dir by a random spelling (rng) or the canonical one."""
+        env2, pre = env, []
+        if rng:
+            spelling = rng.choice(spellings)
+            if rng.random() < 0.5:
+                pre = ["--state-dir", spelling]
+            else:
+                env2 = dict(env, LLMCTL_HOME=spelling)
+        p = subprocess.Popen([a.llmctl] + pre + args, env=env2, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with lock:
             inflight[p.pid] = p
+        return p
+
+    def run(args, timeout=120, rng=None, cancel=None):
+        p = launch(args, rng)
+        if cancel:  # (seconds, signal): an exec cancelled at a random moment, as a CI job is
+            time.sleep(cancel[0])
+            with lock:
+                if p.poll() is None:
+                    p.send_signal(cancel[1])
         try:
             out, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -80,23 +108,35 @@ def main():
                     return
                 remaining[0] -= 1
             n += 1
-            op = rng.choices(["start", "stop", "restart", "chat", "reap", "ps", "logs", "exec"], [25, 12, 5, 30, 8, 12, 8, 6])[0]
-            m = rng.choice(models)
+            op = rng.choices(["start", "stop", "restart", "chat", "reap", "ps", "logs", "exec", "exec_cancel"],
+                             [25, 12, 5, 30, 8, 12, 8, 6, 5])[0]
+            m = rng.choice(exec_models if op.startswith("exec") else models)
             if op == "chat":
                 prompt = f"w{i} op{n} {rng.randrange(10**9)}"
-                rc, out, err = run(["chat", m, prompt])
+                rc, out, err = run(["chat", m, prompt], rng=rng)
                 if rc == 0 and out != prompt + "\n":
                     with lock:
                         violations.append(f"chat {m} {prompt!r} exited 0 but printed {out[:120]!r}")
             elif op in ("start", "stop", "restart"):
-                rc, out, err = run([op, m, "-q"])
+                rc, out, err = run([op, m, "-q"], rng=rng)
+            elif op == "exec_cancel":
+                # CMD would run for 30 s; the signal comes while the model loads, while exec waits
+                # for another start, or once CMD runs. Either way: 128+N, or death by that signal
+                # when it lands before exec is under way (nothing is registered then).
+                sig = rng.choice([signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+                rc, out, err = run(["exec", m, "-q", "--", "sleep", "30"], rng=rng,
+                                   cancel=(rng.uniform(0, 0.6), sig))
+                if rc not in (128 + sig, -sig, -signal.SIGKILL, 125):
+                    with lock:
+                        violations.append(f"exec {m} cancelled by {sig.name} exited {rc}: {err[-300:]!r}")
+                rc = 0 if rc in (128 + sig, -sig) else 1 if rc == 125 else rc
             elif op == "exec":
                 # CMD talks to the server it was given; its exit code comes back through exec.
                 code = rng.choice([0, 3])
                 probe = ("import os, sys, urllib.request\n"
                          "try: urllib.request.urlopen(os.environ['LLMCTL_URL'] + '/health', timeout=5)\n"
                          f"except Exception: sys.exit(9)\nsys.exit({code})")
-                rc, out, err = run(["exec", m, "-q", "--", sys.executable, "-c", probe])
+                rc, out, err = run(["exec", m, "-q", "--", sys.executable, "-c", probe], rng=rng)
                 if rc not in (code, 9, 125, -signal.SIGKILL):
                     with lock:
                         violations.append(f"exec {m} (CMD exits {code}) exited {rc}: {err[-300:]!r}")
@@ -107,9 +147,9 @@ def main():
                 # that must come with an error message.
                 rc = 0 if rc in (code, 9) else 1 if rc == 125 else rc
             elif op == "reap":
-                rc, out, err = run(["reap", "-q"])
+                rc, out, err = run(["reap", "-q"], rng=rng)
             elif op == "ps":
-                rc, out, err = run(["ps", "--json"])
+                rc, out, err = run(["ps", "--json"], rng=rng)
                 if rc == 0:
                     try:
                         json.loads(out)
@@ -117,7 +157,7 @@ def main():
                         with lock:
                             violations.append(f"ps --json printed invalid JSON: {out[:120]!r}")
             else:
-                rc, out, err = run(["logs", m, "-n", "5"])
+                rc, out, err = run(["logs", m, "-n", "5"], rng=rng)
             with lock:
                 stats[op] += 1
                 codes[rc] += 1
@@ -133,8 +173,9 @@ def main():
                 elif rc != 0 and "llmctl: error:" not in err and not (op == "logs" and rc == 4):
                     violations.append(f"llmctl {op} {m} exited {rc} without an error message: {err[-300:]!r}")
 
-    def marked():
-        """Live marked processes of this state dir: {pid: (instance, name, port, start_ticks)}."""
+    def marked(strays=None):
+        """Live marked processes of this state dir: {pid: (instance, name, port, start_ticks)}.
+        With `strays` (a list), servers whose LLMCTL_HOME is another spelling of it are added there."""
         found = {}
         for d in os.listdir("/proc"):
             if not d.isdigit():
@@ -145,7 +186,12 @@ def main():
             except OSError:
                 continue
             kv = dict(e.split(b"=", 1) for e in envs if b"=" in e)
-            if kv.get(b"LLMCTL_HOME") != home.encode() or b"LLMCTL_INSTANCE" not in kv:
+            if b"LLMCTL_INSTANCE" not in kv:
+                continue
+            if kv.get(b"LLMCTL_HOME") != home.encode():
+                spelled = kv.get(b"LLMCTL_HOME", b"").decode(errors="replace")
+                if strays is not None and os.path.realpath(os.path.join(root, spelled)) == home:
+                    strays.append(f"pid {d} carries LLMCTL_HOME={spelled!r}, not the canonical {home!r}")
                 continue
             fields = stat.rsplit(")", 1)[1].split()
             if fields[0] == "Z":
@@ -191,7 +237,9 @@ def main():
     reap_lines = len(out.splitlines())
     if rc != 0:
         violations.append(f"final reap exited {rc}: {err!r}")
-    live = marked()
+    strays = []
+    live = marked(strays)
+    violations.extend(strays)
     by_name = collections.defaultdict(set)
     by_port = collections.defaultdict(set)
     for pid, (inst, name, port, _) in live.items():
@@ -200,6 +248,8 @@ def main():
     for name, insts in by_name.items():
         if len(insts) > 1:
             violations.append(f"{len(insts)} live servers named {name}")
+    if by_name.get("xo"):
+        violations.append(f"a server of the exec-only model xo outlived its execs and the final reap ({len(by_name['xo'])})")
     for port, insts in by_port.items():
         if len(insts) > 1:
             violations.append(f"{len(insts)} live servers on port {port}")
@@ -231,8 +281,9 @@ def main():
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    ops = sum(stats[k] for k in ("start", "stop", "restart", "chat", "reap", "ps", "logs", "exec"))
-    print(f"soak: seed {a.seed}, {ops} operations ({', '.join(f'{k} {stats[k]}' for k in ('start', 'stop', 'restart', 'chat', 'reap', 'ps', 'logs', 'exec'))}) "
+    kinds = ("start", "stop", "restart", "chat", "reap", "ps", "logs", "exec", "exec_cancel")
+    ops = sum(stats[k] for k in kinds)
+    print(f"soak: seed {a.seed}, {ops} operations ({', '.join(f'{k} {stats[k]}' for k in kinds)}) "
           f"by {a.workers} workers on {a.models} models in {elapsed:.0f}s; killed {stats['llmctl_kills']} llmctl invocations "
           f"and {stats['server_kills']} servers; exit codes {dict(sorted(codes.items()))}; final reap: {reap_lines} action(s); "
           f"{len(live)} live servers, {len(rows)} rows; invariant violations: {len(violations)}")

@@ -74,7 +74,7 @@ _llmctl() {
     config)
         if [[ -z $sub ]]; then opts="check show"; elif [[ $sub == show ]]; then opts="--json --names"; fi ;;
     state) [[ -z $sub ]] && opts="init path" ;;
-    start) opts="--port --timeout --no-wait --json --"; ((npos == 0)) && names=models ;;
+    start) opts="--port --timeout --health --no-wait --json --"; ((npos == 0)) && names=models ;;
     stop) opts="--all --timeout --no-drain --force"; names=both ;;
     restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
     exec) opts="--keep --"; ((npos == 0)) && names=models ;;

@@ -62,6 +62,7 @@ complete -c llmctl -n "__fish_seen_subcommand_from logs; and __llmctl_needs_name
 
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l port -x -d 'Use this port'
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l timeout -x -d 'Startup timeout'
+complete -c llmctl -n "__fish_seen_subcommand_from start" -l health -x -a 'tcp /health /' -d 'Ad-hoc server readiness: PATH or tcp'
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l no-wait -d 'Return once spawned'
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l json -d 'Print a JSON object'
 

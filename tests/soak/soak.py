@@ -38,6 +38,7 @@ def main():
     ap.add_argument("--server-kill-share", type=float, default=0.1, help="share of chaos kills aimed at a server")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
+    a.llmctl, a.mock = os.path.abspath(a.llmctl), os.path.abspath(a.mock)  # invocations run in the soak's dir
 
     root = os.path.realpath(tempfile.mkdtemp(prefix="llmctl-soak."))
     home, cfg = os.path.join(root, "state"), os.path.join(root, "config.toml")

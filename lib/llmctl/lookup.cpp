@@ -53,10 +53,16 @@ ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const s
 
 std::optional<ModelConfig> find_model(const Config& cfg, const std::string& state_dir, const std::string& name) {
     if (auto* m = cfg.find(name)) return *m;
-    if (!check_state_dir(state_dir)) return std::nullopt;
-    auto store = Store::open_read(state_db_path(state_dir));
-    if (!store) return std::nullopt;
-    auto row = find_server(*store, name);
+    // Not in the config: an ad-hoc server of that name, if the state file says so. A state file
+    // that cannot be read says nothing here (a mistyped model name stays "unknown model", exit 4,
+    // with its did-you-mean; the commands that need the file report it).
+    std::optional<ServerRow> row;
+    try {
+        if (!check_state_dir(state_dir)) return std::nullopt;
+        if (auto store = Store::open_read(state_db_path(state_dir))) row = find_server(*store, name);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
     if (!row || row->spec_json.empty()) return std::nullopt;
     return model_from_spec(cfg.defaults, name, row->spec_json);
 }

@@ -37,46 +37,42 @@ std::string failure_words(const boost::system::error_code& ec, Millis timeout) {
     return ec.message();
 }
 
-Probe probe_tcp(const std::string& host, int port, Millis timeout) {
-    Probe p;
+// Connects to a server bound to `host` (a wildcard as loopback) within `timeout`, then runs
+// `then` on the connected stream (nothing: a TCP probe). Returns the first error, if any.
+template <class Then>
+boost::system::error_code connect_then(const std::string& host, int port, Millis timeout, Then then) {
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     boost::system::error_code ec;
     auto addr = asio::ip::make_address(connect_host(host), ec);
-    if (ec) {
-        p.seen = "bad address " + host;
-        return p;
-    }
-    boost::system::error_code result = asio::error::operation_aborted;
+    if (ec) return ec;
+    boost::system::error_code failed = asio::error::operation_aborted;
     stream.expires_after(timeout);
-    stream.async_connect(asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(port)),
-                         [&](boost::system::error_code e) { result = e; });
+    stream.async_connect(asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(port)), [&](boost::system::error_code e) {
+        if ((failed = e)) return;
+        then(stream, failed);
+    });
     ioc.run();
-    p.ok = !result;
-    p.seen = p.ok ? "a TCP connection was accepted" : "TCP connect: " + failure_words(result, timeout);
+    return failed;
+}
+
+Probe probe_tcp(const std::string& host, int port, Millis timeout) {
+    Probe p;
+    auto failed = connect_then(host, port, timeout, [](beast::tcp_stream&, boost::system::error_code&) {});
+    p.ok = !failed;
+    p.seen = p.ok ? "a TCP connection was accepted" : "TCP connect: " + failure_words(failed, timeout);
     return p;
 }
 
 Probe probe_http(const std::string& host, int port, const std::string& path, Millis timeout) {
     Probe p;
-    asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
     beast::flat_buffer buf;
     http::request<http::empty_body> req{http::verb::get, path, 11};
     req.set(http::field::host, http_url(host, port).substr(7));
     req.set(http::field::user_agent, "llmctl");
     req.set(http::field::connection, "close");
     http::response<http::string_body> res;
-    boost::system::error_code ec;
-    auto addr = asio::ip::make_address(connect_host(host), ec);
-    if (ec) {
-        p.seen = "bad address " + host;
-        return p;
-    }
-    boost::system::error_code failed = asio::error::operation_aborted;
-    stream.expires_after(timeout);
-    stream.async_connect(asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(port)), [&](boost::system::error_code e) {
-        if ((failed = e)) return;
+    auto failed = connect_then(host, port, timeout, [&](beast::tcp_stream& stream, boost::system::error_code& failed) {
         http::async_write(stream, req, [&](boost::system::error_code e2, std::size_t) {
             if ((failed = e2)) return;
             http::async_read(stream, buf, res, [&](boost::system::error_code e3, std::size_t) {
@@ -85,7 +81,6 @@ Probe probe_http(const std::string& host, int port, const std::string& path, Mil
             });
         });
     });
-    ioc.run();
     p.ok = p.http == 200;
     p.seen = p.http ? fmt::format("GET {} answered HTTP {}", path, p.http) : fmt::format("GET {}: {}", path, failure_words(failed, timeout));
     return p;

@@ -11,7 +11,7 @@ startup_timeout = "20s"
 [models.echo]
 command = ["$MOCK_BIN", "--port", "{port}"]
 EOT
-pid_of() { llmctl ps --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0]["pid"] if r else "")' "$1"; }
+pid_of() { ps_field "$1" pid; }
 
 # 1. The man page's example: python's http.server answers / (not /health): --health /.
 expect_rc 0 llmctl start web --health / -- python3 -m http.server {port} --bind {host}

@@ -13,7 +13,7 @@ command = ["$MOCK_BIN", "--port", "{port}"]
 [models.c]
 command = ["$MOCK_BIN", "--port", "{port}"]
 EOT
-pid_of() { llmctl ps --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0]["pid"] if r else "")' "$1"; }
+pid_of() { ps_field "$1" pid; }
 for m in a b c; do expect_rc 0 llmctl start $m; done
 a=$(pid_of a) b=$(pid_of b) c=$(pid_of c)
 printf '[models.a\ncommand = [\n' >>"$LLMCTL_CONFIG"   # half-typed

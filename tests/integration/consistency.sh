@@ -15,7 +15,7 @@ command = ["$MOCK_BIN", "--port", "{port}", "--loading-until", "$T/held.loaded"]
 [models.crash]
 command = ["$MOCK_BIN", "--port", "{port}", "--crash-at-start"]
 EOT
-field() { llmctl ps -a --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
+field() { ps_field "$1" "$2" -a; }
 
 # ps -a: a failed server's reason in the table; no UPTIME or IDLE for a failed or dead row.
 expect_rc 5 llmctl start crash

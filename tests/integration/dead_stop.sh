@@ -9,7 +9,7 @@ stop_timeout = "5s"
 [models.m]
 command = ["$MOCK_BIN", "--port", "{port}"]
 EOT
-pid_of() { llmctl ps --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="m"]; print(r[0]["pid"] if r else "")'; }
+pid_of() { ps_field m pid; }
 events() { python3 -c 'import sqlite3,sys; print("\n".join("%s %s" % r for r in sqlite3.connect(sys.argv[1]).execute("select kind, detail from events order by id")))' "$LLMCTL_HOME/state.db"; }
 # The server's own log, between its start marker and the next one: what happened to that process.
 run_log() { awk -v p="(pid $1," 'index($0, "--- llmctl: starting m " p) { on = 1; next } /^--- llmctl: starting / { on = 0 } on' "$LLMCTL_HOME/logs/m.log"; }

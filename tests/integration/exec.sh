@@ -16,7 +16,7 @@ command = ["$MOCK_BIN", "--port", "{port}"]
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 EOT
-field() { llmctl ps --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
+field() { ps_field "$1" "$2"; }
 # Background execs run the binary itself (not the llmctl function), so $! is exec's own PID.
 # A CMD that says it is up (writes its pid to $T/NAME.up), then waits until $T/NAME.go exists.
 waiter() { echo "echo \$\$ >$T/$1.up; while [ ! -e $T/$1.go ]; do sleep 0.05; done; exit ${2:-0}"; }

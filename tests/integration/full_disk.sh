@@ -39,7 +39,7 @@ command = ["$MOCK_BIN", "--port", "{port}", "--log-spam", "4194304", "--loading-
 command = ["python3", "-c", "$(printf '%s' "$filler" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read())[1:-1])')", "$T/full"]
 health = "tcp"
 EOT
-pid_of() { llmctl ps -a --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0]["pid"] if r else "")' "$1"; }
+pid_of() { ps_field "$1" pid -a; }
 free_kib() { echo $(( $(stat -f -c '%a * %S' "$fs") / 1024 )); }
 
 expect_rc 0 llmctl start other

@@ -17,7 +17,7 @@ expected=$(python3 -c "print(' '.join('tok%d' % i for i in range(40)))")
 # Seconds since the server's last_used, from the state file.
 idle_for() { python3 -c 'import sqlite3,sys,time; r=sqlite3.connect(sys.argv[1]).execute("select last_used from servers where name=?", (sys.argv[2],)).fetchone(); print(int(time.time()*1000) - r[0] if r else -1)' "$LLMCTL_HOME/state.db" "$1"; }
 idle_past() { [ "$(idle_for "$1")" -gt "$2" ]; }
-pid_of() { llmctl ps --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0]["pid"] if r else "")' "$1"; }
+pid_of() { ps_field "$1" pid; }
 
 # 1. A chat streams for 5 s; a reap once last_used is 3 s old must leave the server alone.
 expect_rc 0 llmctl start slow

@@ -22,6 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 llmctl() { "$LLMCTL_BIN" "$@"; }
+# ps_field NAME FIELD [ps options]: one field of NAME's row in `llmctl ps --json` ("" without a row).
+ps_field() {
+  "$LLMCTL_BIN" ps --json "${@:3}" | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"
+}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # expect_rc CODE CMD...: runs CMD, checks its exit code; stdout/stderr land in $OUT/$ERR.
 expect_rc() {

@@ -150,8 +150,8 @@ int run(const Opts& o, Globals& g) {
     }
     if (g_cancel) {
         int sig = g_cancel;
-        if (g.verbosity >= 0) std::cerr << fmt::format("llmctl: exec: {} before {} ran; leaving {}\n", strsignal(sig), o.command[0], m.name);
-        leave(dir, m, user, Millis(0), g, fmt::format("its llmctl exec got {}", strsignal(sig)));
+        if (g.verbosity >= 0) std::cerr << fmt::format("llmctl: exec: got SIG{} before {} ran; leaving {}\n", sigabbrev_np(sig), o.command[0], m.name);
+        leave(dir, m, user, Millis(0), g, fmt::format("its llmctl exec got SIG{}", sigabbrev_np(sig)));
         return 128 + sig;
     }
     bool started = !res.already_running;

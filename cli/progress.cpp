@@ -104,7 +104,8 @@ void StatusLine::update(const std::string& what, Millis elapsed, const std::stri
 
 void StatusLine::clear() {
     if (!enabled_ || drawn_ == 0) return;
-    write_all("\r" + std::string(drawn_, ' ') + "\r");
+    // Two more columns for the "^C" a terminal echoes after the line when Ctrl-C ends the wait.
+    write_all("\r" + std::string(std::min(drawn_ + 2, terminal_width() - 1), ' ') + "\r");
     drawn_ = 0;
 }
 

@@ -370,7 +370,7 @@ std::optional<std::string> child_exit(const Identity& server) {
     pid_t r = ::waitpid(server.pid, &status, WNOHANG);
     if (r == server.pid) {
         if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-        if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        if (WIFSIGNALED(status)) return fmt::format("was killed by SIG{}", sigabbrev_np(WTERMSIG(status)));
         return std::string("exited");
     }
     if (!is_alive(server)) return std::string("exited");

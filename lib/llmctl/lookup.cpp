@@ -12,6 +12,22 @@
 
 namespace llmctl {
 
+namespace {
+
+// The row of `name`, if the state file can be read and has one. A state file that cannot be read
+// says nothing here (a mistyped model name stays "unknown model", exit 4, with its did-you-mean;
+// the commands that need the file report it).
+std::optional<ServerRow> row_of(const std::string& state_dir, const std::string& name) {
+    try {
+        if (!check_state_dir(state_dir)) return std::nullopt;
+        if (auto store = Store::open_read(state_db_path(state_dir))) return find_server(*store, name);
+    } catch (const Error&) {
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
 std::string model_spec_json(const ModelConfig& m) {
     return json_text(nlohmann::json{{"command", m.command}, {"health", m.health}, {"cwd", m.cwd}, {"env", m.env}, {"adhoc", m.adhoc}});
 }
@@ -45,24 +61,16 @@ ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const s
     m.cwd = cwd;
     if (!health.empty()) m.health = health;
     m.adhoc = true;
-    if (auto running = find_model(cfg, state_dir, name); running && running->command != command)
-        throw Error(Exit::usage, fmt::format("{} already runs another command: {}", name, fmt::join(running->command, " ")),
-                    fmt::format("stop it first (llmctl stop {}), or give this one another name", name));
+    if (auto row = row_of(state_dir, name); row && row->status != "failed" && is_alive(row->server))
+        if (auto running = model_from_spec(cfg.defaults, name, row->spec_json); running && running->command != command)
+            throw Error(Exit::usage, fmt::format("{} already runs another command: {}", name, fmt::join(running->command, " ")),
+                        fmt::format("stop it first (llmctl stop {}), or give this one another name", name));
     return m;
 }
 
 std::optional<ModelConfig> find_model(const Config& cfg, const std::string& state_dir, const std::string& name) {
     if (auto* m = cfg.find(name)) return *m;
-    // Not in the config: an ad-hoc server of that name, if the state file says so. A state file
-    // that cannot be read says nothing here (a mistyped model name stays "unknown model", exit 4,
-    // with its did-you-mean; the commands that need the file report it).
-    std::optional<ServerRow> row;
-    try {
-        if (!check_state_dir(state_dir)) return std::nullopt;
-        if (auto store = Store::open_read(state_db_path(state_dir))) row = find_server(*store, name);
-    } catch (const Error&) {
-        return std::nullopt;
-    }
+    auto row = row_of(state_dir, name); // not in the config: an ad-hoc server of that name?
     if (!row || row->spec_json.empty()) return std::nullopt;
     return model_from_spec(cfg.defaults, name, row->spec_json);
 }

@@ -55,6 +55,9 @@ expect_rc 2 llmctl start echo -- python3 -m http.server {port}
 echo "$ERR" | grep -q '"echo" is a model of .*: an ad-hoc server needs a name of its own' || fail "start echo -- other: $ERR"
 [ -z "$(pid_of echo)" ] || fail "start echo -- other started something"
 expect_rc 2 llmctl start echo --health /x
+# A failed ad-hoc command does not hold its name: the corrected one starts.
+expect_rc 5 llmctl start typo -- python3 -m http.server {port} --bind {host} --no-such-flag
+expect_rc 0 llmctl start typo --health / -- python3 -m http.server {port} --bind {host}
 expect_rc 2 llmctl start bad --health x -- true
 llmctl stop --all -q
 [ -z "$(marked)" ] || fail "left $(marked)"

@@ -140,16 +140,19 @@ std::optional<StartResult> running_now(Starting& s) {
 
 // --- spawning ---------------------------------------------------------------------------------
 
+// "pid 123 (python3)", for messages about a process we did not start.
+std::string pid_and_name(pid_t pid) {
+    auto comm = read_file("/proc/" + std::to_string(pid) + "/comm").value_or("?");
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    return fmt::format("pid {} ({})", pid, comm);
+}
+
 // Who holds a port we cannot have, for the message: a server of ours, or a process by pid.
 std::string port_holder(Store& store, const std::string& host, int port) {
     for (auto& r : load_servers(store))
         if (r.port && *r.port == port && r.status != "failed")
             return fmt::format("llmctl's server {} (pid {})", r.name, r.server.pid);
-    if (auto pid = listening_pid(host, port)) {
-        auto comm = read_file("/proc/" + std::to_string(*pid) + "/comm").value_or("?");
-        while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-        return fmt::format("pid {} ({})", *pid, comm);
-    }
+    if (auto pid = listening_pid(host, port)) return pid_and_name(*pid);
     return "another process (one this user cannot see, or one that just left)";
 }
 
@@ -481,7 +484,9 @@ void retry_after_port_lost(Starting& s, const ServerRow& row) {
     child_exit(row.server);
     const int port = static_cast<int>(row.port.value_or(0));
     bool fixed = s.opts.port || s.model.port;
-    std::string why = fmt::format("port {} was taken by another process while {} started", port, row.name);
+    auto holder = listening_pid(row.host, port);
+    std::string who = holder ? pid_and_name(*holder) : "another process";
+    std::string why = fmt::format("port {} was taken by {} while {} started", port, who, row.name);
     if (fixed || ++s.port_attempts >= kMaxPortAttempts)
         fail_start(s, row, Exit::server, why + (fixed ? "" : fmt::format(" ({} attempts)", s.port_attempts)),
                    fixed ? "free the port, or remove \"port\" to pick one from port_range"

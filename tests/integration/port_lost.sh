@@ -42,7 +42,7 @@ start_in_window() {
 start_in_window shared "$PORT_BASE" 1
 [ "$RC" -eq 0 ] || fail "shared: exit $RC: $ERR"
 [ "$OUT" = "http://127.0.0.1:$((PORT_BASE + 1))" ] || fail "shared got $OUT"
-echo "$ERR" | grep -q "port $PORT_BASE was taken" || fail "shared: no note: $ERR"
+echo "$ERR" | grep -q "port $PORT_BASE was taken by pid $STRANGER (python3)" || fail "shared: no note naming the stranger: $ERR"
 events shared | grep -x port_lost >/dev/null || fail "shared: no port_lost event: $(events shared)"
 [ "$(marked | wc -l)" -eq 1 ] || fail "shared: $(marked | wc -l) servers alive"
 kill -0 "$STRANGER" || fail "the stranger was signalled"

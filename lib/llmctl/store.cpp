@@ -128,25 +128,22 @@ FileCheck check_state_file(const std::string& path) {
     bool size_valid = pages > 0 && std::memcmp(h + 24, h + 92, 4) == 0;
     if (page_size < 512 || (page_size & (page_size - 1)) != 0)
         throw Error(Exit::failure, fmt::format("state file {} has a corrupt header (page size {})", path, page_size), k_hint_corrupt);
-    // A checkpoint copies WAL pages into the file in page order, header first, so while a
-    // non-empty -wal exists the file may briefly be shorter than its header says. Only a file
-    // without WAL content is judged by its size (SQLite itself reports corruption otherwise).
-    // The size, the header and the WAL are three reads, and a checkpoint that ends between them
-    // (it empties the WAL last) looks like a truncation: only one that lasts counts (found by
-    // the soak: a reap refused a sound file).
+    // A checkpoint copies WAL pages into the file in page order, header first, and empties the
+    // WAL last, so while a non-empty -wal exists the file may briefly be shorter than its header
+    // says. Only a file without WAL content is judged by its size (SQLite itself reports
+    // corruption otherwise). The order of the reads matters: header, then WAL, then size. A WAL
+    // seen empty after the header was read means the checkpoint that wrote that header has
+    // finished, so the size read last covers every page it names; size first would let a
+    // checkpoint that ends in between look like a truncation (found by the soak: a reap refused
+    // a sound file). The file never shrinks (no auto-vacuum), so no later writer undoes this.
     if (!size_valid) return FileCheck::ok;
-    const std::uint64_t want = std::uint64_t(page_size) * pages;
-    for (int look = 0;; ++look) {
-        struct stat wal {};
-        bool wal_has_pages = ::stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size > 0;
-        if (wal_has_pages || static_cast<std::uint64_t>(st.st_size) >= want) return FileCheck::ok;
-        if (look == 5)
-            throw Error(Exit::failure,
-                        fmt::format("state file {} is truncated: {} bytes, the header says {} pages of {}", path, st.st_size, pages, page_size),
-                        k_hint_corrupt);
-        ::usleep(10'000);
-        if (::fstat(fd.get(), &st) != 0) throw_sys("fstat", path, errno);
-    }
+    struct stat wal {};
+    if (::stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size > 0) return FileCheck::ok;
+    if (::fstat(fd.get(), &st) != 0) throw_sys("fstat", path, errno);
+    if (static_cast<std::uint64_t>(st.st_size) >= std::uint64_t(page_size) * pages) return FileCheck::ok;
+    throw Error(Exit::failure,
+                fmt::format("state file {} is truncated: {} bytes, the header says {} pages of {}", path, st.st_size, pages, page_size),
+                k_hint_corrupt);
 }
 
 // --- Stmt ---

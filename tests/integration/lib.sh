@@ -9,6 +9,11 @@ T=$(mktemp -d /tmp/llmctl-it.XXXXXX)
 export LLMCTL_HOME="$T/state"
 export LLMCTL_CONFIG="$T/config.toml"
 unset LLMCTL_FAULT LLMCTL_LOCK_TIMEOUT
+# The Debian python3 that `make deps` installs, ahead of any shim on PATH: a pyenv shim costs
+# about 300 ms a call, and a test that calls python3 a few hundred times would spend minutes.
+mkdir -p "$T/bin"
+ln -s /usr/bin/python3 "$T/bin/python3"
+export PATH="$T/bin:$PATH"
 cleanup() {
   local rc=$?
   # A test's own clean-up first (e.g. its private tmux server), if it defines one.

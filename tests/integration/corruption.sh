@@ -4,7 +4,7 @@
 # "llmctl: error:" message; none crashes or hangs; a refused file is left byte for byte as it
 # was; no process outside this state dir's proven servers is ever signalled (a canary of the
 # test survives); after `reap --rebuild` and `reap` the live servers all have rows again, one
-# per name, and answer.
+# per name, and answer. The sweep itself is corruption_sweep.py.
 . "$TEST_LIB"
 {
   printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + 40))
@@ -48,47 +48,5 @@ for name, sql in [("row-status", "UPDATE servers SET status='runniNg' WHERE name
     c.execute("PRAGMA journal_mode=DELETE")
     c.close()
 PY
-cmds=("ps" "ps --json" "start a" "chat a hi --no-start --connect-timeout 1s" "logs a -n 1" "reap --dry-run" "stop nosuch" "state path" "config check")
-declare -A seen
-n=0
-for v in "$T"/variants/*; do
-  name=$(basename "$v")
-  rm -f "$db" "$db-wal" "$db-shm"
-  cp "$v" "$db"
-  for c in "${cmds[@]}"; do
-    before=$(sha256sum <"$db")
-    rc=0
-    # shellcheck disable=SC2086
-    t0=$(date +%s%N)
-    timeout -s KILL 30 "$LLMCTL_BIN" $c >"$T/out" 2>"$T/err" || rc=$?
-    echo "$(( ($(date +%s%N) - t0) / 1000000 )) $name $rc $c" >>"$T/times"
-    n=$((n + 1))
-    [ $rc -ne 137 ] || fail "$name: 'llmctl $c' hung (killed after 30 s)"
-    grep -qE 'Sanitizer|terminate called|runtime error|Assertion' "$T/err" && fail "$name: 'llmctl $c' crashed: $(cat "$T/err")"
-    case $rc in 0 | 1 | 4 | 5 | 6) ;; *) fail "$name: 'llmctl $c' exited $rc (undocumented here): $(cat "$T/err")" ;; esac
-    if [ $rc -ne 0 ]; then
-      [[ $(head -1 "$T/err") == "llmctl: error: "* ]] || fail "$name: 'llmctl $c' exited $rc without a clear message: $(cat "$T/err")"
-      [ "$(sha256sum <"$db")" = "$before" ] || fail "$name: 'llmctl $c' failed (exit $rc) and changed the state file"
-    fi
-    seen[$rc]=$((${seen[$rc]:-0} + 1))
-  done
-  kill -0 $canary || fail "$name: the canary was signalled"
-  # Recovery: an unreadable file is moved aside and rebuilt; then one reap settles the rest.
-  expect_rc 0 llmctl reap --rebuild -q
-  expect_rc 0 llmctl reap -q
-  live=$(marked | sort)
-  [ "$(echo "$live" | grep -c .)" = 2 ] || fail "$name: after reap, marked processes: [$(echo $live)], want 2 (a and b)"
-  expect_rc 0 llmctl ps --json
-  for m in a b; do
-    pid=$(echo "$OUT" | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1] and x["status"]=="running"]; print(r[0]["pid"] if r else "")' $m)
-    [ -n "$pid" ] || fail "$name: $m has no running row after recovery: $OUT"
-    # A pattern match, not `echo | grep -q`: no pipeline whose status could come from a signal.
-    [[ $'\n'"$live"$'\n' == *$'\n'"$pid"$'\n'* ]] || fail "$name: $m's row names pid '$pid', not a live server ($(echo $live))"
-  done
-  rc=0; "$LLMCTL_BIN" chat a "still there" --no-start >"$T/out" 2>"$T/err" || rc=$?; OUT=$(cat "$T/out")
-  [ $rc -eq 0 ] || fail "$name: chat after recovery exited $rc: $(cat "$T/err")"
-  [ "$OUT" = "still there" ] || fail "$name: chat after recovery: $OUT"
-  rm -f "$db".corrupt-*
-done
+python3 "$(dirname "$TEST_LIB")/corruption_sweep.py" "$LLMCTL_BIN" "$LLMCTL_HOME" "$T/variants" "$canary"
 kill $canary
-echo "corruption: ok ($n commands on $(ls "$T/variants" | wc -l) damaged files; exit codes: $(for k in "${!seen[@]}"; do printf '%s×%s ' "$k" "${seen[$k]}"; done); slowest: $(sort -rn "$T/times" | head -1))"

@@ -6,6 +6,7 @@
 
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/fault.hpp"
 #include "llmctl/http_client.hpp"
 #include "llmctl/line_editor.hpp"
 #include "llmctl/lock.hpp"
@@ -83,6 +84,7 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
         start_server(dir, m, so);
     }
     if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
+    fault_point("chat-row-read");
     if (!t.row || !t.row->port) throw Error(Exit::server, fmt::format("{} has no running server", m.name));
     // A running server's markers must be its row's (a starting one may not have exec'd yet: the
     // chat refreshes its target once it has a slot).

@@ -128,6 +128,11 @@ bool row_matches_markers(const std::string& state_dir, const ServerRow& row) {
 
 void require_row_matches_markers(const std::string& state_dir, const ServerRow& row) {
     if (row_matches_markers(state_dir, row)) return;
+    // A server that exited since its row was read (stopped, killed) is gone, not damage (found
+    // by the soak: a chat racing a stop called a sound row damaged).
+    if (!is_alive(row.server))
+        throw Error(Exit::server, fmt::format("{}'s server (pid {}) exited before it could be used", row.name, row.server.pid),
+                    "llmctl ps -a says why; run the command again to start it");
     throw Error(Exit::failure,
                 fmt::format("the state file's row of {} (pid {}, {}:{}) does not match that server's markers: the row is damaged",
                             row.name, row.server.pid, row.host, row.port.value_or(0)),

@@ -35,7 +35,7 @@ std::optional<MarkedProcess> markers_of(const Identity& id);
 bool row_matches_markers(const std::string& state_dir, const ServerRow& row);
 
 // Throws Error(failure) naming the damage when !row_matches_markers: never talk to an address a
-// damaged row names.
+// damaged row names. A server that has exited meanwhile is Error(server) instead.
 void require_row_matches_markers(const std::string& state_dir, const ServerRow& row);
 
 // Milliseconds since the epoch at which a process with these start ticks started.

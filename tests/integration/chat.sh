@@ -169,4 +169,19 @@ for i in $(seq 1 8); do "$LLMCTL_BIN" chat "$([ $((i % 2)) = 0 ] && echo a || ec
 for p in "${pids[@]}"; do wait "$p" || fail "an inflight chat failed"; done
 [ "$(wc -l <"$T/all.req")" = 8 ] || fail "inflight: $(wc -l <"$T/all.req") requests"
 [ "$(max_overlap "$T/all.req")" = 2 ] || fail "max_inflight=2: overlap $(max_overlap "$T/all.req")"
+# A server that exits between chat's read of its row and the connect is gone, not a damaged row
+# (exit 5, not 1; the soak found a chat racing a stop calling a sound row damaged).
+llmctl stop --all -q
+llmctl start a >/dev/null
+apid=$(ps_field a pid)
+rm -f "$T/notify" "$T/notify.release"
+LLMCTL_FAULT_NOTIFY="$T/notify" LLMCTL_FAULT=chat-row-read:hold "$LLMCTL_BIN" chat a "late" >"$T/late.out" 2>"$T/late.err" &
+late=$!
+wait_for 10 grep -sqx chat-row-read "$T/notify" || fail "chat never reached its row read"
+kill -KILL "$apid"
+wait_for 10 eval '! alive $apid' || fail "server $apid still alive"
+touch "$T/notify.release"
+rc=0; wait $late || rc=$?
+[ $rc -eq 5 ] || fail "chat whose server exited: exit $rc, want 5: $(cat "$T/late.err")"
+grep -q "a's server (pid $apid) exited before it could be used" "$T/late.err" || fail "exited server: $(cat "$T/late.err")"
 echo "chat: ok"

@@ -13,8 +13,7 @@ command = ["$MOCK_BIN", "--port", "{port}"]
 command = ["$MOCK_BIN", "--port", "{port}"]
 EOT
 mkdir -p "$T/bin"
-ln -s "$LLMCTL_BIN" "$T/bin/llmctl" # the scripts run the llmctl the user typed, found on PATH
-export PATH="$T/bin:$PATH"
+ln -s "$LLMCTL_BIN" "$T/bin/llmctl" # the scripts run the llmctl the user typed, found on PATH ($T/bin is first there: lib.sh)
 # An ad-hoc server: not in the config, but `stop` and `logs` should offer it.
 llmctl start adhoc -q -- "$MOCK_BIN" --port {port} >/dev/null
 

@@ -50,9 +50,12 @@ echo "$ERR" | grep -q "rotated $logs/w1.log" || fail "logs --rotate -v: $ERR"
 # 2. logs -f sees every line written after it started, in order, across rotations; SIGINT → 130.
 mkdir -p "$T/w2"
 llmctl start w2 --no-wait -- python3 "$writer" "$T/w2" >/dev/null
-wait_for 10 test -e "$logs/w2.log" || fail "no w2 log"
-"$LLMCTL_BIN" logs -f -n 0 w2 >"$T/followed" 2>"$T/follow.err" &   # not the function: $! must be llmctl
+wait_for 10 grep -sq "^--- llmctl: starting w2" "$logs/w2.log" || fail "no start marker in w2's log"
+# The follower starts at the marker line (the log's only line); once it has printed it, it is
+# following, and only then does the writer begin (a follower that came up late would skip lines).
+"$LLMCTL_BIN" logs -f -n 1 w2 >"$T/followed" 2>"$T/follow.err" &   # not the function: $! must be llmctl
 follower=$!
+wait_for 10 grep -sq "^--- llmctl: starting w2" "$T/followed" || fail "the follower never printed the start marker"
 touch "$T/w2/go"
 wait_for 10 grep -q "^000000000$" "$logs/w2.log" || fail "w2 never wrote"
 for i in $(seq 1 5); do llmctl logs --rotate w2 -q; done
@@ -67,7 +70,7 @@ rc=0; wait "$follower" || rc=$?
 if [ "$fs_type" = ext2/ext3 ] || [ "$fs_type" = xfs ] || [ "$fs_type" = ext4 ]; then
   python3 - "$T/followed" "$last2" <<'PY' || fail "the follower missed or repeated lines"
 import sys
-data = open(sys.argv[1], "rb").read()
+data = open(sys.argv[1], "rb").read().split(b"\n", 1)[1]  # after the start marker line
 want = "".join("%09d\n" % n for n in range(int(sys.argv[2]) + 1)).encode()
 sys.exit(0 if data == want else "followed %d bytes, want %d" % (len(data), len(want)))
 PY

@@ -157,15 +157,20 @@ cat >"$LLMCTL_CONFIG" <<EOT
 port_range = [$PORT_BASE, $((PORT_BASE + 20))]
 max_inflight = 2
 [models.a]
-command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req"]
+command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req", "--hold-until", "$T/inflight.go"]
 max_concurrent = 2
 [models.b]
-command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req"]
+command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req", "--hold-until", "$T/inflight.go"]
 max_concurrent = 2
 EOT
 llmctl start a >/dev/null; llmctl start b >/dev/null
+# Every stream holds after its first token until inflight.go exists: once two chats have printed
+# theirs, the cap is reached whatever the machine's speed; then they all go on.
 pids=()
-for i in $(seq 1 8); do "$LLMCTL_BIN" chat "$([ $((i % 2)) = 0 ] && echo a || echo b)" "inflight $i four words" >/dev/null & pids+=($!); done
+for i in $(seq 1 8); do "$LLMCTL_BIN" chat "$([ $((i % 2)) = 0 ] && echo a || echo b)" "inflight $i four words" >"$T/inflight.$i" & pids+=($!); done
+streaming() { [ "$(grep -l '^inflight' "$T"/inflight.* | wc -l)" -ge 2 ]; }
+wait_for 20 streaming || fail "two chats never streamed at once"
+touch "$T/inflight.go"
 for p in "${pids[@]}"; do wait "$p" || fail "an inflight chat failed"; done
 [ "$(wc -l <"$T/all.req")" = 8 ] || fail "inflight: $(wc -l <"$T/all.req") requests"
 [ "$(max_overlap "$T/all.req")" = 2 ] || fail "max_inflight=2: overlap $(max_overlap "$T/all.req")"

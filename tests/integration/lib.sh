@@ -18,10 +18,12 @@ cleanup() {
   local rc=$?
   # A test's own clean-up first (e.g. its private tmux server), if it defines one.
   if declare -F on_cleanup >/dev/null; then on_cleanup || true; fi
-  "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
-  for p in $(marked_under "$T"); do kill -KILL "$p" 2>/dev/null || true; done
+  # The test's own background jobs first: a chat still waiting for a slot would start its
+  # server again after the stop below.
   local p
   for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null || true; done
+  "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
+  for p in $(marked_under "$T"); do kill -KILL "$p" 2>/dev/null || true; done
   if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "test failed (rc=$rc); data kept in $T" >&2; fi
   exit $rc
 }

@@ -44,7 +44,7 @@ first=$(pane start | grep -oE '. starting slow [0-9]+\.[0-9]s')
 wait_for 10 eval '[ "$(pane start | grep -oE ". starting slow [0-9]+\.[0-9]s")" != "$first" ]' || fail "status line does not move: $first"
 second=$(pane start | grep -oE '. starting slow [0-9]+\.[0-9]s')
 echo "$first" | grep -qE '^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ' || fail "no spinner: $first"
-has start 'GET /health 503' || fail "the server's last log line is not shown: $(pane start)"
+wait_for 10 has start 'GET /health 503' || fail "the server's last log line is not shown: $(pane start)"
 has_e start $'\e\[2m' || fail "no dim colour for the log line on a colour terminal: $(pane_e start | cat -v)"
 [ "$(wait_dead start)" = 0 ] || fail "start exited non-zero: $(pane start)"
 has start -x "http://127.0.0.1:$PORT_BASE *" || fail "no URL line after start: $(pane start)"

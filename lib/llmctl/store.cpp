@@ -6,6 +6,7 @@
 #include "llmctl/fd.hpp"
 #include "llmctl/process.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
@@ -265,8 +266,12 @@ void Store::fail(int rc, const std::string& what) const {
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
         throw Error(Exit::timeout, fmt::format("state file {} is busy ({}: {})", path_, what, msg), "another llmctl holds it; try again");
     if (primary == SQLITE_CONSTRAINT) throw Error(Exit::failure, fmt::format("state file {}: constraint failed: {}", path_, msg));
-    if (primary == SQLITE_FULL)
-        throw StateWriteError(fmt::format("state file {}: disk full ({})", path_, msg), "free some space (df -h) and retry");
+    // A full filesystem is SQLITE_FULL on most writes, but SQLITE_IOERR where SQLite extends the
+    // -shm or -wal file (found under ASan in CI: "disk I/O error" on a full tmpfs): the errno says.
+    const int sys_errno = db_ ? sqlite3_system_errno(db_) : 0;
+    if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && (sys_errno == ENOSPC || sys_errno == EDQUOT)))
+        throw StateWriteError(fmt::format("state file {}: disk full ({})", path_, primary == SQLITE_FULL ? msg : std::strerror(sys_errno)),
+                              "free some space (df -h) and retry");
     if (primary == SQLITE_IOERR)
         throw StateWriteError(fmt::format("state file {}: {}: {}", path_, what, msg),
                               "the file is unchanged (the write was rolled back); check free space (df) and the file size limit (ulimit -f)");

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "llmctl/address.hpp"
 #include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
@@ -69,7 +70,7 @@ nlohmann::json model_json(const ModelConfig& m) {
 std::string summary_line(const ModelConfig& m) {
     if (m.external()) return fmt::format("{}: external {} (model \"{}\", {} slot(s))", m.name, m.url, m.model, m.max_concurrent);
     std::string port = m.port ? std::to_string(*m.port) : fmt::format("{}-{}", m.port_min, m.port_max);
-    return fmt::format("{}: runs {} on {}:{} (health {}, {} slot(s), startup {})", m.name, m.command[0], m.host, port, m.health,
+    return fmt::format("{}: runs {} on {}:{} (health {}, {} slot(s), startup {})", m.name, m.command[0], url_host(m.host), port, m.health,
                        m.max_concurrent, format_duration(m.startup_timeout));
 }
 

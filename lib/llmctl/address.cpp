@@ -69,10 +69,14 @@ std::string connect_host(const std::string& host) {
     return h;
 }
 
+std::string url_host(const std::string& host) {
+    std::string h = bare_host(host);
+    return h.find(':') != std::string::npos ? "[" + h + "]" : h;
+}
+
 std::string http_url(const std::string& host, int port) {
-    std::string h = connect_host(host);
-    if (h.find(':') != std::string::npos) h = "[" + h + "]";
-    if (bare_host(host) == "localhost") h = "localhost"; // as the user wrote it: it connects
+    // "localhost" as the user wrote it: it connects.
+    std::string h = bare_host(host) == "localhost" ? "localhost" : url_host(connect_host(host));
     return "http://" + h + ":" + std::to_string(port);
 }
 

@@ -24,6 +24,10 @@ bool is_local_address(const std::string& host);
 // becomes the loopback of its family, "localhost" 127.0.0.1, brackets go.
 std::string connect_host(const std::string& host);
 
+// The host as it goes before ":PORT" (an HTTP Host header, a URL, a message): an IPv6 literal in
+// brackets ("::1" -> "[::1]"), anything else as it is.
+std::string url_host(const std::string& host);
+
 // "http://HOST:PORT" for a server bound to `host`, usable as is: an IPv6 literal in brackets, a
 // wildcard as the loopback of its family ("http://[::1]:8080", "http://127.0.0.1:8080").
 std::string http_url(const std::string& host, int port);

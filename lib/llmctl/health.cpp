@@ -68,7 +68,7 @@ Probe probe_http(const std::string& host, int port, const std::string& path, Mil
     Probe p;
     beast::flat_buffer buf;
     http::request<http::empty_body> req{http::verb::get, path, 11};
-    req.set(http::field::host, http_url(host, port).substr(7));
+    req.set(http::field::host, fmt::format("{}:{}", url_host(connect_host(host)), port));
     req.set(http::field::user_agent, "llmctl");
     req.set(http::field::connection, "close");
     http::response<http::string_body> res;

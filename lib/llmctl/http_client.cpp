@@ -1,5 +1,6 @@
 #include "llmctl/http_client.hpp"
 
+#include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -41,7 +42,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
     auto began = std::chrono::steady_clock::now();
-    std::string where = fmt::format("http://{}:{}{}{}", url.host, url.port, url.base, path);
+    std::string where = fmt::format("http://{}:{}{}{}", url_host(url.host), url.port, url.base, path);
     bool interrupted = false;
     // Runs the started operation to completion, waking every 100 ms to look for Ctrl-C.
     auto run = [&](bool& done) {
@@ -92,7 +93,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
     if (ec) throw fail(ec, "connect", t.connect);
 
     http::request<http::string_body> req{http::verb::post, url.base + path, 11};
-    req.set(http::field::host, fmt::format("{}:{}", url.host, url.port));
+    req.set(http::field::host, fmt::format("{}:{}", url_host(url.host), url.port)); // RFC 7230: [::1]:PORT
     req.set(http::field::user_agent, "llmctl");
     req.set(http::field::content_type, "application/json");
     req.set(http::field::accept, "text/event-stream, application/json");

@@ -41,4 +41,24 @@ for bad in "my host" "localhost:8080" "127.0.0.1:8080" "[127.0.0.1]" "example.co
   expect_rc 3 llmctl --config "$T/bad.toml" config check
   echo "$ERR" | grep -qF "bad.toml:3:8: \"host\" = \"$bad\" is not an IP address or \"localhost\"" || fail "host \"$bad\": $ERR"
 done
+# The Host header for an IPv6 server is [::1]:PORT (RFC 7230), and messages bracket it too: a
+# server on ::1 that records the header and answers 400.
+python3 - "$((PORT_BASE + 30))" "$T/host.hdr" >/dev/null 2>&1 <<'PY' &
+import http.server, socket, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        open(sys.argv[2], "w").write(self.headers["Host"])
+        body = b'{"error": {"message": "recorded", "type": "invalid_request_error"}}'
+        self.send_response(400); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+class S(http.server.HTTPServer): address_family = socket.AF_INET6
+S(("::1", int(sys.argv[1])), H).serve_forever()
+PY
+printf '[models.v6ext]\nurl = "http://[::1]:%d"\nmodel = "m"\n' $((PORT_BASE + 30)) >"$T/ext.toml"
+wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("::1", int(sys.argv[1])), 1)' $((PORT_BASE + 30)) 2>/dev/null || fail "the IPv6 recorder never listened"
+expect_rc 1 llmctl --config "$T/ext.toml" chat v6ext "hi"
+[ "$(cat "$T/host.hdr")" = "[::1]:$((PORT_BASE + 30))" ] || fail "Host header: $(cat "$T/host.hdr")"
+printf '[models.v6ext]\nurl = "http://[::1]:%d"\nmodel = "m"\n' $((PORT_BASE + 31)) >"$T/ext.toml"  # nothing listens
+expect_rc 5 llmctl --config "$T/ext.toml" chat v6ext "hi"
+echo "$ERR" | grep -qF "http://[::1]:$((PORT_BASE + 31))/" || fail "the error names an unbracketed address: $ERR"
 echo "hosts: ok"

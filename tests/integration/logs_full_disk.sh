@@ -23,22 +23,26 @@ logs=$LLMCTL_HOME/logs
 log=$logs/filler.log
 numbered() { seq -f '%09.0f' "$1" $(($2 - 1)); } # lines FROM … TO-1
 free_kib() { echo $(( $(stat -f -c '%a * %S' "$fs") / 1024 )); }
-# The follower printed every byte written so far: the 200000 seeded bytes are not followed.
-caught_up() { [ "$(stat -c %s "$T/followed")" -eq $(($(cut -d' ' -f1 "$log.offset") - 200000 + $(stat -c %s "$log"))) ]; }
+# The follower printed every byte written so far: of the 200000 seeded bytes only the last line
+# (its first, 10 bytes) is followed.
+caught_up() { [ "$(stat -c %s "$T/followed")" -eq $(($(cut -d' ' -f1 "$log.offset") - 200000 + 10 + $(stat -c %s "$log"))) ]; }
 
 # An old file to delete: 20000 lines, rotated into filler.log.1 (200 KB).
 mkdir -p "$logs"
 numbered 0 20000 >"$log"
 expect_rc 0 llmctl logs --rotate filler -q
 [ -s "$log.1" ] || fail "no filler.log.1"
-"$LLMCTL_BIN" logs -f -n 0 filler >"$T/followed" 2>"$T/follow.err" &   # not the function: $! must be llmctl
+# The follower starts at the last seeded line (read from .1); once it has printed it, it is
+# following, and only then does the writer start (a follower that came up late would miss lines).
+"$LLMCTL_BIN" logs -f -n 1 filler >"$T/followed" 2>"$T/follow.err" &   # not the function: $! must be llmctl
 follower=$!
+wait_for 10 grep -sqx 000019999 "$T/followed" || fail "the follower never printed the last seeded line: $(cat "$T/follow.err")"
 llmctl start filler --no-wait -- python3 "$(dirname "$TEST_LIB")/filling_writer.py" "$T/w" 20000 >/dev/null
 
 rotate_full_disk() { # WHAT: rotates the full filesystem, checks what logs --rotate said and did
   wait_for 30 test -e "$T/w/full" || fail "$1: the writer never filled $fs"
   wait_for 20 caught_up || fail "$1: the follower did not catch up: $(stat -c %s "$T/followed") bytes"
-  local before written=$(($(stat -c %s "$T/followed")))
+  local before written=$(($(stat -c %s "$T/followed") - 10)) # all the follower printed but the seeded line
   before=$(free_kib)
   [ "$before" -lt 64 ] || fail "$1: $fs is not full: $before KiB free"
   expect_rc 0 llmctl logs --rotate filler
@@ -65,7 +69,7 @@ kill -INT "$follower"
 rc=0; wait "$follower" || rc=$?
 [ $rc -eq 130 ] || fail "follower exited $rc on SIGINT, want 130: $(cat "$T/follow.err")"
 # The follower also saw the line start writes before the server's first byte.
-grep -v '^--- llmctl: starting filler ' "$T/followed" | cmp -s - <(numbered 20000 $((last + 1))) || fail "the follower printed lines twice, out of order or not at all"
+tail -n +2 "$T/followed" | grep -v '^--- llmctl: starting filler ' | cmp -s - <(numbered 20000 $((last + 1))) || fail "the follower printed lines twice, out of order or not at all"
 expect_rc 0 llmctl logs -n 3 filler
 [ "$OUT" = "$(numbered $((last - 2)) $((last + 1)))" ] || fail "logs -n 3 after the rotations: $OUT"
 expect_rc 0 llmctl logs --rotate filler -q

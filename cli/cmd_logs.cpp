@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <dirent.h>
 #include <fmt/format.h>
 #include <iostream>
 #include <poll.h>
@@ -70,20 +69,6 @@ void poll_followed(Followed& f, std::size_t width, bool prefix) {
     }
 }
 
-// Log files in the state dir's logs/, as server names.
-std::vector<std::string> log_names(const std::string& dir) {
-    std::vector<std::string> names;
-    if (DIR* d = ::opendir((dir + "/logs").c_str())) {
-        while (auto* e = ::readdir(d)) {
-            std::string f = e->d_name;
-            if (f.size() > 4 && f.compare(f.size() - 4, 4, ".log") == 0) names.push_back(f.substr(0, f.size() - 4));
-        }
-        ::closedir(d);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
 bool exists(const std::string& path) {
     struct stat sb {};
     return ::stat(path.c_str(), &sb) == 0;
@@ -94,7 +79,7 @@ int follow(std::vector<Followed>& files, const std::string& dir, bool all) {
     catch_sigint();
     for (;;) {
         if (all) { // servers started meanwhile: their whole log is new output
-            for (auto& n : log_names(dir))
+            for (auto& n : logged_names(dir))
                 if (std::none_of(files.begin(), files.end(), [&](auto& f) { return f.name == n; }))
                     files.emplace_back(n, log_path(dir, n));
         }
@@ -139,7 +124,7 @@ void check_name(const Config& cfg, const std::string& dir, const std::string& na
     if (!valid_model_name(name)) throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name));
     if (cfg.find(name) || exists(log_path(dir, name))) return;
     auto known = cfg.model_names();
-    for (auto& n : log_names(dir)) known.push_back(n);
+    for (auto& n : logged_names(dir)) known.push_back(n);
     throw Error(Exit::unknown, fmt::format("no server or model \"{}\"{}", name, did_you_mean_suffix(name, known)),
                 "list them with: llmctl config show --names; llmctl ps -a");
 }
@@ -209,7 +194,7 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
         }
         if (o->rotate) return rotate_now(cfg, dir, o->name, g.verbosity);
         try {
-            auto files = print_tails(o->all ? log_names(dir) : std::vector<std::string>{o->name}, dir, o->lines, o->all, g.verbosity);
+            auto files = print_tails(o->all ? logged_names(dir) : std::vector<std::string>{o->name}, dir, o->lines, o->all, g.verbosity);
             return o->follow ? follow(files, dir, o->all) : 0;
         } catch (const StdoutClosed&) {
             return 0;

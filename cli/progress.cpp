@@ -1,5 +1,6 @@
 #include "progress.hpp"
 
+#include "llmctl/files.hpp"
 #include "llmctl/strings.hpp"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// llmctl-mock-server: deterministic OpenAI-compatible server with injectable faults (DESIGN.md §6).
+// llmctl-mock-server: deterministic OpenAI-compatible server with injectable faults (its --help lists them).
 #include "http.hpp"
 #include "log.hpp"
 #include "options.hpp"

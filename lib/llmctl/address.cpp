@@ -1,5 +1,7 @@
 #include "llmctl/address.hpp"
 
+#include "llmctl/fd.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -55,11 +57,9 @@ bool is_local_address(const std::string& host) {
     } else {
         return false;
     }
-    int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    bool local = ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0; // port 0: any; EADDRNOTAVAIL if not ours
-    ::close(fd);
-    return local;
+    Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return false;
+    return ::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0; // port 0: any; EADDRNOTAVAIL if not ours
 }
 
 std::string connect_host(const std::string& host) {

@@ -2,6 +2,7 @@
 
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/http_client.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/strings.hpp"

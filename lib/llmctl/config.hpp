@@ -117,7 +117,7 @@ bool valid_model_name(const std::string& name);
 // Expands {host} {port} {name} placeholders and a leading "~/" in one string.
 std::string expand_placeholders(const std::string& s, const std::string& host, int port, const std::string& name);
 
-// A stable hash of what makes a running server match its config (argv, env, cwd).
+// A stable hash of what makes a running server match its config (argv, env, cwd, health).
 std::string config_hash(const ModelConfig& m);
 
 } // namespace llmctl

@@ -1,6 +1,7 @@
 #include "llmctl/health.hpp"
 
 #include "llmctl/address.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/strings.hpp"
 
@@ -16,7 +17,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-#include <dirent.h>
 #include <sstream>
 #include <unistd.h>
 
@@ -166,19 +166,15 @@ namespace {
 
 // The inodes among `inodes` that sockets of process `pid` hold.
 void sockets_of(pid_t pid, const std::set<unsigned long>& inodes, std::set<unsigned long>& seen) {
-    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return;
-    while (auto* e = ::readdir(d)) {
-        if (e->d_name[0] == '.') continue;
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd/";
+    for (const auto& fd : list_dir(dir)) {
         char target[64];
-        ssize_t n = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target - 1);
+        ssize_t n = ::readlink((dir + fd).c_str(), target, sizeof target - 1);
         if (n <= 0) continue;
         target[n] = '\0';
         unsigned long ino = 0;
         if (std::sscanf(target, "socket:[%lu]", &ino) == 1 && inodes.count(ino)) seen.insert(ino);
     }
-    ::closedir(d);
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/fault.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/strings.hpp"
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/fd.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/strings.hpp"
 #include "llmctl/units.hpp"

@@ -1,7 +1,9 @@
 #include "llmctl/paths.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/files.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -121,5 +123,13 @@ std::string bundled_mock_server() {
 std::string state_db_path(const std::string& dir) { return dir + "/state.db"; }
 std::string state_lock_path(const std::string& dir) { return dir + "/state.lock"; }
 std::string log_path(const std::string& dir, const std::string& name) { return dir + "/logs/" + name + ".log"; }
+
+std::vector<std::string> logged_names(const std::string& dir) {
+    std::vector<std::string> names;
+    for (const auto& f : list_dir(dir + "/logs"))
+        if (f.size() > 4 && f.ends_with(".log")) names.push_back(f.substr(0, f.size() - 4));
+    std::sort(names.begin(), names.end());
+    return names;
+}
 
 } // namespace llmctl

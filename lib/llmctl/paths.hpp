@@ -2,6 +2,7 @@
 // Where things live: the state dir, its files, and the bundled mock server.
 
 #include <string>
+#include <vector>
 
 namespace llmctl {
 
@@ -36,5 +37,8 @@ std::string bundled_mock_server();
 std::string state_db_path(const std::string& dir);
 std::string state_lock_path(const std::string& dir);
 std::string log_path(const std::string& dir, const std::string& name);
+
+// The names that have a log (logs/NAME.log) in a state dir, sorted.
+std::vector<std::string> logged_names(const std::string& dir);
 
 } // namespace llmctl

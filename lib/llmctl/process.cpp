@@ -1,10 +1,11 @@
 #include "llmctl/process.hpp"
 
+#include "llmctl/files.hpp"
 #include "llmctl/strings.hpp"
 
 #include <chrono>
 #include <cstdlib>
-#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace llmctl {
@@ -75,15 +76,55 @@ bool is_alive(const Identity& id) {
 
 std::vector<pid_t> list_pids() {
     std::vector<pid_t> out;
-    DIR* d = ::opendir("/proc");
-    if (!d) return out;
-    while (auto* e = ::readdir(d)) {
+    for (const auto& name : list_dir("/proc")) {
         char* end = nullptr;
-        long v = std::strtol(e->d_name, &end, 10);
+        long v = std::strtol(name.c_str(), &end, 10);
         if (end && *end == '\0' && v > 0) out.push_back(static_cast<pid_t>(v));
     }
-    ::closedir(d);
     return out;
+}
+
+namespace {
+
+std::string proc_path(pid_t pid, const char* file) { return "/proc/" + std::to_string(pid) + "/" + file; }
+
+// The NUL-terminated strings of a /proc file (environ, cmdline).
+std::vector<std::string> split_nul(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\0', pos);
+        if (end == std::string::npos) end = text.size();
+        out.push_back(text.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return out;
+}
+
+} // namespace
+
+bool owned_by_me(pid_t pid) {
+    struct stat sb {};
+    return ::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) == 0 && sb.st_uid == ::geteuid();
+}
+
+std::vector<std::string> proc_environ(pid_t pid) { return split_nul(read_file(proc_path(pid, "environ")).value_or("")); }
+
+std::vector<std::string> proc_cmdline(pid_t pid) { return split_nul(read_file(proc_path(pid, "cmdline")).value_or("")); }
+
+std::string proc_comm(pid_t pid) {
+    auto comm = read_file(proc_path(pid, "comm")).value_or("?");
+    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    return comm;
+}
+
+std::int64_t process_started_ms(std::uint64_t start_ticks) {
+    static std::int64_t btime = [] {
+        auto stat = read_file("/proc/stat").value_or("");
+        auto p = stat.find("\nbtime ");
+        return p == std::string::npos ? std::int64_t{0} : std::stoll(stat.substr(p + 7));
+    }();
+    return btime * 1000 + static_cast<std::int64_t>(start_ticks) * 1000 / clock_ticks();
 }
 
 long clock_ticks() {

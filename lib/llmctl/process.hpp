@@ -50,6 +50,22 @@ bool is_alive(const Identity& id);
 // Every PID currently in /proc.
 std::vector<pid_t> list_pids();
 
+// True when /proc/PID belongs to this user (our effective uid): the only processes whose
+// environment llmctl reads and whose markers it trusts.
+bool owned_by_me(pid_t pid);
+
+// The entries of /proc/PID/environ ("KEY=value", in order; empty when unreadable or gone).
+std::vector<std::string> proc_environ(pid_t pid);
+
+// The arguments of /proc/PID/cmdline (empty when unreadable, gone, or a kernel thread).
+std::vector<std::string> proc_cmdline(pid_t pid);
+
+// /proc/PID/comm, the kernel's short name of the process ("?" when gone).
+std::string proc_comm(pid_t pid);
+
+// Milliseconds since the epoch at which a process with these start ticks started.
+std::int64_t process_started_ms(std::uint64_t start_ticks);
+
 // Clock ticks per second (for uptime from start ticks).
 long clock_ticks();
 

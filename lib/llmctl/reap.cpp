@@ -6,6 +6,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/in_use.hpp"
 #include "llmctl/lock.hpp"
@@ -21,7 +22,6 @@
 
 #include <algorithm>
 #include <csignal>
-#include <dirent.h>
 #include <fmt/format.h>
 #include <set>
 #include <sys/stat.h>
@@ -232,9 +232,7 @@ void act_orphans(Reaper& rp, const std::vector<MarkedProcess>& orphans) {
     for (auto& o : orphans) grace = std::max(grace, model_for(rp.cfg, o.name).stop_timeout);
     std::vector<Identity> ids;
     for (auto& o : orphans) ids.push_back(o.id);
-    for (auto& id : ids) signal_identity(id, SIGTERM);
-    if (!wait_gone(ids, std::chrono::steady_clock::now() + grace))
-        for (auto& id : ids) signal_identity(id, SIGKILL);
+    terminate_then_kill(ids, grace);
     try {
         auto locked = open_locked(rp.dir);
         Transaction tx(locked.store);
@@ -325,20 +323,9 @@ void act_idle_stop(Reaper& rp, const ServerRow& r) {
 
 // Logs above log_max_size: rotated (per-log lock, never the state lock).
 void act_rotate_logs(Reaper& rp) {
-    std::string logs = rp.dir + "/logs";
-    std::vector<std::string> files;
-    if (DIR* d = ::opendir(logs.c_str())) {
-        while (auto* e = ::readdir(d)) {
-            std::string f = e->d_name;
-            if (f.size() > 4 && f.compare(f.size() - 4, 4, ".log") == 0) files.push_back(f);
-        }
-        ::closedir(d);
-    }
-    std::sort(files.begin(), files.end());
-    for (auto& f : files) {
-        std::string name = f.substr(0, f.size() - 4);
+    for (const auto& name : logged_names(rp.dir)) {
         ModelConfig m = model_for(rp.cfg, name);
-        std::string path = logs + "/" + f;
+        std::string path = log_path(rp.dir, name);
         struct stat sb {};
         if (m.log_max_size == 0 || ::stat(path.c_str(), &sb) != 0 || static_cast<std::uint64_t>(sb.st_size) <= m.log_max_size) continue;
         std::string detail = fmt::format("{} is {} > log_max_size {}", path, format_size(static_cast<std::uint64_t>(sb.st_size)),

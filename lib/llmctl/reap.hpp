@@ -1,5 +1,5 @@
 #pragma once
-// reap (DESIGN §5): clears dead rows, finishes what dead invocations left half done, kills
+// reap (ARCHITECTURE.md): clears dead rows, finishes what dead invocations left half done, kills
 // orphans (by marker, identity-checked), stops idle servers, reclaims leases of dead owners and
 // rotates logs. Safe next to any other command: the flock is held only for decisions and
 // writes, never while a process is given time to die. It works from what it can read: on a full

@@ -23,33 +23,12 @@ namespace llmctl {
 
 namespace {
 
-// NUL-separated KEY=VALUE pairs of /proc/PID/environ, only the LLMCTL_ ones.
+// The LLMCTL_ entries of /proc/PID/environ (of a key given twice, the last).
 std::map<std::string, std::string> llmctl_env(pid_t pid) {
     std::map<std::string, std::string> out;
-    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
-    if (!env) return out;
-    std::size_t pos = 0;
-    while (pos < env->size()) {
-        std::size_t end = env->find('\0', pos);
-        if (end == std::string::npos) end = env->size();
-        if (env->compare(pos, 7, "LLMCTL_") == 0) {
-            auto eq = env->find('=', pos);
-            if (eq != std::string::npos && eq < end) out[env->substr(pos, eq - pos)] = env->substr(eq + 1, end - eq - 1);
-        }
-        pos = end + 1;
-    }
-    return out;
-}
-
-std::vector<std::string> cmdline(pid_t pid) {
-    std::vector<std::string> out;
-    auto text = read_file("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-        std::size_t end = text.find('\0', pos);
-        if (end == std::string::npos) end = text.size();
-        out.push_back(text.substr(pos, end - pos));
-        pos = end + 1;
+    for (const auto& entry : proc_environ(pid)) {
+        auto eq = entry.find('=');
+        if (entry.starts_with("LLMCTL_") && eq != std::string::npos) out[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
     return out;
 }
@@ -61,23 +40,12 @@ bool file_lost(const std::string& db) {
 
 } // namespace
 
-// Milliseconds since the epoch at which a process with these start ticks started.
-std::int64_t process_started_ms(std::uint64_t start_ticks) {
-    static std::int64_t btime = [] {
-        auto stat = read_file("/proc/stat").value_or("");
-        auto p = stat.find("\nbtime ");
-        return p == std::string::npos ? std::int64_t{0} : std::stoll(stat.substr(p + 7));
-    }();
-    return btime * 1000 + static_cast<std::int64_t>(start_ticks) * 1000 / clock_ticks();
-}
-
 namespace {
 
 // The markers of `pid` (stat already read) if it is this user's and carries an instance marker;
 // `home` receives its LLMCTL_HOME.
 std::optional<MarkedProcess> read_markers(pid_t pid, const ProcStat& st, std::string& home) {
-    struct stat sb {};
-    if (::stat(("/proc/" + std::to_string(pid)).c_str(), &sb) != 0 || sb.st_uid != ::geteuid()) return std::nullopt;
+    if (!owned_by_me(pid)) return std::nullopt;
     auto env = llmctl_env(pid);
     if (env["LLMCTL_INSTANCE"].empty()) return std::nullopt;
     home = env["LLMCTL_HOME"];
@@ -179,7 +147,7 @@ std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir
                       "owner_start_ticks, started_at, ready_at, last_used, config_hash) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,'')")
             .bind(1, name).bind(2, s.instance).bind(3, healthy ? "running" : "starting").bind(4, s.id.pid)
             .bind(5, static_cast<std::int64_t>(s.id.start_ticks)).bind(6, s.id.boot_id).bind(7, s.port).bind(8, s.host)
-            .bind(9, json_text(cmdline(s.id.pid))).bind(10, log_path(state_dir, name)).bind(11, started)
+            .bind(9, json_text(proc_cmdline(s.id.pid))).bind(10, log_path(state_dir, name)).bind(11, started)
             .bind(12, healthy ? std::optional<std::int64_t>(started) : std::nullopt).bind(13, now).run();
         store.add_event(name, "rebuilt", fmt::format("pid {} port {} from its markers", s.id.pid, s.port));
         rebuilt.push_back(name);

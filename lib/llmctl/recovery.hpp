@@ -38,9 +38,6 @@ bool row_matches_markers(const std::string& state_dir, const ServerRow& row);
 // damaged row names. A server that has exited meanwhile is Error(server) instead.
 void require_row_matches_markers(const std::string& state_dir, const ServerRow& row);
 
-// Milliseconds since the epoch at which a process with these start ticks started.
-std::int64_t process_started_ms(std::uint64_t start_ticks);
-
 // The server of each instance among `marked`: its oldest process.
 std::vector<MarkedProcess> marked_servers(const std::vector<MarkedProcess>& marked);
 

@@ -69,4 +69,15 @@ bool wait_gone(const std::vector<Identity>& procs, std::chrono::steady_clock::ti
     }
 }
 
+void signal_all(const std::vector<Identity>& procs, int sig) {
+    for (const auto& p : procs) signal_identity(p, sig);
+}
+
+bool terminate_then_kill(const std::vector<Identity>& procs, std::chrono::milliseconds grace) {
+    signal_all(procs, SIGTERM);
+    if (wait_gone(procs, std::chrono::steady_clock::now() + grace)) return true;
+    signal_all(procs, SIGKILL);
+    return false;
+}
+
 } // namespace llmctl

@@ -19,4 +19,11 @@ SignalResult signal_identity(const Identity& id, int sig);
 // exits instead of on the next tick of a polling loop.
 bool wait_gone(const std::vector<Identity>& procs, std::chrono::steady_clock::time_point deadline);
 
+// signal_identity for each of `procs`.
+void signal_all(const std::vector<Identity>& procs, int sig);
+
+// SIGTERM to each of `procs`, up to `grace` for them to exit, then SIGKILL to those left (not
+// waited for). True when all exited within the grace.
+bool terminate_then_kill(const std::vector<Identity>& procs, std::chrono::milliseconds grace);
+
 } // namespace llmctl

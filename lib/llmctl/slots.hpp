@@ -1,5 +1,5 @@
 #pragma once
-// Concurrency slots (DESIGN §4/§5): a lease row per client, owned by the client's process
+// Concurrency slots (ARCHITECTURE.md): a lease row per client, owned by the client's process
 // identity. At most `max_concurrent` active leases per model (and `max_inflight` over all
 // models when set), granted FIFO by lease id. No slot is granted while the model's server is
 // `stopping` under a live stop (a drain): those clients wait until it is gone or replaced. A dead owner's lease is reclaimed by the next

@@ -1,4 +1,4 @@
-// Starting a server (DESIGN §5): decide under the state lock what the row of the name calls for,
+// Starting a server (ARCHITECTURE.md): decide under the state lock what the row of the name calls for,
 // act on it outside the lock, and wait for health; never two servers of one name.
 //
 //   start_server
@@ -15,6 +15,8 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
 #include "llmctl/fault.hpp"
+#include "llmctl/fd.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/logfile.hpp"
@@ -142,9 +144,7 @@ std::optional<StartResult> running_now(Starting& s) {
 
 // "pid 123 (python3)", for messages about a process we did not start.
 std::string pid_and_name(pid_t pid) {
-    auto comm = read_file("/proc/" + std::to_string(pid) + "/comm").value_or("?");
-    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-    return fmt::format("pid {} ({})", pid, comm);
+    return fmt::format("pid {} ({})", pid, proc_comm(pid));
 }
 
 // Who holds a port we cannot have, for the message: a server of ours, or a process by pid.
@@ -203,10 +203,8 @@ void write_start_marker(const std::string& log, const std::string& name, pid_t p
     char when[32];
     std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %z", std::localtime(&t));
     std::string line = fmt::format("{} port {}) at {} ---\n", start_marker(name, pid), port, when);
-    int fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return;
-    (void)!::write(fd, line.data(), line.size()); // a full disk only costs the separator
-    ::close(fd);
+    Fd fd(::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.valid()) (void)!::write(fd.get(), line.data(), line.size()); // a full disk only costs the separator
 }
 
 // Under the lock: picks a port, forks the server behind its gate, commits its row, opens the
@@ -408,7 +406,7 @@ std::string this_run_log(const ServerRow& row, std::size_t n) {
 
 // Kills what runs of the server, marks the row failed (if the disk allows) and throws.
 [[noreturn]] void fail_start(Starting& s, const ServerRow& row, Exit code, const std::string& why, const std::string& hint) {
-    for (auto& p : server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance)) signal_identity(p, SIGKILL);
+    signal_all(server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance), SIGKILL);
     std::string unrecorded;
     try {
         auto locked = open_locked(s.dir);
@@ -479,7 +477,7 @@ Health wait_healthy(Starting& s, const ServerRow& row) {
 // and pick again with that port excluded, at most kMaxPortAttempts times.
 void retry_after_port_lost(Starting& s, const ServerRow& row) {
     auto procs = server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance);
-    for (auto& p : procs) signal_identity(p, SIGKILL);
+    signal_all(procs, SIGKILL);
     wait_gone(procs, clock::now() + std::chrono::seconds(1));
     child_exit(row.server);
     const int port = static_cast<int>(row.port.value_or(0));

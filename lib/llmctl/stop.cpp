@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <csignal>
 #include <fmt/format.h>
-#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -23,21 +22,9 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// True when the NUL-separated environment block `env` holds the entry `needle` (KEY=value).
-bool has_entry(const std::string& env, const std::string& needle) {
-    std::size_t pos = 0;
-    while (pos < env.size()) {
-        std::size_t end = env.find('\0', pos);
-        if (end == std::string::npos) end = env.size();
-        if (env.compare(pos, end - pos, needle) == 0) return true;
-        pos = end + 1;
-    }
-    return false;
-}
-
-bool environ_has(pid_t pid, const std::string& needle) {
-    auto env = read_file("/proc/" + std::to_string(pid) + "/environ");
-    return env && has_entry(*env, needle);
+bool environ_has(pid_t pid, const std::string& entry) {
+    auto env = proc_environ(pid);
+    return std::find(env.begin(), env.end(), entry) != env.end();
 }
 
 // Marks the row `stopping` with us as its owner, so no chat gets a new slot on it. Returns the
@@ -95,7 +82,7 @@ void terminate_server(const Identity& server, const std::string& instance, Milli
                       const std::function<void(const std::string&)>& progress, const std::string& name) {
     auto procs = server_processes(server, instance);
     if (!procs.empty() && progress) progress(fmt::format("stopping {} ({} process(es))", name, procs.size()));
-    for (auto& p : procs) signal_identity(p, SIGTERM);
+    signal_all(procs, SIGTERM);
     fault_point("stop-signalled");
     wait_gone(procs, clock::now() + stop_timeout);
     for (int round = 0; round < 50; ++round) {
@@ -103,7 +90,7 @@ void terminate_server(const Identity& server, const std::string& instance, Milli
         for (auto& p : procs)
             if (is_alive(p)) rest.push_back(p);
         if (rest.empty()) return;
-        for (auto& p : rest) signal_identity(p, SIGKILL);
+        signal_all(rest, SIGKILL);
         wait_gone(rest, clock::now() + std::chrono::milliseconds(100));
     }
 }
@@ -131,16 +118,13 @@ std::string record_stopped(const std::string& state_dir, const ServerRow& row, c
 std::vector<Identity> server_processes(const Identity& server, const std::string& instance) {
     std::vector<Identity> out;
     std::string marker = "LLMCTL_INSTANCE=" + instance;
-    uid_t me = ::geteuid();
     bool server_alive = server.pid > 0 && is_alive(server);
     for (pid_t pid : list_pids()) {
         auto st = read_proc_stat(pid);
         if (!st || st->state == 'Z' || st->state == 'X') continue;
         bool ours = (server_alive && (st->session == server.pid || st->pgrp == server.pid)) || pid == server.pid;
         if (!ours && !instance.empty()) {
-            struct stat sb {};
-            std::string dir = "/proc/" + std::to_string(pid);
-            if (::stat(dir.c_str(), &sb) == 0 && sb.st_uid == me) ours = environ_has(pid, marker);
+            if (owned_by_me(pid)) ours = environ_has(pid, marker);
         }
         if (pid == server.pid && st->start_ticks != server.start_ticks) ours = false; // recycled
         if (ours) out.push_back(Identity{pid, st->start_ticks, boot_id()});

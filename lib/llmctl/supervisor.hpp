@@ -1,5 +1,5 @@
 #pragma once
-// The server lifecycle (DESIGN §5): start (start.cpp), stop and the process set of a server
+// The server lifecycle (ARCHITECTURE.md): start (start.cpp), stop and the process set of a server
 // (stop.cpp).
 
 #include "llmctl/config.hpp"

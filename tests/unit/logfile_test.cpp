@@ -1,4 +1,5 @@
 #include "llmctl/errors.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/logfile.hpp"
 #include "llmctl/strings.hpp"
 

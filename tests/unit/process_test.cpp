@@ -1,5 +1,6 @@
 #include "llmctl/process.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -59,4 +60,35 @@ TEST(Process, ZombieIsNotAlive) {
     EXPECT_FALSE(identity_of(pid));
     waitpid(pid, nullptr, 0);
     EXPECT_FALSE(is_alive(*id));
+}
+
+TEST(Process, ReadsAChildsEnvironmentCommandLineAndName) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        char* argv[] = {const_cast<char*>("sleep"), const_cast<char*>("30"), nullptr};
+        char* envp[] = {const_cast<char*>("LLMCTL_NAME=one"), const_cast<char*>("EMPTY="), nullptr};
+        execve("/bin/sleep", argv, envp);
+        _exit(127);
+    }
+    // Until the exec, the child's /proc files are the parent's: poll for the new comm.
+    for (int i = 0; i < 2000 && proc_comm(pid) != "sleep"; ++i) usleep(1000);
+    EXPECT_EQ(proc_comm(pid), "sleep");
+    EXPECT_EQ(proc_environ(pid), (std::vector<std::string>{"LLMCTL_NAME=one", "EMPTY="}));
+    EXPECT_EQ(proc_cmdline(pid), (std::vector<std::string>{"sleep", "30"}));
+    EXPECT_TRUE(owned_by_me(pid));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    EXPECT_TRUE(proc_environ(pid).empty());
+    EXPECT_TRUE(proc_cmdline(pid).empty());
+    EXPECT_EQ(proc_comm(pid), "?");
+    EXPECT_FALSE(owned_by_me(pid));
+}
+
+TEST(Process, ListsPidsAndStartTimes) {
+    auto pids = list_pids();
+    EXPECT_NE(std::find(pids.begin(), pids.end(), getpid()), pids.end());
+    auto started = process_started_ms(self_identity().start_ticks);
+    EXPECT_LE(started, now_ms());
+    EXPECT_GT(started, now_ms() - 3'600'000); // this test started less than an hour ago
 }

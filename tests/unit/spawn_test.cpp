@@ -1,4 +1,5 @@
 #include "llmctl/errors.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/spawn.hpp"
 #include "llmctl/strings.hpp"

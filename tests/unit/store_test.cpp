@@ -1,4 +1,5 @@
 #include "llmctl/errors.hpp"
+#include "llmctl/files.hpp"
 #include "llmctl/store.hpp"
 #include "llmctl/strings.hpp"
 

@@ -1,0 +1,62 @@
+#include "llmctl/files.hpp"
+
+#include "llmctl/fd.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace llmctl {
+
+std::optional<std::string> read_file(const std::string& path) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return std::nullopt;
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return std::nullopt;
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+std::optional<std::string> read_tail(const std::string& path, std::size_t max_bytes) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return std::nullopt;
+    struct stat sb {};
+    if (::fstat(fd.get(), &sb) != 0) return std::nullopt;
+    auto size = static_cast<std::size_t>(sb.st_size);
+    std::size_t want = std::min(size, max_bytes);
+    std::string out(want, '\0');
+    std::size_t got = 0;
+    while (got < want) {
+        ssize_t n = ::pread(fd.get(), out.data() + got, want - got, static_cast<off_t>(size - want + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+    return out;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    while (auto* e = ::readdir(d)) {
+        std::string_view name = e->d_name;
+        if (name != "." && name != "..") out.emplace_back(name);
+    }
+    ::closedir(d);
+    return out;
+}
+
+} // namespace llmctl

@@ -111,6 +111,7 @@ Serving:
 Faults:
   --startup-delay DUR         answer 503 "Loading model" for DUR after start
   --loading-until FILE        answer 503 "Loading model" until FILE exists
+  --health-delay DUR          answer each GET /health only after DUR (a health endpoint that hangs)
   --hold-until FILE           pause each stream after its first token until FILE exists
   --crash-at-start            exit 3 before binding
   --port-taken                fail as if the port were in use (exit 1)
@@ -164,6 +165,7 @@ ParseResult parse_options(int argc, char** argv) {
              o.tokens_per_second = *r;
          }},
         {"startup-delay", [&](std::string_view v) { o.startup_delay = need_duration(v); }},
+        {"health-delay", [&](std::string_view v) { o.health_delay = need_duration(v); }},
         {"loading-until", [&](std::string_view v) { o.loading_until = v; }},
         {"hold-until", [&](std::string_view v) { o.hold_until = v; }},
         {"request-log", [&](std::string_view v) { o.request_log = v; }},

@@ -23,6 +23,7 @@ struct Options {
     double tokens_per_second = 0;  // 0 = as fast as possible
     bool stamp_tokens = false;     // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
     Duration startup_delay{0};
+    Duration health_delay{0};  // each GET /health answers only after this (a wedged server)
     std::string loading_until; // answer 503 until this file exists (a test holds the load open)
     std::string hold_until;    // a stream pauses after its first token until this file exists
     bool stderr_only = false;

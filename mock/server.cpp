@@ -31,6 +31,7 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
     const bool get = request.method() == http::verb::get;
     const bool post = request.method() == http::verb::post;
     if (get && path == "/health") {
+        std::this_thread::sleep_for(state.options.health_delay);
         if (!state.loaded) return respond_json(socket, request, http::status::service_unavailable, loading_json());
         return respond_json(socket, request, http::status::ok, R"({"status":"ok"})");
     }

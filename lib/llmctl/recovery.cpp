@@ -120,41 +120,60 @@ std::vector<MarkedProcess> marked_servers(const std::vector<MarkedProcess>& mark
     return out;
 }
 
-std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir) {
+RebuildCandidates probe_marked_servers(const std::string& state_dir) {
+    RebuildCandidates out;
+    for (auto& m : marked_servers(scan_marked(state_dir)))
+        if (!m.name.empty() && valid_model_name(m.name)) out[m.name].push_back({m, false});
+    for (auto& [_, servers] : out) {
+        std::sort(servers.begin(), servers.end(), [](auto& a, auto& b) { return a.server.id.start_ticks < b.server.id.start_ticks; });
+        for (auto& c : servers) c.healthy = c.server.port && probe_health(c.server.host, c.server.port, "/health", Millis(500)) == 200;
+    }
+    return out;
+}
+
+namespace {
+
+// The candidates of one name the store does not know and that still run, oldest first.
+std::vector<RebuildCandidate> unknown_and_alive(const std::vector<RebuildCandidate>& servers, const std::vector<ServerRow>& rows) {
+    std::vector<RebuildCandidate> out;
+    for (const auto& c : servers) {
+        bool known = std::any_of(rows.begin(), rows.end(),
+                                 [&](const ServerRow& r) { return r.instance == c.server.instance || r.name == c.server.name; });
+        if (!known && is_alive(c.server.id)) out.push_back(c);
+    }
+    return out;
+}
+
+void insert_rebuilt_row(Store& store, const std::string& state_dir, const std::string& name, const RebuildCandidate& c) {
+    const auto& s = c.server;
+    std::int64_t started = process_started_ms(s.id.start_ticks), now = now_ms();
+    store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+                  "owner_start_ticks, started_at, ready_at, last_used, config_hash) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,'')")
+        .bind(1, name).bind(2, s.instance).bind(3, c.healthy ? "running" : "starting").bind(4, s.id.pid)
+        .bind(5, static_cast<std::int64_t>(s.id.start_ticks)).bind(6, s.id.boot_id).bind(7, s.port).bind(8, s.host)
+        .bind(9, json_text(proc_cmdline(s.id.pid))).bind(10, log_path(state_dir, name)).bind(11, started)
+        .bind(12, c.healthy ? std::optional<std::int64_t>(started) : std::nullopt).bind(13, now).run();
+    store.add_event(name, "rebuilt", fmt::format("pid {} port {} from its markers", s.id.pid, s.port));
+}
+
+} // namespace
+
+std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir, const RebuildCandidates& candidates) {
     std::vector<std::string> rebuilt;
     auto rows = load_servers(store);
-    auto known = [&](const MarkedProcess& m) {
-        return std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.instance == m.instance || r.name == m.name; });
-    };
-    std::map<std::string, std::vector<MarkedProcess>> by_name;
-    for (auto& m : marked_servers(scan_marked(state_dir)))
-        if (!m.name.empty() && valid_model_name(m.name) && !known(m)) by_name[m.name].push_back(m);
-    for (auto& [name, servers] : by_name) {
-        // Keep the oldest healthy one (oldest of all when none answers yet).
-        std::sort(servers.begin(), servers.end(), [](auto& a, auto& b) { return a.id.start_ticks < b.id.start_ticks; });
-        std::vector<int> health;
-        for (auto& s : servers) health.push_back(s.port ? probe_health(s.host, s.port, "/health", Millis(500)) : 0);
-        std::size_t keep = 0;
-        for (std::size_t i = 0; i < servers.size(); ++i)
-            if (health[i] == 200) {
-                keep = i;
-                break;
-            }
-        const auto& s = servers[keep];
-        bool healthy = health[keep] == 200;
-        std::int64_t started = process_started_ms(s.id.start_ticks), now = now_ms();
-        store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-                      "owner_start_ticks, started_at, ready_at, last_used, config_hash) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,'')")
-            .bind(1, name).bind(2, s.instance).bind(3, healthy ? "running" : "starting").bind(4, s.id.pid)
-            .bind(5, static_cast<std::int64_t>(s.id.start_ticks)).bind(6, s.id.boot_id).bind(7, s.port).bind(8, s.host)
-            .bind(9, json_text(proc_cmdline(s.id.pid))).bind(10, log_path(state_dir, name)).bind(11, started)
-            .bind(12, healthy ? std::optional<std::int64_t>(started) : std::nullopt).bind(13, now).run();
-        store.add_event(name, "rebuilt", fmt::format("pid {} port {} from its markers", s.id.pid, s.port));
+    for (const auto& [name, probed] : candidates) {
+        auto servers = unknown_and_alive(probed, rows);
+        if (servers.empty()) continue;
+        // Keep the oldest healthy one (oldest of all when none answered).
+        auto keep = std::find_if(servers.begin(), servers.end(), [](const RebuildCandidate& c) { return c.healthy; });
+        if (keep == servers.end()) keep = servers.begin();
+        insert_rebuilt_row(store, state_dir, name, *keep);
         rebuilt.push_back(name);
-        for (std::size_t i = 0; i < servers.size(); ++i) {
-            if (i == keep) continue;
-            signal_identity(servers[i].id, SIGTERM);
-            store.add_event(name, "duplicate_stopped", fmt::format("pid {} port {} (kept pid {})", servers[i].id.pid, servers[i].port, s.id.pid));
+        for (auto it = servers.begin(); it != servers.end(); ++it) {
+            if (it == keep) continue;
+            signal_identity(it->server.id, SIGTERM);
+            store.add_event(name, "duplicate_stopped",
+                            fmt::format("pid {} port {} (kept pid {})", it->server.id.pid, it->server.port, keep->server.id.pid));
         }
     }
     return rebuilt;
@@ -164,17 +183,21 @@ std::vector<std::string> recover_lost_state(const std::string& state_dir) {
     std::string db = state_db_path(state_dir);
     if (!file_lost(db)) return {};
     if (scan_marked(state_dir, true).empty()) return {};
+    // Probing health takes up to 500 ms a server: done before the lock, decided under it. The
+    // file may exist by then (another invocation rebuilt it, or `state init` created it empty):
+    // rebuild_rows adds only the servers it still lacks, so none is left without a row.
+    auto candidates = probe_marked_servers(state_dir);
     auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-    if (!file_lost(db)) return {}; // another invocation rebuilt it meanwhile
     Store store = Store::open_write(db);
     Transaction tx(store);
-    auto names = rebuild_rows(store, state_dir);
+    auto names = rebuild_rows(store, state_dir, candidates);
     tx.commit();
     return names;
 }
 
 std::string rebuild_state(const std::string& state_dir, std::vector<std::string>* rebuilt) {
     ensure_state_dir(state_dir);
+    auto candidates = probe_marked_servers(state_dir); // before the lock, as above
     auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
     std::string db = state_db_path(state_dir), moved;
     try {
@@ -191,7 +214,7 @@ std::string rebuild_state(const std::string& state_dir, std::vector<std::string>
     }
     Store store = Store::open_write(db);
     Transaction tx(store);
-    auto names = rebuild_rows(store, state_dir);
+    auto names = rebuild_rows(store, state_dir, candidates);
     if (!moved.empty()) store.add_event("", "state_moved_aside", moved);
     tx.commit();
     if (rebuilt) *rebuilt = names;

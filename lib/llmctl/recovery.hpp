@@ -7,6 +7,7 @@
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,10 +42,23 @@ void require_row_matches_markers(const std::string& state_dir, const ServerRow& 
 // The server of each instance among `marked`: its oldest process.
 std::vector<MarkedProcess> marked_servers(const std::vector<MarkedProcess>& marked);
 
-// Inserts rows for live marked servers the store does not know, inside the caller's exclusive
-// transaction (event `rebuilt`). Two live servers claiming one name: the oldest healthy one is
-// kept, the others get SIGTERM (event `duplicate_stopped`). Returns the names rebuilt.
-std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir);
+// A marked server a rebuild may give a row, with what its health probe answered.
+struct RebuildCandidate {
+    MarkedProcess server;
+    bool healthy = false; // GET /health answered 200 within 500 ms
+};
+// By name, oldest first.
+using RebuildCandidates = std::map<std::string, std::vector<RebuildCandidate>>;
+
+// The live marked servers of `state_dir`, each probed for health. Slow (up to 500 ms a server
+// that does not answer): called before taking the state lock, never under it.
+RebuildCandidates probe_marked_servers(const std::string& state_dir);
+
+// Inserts rows for those `candidates` the store does not know and that still run, inside the
+// caller's exclusive transaction (event `rebuilt`). Two live servers claiming one name: the oldest
+// healthy one is kept, the others get SIGTERM (event `duplicate_stopped`). Returns the names
+// rebuilt.
+std::vector<std::string> rebuild_rows(Store& store, const std::string& state_dir, const RebuildCandidates& candidates);
 
 // Before a mutating command decides anything: if the state file is missing or empty while marked
 // servers of this state dir are alive, rebuild it under the lock. Cheap when the file is there.

@@ -10,9 +10,12 @@ except urllib.error.HTTPError as e: print(e.code)
 except Exception: print(0)
 PY
 }
-wait_for 10 test "$(probe /health)" != 0 || fail "mock never listened"
+# (A function, so that wait_for probes again on each try; "$(probe …)" would be read once.)
+listening() { [ "$(probe /health)" != 0 ]; }
+healthy() { [ "$(probe /health)" = 200 ]; }
+wait_for 10 listening || fail "mock never listened"
 first=$(probe /health)
-wait_for 10 test "$(probe /health)" = 200 || fail "mock never became healthy"
+wait_for 10 healthy || fail "mock never became healthy"
 [ "$first" = 503 ] || [ "$first" = 200 ] || fail "health answered $first"
 reply=$(python3 - "$port" <<'PY'
 import json, sys, urllib.request

@@ -292,11 +292,6 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     return reply;
 }
 
-void print_error(const Error& e) {
-    std::cerr << "llmctl: error: " << e.what() << "\n";
-    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
-}
-
 const char* const k_prompt_hint = "give the prompt as arguments or on stdin; without either, on a terminal, chat runs an interactive loop";
 
 // The prompt of a one-shot chat: the arguments joined by spaces, else stdin when it is not a

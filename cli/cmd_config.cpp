@@ -1,6 +1,7 @@
 // llmctl config check|show: validate and print the resolved configuration.
 
 #include "commands.hpp"
+#include "output.hpp"
 
 #include "llmctl/address.hpp"
 #include "llmctl/json_text.hpp"
@@ -89,7 +90,7 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
         Config cfg = load_config(g.config_path);
         if (app.got_subcommand(check)) {
             if (auto problems = check_paths(cfg); !problems.empty()) {
-                for (std::size_t i = 0; i + 1 < problems.size(); ++i) std::cerr << "llmctl: error: " << problems[i] << "\n";
+                for (std::size_t i = 0; i + 1 < problems.size(); ++i) print_error(problems[i]);
                 throw Error(Exit::config, problems.back(), "create the directory, or fix the path; a relative cwd is relative to the config file");
             }
             if (g.verbosity >= 0) std::cerr << fmt::format("{}: ok, {} model(s)\n", cfg.source, cfg.models.size());

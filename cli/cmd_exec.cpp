@@ -8,6 +8,7 @@
 // status (128+N when a signal N ended it); its own failures are 125, 126/127 when CMD cannot run.
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "progress.hpp"
 
 #include "llmctl/errors.hpp"
@@ -39,9 +40,9 @@ namespace {
 
 namespace bp = boost::process::v2;
 
-constexpr int k_exec_failed = 125;     // exec's own failure (like timeout(1))
-constexpr int k_cannot_execute = 126;  // CMD found but not executable
-constexpr int k_not_found = 127;       // CMD not found
+constexpr int k_exec_failed = static_cast<int>(Exit::exec_failed);
+constexpr int k_cannot_execute = static_cast<int>(Exit::cannot_execute);
+constexpr int k_not_found = static_cast<int>(Exit::not_found);
 
 volatile sig_atomic_t g_child = 0;
 volatile sig_atomic_t g_cancel = 0; // a signal that ends exec before CMD runs
@@ -120,11 +121,11 @@ int run(const Opts& o, Globals& g) {
     bp::filesystem::path exe = o.command[0];
     if (o.command[0].find('/') == std::string::npos) exe = bp::environment::find_executable(o.command[0]);
     if (exe.empty() || ::access(exe.c_str(), F_OK) != 0) {
-        std::cerr << fmt::format("llmctl: error: exec: {}: command not found\n", o.command[0]);
+        print_error(fmt::format("exec: {}: command not found", o.command[0]));
         return k_not_found;
     }
     if (::access(exe.c_str(), X_OK) != 0) {
-        std::cerr << fmt::format("llmctl: error: exec: {}: {}\n", o.command[0], std::strerror(errno));
+        print_error(fmt::format("exec: {}: {}", o.command[0], std::strerror(errno)));
         return k_cannot_execute;
     }
 
@@ -179,7 +180,7 @@ int run(const Opts& o, Globals& g) {
         bp::process proc = bp::default_process_launcher()(ctx.get_executor(), ec, exe, args, bp::process_environment(env_list),
                                                            DieWithParent{::getpid()});
         if (ec) {
-            std::cerr << fmt::format("llmctl: error: exec: cannot run {}: {}\n", o.command[0], ec.message());
+            print_error(fmt::format("exec: cannot run {}: {}", o.command[0], ec.message()));
             rc = ec.value() == ENOENT ? k_not_found : k_cannot_execute;
         } else {
             pid_t pid = proc.id();
@@ -197,8 +198,7 @@ int run(const Opts& o, Globals& g) {
     try {
         leave(dir, m, user, m.drain_timeout, g, "its llmctl exec ended");
     } catch (const Error& e) {
-        std::cerr << "llmctl: error: exec: " << e.what() << "\n";
-        if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+        print_error(std::string("exec: ") + e.what(), e.hint());
         if (rc == 0) rc = k_exec_failed; // CMD succeeded, our clean-up did not
     }
     return rc;
@@ -224,11 +224,10 @@ std::function<int()> setup_exec(CLI::App& app, Globals& g) {
         try {
             return run(*o, g);
         } catch (const Error& e) {
-            std::cerr << "llmctl: error: " << e.what() << "\n";
-            if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+            print_error(e);
             return k_exec_failed;
         } catch (const std::exception& e) {
-            std::cerr << "llmctl: error: exec: " << e.what() << "\n";
+            print_error(std::string("exec: ") + e.what());
             return k_exec_failed;
         }
     };

@@ -2,6 +2,7 @@
 // maps errors to the documented exit codes.
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "usage.hpp"
 
 #include "llmctl/errors.hpp"
@@ -16,8 +17,7 @@ using namespace llmctl;
 namespace {
 
 int report(const Error& e) {
-    std::cerr << "llmctl: error: " << e.what() << "\n";
-    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+    cli::print_error(e);
     return static_cast<int>(e.code());
 }
 
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
         return report(e);
     } catch (const std::exception& e) {
-        std::cerr << "llmctl: error: " << e.what() << "\n";
+        cli::print_error(e.what());
         return static_cast<int>(Exit::failure);
     }
 }

@@ -1,11 +1,19 @@
 #include "output.hpp"
 
+#include <iostream>
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <unistd.h>
 
 namespace llmctl::cli {
+
+void print_error(std::string_view what, std::string_view hint) {
+    std::string text = "llmctl: error: " + std::string(what) + "\n";
+    if (!hint.empty()) text += "hint: " + std::string(hint) + "\n";
+    std::cerr << text << std::flush;
+}
 
 namespace {
 std::atomic<bool> g_sigint{false};

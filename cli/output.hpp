@@ -2,11 +2,16 @@
 // stdout for commands that stream (chat, logs -f): every byte written, and a reader that went
 // away (EPIPE; SIGPIPE is ignored) ends the command quietly. Ctrl-C as a flag to poll.
 
+#include "llmctl/errors.hpp"
 #include "llmctl/terminal_text.hpp"
 
 #include <string_view>
 
 namespace llmctl::cli {
+
+// The one place errors reach stderr: "llmctl: error: WHAT", then "hint: HINT" when there is one.
+void print_error(std::string_view what, std::string_view hint = {});
+inline void print_error(const Error& e) { print_error(e.what(), e.hint()); }
 
 struct StdoutClosed {};
 

@@ -4,6 +4,8 @@
 
 #include "usage.hpp"
 
+#include "output.hpp"
+
 #include "llmctl/errors.hpp"
 #include "llmctl/strings.hpp"
 
@@ -220,8 +222,7 @@ std::optional<UsageError> check_after_dashdash(const CLI::App& root, const Globa
 }
 
 int print_usage_error(const UsageError& u) {
-    std::cerr << "llmctl: error: " << u.what << "\n";
-    if (!u.hint.empty()) std::cerr << "hint: " << u.hint << "\n";
+    print_error(u.what, u.hint);
     return static_cast<int>(Exit::usage);
 }
 

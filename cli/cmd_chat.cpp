@@ -14,6 +14,7 @@
 #include "llmctl/paths.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
+#include "llmctl/sessions.hpp"
 #include "llmctl/slots.hpp"
 #include "llmctl/sse.hpp"
 #include "llmctl/store.hpp"
@@ -93,7 +94,6 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     return t;
 }
 
-using Messages = std::vector<std::pair<std::string, std::string>>; // role, content
 
 // The request body is JSON, which must be UTF-8: text that is not (a `git diff` of a Latin-1
 // file, a stored message edited by hand) is sent with U+FFFD for each invalid sequence, after a
@@ -110,37 +110,12 @@ std::string as_utf8(std::string text, const std::string& where,
 
 bool blank(const std::string& s) { return s.find_first_not_of(" \t\n\r\f\v") == std::string::npos; }
 
-Messages load_session(const std::string& dir, const std::string& session) {
-    Messages msgs;
-    if (auto store = Store::open_read(state_db_path(dir))) {
-        auto q = store->prepare("SELECT role, content FROM messages WHERE session=? ORDER BY id");
-        q.bind(1, session);
-        while (q.step())
-            msgs.emplace_back(q.str(0), as_utf8(q.str(1), fmt::format("message {} of session \"{}\"", msgs.size() + 1, session)));
-    }
+// A stored session's messages, each checked for UTF-8 (a warning names the bad one).
+Messages load_checked_session(const std::string& dir, const std::string& session) {
+    Messages msgs = load_session(dir, session);
+    for (std::size_t i = 0; i < msgs.size(); ++i)
+        msgs[i].second = as_utf8(std::move(msgs[i].second), fmt::format("message {} of session \"{}\"", i + 1, session));
     return msgs;
-}
-
-// Appends one turn (user + assistant) in one transaction.
-void save_turn(const std::string& dir, const std::string& session, const std::string& model, const std::string& user,
-               const std::string& assistant) {
-    auto lock = FileLock::acquire(state_lock_path(dir), lock_timeout());
-    Store store = Store::open_write(state_db_path(dir));
-    Transaction tx(store);
-    std::int64_t now = now_ms();
-    store.prepare("INSERT INTO sessions(name, model, created_at, updated_at) VALUES(?,?,?,?) "
-                  "ON CONFLICT(name) DO UPDATE SET updated_at=excluded.updated_at")
-        .bind(1, session).bind(2, model).bind(3, now).bind(4, now).run();
-    for (auto& [role, text] : Messages{{"user", user}, {"assistant", assistant}})
-        store.prepare("INSERT INTO messages(session, role, content, at) VALUES(?,?,?,?)").bind(1, session).bind(2, role).bind(3, text).bind(4, now).run();
-    tx.commit();
-}
-
-// /reset in a stored session: its messages go too, or the next chat would bring them back.
-void forget_session(const std::string& dir, const std::string& session) {
-    auto lock = FileLock::acquire(state_lock_path(dir), lock_timeout());
-    Store store = Store::open_write(state_db_path(dir));
-    store.prepare("DELETE FROM messages WHERE session=?").bind(1, session).run();
 }
 
 struct Reply {
@@ -426,7 +401,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         Messages history;
         if (!o->session.empty()) {
             ensure_state_dir(dir);
-            history = load_session(dir, o->session);
+            history = load_checked_session(dir, o->session);
         }
         // A turn joins the conversation only once its answer is complete.
         Turn turn = [&](const std::string& text, AnswerOut* out) -> Reply {

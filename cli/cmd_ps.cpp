@@ -11,6 +11,7 @@
 #include "llmctl/process.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
+#include "llmctl/slots.hpp"
 #include "llmctl/units.hpp"
 
 #include <algorithm>
@@ -82,18 +83,12 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     return [all, json, names, health, &g]() -> int {
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ServerRow> rows;
-        struct Use {
-            int active = 0, queued = 0; // leases with a live owner
-        };
-        std::map<std::string, Use> use;
+        std::map<std::string, LeaseCounts> use; // leases with a live owner
         if (check_state_dir(dir)) {
             if (auto store = Store::open_read(state_db_path(dir))) {
                 Transaction tx(*store, Transaction::Kind::deferred); // one snapshot
                 rows = load_servers(*store);
-                auto q = store->prepare("SELECT model, state, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
-                while (q.step())
-                    if (is_alive(identity_at(q, 2)))
-                        ++(q.str(1) == "active" ? use[q.str(0)].active : use[q.str(0)].queued);
+                use = live_leases_by_model(*store);
             }
         }
         // max_concurrent comes from the config; a server the config no longer names shows "-".
@@ -141,7 +136,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 std::cout << r.name << "\n";
                 continue;
             }
-            const Use u = use.count(r.name) ? use[r.name] : Use{};
+            const LeaseCounts u = use.count(r.name) ? use[r.name] : LeaseCounts{};
             const ModelConfig* mc = cfg ? cfg->find(r.name) : nullptr;
             const int max = mc ? std::max(1, mc->max_concurrent) : 0; // 0: not in the config
             std::string slots = fmt::format("{}/{}", u.active, max ? std::to_string(max) : "-") +

@@ -2,7 +2,6 @@
 
 #include "commands.hpp"
 
-#include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/store.hpp"
 
@@ -24,9 +23,8 @@ std::function<int()> setup_state(CLI::App& app, Globals& g) {
         }
         (void)init;
         ensure_state_dir(dir);
-        auto lock = FileLock::acquire(state_lock_path(dir), lock_timeout());
-        Store store = Store::open_write(state_db_path(dir));
-        if (g.verbosity >= 0) std::cerr << fmt::format("{}: schema version {}\n", store.path(), store.user_version());
+        int version = init_state_file(dir);
+        if (g.verbosity >= 0) std::cerr << fmt::format("{}: schema version {}\n", state_db_path(dir), version);
         return 0;
     };
 }

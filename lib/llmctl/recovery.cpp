@@ -146,13 +146,20 @@ std::vector<RebuildCandidate> unknown_and_alive(const std::vector<RebuildCandida
 
 void insert_rebuilt_row(Store& store, const std::string& state_dir, const std::string& name, const RebuildCandidate& c) {
     const auto& s = c.server;
-    std::int64_t started = process_started_ms(s.id.start_ticks), now = now_ms();
-    store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-                  "owner_start_ticks, started_at, ready_at, last_used, config_hash) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?,?,?,'')")
-        .bind(1, name).bind(2, s.instance).bind(3, c.healthy ? "running" : "starting").bind(4, s.id.pid)
-        .bind(5, static_cast<std::int64_t>(s.id.start_ticks)).bind(6, s.id.boot_id).bind(7, s.port).bind(8, s.host)
-        .bind(9, json_text(proc_cmdline(s.id.pid))).bind(10, log_path(state_dir, name)).bind(11, started)
-        .bind(12, c.healthy ? std::optional<std::int64_t>(started) : std::nullopt).bind(13, now).run();
+    ServerRow row;
+    row.name = name;
+    row.instance = s.instance;
+    row.status = c.healthy ? "running" : "starting";
+    row.server = s.id;
+    row.port = s.port;
+    row.host = s.host;
+    row.argv_json = json_text(proc_cmdline(s.id.pid));
+    row.log_path = log_path(state_dir, name);
+    row.owner_pid = row.owner_start_ticks = 0; // nobody's start: the next start or reap finishes it
+    row.started_at = process_started_ms(s.id.start_ticks);
+    if (c.healthy) row.ready_at = row.started_at;
+    row.last_used = now_ms();
+    insert_server(store, row);
     store.add_event(name, "rebuilt", fmt::format("pid {} port {} from its markers", s.id.pid, s.port));
 }
 
@@ -187,10 +194,9 @@ std::vector<std::string> recover_lost_state(const std::string& state_dir) {
     // file may exist by then (another invocation rebuilt it, or `state init` created it empty):
     // rebuild_rows adds only the servers it still lacks, so none is left without a row.
     auto candidates = probe_marked_servers(state_dir);
-    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
-    Store store = Store::open_write(db);
-    Transaction tx(store);
-    auto names = rebuild_rows(store, state_dir, candidates);
+    auto locked = open_locked(state_dir, LockOrder::lock_first);
+    Transaction tx(locked.store);
+    auto names = rebuild_rows(locked.store, state_dir, candidates);
     tx.commit();
     return names;
 }
@@ -198,7 +204,7 @@ std::vector<std::string> recover_lost_state(const std::string& state_dir) {
 std::string rebuild_state(const std::string& state_dir, std::vector<std::string>* rebuilt) {
     ensure_state_dir(state_dir);
     auto candidates = probe_marked_servers(state_dir); // before the lock, as above
-    auto lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    auto lock = lock_state(state_dir); // lock first: the file may be moved aside and made anew
     std::string db = state_db_path(state_dir), moved;
     try {
         Store store = Store::open_write(db);

@@ -9,9 +9,11 @@ namespace llmctl {
 
 namespace {
 
-constexpr const char* k_columns =
-    "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-    "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec FROM servers ";
+// The columns of a `servers` row, in the order `rows` reads them and `insert_server` writes them.
+constexpr const char* k_column_list = "name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+                                      "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec";
+constexpr int k_column_count = 19;
+const std::string k_select = std::string("SELECT ") + k_column_list + " FROM servers ";
 
 std::vector<ServerRow> rows(Stmt& s) {
     std::vector<ServerRow> out;
@@ -51,16 +53,30 @@ std::vector<ServerRow> rows(Stmt& s) {
 } // namespace
 
 std::vector<ServerRow> load_servers(Store& store) {
-    auto s = store.prepare((std::string(k_columns) + "ORDER BY name").c_str());
+    auto s = store.prepare((k_select + "ORDER BY name").c_str());
     return rows(s);
 }
 
 std::optional<ServerRow> find_server(Store& store, const std::string& name) {
-    auto s = store.prepare((std::string(k_columns) + "WHERE name=?").c_str());
+    auto s = store.prepare((k_select + "WHERE name=?").c_str());
     s.bind(1, name);
     auto r = rows(s);
     if (r.empty()) return std::nullopt;
     return r.front();
+}
+
+void insert_server(Store& store, const ServerRow& r) {
+    std::string sql = std::string("INSERT INTO servers(") + k_column_list + ") VALUES(?";
+    for (int i = 1; i < k_column_count; ++i) sql += ",?";
+    auto s = store.prepare((sql + ")").c_str());
+    auto text_or_null = [&](int i, const std::string& v) { v.empty() ? s.bind(i, nullptr) : s.bind(i, v); };
+    s.bind(1, r.name).bind(2, r.instance).bind(3, r.status).bind(4, r.server.pid).bind(5, static_cast<std::int64_t>(r.server.start_ticks))
+        .bind(6, r.server.boot_id).bind(7, r.port).bind(8, r.host).bind(9, r.argv_json).bind(10, r.log_path).bind(11, r.owner_pid)
+        .bind(12, r.owner_start_ticks).bind(13, r.started_at).bind(14, r.ready_at).bind(15, r.last_used).bind(16, r.config_hash)
+        .bind(17, r.exit_code);
+    text_or_null(18, r.error);
+    text_or_null(19, r.spec_json);
+    s.run();
 }
 
 std::string effective_status(const ServerRow& row) {

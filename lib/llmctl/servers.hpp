@@ -34,6 +34,9 @@ Identity identity_at(Stmt& q, int col);
 // The row of one server (the name is the primary key).
 std::optional<ServerRow> find_server(Store& store, const std::string& name);
 
+// Inserts a row with every column of `r` (an empty error or spec is stored as NULL).
+void insert_server(Store& store, const ServerRow& r);
+
 // The status a reader reports: the stored one, or "dead" when a live status's process is gone.
 std::string effective_status(const ServerRow& row);
 

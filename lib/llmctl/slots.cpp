@@ -152,4 +152,12 @@ void Slot::release() noexcept {
     id_ = 0;
 }
 
+std::map<std::string, LeaseCounts> live_leases_by_model(Store& store) {
+    std::map<std::string, LeaseCounts> out;
+    auto q = store.prepare("SELECT model, state, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
+    while (q.step())
+        if (is_alive(identity_at(q, 2))) ++(q.str(1) == "active" ? out[q.str(0)].active : out[q.str(0)].queued);
+    return out;
+}
+
 } // namespace llmctl

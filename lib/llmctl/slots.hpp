@@ -9,10 +9,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
 namespace llmctl {
+
+class Store;
 
 struct SlotRequest {
     std::string model;
@@ -41,5 +44,11 @@ private:
     std::string dir_;
     std::int64_t id_ = 0;
 };
+
+// The leases of live clients, by model (what `ps` shows as ACTIVE and QUEUED).
+struct LeaseCounts {
+    int active = 0, queued = 0;
+};
+std::map<std::string, LeaseCounts> live_leases_by_model(Store& store);
 
 } // namespace llmctl

@@ -227,17 +227,24 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
             if (!committed) signal_identity(id, SIGKILL);
         }
     } guard{server};
-    std::int64_t now = now_ms();
-    auto insert = store.prepare("INSERT INTO servers(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, "
-                                "owner_pid, owner_start_ticks, started_at, last_used, config_hash, spec) "
-                                "VALUES(?,?, 'starting', ?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    insert.bind(1, s.model.name).bind(2, instance).bind(3, server.pid).bind(4, static_cast<std::int64_t>(server.start_ticks))
-        .bind(5, server.boot_id).bind(6, port).bind(7, s.model.host).bind(8, json_text(req.argv))
-        .bind(9, req.log_path).bind(12, now).bind(13, now).bind(14, config_hash(s.model)).bind(15, model_spec_json(s.model));
+    ServerRow row;
+    row.name = s.model.name;
+    row.instance = instance;
+    row.status = "starting";
+    row.server = server;
+    row.port = port;
+    row.host = s.model.host;
+    row.argv_json = json_text(req.argv);
+    row.log_path = req.log_path;
+    row.started_at = row.last_used = now_ms();
+    row.config_hash = config_hash(s.model);
+    row.spec_json = model_spec_json(s.model);
     // With --no-wait nobody waits for its health: no owner, so the next start or reap finishes it.
-    if (s.opts.wait) insert.bind(10, s.me.pid).bind(11, static_cast<std::int64_t>(s.me.start_ticks));
-    else insert.bind(10, nullptr).bind(11, nullptr);
-    insert.run();
+    if (s.opts.wait) {
+        row.owner_pid = s.me.pid;
+        row.owner_start_ticks = static_cast<std::int64_t>(s.me.start_ticks);
+    }
+    insert_server(store, row);
     use_as_exec(s, store, instance, true);
     store.add_event(s.model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
     tx.commit();
@@ -247,14 +254,6 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
     locked.lock.release();
     fault_point("committed");
     kill_orphans_of(s.dir, s.model.name, instance);
-    ServerRow row;
-    row.name = s.model.name;
-    row.instance = instance;
-    row.status = "starting";
-    row.server = server;
-    row.port = port;
-    row.host = s.model.host;
-    row.log_path = req.log_path;
     return row;
 }
 

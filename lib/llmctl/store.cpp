@@ -246,11 +246,21 @@ bool Store::still_current() const {
     return ::stat(path_.c_str(), &sb) == 0 && sb.st_dev == dev_ && sb.st_ino == ino_;
 }
 
-LockedStore open_locked(const std::string& state_dir) {
+FileLock lock_state(const std::string& state_dir) { return FileLock::acquire(state_lock_path(state_dir), lock_timeout()); }
+
+int init_state_file(const std::string& state_dir) {
+    return open_locked(state_dir, LockOrder::lock_first).store.user_version();
+}
+
+LockedStore open_locked(const std::string& state_dir, LockOrder order) {
     std::string db = state_db_path(state_dir);
+    if (order == LockOrder::lock_first) {
+        FileLock lock = lock_state(state_dir);
+        return LockedStore{std::move(lock), Store::open_write(db)};
+    }
     Store store = Store::open_write(db);
     store.exec("SELECT 1 FROM sqlite_master LIMIT 0"); // parse the schema now, not under the lock
-    FileLock lock = FileLock::acquire(state_lock_path(state_dir), lock_timeout());
+    FileLock lock = lock_state(state_dir);
     if (!store.still_current()) store = Store::open_write(db);
     return LockedStore{std::move(lock), std::move(store)};
 }

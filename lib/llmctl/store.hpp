@@ -123,12 +123,25 @@ enum class FileCheck { missing, empty, ok };
 // Checks that `path` is an SQLite file that is not truncated; throws Error(failure) otherwise.
 FileCheck check_state_file(const std::string& path);
 
-// The state lock plus a write connection, for one decision-and-write. The file is opened, checked
-// and its schema parsed before the lock is taken (CPU that need not be spent holding it); if the
-// file was replaced meanwhile (reap --rebuild moves a damaged one aside, under the lock) it is
-// opened again, now inside the lock.
-// When it ends, the lock is released first and then, outside it, the WAL is checkpointed if it
-// has grown (automatic checkpoints are off: one would run inside the lock, fsyncs included).
+// The state lock of a state dir (state.lock, $LLMCTL_LOCK_TIMEOUT): the one way to take it.
+[[nodiscard]] FileLock lock_state(const std::string& state_dir);
+
+// Which comes first in open_locked.
+enum class LockOrder {
+    // The file is opened, checked and its schema parsed before the lock is taken (CPU that need
+    // not be spent holding it); if the file was replaced meanwhile (reap --rebuild moves a
+    // damaged one aside, under the lock) it is opened again, now inside the lock. For every
+    // decision on a file that exists: start, stop, reap, slots, exec users.
+    store_first,
+    // The lock, then the file. For whatever may create the file: a rebuild must re-check a lost
+    // file under the lock before anything creates it (or the lost rows would never come back),
+    // and `state init` and chat's sessions must not create it under a rebuild's feet.
+    lock_first,
+};
+
+// The state lock plus a write connection, for one decision-and-write. When it ends, the lock is
+// released first and then, outside it, the WAL is checkpointed if it has grown (automatic
+// checkpoints are off: one would run inside the lock, fsyncs included).
 struct LockedStore {
     FileLock lock;
     Store store;
@@ -136,6 +149,10 @@ struct LockedStore {
     LockedStore(LockedStore&&) = default;
     ~LockedStore();
 };
-LockedStore open_locked(const std::string& state_dir);
+LockedStore open_locked(const std::string& state_dir, LockOrder order = LockOrder::store_first);
+
+// `llmctl state init`: creates the state file or migrates it to this version's schema, lock
+// first (it creates); returns the schema version.
+int init_state_file(const std::string& state_dir);
 
 } // namespace llmctl

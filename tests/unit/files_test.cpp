@@ -1,5 +1,6 @@
 #include "llmctl/files.hpp"
 #include "llmctl/paths.hpp"
+#include "temp_dir.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,14 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        std::string tmpl = fs::temp_directory_path().string() + "/llmctl-files-XXXXXX";
-        path = ::mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
+using TempDir = llmctl::test_support::TempDir;
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 

@@ -1,5 +1,6 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/lock.hpp"
+#include "temp_dir.hpp"
 
 #include <chrono>
 #include <csignal>
@@ -15,12 +16,6 @@ namespace {
 
 class LockTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/llmctl-lock-XXXXXX";
-        dir_ = mkdtemp(tmpl);
-        path_ = dir_ + "/state.lock";
-    }
-    void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
     // In a child process (flock is per open file description: a second acquire in this process
     // would conflict too, but a child shows the cross-process case): 0 when it got the lock
     // within `timeout`, 6 when it timed out naming `holder`, 1 otherwise.
@@ -39,7 +34,8 @@ protected:
         waitpid(pid, &status, 0);
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
-    std::string dir_, path_;
+    llmctl::test_support::TempDir dir_{"llmctl-lock"};
+    std::string path_ = dir_.path + "/state.lock";
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "llmctl/process.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
+#include "temp_dir.hpp"
 
 #include <cstdlib>
 #include <gtest/gtest.h>
@@ -12,12 +13,7 @@ namespace {
 
 class ServersTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/llmctl-servers-XXXXXX";
-        dir_ = mkdtemp(tmpl);
-    }
-    void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-    std::string dir_;
+    llmctl::test_support::TempDir dir_{"llmctl-servers"};
 };
 
 ServerRow full_row(const std::string& name) {
@@ -45,7 +41,7 @@ ServerRow full_row(const std::string& name) {
 } // namespace
 
 TEST_F(ServersTest, InsertThenLoadGivesEveryColumnBack) {
-    auto store = Store::open_write(dir_ + "/state.db");
+    auto store = Store::open_write(dir_.path + "/state.db");
     ServerRow in = full_row("b");
     insert_server(store, in);
     ServerRow sparse; // what a --no-wait start writes: no owner, no port yet, no spec

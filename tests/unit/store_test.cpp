@@ -2,6 +2,7 @@
 #include "llmctl/files.hpp"
 #include "llmctl/store.hpp"
 #include "llmctl/strings.hpp"
+#include "temp_dir.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -16,14 +17,9 @@ namespace {
 
 class StoreTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/llmctl-store-XXXXXX";
-        dir_ = mkdtemp(tmpl);
-        path_ = dir_ + "/state.db";
-    }
-    void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
     void write(const std::string& bytes) { std::ofstream(path_, std::ios::binary) << bytes; }
-    std::string dir_, path_;
+    llmctl::test_support::TempDir tmp_{"llmctl-store"};
+    std::string dir_ = tmp_.path, path_ = dir_ + "/state.db";
 };
 
 void insert_server(Store& s, const std::string& name, int port, const std::string& status = "running") {

@@ -6,6 +6,7 @@
 #include "llmctl/address.hpp"
 #include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
+#include "llmctl/config_keys.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/units.hpp"
 
@@ -16,57 +17,6 @@
 namespace llmctl::cli {
 
 namespace {
-
-// The keys every model and [defaults] share (llmctl.toml(5), SHARED KEYS), resolved.
-template <class Settings>
-nlohmann::json shared_json(const Settings& s) {
-    return {
-        {"host", s.host},
-        {"port_range", {s.port_min, s.port_max}},
-        {"health", s.health},
-        {"max_concurrent", s.max_concurrent},
-        {"startup_timeout", format_duration(s.startup_timeout)},
-        {"stop_timeout", format_duration(s.stop_timeout)},
-        {"drain_timeout", format_duration(s.drain_timeout)},
-        {"idle_timeout", format_duration(s.idle_timeout)},
-        {"connect_timeout", format_duration(s.connect_timeout)},
-        {"first_token_timeout", format_duration(s.first_token_timeout)},
-        {"stall_timeout", format_duration(s.stall_timeout)},
-        {"request_timeout", format_duration(s.request_timeout)},
-        {"queue_timeout", format_duration(s.queue_timeout)},
-        {"log_max_size", format_size(s.log_max_size)},
-        {"log_keep", s.log_keep},
-    };
-}
-
-nlohmann::json defaults_json(const Defaults& d) {
-    nlohmann::json j = shared_json(d);
-    j["max_inflight"] = d.max_inflight;
-    return j;
-}
-
-// Every key that applies to the model, resolved: a managed model's all but url and
-// api_key_env; an external model's url, api_key_env, model, max_concurrent and the chat
-// timeouts (llmctl only talks to it). Unset optional keys are null.
-nlohmann::json model_json(const ModelConfig& m) {
-    nlohmann::json j = shared_json(m);
-    j["name"] = m.name;
-    j["kind"] = m.external() ? "external" : "managed";
-    j["model"] = m.model;
-    if (m.external()) {
-        for (const char* key : {"host", "port_range", "health", "startup_timeout", "stop_timeout", "drain_timeout", "idle_timeout",
-                                "log_max_size", "log_keep"})
-            j.erase(key);
-        j["url"] = m.url;
-        j["api_key_env"] = m.api_key_env.empty() ? nlohmann::json() : nlohmann::json(m.api_key_env);
-        return j;
-    }
-    j["command"] = m.command;
-    j["port"] = m.port ? nlohmann::json(*m.port) : nlohmann::json();
-    j["env"] = m.env;
-    j["cwd"] = m.cwd.empty() ? nlohmann::json() : nlohmann::json(m.cwd);
-    return j;
-}
 
 std::string summary_line(const ModelConfig& m) {
     if (m.external()) return fmt::format("{}: external {} (model \"{}\", {} slot(s))", m.name, m.url, m.model, m.max_concurrent);

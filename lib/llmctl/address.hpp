@@ -1,6 +1,7 @@
 #pragma once
 // Hosts as the config gives them ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost") and the
-// forms the rest needs: an address a client can connect to, and a URL a person can paste.
+// forms the rest needs: an address a client can connect to, and a URL a person can paste or
+// llmctl can connect to.
 
 #include <string>
 
@@ -31,5 +32,13 @@ std::string url_host(const std::string& host);
 // "http://HOST:PORT" for a server bound to `host`, usable as is: an IPv6 literal in brackets, a
 // wildcard as the loopback of its family ("http://[::1]:8080", "http://127.0.0.1:8080").
 std::string http_url(const std::string& host, int port);
+
+// Splits "http://host:port/base" into its parts; throws Error(config) for other forms.
+struct Url {
+    std::string host;
+    int port = 80;
+    std::string base; // path prefix without trailing '/'
+};
+Url parse_url(const std::string& url);
 
 } // namespace llmctl

@@ -1,6 +1,7 @@
 #pragma once
 // The configuration: [defaults] and [models.NAME] from TOML, or the built-in default.
 
+#include "llmctl/names.hpp"
 #include "llmctl/units.hpp"
 
 #include <map>
@@ -10,14 +11,14 @@
 
 namespace llmctl {
 
-// Settings a model inherits from [defaults] unless it sets them itself.
-struct Defaults {
+// What a model inherits from [defaults] unless it sets it itself (llmctl.toml(5), SHARED KEYS),
+// with the built-in defaults.
+struct Settings {
     std::string host = "127.0.0.1";
     int port_min = 10500;
     int port_max = 10999;
     std::string health = "/health";
     int max_concurrent = 1;
-    int max_inflight = 0; // 0 = no global cap
     Millis startup_timeout{120'000};
     Millis stop_timeout{10'000};
     Millis drain_timeout{30'000}; // stop/restart/idle reap wait this long for chats in flight
@@ -32,33 +33,22 @@ struct Defaults {
     int log_keep = 3;
 };
 
+// [defaults]: the shared settings and those that only make sense for all models at once.
+struct Defaults : Settings {
+    int max_inflight = 0; // 0 = no global cap
+};
+
 // One [models.NAME] entry with every inherited value already filled in.
-struct ModelConfig {
+struct ModelConfig : Settings {
     std::string name;
     std::vector<std::string> command; // managed: argv, placeholders unexpanded
     std::string url;                  // external: base URL, not managed
-    std::string health;
     std::optional<int> port; // fixed port, else allocated from the range
-    std::string host;
-    int port_min = 0;
-    int port_max = 0;
     std::map<std::string, std::string> env;
     std::string cwd;                  // absolute ("~" and a relative path resolved when parsed)
     std::string cwd_at;               // "FILE:LINE:COL" of the cwd key, for messages
     std::string model; // the "model" field sent to the API
-    int max_concurrent = 1;
     std::string api_key_env;
-    Millis startup_timeout{0};
-    Millis stop_timeout{0};
-    Millis drain_timeout{0};
-    Millis idle_timeout{0};
-    Millis connect_timeout{0};
-    Millis first_token_timeout{0};
-    Millis stall_timeout{0};
-    Millis request_timeout{0};
-    Millis queue_timeout{0};
-    std::uint64_t log_max_size = 0;
-    int log_keep = 0;
 
     bool adhoc = false;               // from `start NAME -- CMD`, not the config
 
@@ -79,6 +69,7 @@ struct Config {
 ModelConfig model_from_defaults(const Defaults& d, const std::string& name);
 
 // Parses TOML text; `source` names the file in error messages. Throws Error(config).
+// (config_keys.cpp, where every key is declared.)
 Config parse_config(const std::string& text, const std::string& source);
 
 // Reads and parses a file. Throws Error(config) naming the file.
@@ -110,9 +101,6 @@ std::vector<std::string> check_paths(const Config& cfg);
 
 // True for a readiness check llmctl understands: an HTTP path ("/health") or "tcp".
 bool valid_health(const std::string& health);
-
-// True for names matching [A-Za-z0-9][A-Za-z0-9._-]* without "..", at most 64 bytes.
-bool valid_model_name(const std::string& name);
 
 // Expands {host} {port} {name} placeholders and a leading "~/" in one string.
 std::string expand_placeholders(const std::string& s, const std::string& host, int port, const std::string& name);

@@ -15,27 +15,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-Url parse_url(const std::string& url) {
-    Url u;
-    std::string rest;
-    if (url.rfind("http://", 0) == 0) rest = url.substr(7);
-    else throw Error(Exit::config, fmt::format("url \"{}\" is not http://HOST:PORT[/PATH]", url), "https is not supported; use a local proxy");
-    auto slash = rest.find('/');
-    std::string hostport = rest.substr(0, slash);
-    u.base = slash == std::string::npos ? "" : rest.substr(slash);
-    while (!u.base.empty() && u.base.back() == '/') u.base.pop_back();
-    auto colon = hostport.rfind(':');
-    if (colon != std::string::npos && (hostport.front() != '[' || hostport[colon - 1] == ']')) {
-        u.host = hostport.substr(0, colon);
-        u.port = std::atoi(hostport.c_str() + colon + 1);
-    } else {
-        u.host = hostport;
-    }
-    if (u.host.size() > 2 && u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
-    if (u.host.empty() || u.port <= 0 || u.port > 65535) throw Error(Exit::config, fmt::format("url \"{}\" has no valid host:port", url));
-    return u;
-}
-
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
                             const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
                             const std::function<bool()>& cancelled) {

@@ -2,6 +2,7 @@
 // A small HTTP/1.1 client for the OpenAI API (Boost.Beast, no libcurl): one POST whose response
 // body is handed over piece by piece as it arrives, with a deadline per phase.
 
+#include "llmctl/address.hpp"
 #include "llmctl/units.hpp"
 
 #include <functional>
@@ -23,14 +24,6 @@ struct HttpResult {
     int status = 0;
     std::string error_body; // the body, when status is not 2xx
 };
-
-// Splits "http://host:port/base" into its parts; throws Error(config) for other forms.
-struct Url {
-    std::string host;
-    int port = 80;
-    std::string base; // path prefix without trailing '/'
-};
-Url parse_url(const std::string& url);
 
 // POSTs `body` (JSON) to `url.base + path`. For a 2xx answer, every piece of the body goes to
 // `on_body` as it arrives. `cancelled` is polled every 100 ms (Ctrl-C): the exchange is cut

@@ -1,7 +1,7 @@
 #include "llmctl/servers.hpp"
 
-#include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/names.hpp"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,409 @@
+#include "llmctl/config_keys.hpp"
+
+#include "llmctl/address.hpp"
+#include "llmctl/errors.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/strings.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <functional>
+#include <toml++/toml.h>
+
+namespace llmctl {
+
+namespace {
+
+// Reads typed values out of one file's TOML; every error points at a place in it.
+class Reader {
+public:
+    explicit Reader(std::string source) : source_(std::move(source)) {}
+
+    const std::string& source() const { return source_; }
+
+    [[noreturn]] void fail(const toml::source_region& at, const std::string& what, const std::string& hint = {}) const {
+        throw Error(Exit::config, fmt::format("{}:{}:{}: {}", source_, at.begin.line, at.begin.column, what), hint);
+    }
+
+    // "FILE:LINE:COL" of a node, for messages given later (a cwd that does not exist).
+    std::string place(const toml::node& n) const {
+        return fmt::format("{}:{}:{}", source_, n.source().begin.line, n.source().begin.column);
+    }
+
+    std::string string(const toml::node& n, std::string_view key) const {
+        if (auto s = n.value<std::string>()) return *s;
+        fail(n.source(), fmt::format("\"{}\" must be a string, not {}", key, type_name(n)));
+    }
+
+    int integer(const toml::node& n, std::string_view key, long lo, long hi) const {
+        auto v = n.value_exact<int64_t>();
+        if (!v) fail(n.source(), fmt::format("\"{}\" must be an integer, not {}", key, type_name(n)));
+        if (*v < lo || *v > hi) fail(n.source(), fmt::format("\"{}\" = {} is out of range ({}–{})", key, *v, lo, hi));
+        return static_cast<int>(*v);
+    }
+
+    int port(const toml::node& n, std::string_view key) const { return integer(n, key, 1, 65535); }
+
+    Millis duration(const toml::node& n, std::string_view key) const {
+        if (auto i = n.value_exact<int64_t>()) {
+            if (*i < 0) fail(n.source(), fmt::format("\"{}\" must not be negative", key));
+            return Millis(*i * 1000);
+        }
+        auto s = n.value<std::string>();
+        if (!s) fail(n.source(), fmt::format("\"{}\" must be a duration string like \"90s\", not {}", key, type_name(n)));
+        auto d = parse_duration(*s);
+        if (!d) fail(n.source(), fmt::format("\"{}\": bad duration \"{}\"", key, *s),
+                     "write durations like \"500ms\", \"90s\", \"2m\", \"1h30m\" or \"0\"");
+        return *d;
+    }
+
+    std::uint64_t size(const toml::node& n, std::string_view key) const {
+        if (auto i = n.value_exact<int64_t>()) {
+            if (*i < 0) fail(n.source(), fmt::format("\"{}\" must not be negative", key));
+            return static_cast<std::uint64_t>(*i);
+        }
+        auto s = n.value<std::string>();
+        if (!s) fail(n.source(), fmt::format("\"{}\" must be a size string like \"64MiB\", not {}", key, type_name(n)));
+        if (size_unit_is_ambiguous(*s))
+            fail(n.source(), fmt::format("\"{}\" = \"{}\": is that powers of 1024 or of 1000?", key, *s),
+                 fmt::format("write \"{}iB\" (binary: KiB MiB GiB TiB) or \"{}B\" (decimal: kB MB GB TB)", *s, *s));
+        auto v = parse_size(*s);
+        if (!v) fail(n.source(), fmt::format("\"{}\": bad size \"{}\"", key, *s),
+                     "write sizes like \"512KiB\", \"64MiB\", \"1GiB\" (powers of 1024) or \"64MB\" (powers of 1000)");
+        return *v;
+    }
+
+    std::pair<int, int> port_range(const toml::node& n, std::string_view key) const {
+        auto* arr = n.as_array();
+        if (!arr || arr->size() != 2) fail(n.source(), fmt::format("\"{}\" must be an array of two ports, like [10500, 10999]", key));
+        int lo = port(*arr->get(0), key);
+        int hi = port(*arr->get(1), key);
+        if (lo > hi) fail(n.source(), fmt::format("\"{}\" is inverted: {} > {}", key, lo, hi), "write the lower port first");
+        return {lo, hi};
+    }
+
+    // "~" and "~/…" are the home directory; a relative cwd is relative to the config file's
+    // directory (as a compose file's paths are), not to wherever llmctl happens to run.
+    std::string cwd(const std::string& cwd) const {
+        std::string out = cwd;
+        if (const char* h = std::getenv("HOME"); h && (out == "~" || out.rfind("~/", 0) == 0)) out = std::string(h) + out.substr(1);
+        if (out.empty() || out[0] == '/' || out[0] == '{') return out;
+        auto slash = source_.find_last_of('/');
+        std::string base = slash == std::string::npos ? "." : source_.substr(0, slash);
+        try {
+            return canonical_path(base) + "/" + out;
+        } catch (const Error&) {
+            return base + "/" + out;
+        }
+    }
+
+    static std::string type_name(const toml::node& n) {
+        switch (n.type()) {
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a float";
+        case toml::node_type::boolean: return "a boolean";
+        default: return "a date/time";
+        }
+    }
+
+private:
+    std::string source_;
+};
+
+// A key with how it is read into, and shown from, the settings of its scope.
+struct KeyRule {
+    ConfigKey key;
+    std::function<void(const Reader&, const toml::node&, Settings&)> read;
+    std::function<nlohmann::json(const Settings&)> show;
+};
+
+// The settings a key's scope says they are: [defaults] keys are read into Defaults, model keys
+// into a ModelConfig, shared keys into either.
+template <class Owner>
+Owner& as(Settings& s) {
+    return static_cast<Owner&>(s);
+}
+template <class Owner>
+const Owner& as(const Settings& s) {
+    return static_cast<const Owner&>(s);
+}
+
+template <class Owner, class V, class Get, class Show>
+KeyRule field(ConfigKey k, V Owner::*m, Get get, Show show) {
+    return {k, [=](const Reader& r, const toml::node& n, Settings& s) { as<Owner>(s).*m = get(r, n, k.name); },
+            [=](const Settings& s) { return nlohmann::json(show(as<Owner>(s).*m)); }};
+}
+
+template <class Owner>
+KeyRule duration_key(ConfigKey k, Millis Owner::*m) {
+    return field(k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.duration(n, key); },
+                 [](Millis v) { return format_duration(v); });
+}
+
+template <class Owner>
+KeyRule integer_key(ConfigKey k, int Owner::*m, long lo, long hi) {
+    return field(k, m, [lo, hi](const Reader& r, const toml::node& n, std::string_view key) { return r.integer(n, key, lo, hi); },
+                 [](int v) { return v; });
+}
+
+template <class Owner>
+KeyRule string_key(ConfigKey k, std::string Owner::*m) {
+    return field(k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
+                 [](const std::string& v) { return v; });
+}
+
+// A string that may be left out: shown as null then.
+template <class Owner>
+KeyRule optional_string_key(ConfigKey k, std::string Owner::*m) {
+    return field(k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
+                 [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); });
+}
+
+std::string read_host(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string host = r.string(n, key);
+    if (!valid_host(host))
+        r.fail(n.source(), fmt::format("\"host\" = \"{}\" is not an IP address or \"localhost\"", host),
+               "give the address the server binds: \"127.0.0.1\", \"::1\", \"0.0.0.0\" (all IPv4 interfaces) or \"::\"");
+    return bare_host(host);
+}
+
+std::string read_health(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string health = r.string(n, key);
+    if (!valid_health(health))
+        r.fail(n.source(), fmt::format("\"health\" = \"{}\" is neither an HTTP path starting with \"/\" nor \"tcp\"", health),
+               "the path that answers 200 when the server is ready, or \"tcp\" to wait until its port accepts connections");
+    return health;
+}
+
+std::vector<std::string> read_command(const Reader& r, const toml::node& n, std::string_view) {
+    auto* arr = n.as_array();
+    if (!arr)
+        r.fail(n.source(), "\"command\" must be an array of strings (argv), like [\"llama-server\", \"--port\", \"{port}\"]",
+               "llmctl runs the command directly, never through a shell");
+    std::vector<std::string> argv;
+    for (auto&& el : *arr) argv.push_back(r.string(el, "command[]"));
+    return argv;
+}
+
+std::string read_url(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string url = r.string(n, key);
+    if (url.rfind("https://", 0) == 0)
+        r.fail(n.source(), fmt::format("\"url\" = \"{}\": https is not supported", url),
+               "give the http:// address of a local TLS proxy (e.g. stunnel) in front of the server");
+    try {
+        parse_url(url); // the same check chat makes, but now, with the file and line
+    } catch (const Error&) {
+        r.fail(n.source(), fmt::format("\"url\" must look like http://HOST[:PORT][/PATH], got \"{}\"", url),
+               "the server's root: llmctl appends /v1/chat/completions");
+    }
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+}
+
+std::map<std::string, std::string> read_env(const Reader& r, const toml::node& n, std::string_view) {
+    auto* t = n.as_table();
+    if (!t) r.fail(n.source(), "\"env\" must be a table of strings, like { CUDA_VISIBLE_DEVICES = \"0\" }");
+    std::map<std::string, std::string> env;
+    for (auto&& [k, v] : *t) {
+        std::string var(k.str());
+        if (var.empty() || var.find('=') != std::string::npos) r.fail(k.source(), fmt::format("bad environment variable name \"{}\"", var));
+        env[var] = r.string(v, "env." + var);
+    }
+    return env;
+}
+
+KeyRule port_range_key(ConfigKey k) {
+    return {k, [k](const Reader& r, const toml::node& n, Settings& s) { std::tie(s.port_min, s.port_max) = r.port_range(n, k.name); },
+            [](const Settings& s) { return nlohmann::json{s.port_min, s.port_max}; }};
+}
+
+KeyRule port_key(ConfigKey k) {
+    return field(k, &ModelConfig::port, [](const Reader& r, const toml::node& n, std::string_view key) { return std::optional(r.port(n, key)); },
+                 [](const std::optional<int>& p) { return p ? nlohmann::json(*p) : nlohmann::json(); });
+}
+
+// The cwd is resolved when read (relative to the config file) and remembers where it was
+// written, for `config check` and start to name.
+KeyRule cwd_key(ConfigKey k) {
+    return {k,
+            [k](const Reader& r, const toml::node& n, Settings& s) {
+                auto& m = as<ModelConfig>(s);
+                m.cwd = r.cwd(r.string(n, k.name));
+                m.cwd_at = r.place(n);
+            },
+            [](const Settings& s) { return as<ModelConfig>(s).cwd.empty() ? nlohmann::json() : nlohmann::json(as<ModelConfig>(s).cwd); }};
+}
+
+constexpr auto model = KeyScope::model;
+constexpr auto shared = KeyScope::shared;
+constexpr auto defaults = KeyScope::defaults;
+constexpr auto managed = KeyUse::managed;
+constexpr auto external = KeyUse::external;
+constexpr auto both = KeyUse::both;
+
+// Every key llmctl reads, in the order of llmctl.toml(5). The defaults are Settings' and
+// Defaults' member initialisers; llmctl.toml(5) states them, and a unit test holds the two equal.
+const std::vector<KeyRule>& rules() {
+    static const std::vector<KeyRule> table = {
+        field({"command", model, managed, "[string, ...]", "the server's argv, program first, run without a shell"},
+              &ModelConfig::command, read_command, [](const std::vector<std::string>& v) { return v; }),
+        field({"url", model, external, "string", "the root of an external server: http://HOST[:PORT][/PATH]"}, &ModelConfig::url, read_url,
+              [](const std::string& v) { return v; }),
+        optional_string_key({"api_key_env", model, external, "string", "the environment variable holding an external model's API key"},
+                            &ModelConfig::api_key_env),
+        string_key({"model", model, both, "string", "the model field sent in chat requests"}, &ModelConfig::model),
+        port_key({"port", model, managed, "integer", "a fixed port instead of one from port_range"}),
+        field({"env", model, managed, "{ NAME = string, ... }", "extra environment variables for the server"}, &ModelConfig::env, read_env,
+              [](const std::map<std::string, std::string>& v) { return v; }),
+        cwd_key({"cwd", model, managed, "string", "the server's working directory"}),
+
+        field({"host", shared, managed, "string", "the address the server listens on and llmctl connects to"}, &Settings::host, read_host,
+              [](const std::string& v) { return v; }),
+        port_range_key({"port_range", shared, managed, "[low, high]", "ports to allocate from"}),
+        field({"health", shared, managed, "string", "the HTTP path that answers 200 when the server is ready, or \"tcp\""},
+              &Settings::health, read_health, [](const std::string& v) { return v; }),
+        integer_key({"max_concurrent", shared, both, "integer", "chat requests to this model that may run at once"},
+                    &Settings::max_concurrent, 1, 100000),
+        duration_key({"startup_timeout", shared, managed, "duration", "how long start waits for health"}, &Settings::startup_timeout),
+        duration_key({"stop_timeout", shared, managed, "duration", "grace between SIGTERM and SIGKILL"}, &Settings::stop_timeout),
+        duration_key({"drain_timeout", shared, managed, "duration", "how long a stop waits for chats in flight"}, &Settings::drain_timeout),
+        duration_key({"idle_timeout", shared, managed, "duration", "reap stops a server unused for this long"}, &Settings::idle_timeout),
+        duration_key({"connect_timeout", shared, both, "duration", "chat: connecting to the server"}, &Settings::connect_timeout),
+        duration_key({"first_token_timeout", shared, both, "duration", "chat: from the request to the first byte of the answer"},
+                     &Settings::first_token_timeout),
+        duration_key({"stall_timeout", shared, both, "duration", "chat: the longest silence in a streamed answer"}, &Settings::stall_timeout),
+        duration_key({"request_timeout", shared, both, "duration", "chat: the whole answer"}, &Settings::request_timeout),
+        duration_key({"queue_timeout", shared, both, "duration", "chat: the longest wait for a slot"}, &Settings::queue_timeout),
+        field({"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size,
+              [](const Reader& r, const toml::node& n, std::string_view key) { return r.size(n, key); },
+              [](std::uint64_t v) { return format_size(v); }),
+        integer_key({"log_keep", shared, managed, "integer", "rotated log files to keep"}, &Settings::log_keep, 0, 1000),
+
+        integer_key({"max_inflight", defaults, both, "integer", "chat requests that may run at once over all models"},
+                    &Defaults::max_inflight, 0, 100000),
+    };
+    return table;
+}
+
+bool allowed_in(const ConfigKey& k, KeyScope table) { return k.scope == KeyScope::shared || k.scope == table; }
+
+const KeyRule* rule_for(std::string_view name, KeyScope table) {
+    for (const auto& r : rules())
+        if (r.key.name == name && allowed_in(r.key, table)) return &r;
+    return nullptr;
+}
+
+std::vector<std::string> names_allowed_in(KeyScope table) {
+    std::vector<std::string> out;
+    for (const auto& r : rules())
+        if (allowed_in(r.key, table)) out.emplace_back(r.key.name);
+    return out;
+}
+
+bool shown_for(const ConfigKey& k, const ModelConfig& m) {
+    return k.use == KeyUse::both || (k.use == KeyUse::external) == m.external();
+}
+
+// Parses one file: the tables, then each key through its rule.
+class Parser {
+public:
+    explicit Parser(std::string source) : r_(std::move(source)) {}
+
+    Config parse(const std::string& text) {
+        toml::table root;
+        try {
+            root = toml::parse(text, r_.source());
+        } catch (const toml::parse_error& e) {
+            r_.fail(e.source(), fmt::format("TOML syntax error: {}", e.description()));
+        }
+        Config cfg;
+        cfg.source = r_.source();
+        check_keys(root, {"defaults", "models"}, "the top level");
+        if (auto* d = root.get("defaults")) {
+            auto* t = d->as_table();
+            if (!t) r_.fail(d->source(), "\"defaults\" must be a table ([defaults])");
+            read_keys(*t, KeyScope::defaults, "[defaults]", cfg.defaults);
+        }
+        if (auto* m = root.get("models")) {
+            auto* t = m->as_table();
+            if (!t) r_.fail(m->source(), "\"models\" must be a table of tables ([models.NAME])");
+            for (auto&& [k, v] : *t) parse_model(std::string(k.str()), k.source(), v, cfg);
+        }
+        return cfg;
+    }
+
+private:
+    void check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& where) const {
+        for (auto&& [k, v] : t) {
+            std::string key(k.str());
+            if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+            r_.fail(k.source(), fmt::format("unknown key \"{}\" in {}{}", key, where, did_you_mean_suffix(key, allowed)),
+                    "see llmctl.toml(5) for the keys a config may hold");
+        }
+    }
+
+    void read_keys(const toml::table& t, KeyScope table, const std::string& where, Settings& into) const {
+        check_keys(t, names_allowed_in(table), where);
+        for (auto&& [k, v] : t) rule_for(k.str(), table)->read(r_, v, into);
+    }
+
+    void parse_model(const std::string& name, const toml::source_region& at, const toml::node& node, Config& cfg) const {
+        if (!valid_model_name(name))
+            r_.fail(at, fmt::format("bad model name \"{}\"", name),
+                    "a model name starts with a letter or digit and holds only letters, digits, '.', '_' and '-' (no \"..\", at most 64 bytes)");
+        auto* t = node.as_table();
+        if (!t) r_.fail(node.source(), fmt::format("model \"{}\" must be a table ([models.{}])", name, name));
+        ModelConfig mc = model_from_defaults(cfg.defaults, name);
+        read_keys(*t, KeyScope::model, fmt::format("[models.{}]", name), mc);
+        check_kind(name, at, *t, mc);
+        cfg.models[name] = std::move(mc);
+    }
+
+    // A model is managed (command) or external (url), never both and never neither.
+    void check_kind(const std::string& name, const toml::source_region& at, const toml::table& t, const ModelConfig& mc) const {
+        const toml::node* command = t.get("command");
+        const toml::node* url = t.get("url");
+        if (command && (mc.command.empty() || mc.command[0].empty()))
+            r_.fail(command->source(), fmt::format("\"command\" of model \"{}\" is empty", name), "give the server's argv, program first");
+        if (command && url)
+            r_.fail(url->source(), fmt::format("model \"{}\" has both \"command\" and \"url\"", name),
+                    "use \"command\" for a server llmctl runs, \"url\" for one it only talks to");
+        if (!command && !url)
+            r_.fail(at, fmt::format("model \"{}\" has neither \"command\" nor \"url\"", name),
+                    "add command = [...] (a server llmctl runs) or url = \"http://...\" (an external server)");
+    }
+
+    Reader r_;
+};
+
+} // namespace
+
+std::vector<ConfigKey> config_keys() {
+    std::vector<ConfigKey> out;
+    for (const auto& r : rules()) out.push_back(r.key);
+    return out;
+}
+
+Config parse_config(const std::string& text, const std::string& source) {
+    return Parser(source).parse(text);
+}
+
+nlohmann::json defaults_json(const Defaults& d) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& r : rules())
+        if (r.key.scope != KeyScope::model) j[std::string(r.key.name)] = r.show(d);
+    return j;
+}
+
+nlohmann::json model_json(const ModelConfig& m) {
+    nlohmann::json j = {{"name", m.name}, {"kind", m.external() ? "external" : "managed"}};
+    for (const auto& r : rules())
+        if (r.key.scope != KeyScope::defaults && shown_for(r.key, m)) j[std::string(r.key.name)] = r.show(m);
+    return j;
+}
+
+} // namespace llmctl

@@ -1,0 +1,123 @@
+// The key table against llmctl.toml(5) and against the parser: every key is documented in its
+// section with its type and its built-in default, and is read where its scope says.
+#include "llmctl/config_keys.hpp"
+#include "llmctl/errors.hpp"
+#include "llmctl/files.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+using namespace llmctl;
+
+namespace {
+
+struct ManEntry {
+    std::string section; // "MODEL KEYS", "SHARED KEYS", "DEFAULTS-ONLY KEYS"
+    std::string type;    // the value's form, markup removed: "duration", "[low, high]"
+    std::string fallback; // what "(default _X_" says, "" when it says nothing
+};
+
+// The "*key* = TYPE (default _X_...)" lines of llmctl.toml(5), by key.
+std::map<std::string, ManEntry> man_entries() {
+    auto text = read_file(std::string(LLMCTL_SOURCE_DIR) + "/man/llmctl.toml.5.scd");
+    EXPECT_TRUE(text) << "cannot read man/llmctl.toml.5.scd";
+    std::map<std::string, ManEntry> out;
+    std::string section;
+    static const std::regex entry(R"(^\*([a-z_]+)\* = (.*?)( \(default _(.*?)_[,;)].*)?$)");
+    std::istringstream in(text.value_or(""));
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("# ", 0) == 0) section = line.substr(2);
+        std::smatch m;
+        if (!std::regex_match(line, m, entry)) continue;
+        std::string type = m[2];
+        std::erase(type, '_');
+        out[m[1]] = {section, type, m[4]};
+    }
+    return out;
+}
+
+std::string section_of(KeyScope s) {
+    switch (s) {
+    case KeyScope::model: return "MODEL KEYS";
+    case KeyScope::shared: return "SHARED KEYS";
+    case KeyScope::defaults: return "DEFAULTS-ONLY KEYS";
+    }
+    return "";
+}
+
+bool parses(const std::string& toml) {
+    try {
+        parse_config(toml, "t.toml");
+        return true;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
+} // namespace
+
+TEST(ConfigKeys, EveryKeyIsDocumentedInItsSectionWithItsType) {
+    auto man = man_entries();
+    ASSERT_GE(man.size(), 20u);
+    for (const auto& k : config_keys()) {
+        std::string name(k.name);
+        ASSERT_TRUE(man.count(name)) << "llmctl.toml(5) does not document " << name;
+        EXPECT_EQ(man[name].section, section_of(k.scope)) << name;
+        EXPECT_EQ(man[name].type, k.type) << name;
+        EXPECT_FALSE(k.doc.empty()) << name;
+    }
+}
+
+TEST(ConfigKeys, EveryDocumentedKeyIsAKey) {
+    std::set<std::string> names;
+    for (const auto& k : config_keys()) EXPECT_TRUE(names.insert(std::string(k.name)).second) << "declared twice: " << k.name;
+    for (const auto& [name, e] : man_entries()) EXPECT_TRUE(names.count(name)) << "llmctl.toml(5) documents " << name << ", which llmctl refuses";
+}
+
+// The default llmctl.toml(5) states, written into [defaults], gives the built-in value.
+TEST(ConfigKeys, DocumentedDefaultsAreTheBuiltInOnes) {
+    auto man = man_entries();
+    const nlohmann::json builtin = defaults_json(Defaults{});
+    for (const auto& k : config_keys()) {
+        if (k.scope == KeyScope::model) continue;
+        std::string name(k.name);
+        ASSERT_FALSE(man[name].fallback.empty()) << "llmctl.toml(5) gives no default for " << name;
+        auto cfg = parse_config("[defaults]\n" + name + " = " + man[name].fallback + "\n", "t.toml");
+        EXPECT_EQ(defaults_json(cfg.defaults)[name], builtin[name]) << name << ": documented " << man[name].fallback;
+    }
+}
+
+TEST(ConfigKeys, EachKeyIsReadWhereItsScopeSays) {
+    for (const auto& k : config_keys()) {
+        std::string name(k.name);
+        std::string value = name == "command" ? R"(["x"])" : name == "url" ? R"("http://127.0.0.1:9")" : "";
+        if (value.empty()) continue; // a table of its own kind: the two keys that make a model
+        EXPECT_TRUE(parses("[models.m]\n" + name + " = " + value + "\n")) << name;
+        EXPECT_FALSE(parses("[defaults]\n" + name + " = " + value + "\n")) << name;
+    }
+    EXPECT_TRUE(parses("[defaults]\nmax_inflight = 2\n"));
+    EXPECT_FALSE(parses("[models.m]\ncommand = [\"x\"]\nmax_inflight = 2\n"));
+    EXPECT_TRUE(parses("[defaults]\nstall_timeout = \"5s\"\n[models.m]\ncommand = [\"x\"]\nstall_timeout = \"6s\"\n"));
+}
+
+TEST(ConfigKeys, ShowHasEveryKeyThatApplies) {
+    auto cfg = parse_config("[models.managed]\ncommand = [\"x\"]\n[models.outside]\nurl = \"http://127.0.0.1:9\"\n", "t.toml");
+    auto d = defaults_json(cfg.defaults);
+    auto managed = model_json(cfg.models.at("managed"));
+    auto outside = model_json(cfg.models.at("outside"));
+    EXPECT_EQ(managed["kind"], "managed");
+    EXPECT_EQ(outside["kind"], "external");
+    for (const auto& k : config_keys()) {
+        std::string name(k.name);
+        EXPECT_EQ(d.contains(name), k.scope != KeyScope::model) << name;
+        EXPECT_EQ(managed.contains(name), k.scope != KeyScope::defaults && k.use != KeyUse::external) << name;
+        EXPECT_EQ(outside.contains(name), k.scope != KeyScope::defaults && k.use != KeyUse::managed) << name;
+    }
+    EXPECT_TRUE(managed["port"].is_null());
+    EXPECT_TRUE(managed["cwd"].is_null());
+    EXPECT_TRUE(outside["api_key_env"].is_null());
+    EXPECT_EQ(managed["first_token_timeout"], "5m");
+}

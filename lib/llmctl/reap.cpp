@@ -1,6 +1,6 @@
-// reap: one short hold of the state lock to read, decide and record (plan_under_lock), then the
-// actions that give processes time (act_*), outside the lock, each re-checked under the lock by
-// the stop it runs.
+// reap: one short hold of the state lock to read (take_snapshot), decide (decide, reap_plan.cpp:
+// a pure function) and record (record_plan); then the actions that give processes time (act_*),
+// outside the lock, each re-checked under the lock by the stop it runs.
 
 #include "llmctl/reap.hpp"
 
@@ -14,6 +14,7 @@
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
+#include "llmctl/reap_plan.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/signal.hpp"
@@ -54,13 +55,6 @@ bool same_unowned(const ServerRow& now_row, const ServerRow& then, const char* s
     return now_row.instance == then.instance && now_row.server == then.server && now_row.status == status && !owner_alive(now_row);
 }
 
-// What reap decided under the lock and carries out outside it.
-struct Plan {
-    std::vector<ServerRow> adopt, finish_stop, idle;
-    std::vector<ServerRow> duty_stops; // servers whose exec died with the duty to stop them, no heir
-    std::vector<MarkedProcess> orphans;
-};
-
 struct Reaper {
     const std::string& dir;
     const Config& cfg;
@@ -82,112 +76,82 @@ struct Reaper {
     }
 };
 
-// Rows whose server is gone (a running one, or one no live invocation owns): deleted. Returns the
-// instances of the rows that stay.
-std::set<std::string> clear_dead_rows(Reaper& rp, Store* store, const std::vector<ServerRow>& rows) {
-    std::set<std::string> live;
-    for (const auto& r : rows) {
-        if (r.status == "failed") continue;
-        if (!is_alive(r.server) && (r.status == "running" || !owner_alive(r))) {
-            std::string why = fmt::format("{} server's process is gone", r.status);
-            rp.did("reaped", r.name, r.server.pid, why);
-            if (!rp.opts.dry_run) {
-                store->prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
-                store->add_event(r.name, "reaped", fmt::format("pid {}: {}", r.server.pid, why));
-            }
-            continue;
+// What reap reads under the lock: rows, leases and marked processes, with whether each process
+// lives (its proven identity) and whether a running server with an idle limit is in use.
+ReapSnapshot take_snapshot(const Reaper& rp, Store* store) {
+    ReapSnapshot s;
+    s.now = rp.now;
+    if (store) {
+        for (auto& row : load_servers(*store)) {
+            ReapRow r{row};
+            r.server_alive = is_alive(row.server);
+            r.owner_alive = owner_alive(row);
+            if (row.status == "running") r.idle_limit = rp.idle_limit(row);
+            if (r.idle_limit.count() > 0) r.in_use = server_use(*store, row).any();
+            s.rows.push_back(std::move(r));
         }
-        live.insert(r.instance);
+        auto q = store->prepare("SELECT id, model, owner_pid, owner_start_ticks, owner_boot_id FROM leases ORDER BY id");
+        while (q.step()) {
+            Identity owner = identity_at(q, 2);
+            s.leases.push_back({q.i64(0), q.str(1), owner.pid, is_alive(owner)});
+        }
     }
-    return live;
+    s.marked = scan_marked(rp.dir);
+    return s;
 }
 
-// Chat leases whose client died: deleted (the slot is free again).
-void reclaim_dead_leases(Reaper& rp, Store& store) {
-    std::vector<std::pair<std::int64_t, std::string>> dead;
-    auto q = store.prepare("SELECT id, model, owner_pid, owner_start_ticks, owner_boot_id FROM leases ORDER BY id");
-    while (q.step()) {
-        Identity owner = identity_at(q, 2);
-        if (is_alive(owner)) continue;
-        std::string why = fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid);
-        rp.did("lease_reclaimed", q.str(1), owner.pid, why);
-        dead.emplace_back(q.i64(0), why);
-    }
-    if (rp.opts.dry_run) return;
-    for (auto& [id, why] : dead) {
-        store.prepare("DELETE FROM leases WHERE id=?").bind(1, id).run();
-        store.add_event("", "lease_reclaimed", why);
-    }
-}
-
-// exec users whose exec died: their rows go; the servers such an exec spawned with no live exec
-// left to inherit the duty are to be stopped (outside the lock).
-std::vector<ServerRow> reclaim_dead_execs(Reaper& rp, Store& store, const std::vector<ServerRow>& rows) {
+// exec users whose exec died: their rows go (exec_users hands a duty to stop the server to a
+// live exec of it); the servers whose duty found no heir are returned, to be stopped outside
+// the lock. With --dry-run, only what would be reclaimed, in `reports`.
+std::vector<ServerRow> reclaim_dead_execs(const Reaper& rp, Store& store, const ReapSnapshot& s, std::vector<ReapAction>& reports) {
     std::vector<ServerRow> to_stop;
     if (rp.opts.dry_run) {
         auto q = store.prepare("SELECT model, owner_pid, owner_start_ticks, owner_boot_id, stops_server FROM exec_users");
         while (q.step())
             if (!is_alive(identity_at(q, 1)))
-                rp.did("exec_reclaimed", q.str(0), static_cast<pid_t>(q.i64(1)),
-                       q.i64(4) ? "its exec is gone; it had started the server" : "its exec is gone");
+                reports.push_back({"exec_reclaimed", q.str(0), static_cast<pid_t>(q.i64(1)),
+                                   q.i64(4) ? "its exec is gone; it had started the server" : "its exec is gone"});
         return to_stop;
     }
     for (auto& duty : reclaim_dead_exec_users(store))
-        for (const auto& r : rows)
-            if (r.name == duty.model && r.instance == duty.instance && r.status != "failed") to_stop.push_back(r);
+        for (const auto& r : s.rows)
+            if (r.row.name == duty.model && r.row.instance == duty.instance && r.row.status != "failed") to_stop.push_back(r.row);
     return to_stop;
 }
 
-// Marked processes of this state dir whose instance has no live row are orphans. A live row whose
-// server (pid, start time, boot id: proven) carries other markers (instance, host, port) is a
-// damaged row, not an orphan: the process's markers are the truth, the row is repaired (found by
-// the corruption test: a flipped byte made a row's host a public address).
-std::vector<MarkedProcess> find_orphans(Reaper& rp, Store* store, const std::vector<ServerRow>& rows, std::set<std::string>& live) {
-    auto marked = scan_marked(rp.dir);
-    for (auto& m : marked) {
-        for (const auto& r : rows) {
-            if (r.status == "failed" || r.server != m.id) continue;
-            live.insert(m.instance);
-            if (r.instance == m.instance && r.host == m.host && r.port == m.port) continue;
-            std::string why = fmt::format("row instance {} host {} port {} repaired to the server's markers {} {} {}", r.instance,
-                                          r.host, r.port.value_or(0), m.instance, m.host, m.port);
-            rp.did("repaired", r.name, m.id.pid, why);
-            if (!rp.opts.dry_run) {
-                store->prepare("UPDATE servers SET instance=?, host=?, port=? WHERE name=? AND instance=?")
-                    .bind(1, m.instance).bind(2, m.host).bind(3, m.port).bind(4, r.name).bind(5, r.instance).run();
-                store->add_event(r.name, "repaired", why);
-            }
-        }
+// The part of the plan written in the snapshot's transaction (nothing with --dry-run), reported
+// in the order reap has always reported it.
+void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vector<ReapAction>& exec_reports) {
+    bool write = store && !rp.opts.dry_run;
+    for (const auto& r : plan.dead) {
+        std::string why = fmt::format("{} server's process is gone", r.status);
+        rp.did("reaped", r.name, r.server.pid, why);
+        if (!write) continue;
+        store->prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
+        store->add_event(r.name, "reaped", fmt::format("pid {}: {}", r.server.pid, why));
     }
-    std::vector<MarkedProcess> orphans;
-    for (auto& m : marked)
-        if (!live.count(m.instance)) orphans.push_back(m);
-    return orphans;
-}
-
-// Live rows: a start or stop whose llmctl died is to be finished; a running server unused for
-// longer than its idle timeout, with no chat and no exec using it, is to be stopped.
-void plan_live_rows(Reaper& rp, Store* store, const std::vector<ServerRow>& rows, const std::set<std::string>& live, Plan& plan) {
-    auto duty = [&](const ServerRow& r) {
-        return std::any_of(plan.duty_stops.begin(), plan.duty_stops.end(), [&](const ServerRow& d) { return d.instance == r.instance; });
-    };
-    for (const auto& r : rows) {
-        if (!live.count(r.instance) || !is_alive(r.server) || duty(r)) continue;
-        bool owner = owner_alive(r);
-        if (r.status == "starting" && !owner) plan.adopt.push_back(r);
-        else if (r.status == "stopping" && !owner) plan.finish_stop.push_back(r);
-        else if (r.status == "running") {
-            Millis limit = rp.idle_limit(r);
-            if (limit.count() > 0 && r.last_used && rp.now - *r.last_used > limit.count() && !(store && server_use(*store, r).any()))
-                plan.idle.push_back(r);
-        }
+    for (const auto& l : plan.dead_leases) {
+        std::string why = fmt::format("lease {} of {}: owner pid {} is gone", l.id, l.model, l.owner_pid);
+        rp.did("lease_reclaimed", l.model, l.owner_pid, why);
+        if (!write) continue;
+        store->prepare("DELETE FROM leases WHERE id=?").bind(1, l.id).run();
+        store->add_event("", "lease_reclaimed", why);
+    }
+    for (const auto& a : exec_reports) rp.report.actions.push_back(a);
+    for (const auto& [r, m] : plan.repairs) {
+        std::string why = fmt::format("row instance {} host {} port {} repaired to the server's markers {} {} {}", r.instance, r.host,
+                                      r.port.value_or(0), m.instance, m.host, m.port);
+        rp.did("repaired", r.name, m.id.pid, why);
+        if (!write) continue;
+        store->prepare("UPDATE servers SET instance=?, host=?, port=? WHERE name=? AND instance=?")
+            .bind(1, m.instance).bind(2, m.host).bind(3, m.port).bind(4, r.name).bind(5, r.instance).run();
+        store->add_event(r.name, "repaired", why);
     }
 }
 
 // Reads, decides and records in one transaction under the lock (a snapshot without it for
 // --dry-run). A write that fails (a full disk) is a warning: the plan is carried out all the same.
-Plan plan_under_lock(Reaper& rp) {
-    Plan plan;
+ReapPlan plan_under_lock(Reaper& rp) {
     std::optional<LockedStore> locked;
     std::optional<Store> reader;
     Store* store = nullptr;
@@ -199,18 +163,12 @@ Plan plan_under_lock(Reaper& rp) {
         store = &locked->store;
     }
     std::optional<Transaction> tx;
-    std::vector<ServerRow> rows;
-    if (store) {
-        tx.emplace(*store, rp.opts.dry_run ? Transaction::Kind::deferred : Transaction::Kind::exclusive);
-        rows = load_servers(*store);
-    }
-    auto live = clear_dead_rows(rp, store, rows);
-    if (store) {
-        reclaim_dead_leases(rp, *store);
-        plan.duty_stops = reclaim_dead_execs(rp, *store, rows);
-    }
-    plan.orphans = find_orphans(rp, store, rows, live);
-    plan_live_rows(rp, store, rows, live, plan);
+    if (store) tx.emplace(*store, rp.opts.dry_run ? Transaction::Kind::deferred : Transaction::Kind::exclusive);
+    ReapSnapshot snapshot = take_snapshot(rp, store);
+    std::vector<ReapAction> exec_reports;
+    if (store) snapshot.duty_stops = reclaim_dead_execs(rp, *store, snapshot, exec_reports);
+    ReapPlan plan = decide(snapshot);
+    record_plan(rp, store, plan, exec_reports);
     if (tx && !rp.opts.dry_run) {
         try {
             tx->commit();
@@ -362,7 +320,7 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
             report.warnings.push_back(fmt::format("the lost state file could not be rebuilt: {}", e.what()));
         }
     }
-    Plan plan = plan_under_lock(rp);
+    ReapPlan plan = plan_under_lock(rp);
     act_orphans(rp, plan.orphans);
     for (const auto& r : plan.adopt) act_adopt(rp, r);
     for (const auto& r : plan.finish_stop) act_finish_stop(rp, r);

@@ -331,7 +331,7 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
         // Short invocations skip the checkpoint on close; reap empties the WAL (TRUNCATE: a
         // passive checkpoint would leave frames that every new connection reads again).
         try {
-            if (auto store = Store::open_read(state_db_path(state_dir))) store->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+            if (auto store = Store::open_update(state_db_path(state_dir))) store->exec("PRAGMA wal_checkpoint(TRUNCATE)");
         } catch (const Error&) {
         }
     }

@@ -150,7 +150,7 @@ void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis 
     try {
         // One statement, no decision: SQLite serialises it with the lock holders' transactions,
         // so it needs no state lock (which keeps `start` of a running server lock-free).
-        if (auto store = Store::open_read(state_db_path(state_dir)))
+        if (auto store = Store::open_update(state_db_path(state_dir)))
             store->prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
                 .bind(1, now).bind(2, row.name).bind(3, row.instance).bind(4, now).run();
     } catch (const Error&) {

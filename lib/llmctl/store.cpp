@@ -365,11 +365,15 @@ Store Store::open_write(const std::string& path) {
     return s;
 }
 
-std::optional<Store> Store::open_read(const std::string& path) {
+std::optional<Store> Store::open_read(const std::string& path) { return open_existing(path, false); }
+
+std::optional<Store> Store::open_update(const std::string& path) { return open_existing(path, true); }
+
+std::optional<Store> Store::open_existing(const std::string& path, bool writable) {
     FileCheck fc = check_state_file(path);
     if (fc != FileCheck::ok) return std::nullopt;
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db, (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOFOLLOW, nullptr);
     Store s(db, path);
     if (rc != SQLITE_OK) s.fail(rc, "open");
     s.configure(false);
@@ -379,7 +383,10 @@ std::optional<Store> Store::open_read(const std::string& path) {
                     fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
                     "upgrade llmctl, or use another --state-dir");
     if (v == 0) return std::nullopt; // nothing written yet
-    if (v < k_schema_version) s.migrate(); // a file of an earlier llmctl: one schema change, once
+    if (v < k_schema_version) { // a file of an earlier llmctl: one schema change, once
+        if (!writable) return open_existing(path, true);
+        s.migrate();
+    }
     return s;
 }
 

@@ -58,9 +58,15 @@ public:
     // Throws Error(failure) for a file that is not SQLite, truncated, corrupt or newer.
     static Store open_write(const std::string& path);
 
-    // Opens an existing state file for reading; nullopt when it is missing, empty or has no
-    // schema yet. A file of an earlier schema is migrated first (once, in its own transaction).
+    // Opens an existing state file read-only; nullopt when it is missing, empty or has no schema
+    // yet. A file of an earlier schema is migrated first (once, in its own transaction, over a
+    // read-write connection: the one reason a reader writes).
     static std::optional<Store> open_read(const std::string& path);
+
+    // Opens an existing state file for a change that needs no state lock: one statement that
+    // SQLite serialises with the lock holders' transactions (a chat's or start's last_used) or
+    // reap's checkpoint. nullopt as for open_read.
+    static std::optional<Store> open_update(const std::string& path);
 
     Store(Store&&) noexcept;
     Store& operator=(Store&&) noexcept;
@@ -76,6 +82,11 @@ public:
 
     // Runs the migrations from the file's user_version up to k_schema_version.
     void migrate();
+
+private:
+    static std::optional<Store> open_existing(const std::string& path, bool writable);
+
+public:
 
     // Throws an Error for the current SQLite error, naming the state file.
     [[noreturn]] void fail(int rc, const std::string& what) const;

@@ -35,11 +35,13 @@ ps_field() {
 }
 # ps_count [ps options]: the number of rows of `llmctl ps --json`.
 ps_count() { "$LLMCTL_BIN" ps --json "$@" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
-# ps_rows FIELD[,FIELD...] [ps options]: each row of `llmctl ps --json`, its FIELDs joined by ":", one row a line.
+# ps_rows FIELD[,FIELD...] [ps options]: each row of `llmctl ps --json`, one a line, its FIELDs
+# joined by ":".
 ps_rows() {
   "$LLMCTL_BIN" ps --json "${@:2}" | python3 -c 'import json,sys; [print(":".join(str(r[f]) for f in sys.argv[1].split(","))) for r in json.load(sys.stdin)]' "$1"
 }
-# json_get PATH: the value at PATH (keys and list indexes joined by ".", as in 0.pid) of the JSON on stdin; fails without one.
+# json_get PATH: the value at PATH (keys and list indexes joined by ".", as in 0.pid) of the JSON
+# on stdin; fails if there is none.
 json_get() {
   python3 -c 'import json,sys
 v = json.load(sys.stdin)

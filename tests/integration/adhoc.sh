@@ -3,14 +3,8 @@
 # (start prints its URL, chat, exec, restart in its own directory, logs, stop). A configured
 # model's name, or another command under a running ad-hoc name, is a usage error.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-startup_timeout = "20s"
-[models.echo]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config 'stop_timeout = "5s"' 'startup_timeout = "20s"'
+mock_model echo
 pid_of() { ps_field "$1" pid; }
 
 # 1. The man page's example: python's http.server answers / (not /health): --health /.

@@ -4,14 +4,9 @@
 # unprivileged user nobody: root ignores permissions), and a full disk (RLIMIT_FSIZE, with
 # SIGXFSZ ignored so the write error surfaces).
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.a]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.b]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config
+mock_model a
+mock_model b
 # check RC 'PATTERN' ARGS...: exit code, message, and no state dir created.
 check() {
   local want=$1 pat=$2; shift 2
@@ -104,7 +99,7 @@ nrun 1 'state file .* (can only be opened read-only|readonly|Permission denied)'
 # A full disk: the file size limit stops the state file from growing. start fails with a
 # clear message, kills the server it spawned, and the state stays consistent.
 llmctl start a -q >/dev/null
-pid_a=$(llmctl ps --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pid"])')
+pid_a=$(ps_field a pid)
 llmctl reap -q   # checkpoint
 rc=0
 bash -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' _ "$LLMCTL_BIN" start b >"$T/out" 2>"$T/err" || rc=$?
@@ -112,8 +107,7 @@ bash -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' _ "$LLMCTL_BIN" start b >"$T/out"
 grep -qE 'llmctl: error: .*(too large|disk|full|I/O)' "$T/err" || fail "full disk message: $(cat "$T/err")"
 [ "$(marked)" = "$pid_a" ] || fail "after the failed start, marked processes: $(marked), want only a ($pid_a)"
 expect_rc 0 llmctl ps --json
-[ "$(python3 -c 'import json,sys; print(" ".join(r["name"]+":"+r["status"] for r in json.loads(sys.argv[1])))' "$OUT")" = "a:running" ] ||
-  fail "state after the failed start: $OUT"
+[ "$(ps_rows name,status)" = "a:running" ] || fail "state after the failed start: $OUT"
 python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute("pragma integrity_check").fetchone()[0]; sys.exit(r != "ok")' "$LLMCTL_HOME/state.db" ||
   fail "integrity_check failed after the full disk"
 expect_rc 0 llmctl start b   # and with room again, all is well

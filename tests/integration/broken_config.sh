@@ -2,17 +2,8 @@
 # and reap work from the state file with a warning naming the error; only what needs the config
 # (idle timeouts, log rotation) is skipped, and reap says so. start still refuses (exit 3).
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.a]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.b]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.c]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config 'stop_timeout = "5s"'
+for m in a b c; do mock_model $m; done
 pid_of() { ps_field "$1" pid; }
 for m in a b c; do expect_rc 0 llmctl start $m; done
 a=$(pid_of a) b=$(pid_of b) c=$(pid_of c)

@@ -2,27 +2,20 @@
 # request log), killed clients never keep a slot, crashes/stalls/Ctrl-C give their exit codes
 # and release the slot, sessions keep every message, external models work.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.one]
-command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/one.req"]
-max_concurrent = 1
-[models.three]
+mock_config
+mock_model one --tokens-per-second 200 --request-log "$T/one.req"
+config_add 'max_concurrent = 1'
 # Answers of 8 tokens take 0.3 s here, so 8 clients started together overlap 3 at a time even
 # on a loaded machine (at 200 tokens/s, 40 ms, their start-up spread sometimes left only 2).
-command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "25", "--request-log", "$T/three.req"]
-max_concurrent = 3
-[models.slow]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "100000", "--tokens-per-second", "500"]
-max_concurrent = 1
-[models.crashy]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--crash-mid-stream", "5"]
-[models.stally]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--stall-after", "3"]
-[models.stally2]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "50", "--stall-after", "3"]
-stall_timeout = "1s"
+mock_model three --tokens-per-second 25 --request-log "$T/three.req"
+config_add 'max_concurrent = 3'
+mock_model slow --reply-tokens 100000 --tokens-per-second 500
+config_add 'max_concurrent = 1'
+mock_model crashy --reply-tokens 50 --crash-mid-stream 5
+mock_model stally --reply-tokens 50 --stall-after 3
+mock_model stally2 --reply-tokens 50 --stall-after 3
+config_add 'stall_timeout = "1s"'
+config_add <<EOT
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 [models.loading]
@@ -92,7 +85,7 @@ rc=0; wait "$holder" || rc=$?
 [ $rc -eq 130 ] || fail "SIGINT: exit $rc, want 130"
 [ "$(leases)" = 0 ] || fail "leases left after SIGINT"
 expect_rc 0 llmctl ps --health --json
-echo "$OUT" | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="slow"][0]; assert r["health_http"]==200, r'
+[ "$(ps_field slow health_http --health)" = 200 ] || fail "slow's health after SIGINT: $OUT"
 # A closed stdout pipe ends a chat quietly.
 rc=$(timeout 20 bash -c '"$0" chat slow go | head -c 1 >/dev/null; echo "${PIPESTATUS[0]}"' "$LLMCTL_BIN") || fail "chat | head hung"
 [ "$rc" = 0 ] || fail "chat | head: exit $rc"
@@ -126,21 +119,21 @@ PY
 
 # 7. An external model: a mock server started outside llmctl; start/stop on it are exit 2.
 "$MOCK_BIN" --port $((PORT_BASE + 30)) >/dev/null 2>&1 &
-wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 30))
+wait_for 10 port_open $((PORT_BASE + 30)) || fail "nothing listens on $((PORT_BASE + 30))"
 expect_rc 0 llmctl chat ext "outside hello"
 [ "$OUT" = "outside hello" ] || fail "external chat: $OUT"
 expect_rc 0 llmctl chat ext --json "json please"
-python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["content"]=="json please" and j["finish_reason"]=="stop", j' "$OUT" || fail "--json: $OUT"
+[ "$(json_get content <<<"$OUT")" = "json please" ] && [ "$(json_get finish_reason <<<"$OUT")" = stop ] || fail "--json: $OUT"
 # A server that answers with an HTTP error: its status and message are shown, exit 1.
 python3 -m http.server $((PORT_BASE + 31)) --bind 127.0.0.1 >/dev/null 2>&1 &
-wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 31))
+wait_for 10 port_open $((PORT_BASE + 31)) || fail "nothing listens on $((PORT_BASE + 31))"
 expect_rc 1 llmctl chat notapi hi
 echo "$ERR" | grep -q "notapi answered HTTP 501" || fail "HTTP error message: $ERR"
 # 503 before the answer (a server still loading) is retried with backoff (0.2+0.4+0.8 s):
 # one that loads within that gets the chat through; one that keeps loading is exit 1.
 "$MOCK_BIN" --port $((PORT_BASE + 32)) --startup-delay 600ms >/dev/null 2>&1 &
 "$MOCK_BIN" --port $((PORT_BASE + 33)) --startup-delay 60s >/dev/null 2>&1 &
-for p in 32 33; do wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + p)); done
+for p in 32 33; do wait_for 10 port_open $((PORT_BASE + p)) || fail "nothing listens on $((PORT_BASE + p))"; done
 expect_rc 0 llmctl chat loading "after the load"
 [ "$OUT" = "after the load" ] || fail "chat through a 503: $OUT"
 expect_rc 1 llmctl chat stuck hi
@@ -152,17 +145,11 @@ expect_rc 4 llmctl chat three --no-start hi
 
 # max_inflight caps all models together: 2 models x max_concurrent 2, max_inflight 2.
 llmctl stop --all -q
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-max_inflight = 2
-[models.a]
-command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req", "--hold-until", "$T/inflight.go"]
-max_concurrent = 2
-[models.b]
-command = ["$MOCK_BIN", "--port", "{port}", "--tokens-per-second", "200", "--request-log", "$T/all.req", "--hold-until", "$T/inflight.go"]
-max_concurrent = 2
-EOT
+mock_config 'max_inflight = 2'
+for m in a b; do
+  mock_model $m --tokens-per-second 200 --request-log "$T/all.req" --hold-until "$T/inflight.go"
+  config_add 'max_concurrent = 2'
+done
 llmctl start a >/dev/null; llmctl start b >/dev/null
 # Every stream holds after its first token until inflight.go exists: once two chats have printed
 # theirs, the cap is reached whatever the machine's speed; then they all go on.

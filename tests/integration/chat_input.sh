@@ -3,16 +3,10 @@
 # the offset of its first bad byte; a blank prompt is exit 2 however it is given, before any
 # server starts; --session "" is exit 2; piped output is the model's bytes, escape codes included.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.echo]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.history]
-command = ["$MOCK_BIN", "--port", "{port}", "--echo-history"]
-[models.esc]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply", "title\u001b]0;pwned\u0007 clear\u001b[2J csi\u009b31m cr\rend"]
-EOT
+mock_config
+mock_model echo
+mock_model history --echo-history
+mock_model esc --reply 'title\u001b]0;pwned\u0007 clear\u001b[2J csi\u009b31m cr\rend'
 fffd=$'\xef\xbf\xbd'
 
 # 1. A Latin-1 prompt on stdin, as `git diff | llmctl chat m` sends for a Latin-1 file.

@@ -4,21 +4,13 @@
 # errors that start on a line of their own, model output that cannot drive the terminal, and
 # plain line reading with TERM=dumb.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.echo]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.flaky]
-command = ["$MOCK_BIN", "--port", "{port}", "--echo-history", "--fail-on", "boom"]
-[models.crashy]
-command = ["$MOCK_BIN", "--port", "{port}", "--crash-mid-stream", "3"]
-[models.slow]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "100000", "--tokens-per-second", "20"]
-max_concurrent = 1
-[models.esc]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply", "title\u001b]0;pwned\u0007 clear\u001b[2J csi\u009b31m cr\rend"]
-EOT
+mock_config
+mock_model echo
+mock_model flaky --echo-history --fail-on boom
+mock_model crashy --crash-mid-stream 3
+mock_model slow --reply-tokens 100000 --tokens-per-second 20
+config_add 'max_concurrent = 1'
+mock_model esc --reply 'title\u001b]0;pwned\u0007 clear\u001b[2J csi\u009b31m cr\rend'
 sock="llmctl-test-$$"
 tm() { tmux -u -L "$sock" -f /dev/null "$@"; }
 on_cleanup() { tm kill-server 2>/dev/null; }

@@ -4,14 +4,9 @@
 . "$TEST_LIB"
 src=$(cd "$(dirname "$TEST_LIB")/../.." && pwd)
 comp="$src/completions"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.alpha]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.beta]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config
+mock_model alpha
+mock_model beta
 mkdir -p "$T/bin"
 ln -s "$LLMCTL_BIN" "$T/bin/llmctl" # the scripts run the llmctl the user typed, found on PATH ($T/bin is first there: lib.sh)
 # An ad-hoc server: not in the config, but `stop` and `logs` should offer it.

@@ -3,18 +3,10 @@
 # say (10MB is 10^7 bytes, a bare 10M is refused); a start that returned with --no-wait is
 # finished without being called "adopted"; start of a running server takes no state lock.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-log_max_size = "10MB"
-[models.m]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.held]
-command = ["$MOCK_BIN", "--port", "{port}", "--loading-until", "$T/held.loaded"]
-[models.crash]
-command = ["$MOCK_BIN", "--port", "{port}", "--crash-at-start"]
-EOT
+mock_config 'stop_timeout = "5s"' 'log_max_size = "10MB"'
+mock_model m
+mock_model held --loading-until "$T/held.loaded"
+mock_model crash --crash-at-start
 field() { ps_field "$1" "$2" -a; }
 
 # ps -a: a failed server's reason in the table; no UPTIME or IDLE for a failed or dead row.

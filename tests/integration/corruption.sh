@@ -6,10 +6,8 @@
 # test survives); after `reap --rebuild` and `reap` the live servers all have rows again, one
 # per name, and answer. The sweep itself is corruption_sweep.py.
 . "$TEST_LIB"
-{
-  printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + 40))
-  for m in a b; do printf '[models.%s]\ncommand = ["%s", "--port", "{port}"]\n' "$m" "$MOCK_BIN"; done
-} >"$LLMCTL_CONFIG"
+mock_config --range 40
+for m in a b; do mock_model $m; done
 db="$LLMCTL_HOME/state.db"
 llmctl start a >/dev/null
 llmctl start b >/dev/null

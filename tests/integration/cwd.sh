@@ -22,7 +22,7 @@ port_range = [$PORT_BASE, $((PORT_BASE + 20))]
 command = ["$MOCK_BIN", "--port", "{port}"]
 cwd = "/nonexistent/place"
 EOT
-cwd_of() { readlink "/proc/$(llmctl --config "$T/cfg/ok.toml" ps --json | python3 -c 'import json,sys; print([r["pid"] for r in json.load(sys.stdin) if r["name"]==sys.argv[1]][0])' "$1")/cwd"; }
+cwd_of() { readlink "/proc/$(ps_field "$1" pid --config "$T/cfg/ok.toml")/cwd"; }
 export HOME="$T/home"
 cd /   # a relative cwd must not depend on where llmctl runs
 expect_rc 0 llmctl --config "$T/cfg/ok.toml" config check

@@ -2,13 +2,8 @@
 # (a chat or start, or reap) finishes that stop as a stop: SIGTERM through the proven identity
 # (the server logs it), and reports what is true, never "was dead" for a live process.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.m]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config 'stop_timeout = "5s"'
+mock_model m
 pid_of() { ps_field m pid; }
 events() { python3 -c 'import sqlite3,sys; print("\n".join("%s %s" % r for r in sqlite3.connect(sys.argv[1]).execute("select kind, detail from events order by id")))' "$LLMCTL_HOME/state.db"; }
 # The server's own log, between its start marker and the next one: what happened to that process.
@@ -19,7 +14,7 @@ for finisher in chat start reap; do
   old=$(pid_of)
   rc=0; LLMCTL_FAULT=crash-after:marked-stopping "$LLMCTL_BIN" stop m >/dev/null 2>&1 || rc=$?
   [ $rc -eq 137 ] || fail "the stop was not killed at the fault point (exit $rc)"
-  [ "$(llmctl ps --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])')" = stopping ] || fail "no stopping row"
+  [ "$(ps_field m status)" = stopping ] || fail "no stopping row"
   alive "$old" || fail "the server died with its stop"
   case $finisher in
     chat) expect_rc 0 llmctl chat m "hello again"; [ "$OUT" = "hello again" ] || fail "chat answered: $OUT" ;;

@@ -4,22 +4,14 @@
 . "$TEST_LIB"
 tokens=40
 expected=$(python3 -c "import sys; n=int(sys.argv[1]); print(' '.join('tok%d' % i for i in range(n)))" $tokens)
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.five]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "$tokens", "--tokens-per-second", "20", "--abort-on-term-in-flight", "--stderr-only", "--hold-until", "$T/five.go"]
-max_concurrent = 5
-[models.long]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "2000", "--tokens-per-second", "20", "--abort-on-term-in-flight", "--stderr-only"]
-max_concurrent = 5
-[models.one]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "$tokens", "--tokens-per-second", "10", "--request-log", "$T/one.req", "--hold-until", "$T/one.go"]
-max_concurrent = 1
-EOT
+mock_config 'stop_timeout = "5s"'
+mock_model five --reply-tokens "$tokens" --tokens-per-second 20 --abort-on-term-in-flight --stderr-only --hold-until "$T/five.go"
+config_add 'max_concurrent = 5'
+mock_model long --reply-tokens 2000 --tokens-per-second 20 --abort-on-term-in-flight --stderr-only
+config_add 'max_concurrent = 5'
+mock_model one --reply-tokens "$tokens" --tokens-per-second 10 --request-log "$T/one.req" --hold-until "$T/one.go"
+config_add 'max_concurrent = 1'
 ps_json() { llmctl ps --json; }
-field() { ps_json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
 all_streaming() { # every output file named has at least one token
   local f
   for f in "$@"; do [ -s "$f" ] || return 1; done
@@ -28,14 +20,14 @@ all_streaming() { # every output file named has at least one token
 # 1. Five chats streaming (held after their first token until the test has looked), then stop:
 #    all five finish whole (exit 0), then the server exits.
 expect_rc 0 llmctl start five
-pid=$(field five pid)
+pid=$(ps_field five pid)
 chats=()
 for i in 1 2 3 4 5; do
   llmctl chat five "hi $i" >"$T/c$i.out" 2>"$T/c$i.err" &
   chats+=($!)
 done
 wait_for 20 all_streaming "$T"/c{1,2,3,4,5}.out || fail "the five chats did not all start streaming"
-[ "$(field five active)" = 5 ] && [ "$(field five queued)" = 0 ] && [ "$(field five max_concurrent)" = 5 ] \
+[ "$(ps_field five active)" = 5 ] && [ "$(ps_field five queued)" = 0 ] && [ "$(ps_field five max_concurrent)" = 5 ] \
   || fail "ps --json slots while 5 stream: $(ps_json)"
 llmctl ps | grep -E "^five +running .* 5/5 +http" >/dev/null || fail "ps SLOTS while 5 stream: $(llmctl ps)"
 llmctl stop five >"$T/stop.out" 2>"$T/stop.err" &
@@ -81,7 +73,7 @@ grep "terminate called" "$LLMCTL_HOME/logs/long.log" >/dev/null || fail "the for
 # 3. restart while one chat streams and three queue behind max_concurrent = 1: all four
 #    complete, the first on the old server, the three queued ones on the new one.
 expect_rc 0 llmctl start one
-old=$(field one pid)
+old=$(ps_field one pid)
 llmctl chat one "q1" >"$T/q1.out" 2>"$T/q1.err" &
 q1=$!
 wait_for 10 all_streaming "$T/q1.out" || fail "q1 did not start"
@@ -89,10 +81,9 @@ queued=()
 for i in 2 3 4; do
   llmctl chat one "q$i" >"$T/q$i.out" 2>"$T/q$i.err" &
   queued+=($!)
-  wait_for 10 sh -c "[ \"\$(\"$LLMCTL_BIN\" ps --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"queued\"])')\" = $((i - 1)) ]" \
-    || fail "q$i never queued: $(ps_json)"
+  wait_for 10 eval '[ "$(ps_field one queued)" = $((i - 1)) ]' || fail "q$i never queued: $(ps_json)"
 done
-[ "$(field one active)" = 1 ] && [ "$(field one queued)" = 3 ] && [ "$(field one max_concurrent)" = 1 ] || fail "slots: $(ps_json)"
+[ "$(ps_field one active)" = 1 ] && [ "$(ps_field one queued)" = 3 ] && [ "$(ps_field one max_concurrent)" = 1 ] || fail "slots: $(ps_json)"
 llmctl ps | grep -E "^one +running .* 1/1 \+3 queued +http" >/dev/null || fail "ps SLOTS: $(llmctl ps)"
 llmctl restart one >"$T/restart.out" 2>"$T/restart.err" &
 restarter=$!
@@ -104,7 +95,7 @@ rc=0; wait $restarter || rc=$?
 # The queued chats get no slot on the draining server, so the drain ends with q1, not at
 # drain_timeout (which would mean a queued chat took a slot on the old server and held it).
 ! grep "drain_timeout .* passed" "$T/restart.err" >/dev/null || fail "restart waited out drain_timeout: $(cat "$T/restart.err")"
-new=$(field one pid)
+new=$(ps_field one pid)
 [ -n "$new" ] && [ "$new" != "$old" ] || fail "restart kept pid $old"
 rc=0; wait $q1 || rc=$?
 [ $rc -eq 0 ] && [ "$(cat "$T/q1.out")" = "$expected" ] || fail "q1 (in flight at restart) exited $rc: $(cat "$T/q1.out") $(cat "$T/q1.err")"

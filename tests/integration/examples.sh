@@ -22,14 +22,9 @@ grep -q '^ExecStart=.*llmctl reap' "$ex/systemd/llmctl-reap.service" || fail "sy
 grep -q '^OnCalendar=\|^OnUnitActiveSec=' "$ex/systemd/llmctl-reap.timer" || fail "systemd timer has no schedule"
 
 # The CI smoke script, against an echo model on this test's ports.
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.echo]
-command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
-[models.broken]
-command = ["$MOCK_BIN", "--port", "{port}", "--crash-at-start"]
-EOT
+mock_config
+mock_model echo --host {host}
+mock_model broken --crash-at-start
 export LLMCTL="$LLMCTL_BIN"
 expect_rc 0 "$ex/ci-smoke.sh"
 echo "$OUT" | grep -q '^ci-smoke: passed$' || fail "smoke script output: $OUT"

@@ -3,16 +3,9 @@
 # afterwards unless it ran before, --keep, or another exec still uses it; a killed exec takes
 # CMD with it (PR_SET_PDEATHSIG) and the next reap stops the server it started, only that one.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.e]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.f]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.g]
-command = ["$MOCK_BIN", "--port", "{port}"]
+mock_config 'stop_timeout = "5s"'
+for m in e f g; do mock_model $m; done
+config_add <<EOT
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 EOT

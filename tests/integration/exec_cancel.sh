@@ -3,22 +3,15 @@
 # the next reap stops that server even once it is healthy. Execs that wait for one start share it:
 # four parallel execs load the model once, and the last one out stops it.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.slow]
-command = ["$MOCK_BIN", "--port", "{port}", "--startup-delay", "1s"]
-[models.four]
-command = ["$MOCK_BIN", "--port", "{port}", "--loading-until", "$T/four.loaded"]
-[models.pair]
-command = ["$MOCK_BIN", "--port", "{port}", "--loading-until", "$T/pair.loaded"]
-EOT
+mock_config 'stop_timeout = "5s"'
+mock_model slow --startup-delay 1s
+mock_model four --loading-until "$T/four.loaded"
+mock_model pair --loading-until "$T/pair.loaded"
 exec_rows() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from exec_users").fetchone()[0])' "$LLMCTL_HOME/state.db"; }
 # Observer: the servers' own output, one "listening" line per server process that ever ran.
 spawns() { grep -c "^mock server listening" "$LLMCTL_HOME/logs/$1.log" 2>/dev/null || true; }
 loading() { [ -n "$(marked)" ]; }   # a server process runs (its command started: its row is committed)
-healthy() { local u; u=$(llmctl ps --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["url"] if r else "")'); [ -n "$u" ] && curl -sf "$u/health" >/dev/null; }
+healthy() { local u; u=$(ps_field slow url); [ -n "$u" ] && curl -sf "$u/health" >/dev/null; }
 
 # 1. SIGTERM, SIGINT, SIGHUP while the model loads: exit 128+N, nothing left.
 for sig in TERM INT HUP; do

@@ -25,18 +25,10 @@ while True:
         if e.errno != errno.ENOSPC: raise
         open(sys.argv[1], "w").close()
         while True: time.sleep(60)'
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.other]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.gone]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.third]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.spammer]
-command = ["$MOCK_BIN", "--port", "{port}", "--log-spam", "4194304", "--loading-until", "$T/spammer.loaded"]
+mock_config 'stop_timeout = "5s"'
+for m in other gone third; do mock_model $m; done
+mock_model spammer --log-spam 4194304 --loading-until "$T/spammer.loaded"
+config_add <<EOT
 [models.filler]
 command = ["python3", "-c", "$(printf '%s' "$filler" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read())[1:-1])')", "$T/full"]
 health = "tcp"
@@ -56,7 +48,7 @@ kill -KILL "$gone"
 # A start cannot write its row: exit 1, and the server it spawned is gone.
 expect_rc 1 llmctl start third
 echo "$ERR" | grep -q "disk full" || fail "start on a full disk: $ERR"
-[ -z "$(pid_of third)" ] && [ "$(marked | wc -l)" = 2 ] || fail "start on a full disk left a server: $(marked)"
+[ -z "$(pid_of third)" ] && [ "$(count_marked)" = 2 ] || fail "start on a full disk left a server: $(marked)"
 
 # stop: the server is stopped, and the warning says the state file could not record it.
 expect_rc 0 llmctl stop other

@@ -2,21 +2,12 @@
 # on the port (the command ignores {port}), the health path answers 404, the server answers 503
 # (still loading); and the log lines it shows are of this run only.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "2s"
-startup_timeout = "2s"
-[models.deaf]
-command = ["sh", "-c", "echo run-\$\$ starting; exec sleep 60"]
-[models.wrongpath]
-command = ["$MOCK_BIN", "--port", "{port}"]
-health = "/healthz"
-[models.loading]
-command = ["$MOCK_BIN", "--port", "{port}", "--loading-until", "$T/never"]
-[models.crash]
-command = ["sh", "-c", "echo crash-\$\$; exit 3"]
-EOT
+mock_config 'stop_timeout = "2s"' 'startup_timeout = "2s"'
+config_add '[models.deaf]' 'command = ["sh", "-c", "echo run-$$ starting; exec sleep 60"]'
+mock_model wrongpath
+config_add 'health = "/healthz"'
+mock_model loading --loading-until "$T/never"
+config_add '[models.crash]' 'command = ["sh", "-c", "echo crash-$$; exit 3"]'
 expect_rc 6 llmctl start deaf
 echo "$ERR" | grep -q "server deaf not healthy after 2s: nothing listens on 127.0.0.1:$PORT_BASE" || fail "deaf: $ERR"
 echo "$ERR" | grep -q "hint: it never listened on port $PORT_BASE: does its command pass {port}" || fail "deaf hint: $ERR"
@@ -39,7 +30,6 @@ echo "$ERR" | grep -q 'hint: raise startup_timeout' || fail "loading hint: $ERR"
 expect_rc 5 llmctl start crash
 echo "$ERR" | grep -q "server crash exited with status 3 during startup" || fail "crash: $ERR"
 echo "$ERR" | grep -q "crash-[0-9]*" || fail "crash: its output is not shown: $ERR"
-llmctl ps -a --json | python3 -c 'import json,sys; s={r["name"]: r["status"] for r in json.load(sys.stdin)}; assert all(v == "failed" for v in s.values()) and len(s) == 4, s' \
-  || fail "rows after the failures: $(llmctl ps -a)"
+[ "$(ps_count -a)" = 4 ] && [ "$(ps_rows status -a | sort -u)" = failed ] || fail "rows after the failures: $(llmctl ps -a)"
 [ -z "$(marked)" ] || fail "a failed start left processes: $(marked)"
 echo "health_report: ok"

@@ -1,23 +1,15 @@
 # IPv6 and wildcard hosts give URLs a client can use, in start, ps and exec's variables; chat
 # reaches them; a host that is not an IP address or localhost is a config error.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.six]
-command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
-host = "::1"
-[models.bracketed]
-command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
-host = "[::1]"
-[models.any4]
-command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
-host = "0.0.0.0"
-[models.any6]
-command = ["$MOCK_BIN", "--host", "{host}", "--port", "{port}"]
-host = "::"
-EOT
+mock_config 'stop_timeout = "5s"'
+mock_model six --host {host}
+config_add 'host = "::1"'
+mock_model bracketed --host {host}
+config_add 'host = "[::1]"'
+mock_model any4 --host {host}
+config_add 'host = "0.0.0.0"'
+mock_model any6 --host {host}
+config_add 'host = "::"'
 for m in six bracketed any4 any6; do
   expect_rc 0 llmctl start $m
   url=$OUT
@@ -26,8 +18,7 @@ for m in six bracketed any4 any6; do
     any4) [[ $url == "http://127.0.0.1:"* ]] || fail "$m: start printed $url" ;;
   esac
   curl -sfg "$url/health" >/dev/null || fail "$m: $url does not answer"
-  [ "$(llmctl ps --json | python3 -c 'import json,sys; print([r["url"] for r in json.load(sys.stdin) if r["name"]==sys.argv[1]][0])' $m)" = "$url" ] \
-    || fail "$m: ps shows another URL"
+  [ "$(ps_field $m url)" = "$url" ] || fail "$m: ps shows another URL"
   expect_rc 0 llmctl exec $m -- sh -c 'echo "$LLMCTL_URL $OPENAI_BASE_URL"'
   [ "$OUT" = "$url $url/v1" ] || fail "$m: exec's variables: $OUT"
   expect_rc 0 llmctl chat $m "hi $m"
@@ -55,7 +46,7 @@ class S(http.server.HTTPServer): address_family = socket.AF_INET6
 S(("::1", int(sys.argv[1])), H).serve_forever()
 PY
 printf '[models.v6ext]\nurl = "http://[::1]:%d"\nmodel = "m"\n' $((PORT_BASE + 30)) >"$T/ext.toml"
-wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("::1", int(sys.argv[1])), 1)' $((PORT_BASE + 30)) 2>/dev/null || fail "the IPv6 recorder never listened"
+wait_for 10 port_open $((PORT_BASE + 30)) ::1 || fail "the IPv6 recorder never listened"
 expect_rc 1 llmctl --config "$T/ext.toml" chat v6ext "hi"
 [ "$(cat "$T/host.hdr")" = "[::1]:$((PORT_BASE + 30))" ] || fail "Host header: $(cat "$T/host.hdr")"
 printf '[models.v6ext]\nurl = "http://[::1]:%d"\nmodel = "m"\n' $((PORT_BASE + 31)) >"$T/ext.toml"  # nothing listens

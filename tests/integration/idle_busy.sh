@@ -2,17 +2,9 @@
 # idle reaper, a chat queued for a slot counts as a user, and last_used is set when a request
 # ends, so the idle clock starts then.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-idle_timeout = "2s"
-max_inflight = 1
-[models.slow]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "40", "--tokens-per-second", "8"]
-[models.other]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config 'stop_timeout = "5s"' 'idle_timeout = "2s"' 'max_inflight = 1'
+mock_model slow --reply-tokens 40 --tokens-per-second 8
+mock_model other
 expected=$(python3 -c "print(' '.join('tok%d' % i for i in range(40)))")
 # Seconds since the server's last_used, from the state file.
 idle_for() { python3 -c 'import sqlite3,sys,time; r=sqlite3.connect(sys.argv[1]).execute("select last_used from servers where name=?", (sys.argv[2],)).fetchone(); print(int(time.time()*1000) - r[0] if r else -1)' "$LLMCTL_HOME/state.db" "$1"; }

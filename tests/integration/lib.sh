@@ -33,6 +33,21 @@ llmctl() { "$LLMCTL_BIN" "$@"; }
 ps_field() {
   "$LLMCTL_BIN" ps --json "${@:3}" | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"
 }
+# ps_count [ps options]: the number of rows of `llmctl ps --json`.
+ps_count() { "$LLMCTL_BIN" ps --json "$@" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+# ps_rows FIELD[,FIELD...] [ps options]: each row of `llmctl ps --json`, one a line, its FIELDs
+# joined by ":".
+ps_rows() {
+  "$LLMCTL_BIN" ps --json "${@:2}" | python3 -c 'import json,sys; [print(":".join(str(r[f]) for f in sys.argv[1].split(","))) for r in json.load(sys.stdin)]' "$1"
+}
+# json_get PATH: the value at PATH (keys and list indexes joined by ".", as in 0.pid) of the JSON
+# on stdin; fails if there is none.
+json_get() {
+  python3 -c 'import json,sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$1"
+}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # expect_rc CODE CMD...: runs CMD, checks its exit code; stdout/stderr land in $OUT/$ERR.
 expect_rc() {
@@ -69,4 +84,39 @@ marked_matching() {
     echo "$p"
   done
   true
+}
+# count_marked: how many live servers of this test's state dir there are (marked | wc -l).
+count_marked() { marked | wc -l; }
+# mock_config [--range N] [LINE...]: writes a new config: [defaults] with port_range = [PORT_BASE,
+# PORT_BASE + N] (N is 20 unless given) and the LINEs; mock_model and config_add append to it.
+mock_config() {
+  local range=20
+  if [ "${1:-}" = --range ]; then range=$2; shift 2; fi
+  printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + range)) >"$LLMCTL_CONFIG"
+  [ $# -eq 0 ] || config_add "$@"
+}
+# mock_model NAME [ARG...]: appends model NAME, the mock server on {port} with ARGs (each put in a
+# TOML string as it is: "\u001b" is TOML's escape); its own keys follow with config_add.
+mock_model() {
+  local name=$1 a cmd="\"$MOCK_BIN\", \"--port\", \"{port}\""
+  shift
+  for a in "$@"; do cmd+=", \"$a\""; done
+  printf '[models.%s]\ncommand = [%s]\n' "$name" "$cmd" >>"$LLMCTL_CONFIG"
+}
+# config_add [LINE...]: appends the LINEs (without any, stdin) to the config.
+config_add() {
+  if [ $# -gt 0 ]; then printf '%s\n' "$@" >>"$LLMCTL_CONFIG"; else cat >>"$LLMCTL_CONFIG"; fi
+}
+# port_open PORT [HOST]: something accepts connections on HOST (127.0.0.1 unless given) at PORT.
+port_open() { python3 -c 'import socket,sys; socket.create_connection((sys.argv[2], int(sys.argv[1])), 1)' "$1" "${2:-127.0.0.1}" 2>/dev/null; }
+# hold_port PORT [--reuseport]: a listener on 127.0.0.1:PORT, a background job of the test (its PID
+# in HOLDER, killed by PID at the end), until killed; returns once it listens.
+hold_port() {
+  rm -f "$T/held.$1"
+  python3 -c 'import socket,sys,time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sys.argv[2:] == ["--reuseport"]: s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("up", flush=True); time.sleep(3600)' "$@" >"$T/held.$1" &
+  HOLDER=$!
+  wait_for 10 grep -qx up "$T/held.$1" || fail "the holder of port $1 never listened"
 }

@@ -1,11 +1,7 @@
 # A server writing 256 MiB to stdout at full speed finishes: output goes to a file, never a pipe.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.spam]
-command = ["$MOCK_BIN", "--port", "{port}", "--log-spam", "256MiB"]
-EOT
+mock_config
+mock_model spam --log-spam 256MiB
 expect_rc 0 llmctl start spam
 log="$LLMCTL_HOME/logs/spam.log"
 wait_for 60 sh -c "tail -c 4096 \"$log\" | grep -q \"log spam done\"" || fail "the server never finished writing its log"

@@ -1,13 +1,8 @@
 # logs: tail from the end, follow across rotation, lossless rotation under a full-speed writer,
 # bytes passed through unchanged, logs of failed servers readable.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-log_keep = 30
-[models.crash]
-command = ["$MOCK_BIN", "--port", "{port}", "--crash-at-start"]
-EOT
+mock_config 'log_keep = 30'
+mock_model crash --crash-at-start
 writer="$(dirname "$TEST_LIB")/numbered_writer.py"
 logs="$LLMCTL_HOME/logs"
 # check_run LOG LAST: the kept old files and the live log, joined oldest first, are exactly lines 0..LAST.

@@ -1,10 +1,7 @@
 # Conflicting options of logs are usage errors (exit 2) naming both flags, refused before
 # anything is done (no rotation, nothing printed on stdout).
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 9))]
-EOT
+mock_config --range 9
 logs=$LLMCTL_HOME/logs
 mkdir -p "$logs"
 seq 1 10 >"$logs/s.log"

@@ -14,11 +14,7 @@ on_cleanup() {
   wait_for 10 umount "$fs" 2>/dev/null || umount -l "$fs"
 }
 export LLMCTL_HOME=$fs/state
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 9))]
-log_keep = 2
-EOT
+mock_config --range 9 'log_keep = 2'
 logs=$LLMCTL_HOME/logs
 log=$logs/filler.log
 numbered() { seq -f '%09.0f' "$1" $(($2 - 1)); } # lines FROM … TO-1

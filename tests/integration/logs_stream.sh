@@ -4,11 +4,7 @@
 # across rotations. Run on the state dir's filesystem (ext4 here: COLLAPSE_RANGE, the cut falls
 # mid-line) and on tmpfs (copy + truncate: the live file is empty right after a rotation).
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 9))]
-log_keep = 3
-EOT
+mock_config --range 9 'log_keep = 3'
 shm=$(mktemp -d /dev/shm/llmctl-it.XXXXXX)
 on_cleanup() { rm -rf "$shm"; }
 

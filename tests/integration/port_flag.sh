@@ -2,16 +2,10 @@
 # busy port names the port and its holder, and blames the config only when the port came from it.
 . "$TEST_LIB"
 busy=$((PORT_BASE + 15))
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 10))]
-stop_timeout = "5s"
-[models.m]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.fixed]
-command = ["$MOCK_BIN", "--port", "{port}"]
-port = $busy
-EOT
+mock_config --range 10 'stop_timeout = "5s"'
+mock_model m
+mock_model fixed
+config_add "port = $busy"
 expect_rc 0 llmctl start m
 url=$OUT
 port=${url##*:}
@@ -20,10 +14,8 @@ echo "$ERR" | grep -q "m already runs on port $port (pid [0-9]*), not $((port + 
 echo "$ERR" | grep -q "hint: to move it: llmctl stop m && llmctl start m --port $((port + 3))" || fail "no hint: $ERR"
 expect_rc 0 llmctl start m --port "$port"
 [ "$OUT" = "$url" ] || fail "--port of its own port: $OUT"
-python3 -c 'import socket,sys,time
-s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("up", flush=True); time.sleep(600)' $busy >"$T/holder.out" &
-holder=$!
-wait_for 10 grep -q up "$T/holder.out" || fail "the holder never listened"
+hold_port $busy
+holder=$HOLDER
 expect_rc 0 llmctl stop m
 expect_rc 5 llmctl start m --port $busy
 echo "$ERR" | grep -q "port $busy on 127.0.0.1 (--port) is in use by pid $holder (python3)" || fail "busy --port: $ERR"

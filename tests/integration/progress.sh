@@ -2,12 +2,8 @@
 # server's last log line; NO_COLOR keeps the spinner without colour codes; -q and a pipe get
 # neither; the URL is printed either way.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.slow]
-command = ["$MOCK_BIN", "--port", "{port}", "--startup-delay", "600ms"]
-EOT
+mock_config
+mock_model slow --startup-delay 600ms
 url_re="http://127\.0\.0\.1:$PORT_BASE"
 # on_tty CMD...: runs CMD with stdin/stdout/stderr on a pseudo-terminal; output in $T/tty.
 on_tty() { script -qec "$(printf '%q ' "$@")" /dev/null >"$T/tty" </dev/null; }

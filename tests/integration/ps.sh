@@ -35,7 +35,7 @@ assert rows["live"]["rss_bytes"] > 0
 assert rows["gone"]["status"] == "dead", rows["gone"]   # a recycled pid is not our server
 ' || fail "ps --json: $OUT"
 expect_rc 0 llmctl ps -a --json
-echo "$OUT" | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) == 3'
+[ "$(ps_count -a)" = 3 ] || fail "ps -a --json: $OUT"
 expect_rc 0 llmctl ps -q
 [ "$OUT" = "$(printf 'gone\nlive')" ] || fail "ps -q: $OUT"
 expect_rc 0 llmctl ps
@@ -56,8 +56,7 @@ stop_timeout = "30s"
 EOT
 llmctl start ready -q >/dev/null
 llmctl start loading --no-wait -q >/dev/null
-loading_listens() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1"; }
-wait_for 10 loading_listens $((PORT_BASE + 11)) || fail "loading server never listened"
+wait_for 10 port_open $((PORT_BASE + 11)) || fail "loading server never listened"
 expect_rc 0 llmctl ps --health --json
 echo "$OUT" | python3 -c '
 import json, sys
@@ -72,12 +71,11 @@ head -1 <<<"$OUT" | grep ' HEALTH  *URL$' >/dev/null || fail "no HEALTH column: 
 echo "$OUT" | grep -q '^ready .* ok  *http' || fail "ready not ok: $OUT"
 echo "$OUT" | grep -q '^loading .* http 503  *http' || fail "loading not 503: $OUT"
 # Every state parses as JSON: starting (above), stopping (a server ignoring SIGTERM), failed.
-[ "$(llmctl ps --json | python3 -c 'import json,sys; print([r["status"] for r in json.load(sys.stdin) if r["name"]=="loading"][0])')" = starting ] \
-  || fail "loading is not starting: $(llmctl ps --json)"
+[ "$(ps_field loading status)" = starting ] || fail "loading is not starting: $(llmctl ps --json)"
 llmctl start stubborn -q >/dev/null
 llmctl stop stubborn -q --timeout 2s &   # SIGKILL after 2 s
 stopper=$!
-status_is() { [ "$(llmctl ps --json | python3 -c 'import json,sys; print([r["status"] for r in json.load(sys.stdin) if r["name"]==sys.argv[1]][0])' "$1")" = "$2" ]; }
+status_is() { [ "$(ps_field "$1" status)" = "$2" ]; }
 wait_for 10 status_is stubborn stopping || fail "stubborn never showed as stopping: $(llmctl ps --json)"
 expect_rc 0 llmctl ps --health --json
 python3 -c 'import json,sys; json.loads(sys.argv[1])' "$OUT" || fail "ps --json during stop: $OUT"

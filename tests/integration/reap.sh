@@ -1,31 +1,20 @@
 # reap: crash recovery at every start point, strangers and other state dirs untouched, recycled
 # PIDs never signalled, escaped children killed, idle servers stopped, dead leases reclaimed.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 40))]
-stop_timeout = "2s"
-[models.m]
-command = ["$MOCK_BIN", "--port", "{port}"]
-[models.esc]
-command = ["$MOCK_BIN", "--port", "{port}", "--escape-child"]
-[models.idle]
-command = ["$MOCK_BIN", "--port", "{port}"]
-idle_timeout = "1s"
-[models.busy]
-command = ["$MOCK_BIN", "--port", "{port}"]
-idle_timeout = "30s"
-[models.stubborn]
-command = ["$MOCK_BIN", "--port", "{port}", "--ignore-sigterm"]
-stop_timeout = "1s"
-[models.chatty]
-command = ["$MOCK_BIN", "--port", "{port}", "--log-spam", "1MiB"]
-log_max_size = "64KiB"
-log_keep = 2
-EOT
+mock_config --range 40 'stop_timeout = "2s"'
+mock_model m
+mock_model esc --escape-child
+mock_model idle
+config_add 'idle_timeout = "1s"'
+mock_model busy
+config_add 'idle_timeout = "30s"'
+mock_model stubborn --ignore-sigterm
+config_add 'stop_timeout = "1s"'
+mock_model chatty --log-spam 1MiB
+config_add 'log_max_size = "64KiB"' 'log_keep = 2'
 db="$LLMCTL_HOME/state.db"
 sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2], sys.argv[3:]).fetchall(); c.commit(); print("\n".join("|".join(map(str,x)) for x in r))' "$db" "$@"; }
-row_field() { llmctl ps -a --json | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]==sys.argv[1]]; print(r[0][sys.argv[2]] if r else "")' "$1" "$2"; }
+row_field() { ps_field "$1" "$2" -a; }
 healthy() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=1)' "$1" 2>/dev/null; }
 
 # Nothing to do: silent, exit 0; -v gives a summary; no state dir is created.
@@ -48,14 +37,14 @@ for point in port spawn committed ready; do
   status=$(row_field m status)
   case $point in
     port|spawn) [ -z "$status" ] && [ -z "$(marked)" ] || fail "$point: after reap: row '$status', marked '$(marked)'" ;;
-    *) [ "$status" = running ] && [ "$(marked | wc -l)" = 1 ] || fail "$point: after reap: row '$status', $(marked | wc -l) servers; $OUT" ;;
+    *) [ "$status" = running ] && [ "$(count_marked)" = 1 ] || fail "$point: after reap: row '$status', $(count_marked) servers; $OUT" ;;
   esac
   # Killed between spawn and commit: the spawn gate makes the child exit without running the
   # command, so there is no orphan to reap.
   [ "$point" != spawn ] || ! echo "$OUT" | grep "orphan_killed" >/dev/null || fail "spawn: an orphan ran: $OUT"
   expect_rc 0 llmctl start m
   healthy "$OUT" || fail "$point: start gave an unhealthy $OUT"
-  [ "$(marked | wc -l)" = 1 ] || fail "$point: $(marked | wc -l) servers after start"
+  [ "$(count_marked)" = 1 ] || fail "$point: $(count_marked) servers after start"
   llmctl stop m -q
 done
 
@@ -63,7 +52,7 @@ done
 expect_rc 0 llmctl start stubborn
 rc=0; LLMCTL_FAULT=crash-after:stop-signalled llmctl stop stubborn >/dev/null 2>&1 || rc=$?
 [ $rc -eq 137 ] || fail "stop exited $rc, want 137"
-[ "$(row_field stubborn status)" = stopping ] && [ "$(marked | wc -l)" = 1 ] || fail "stubborn: $(row_field stubborn status), $(marked | wc -l) alive"
+[ "$(row_field stubborn status)" = stopping ] && [ "$(count_marked)" = 1 ] || fail "stubborn: $(row_field stubborn status), $(count_marked) alive"
 expect_rc 0 llmctl reap
 echo "$OUT" | grep -q "^reaped stubborn (pid [0-9]*): its stop died halfway" || fail "stop not finished: $OUT"
 [ -z "$(row_field stubborn status)" ] && [ -z "$(marked)" ] || fail "stubborn left: row '$(row_field stubborn status)', $(marked)"
@@ -72,7 +61,7 @@ echo "$OUT" | grep -q "^reaped stubborn (pid [0-9]*): its stop died halfway" || 
 #    reap, even when our own server of that command is an orphan.
 other="$T/other"
 LLMCTL_HOME="$other" llmctl start m >/dev/null
-other_pid=$(LLMCTL_HOME="$other" llmctl ps --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["pid"])')
+other_pid=$(LLMCTL_HOME="$other" ps_field m pid)
 expect_rc 0 llmctl start m
 mine_pid=$(row_field m pid)
 env -u LLMCTL_INSTANCE "$MOCK_BIN" --port $((PORT_BASE + 39)) >/dev/null 2>&1 &

@@ -1,10 +1,8 @@
 # reap next to 16 parallel start/stop loops: no command fails, no duplicate server appears,
 # nothing live is reaped.
 . "$TEST_LIB"
-{
-  printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + 50))
-  for m in m1 m2 m3 m4; do printf '[models.%s]\ncommand = ["%s", "--port", "{port}"]\n' "$m" "$MOCK_BIN"; done
-} >"$LLMCTL_CONFIG"
+mock_config --range 50
+for m in m1 m2 m3 m4; do mock_model $m; done
 llmctl state init -q
 loops=()
 for w in $(seq 0 15); do

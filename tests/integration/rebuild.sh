@@ -1,12 +1,10 @@
 # A lost state file is rebuilt from the servers' markers (no second server ever spawns); a
 # corrupt one is moved aside by reap --rebuild (never deleted) and rebuilt the same way.
 . "$TEST_LIB"
-{
-  printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + 20))
-  for m in a b c; do printf '[models.%s]\ncommand = ["%s", "--port", "{port}"]\n' "$m" "$MOCK_BIN"; done
-} >"$LLMCTL_CONFIG"
+mock_config
+for m in a b c; do mock_model $m; done
 db="$LLMCTL_HOME/state.db"
-ports_of() { llmctl ps --json | python3 -c 'import json,sys; print(" ".join("%s:%s:%s" % (r["name"], r["port"], r["status"]) for r in json.load(sys.stdin)))'; }
+ports_of() { ps_rows name,port,status; }
 start_all() { for m in a b c; do llmctl start "$m" >/dev/null; done; }
 events() { python3 -c 'import sqlite3,sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("select kind from events order by id")))' "$db"; }
 

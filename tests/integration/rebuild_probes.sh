@@ -4,10 +4,8 @@
 # then gives every server its row all the same (the file `state init` created meanwhile is not
 # taken for a rebuilt one).
 . "$TEST_LIB"
-{
-  printf '[defaults]\nport_range = [%d, %d]\nhealth = "tcp"\n' "$PORT_BASE" $((PORT_BASE + 9))
-  for i in 0 1 2 3 4; do printf '[models.w%d]\ncommand = ["%s", "--port", "{port}", "--health-delay", "2s"]\n' "$i" "$MOCK_BIN"; done
-} >"$LLMCTL_CONFIG"
+mock_config --range 9 'health = "tcp"'
+for i in 0 1 2 3 4; do mock_model "w$i" --health-delay 2s; done
 db="$LLMCTL_HOME/state.db"
 for i in 0 1 2 3 4; do llmctl start "w$i" -q; done
 pids=$(marked | sort)
@@ -37,7 +35,7 @@ rc=0; wait "$reaper" || rc=$?
 [ $rc = 0 ] || fail "reap exited $rc: $(cat "$T/reap.err")"
 [ "$(grep -c '^rebuilt ' "$T/reap.out")" = 5 ] || fail "want 5 rebuilt rows: $(cat "$T/reap.out") $(cat "$T/reap.err")"
 [ "$(marked | sort)" = "$pids" ] || fail "servers changed: $pids -> $(marked | sort)"
-[ "$(llmctl ps --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 5 ] || fail "ps after the rebuild: $(llmctl ps)"
+[ "$(ps_count)" = 5 ] || fail "ps after the rebuild: $(llmctl ps)"
 expect_rc 0 llmctl stop --all
 [ -z "$(marked)" ] || fail "stop --all left $(marked)"
 echo "rebuild_probes: ok"

@@ -3,11 +3,9 @@
 # followed, API keys sent but never stored or printed, and reap never signalling another
 # user's process even when it carries our markers.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.a]
-command = ["$MOCK_BIN", "--port", "{port}"]
+mock_config
+mock_model a
+config_add <<EOT
 [models.ext]
 url = "http://127.0.0.1:$((PORT_BASE + 30))"
 api_key_env = "EXT_SECRET_KEY"
@@ -56,7 +54,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PY
-wait_for 10 python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' $((PORT_BASE + 30))
+wait_for 10 port_open $((PORT_BASE + 30)) || fail "nothing listens on $((PORT_BASE + 30))"
 key="sk-test-$RANDOM$RANDOM-do-not-leak"
 EXT_SECRET_KEY=$key expect_rc 0 llmctl -v chat ext --no-stream --session s "hello"
 [ "$OUT" = ok ] || fail "external chat: $OUT"

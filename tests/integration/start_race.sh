@@ -1,11 +1,7 @@
 # 32 parallel starts over 4 models, 5 rounds: one spawn per model, one URL per model.
 . "$TEST_LIB"
-{
-  printf '[defaults]\nport_range = [%d, %d]\n' "$PORT_BASE" $((PORT_BASE + 50))
-  for m in m1 m2 m3 m4; do
-    printf '[models.%s]\ncommand = ["%s", "--port", "{port}", "--startup-delay", "200ms"]\n' "$m" "$MOCK_BIN"
-  done
-} >"$LLMCTL_CONFIG"
+mock_config --range 50
+for m in m1 m2 m3 m4; do mock_model $m --startup-delay 200ms; done
 for round in 1 2 3 4 5; do
   pids=()
   for i in $(seq 0 31); do
@@ -22,7 +18,7 @@ for round in 1 2 3 4 5; do
   [ "$ports" = 4 ] || fail "round $round: $ports distinct URLs, want 4"
   spawned=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM events WHERE kind='spawned'\").fetchone()[0])" "$LLMCTL_HOME/state.db")
   [ "$spawned" = $((round * 4)) ] || fail "round $round: $spawned spawned events, want $((round * 4))"
-  live=$(llmctl ps --json | python3 -c 'import json,sys; print(sum(r["status"]=="running" for r in json.load(sys.stdin)))')
+  live=$(ps_rows status | grep -cx running || true)
   [ "$live" = 4 ] || fail "round $round: $live running servers"
   llmctl stop --all -q
   [ "$(llmctl ps -q)" = "" ] || fail "servers left after stop --all"

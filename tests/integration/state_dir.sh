@@ -4,13 +4,8 @@
 # slash is the same dir (a lost state file is rebuilt, not duplicated), and a marker that is not
 # a canonical path is never taken as ours.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-stop_timeout = "5s"
-[models.m]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config 'stop_timeout = "5s"'
+mock_model m
 # Observer: live server processes (LLMCTL_INSTANCE marker) whose LLMCTL_HOME is exactly $1.
 servers_in() { marked_matching -x "LLMCTL_HOME=$1"; }
 count() { echo $#; }
@@ -21,12 +16,12 @@ on_cleanup() {
 
 # 1. Two projects, one relative spelling (direnv's LLMCTL_HOME=.llmctl in each).
 mkdir -p "$T/a" "$T/b"
-a_pid=$(cd "$T/a" && LLMCTL_HOME=.llmctl "$LLMCTL_BIN" start m --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+a_pid=$(cd "$T/a" && LLMCTL_HOME=.llmctl "$LLMCTL_BIN" start m --json | json_get pid)
 [ "$(servers_in "$T/a/.llmctl")" = "$a_pid" ] || fail "project a's server does not carry its canonical state dir: $(servers_in "$T/a/.llmctl")"
 (cd "$T/b" && LLMCTL_HOME=.llmctl "$LLMCTL_BIN" reap) >"$T/reap.out" 2>&1 || fail "reap in b failed: $(cat "$T/reap.out")"
 [ ! -s "$T/reap.out" ] || fail "reap in project b acted on project a: $(cat "$T/reap.out")"
 alive "$a_pid" || fail "reap in project b killed project a's server"
-b_pid=$(cd "$T/b" && "$LLMCTL_BIN" --state-dir .llmctl start m --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+b_pid=$(cd "$T/b" && "$LLMCTL_BIN" --state-dir .llmctl start m --json | json_get pid)
 [ "$b_pid" != "$a_pid" ] || fail "start in project b took over project a's server"
 (cd "$T/b" && LLMCTL_HOME=.llmctl "$LLMCTL_BIN" stop m -q) || fail "stop in b failed"
 alive "$a_pid" || fail "stop in project b stopped project a's server"
@@ -49,7 +44,7 @@ expect_rc 0 env LLMCTL_HOME="$T/link/../disk/state" "$LLMCTL_BIN" stop m
 
 # 3. Trailing slash and a lost state file: rebuilt from the markers, never a second server.
 expect_rc 0 env LLMCTL_HOME="$T/c/" "$LLMCTL_BIN" start m --json
-c_pid=$(echo "$OUT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+c_pid=$(echo "$OUT" | json_get pid)
 rm -f "$T/c/state.db" "$T/c/state.db-wal" "$T/c/state.db-shm"
 expect_rc 0 env LLMCTL_HOME="$T/c" "$LLMCTL_BIN" start m --json
 echo "$OUT" | grep -q "\"pid\":$c_pid" || fail "a second server started after the file was lost: $OUT"

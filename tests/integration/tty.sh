@@ -4,15 +4,10 @@
 # terminal starts the server with the same status line, then runs its interactive loop
 # (prompt, answer, /reset, Ctrl-D), and a chat that must wait shows its place in the queue.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.slow]
-command = ["$MOCK_BIN", "--port", "{port}", "--startup-delay", "3s"]
-[models.one]
-command = ["$MOCK_BIN", "--port", "{port}", "--reply-tokens", "40", "--tokens-per-second", "10"]
-max_concurrent = 1
-EOT
+mock_config
+mock_model slow --startup-delay 3s
+mock_model one --reply-tokens 40 --tokens-per-second 10
+config_add 'max_concurrent = 1'
 sock="llmctl-test-$$"
 tm() { tmux -u -L "$sock" -f /dev/null "$@"; }
 # The tmux server is ours (private socket): lib.sh's clean-up stops it however the test ends.

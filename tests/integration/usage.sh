@@ -4,12 +4,8 @@
 # of CLI11 parse error reaches the user in llmctl's voice ("llmctl: error: …" naming the
 # command and the word, then "hint: …"), never in CLI11's.
 . "$TEST_LIB"
-cat >"$LLMCTL_CONFIG" <<EOT
-[defaults]
-port_range = [$PORT_BASE, $((PORT_BASE + 20))]
-[models.m]
-command = ["$MOCK_BIN", "--port", "{port}"]
-EOT
+mock_config
+mock_model m
 # CLI11's own phrases, which must never reach the user.
 cli11_voice='not expected|is required|Could not convert|not in range|Expected (exactly|at least)|required but received|excludes|requires|At Most|Should be true|subcommand is required|allowed value'
 # usage RC 'EXACT FIRST LINE' ARGS...: the exit code, the error line word for word, a hint line,
@@ -50,8 +46,7 @@ usage 2 'start: unexpected argument "extra-word"' start m extra-word
 # What `--` is for still works: an ad-hoc server (options before `--`, the command's own
 # options after it), exec's CMD, and chat's prompt words that start with '-'.
 expect_rc 0 llmctl start adhoc --json -- "$MOCK_BIN" --port {port}
-python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["name"] == "adhoc" and j["url"].startswith("http://")' "$OUT" ||
-  fail "start adhoc --json -- CMD: $OUT"
+[ "$(json_get name <<<"$OUT")" = adhoc ] && [[ "$(json_get url <<<"$OUT")" == http://* ]] || fail "start adhoc --json -- CMD: $OUT"
 expect_rc 0 llmctl stop adhoc
 expect_rc 0 llmctl exec m -- sh -c 'echo "$LLMCTL_URL"'
 [ "$OUT" = "$url" ] || fail "exec m -- sh -c: printed [$OUT], want $url"

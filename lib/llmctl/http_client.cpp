@@ -15,62 +15,132 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
-                            const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
-                            const std::function<bool()>& cancelled) {
-    asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    auto began = std::chrono::steady_clock::now();
-    std::string where = fmt::format("http://{}:{}{}{}", url_host(url.host), url.port, url.base, path);
-    bool interrupted = false;
-    // Runs the started operation to completion, waking every 100 ms to look for Ctrl-C.
-    auto run = [&](bool& done) {
-        ioc.restart();
+namespace {
+
+// One request and its streamed answer: each phase (connect, send, first byte, every next
+// piece) under its own deadline, capped by the total one, with Ctrl-C polled every 100 ms.
+class Exchange {
+public:
+    Exchange(const Url& url, const std::string& path, const HttpTimeouts& t, const std::function<bool()>& cancelled)
+        : url_(url), t_(t), cancelled_(cancelled), stream_(ioc_), began_(std::chrono::steady_clock::now()),
+          where_(fmt::format("http://{}:{}{}{}", url_host(url.host), url.port, url.base, path)) {}
+
+    void connect() {
+        auto ep = endpoint();
+        stream_.expires_after(deadline(t_.connect));
+        await([&](auto done) { stream_.async_connect(ep, [done](beast::error_code e) { done(e); }); }, "connect", t_.connect);
+    }
+
+    void send(const http::request<http::string_body>& req) {
+        stream_.expires_after(deadline(t_.first_byte));
+        await([&](auto done) { http::async_write(stream_, req, [done](beast::error_code e, std::size_t) { done(e); }); },
+              "sending the request", t_.first_byte);
+    }
+
+    // The status line and headers; returns the status.
+    int read_header() {
+        parser_.body_limit(boost::none);
+        stream_.expires_after(deadline(t_.first_byte));
+        await([&](auto done) { http::async_read_header(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); },
+              "waiting for the first token", t_.first_byte);
+        return static_cast<int>(parser_.get().result_int());
+    }
+
+    // Every piece of the body, as it arrives, to `on_piece`.
+    void read_body(const std::function<void(std::string_view)>& on_piece) {
+        char chunk[16 * 1024];
+        bool first = true;
+        while (!parser_.is_done()) {
+            parser_.get().body().data = chunk;
+            parser_.get().body().size = sizeof chunk;
+            Millis limit = first ? t_.first_byte : t_.stall;
+            stream_.expires_after(deadline(limit));
+            auto ec = run([&](auto done) { http::async_read_some(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); });
+            if (ec == http::error::need_buffer) ec = {};
+            if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
+                throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
+            if (ec) throw fail(ec, first ? "waiting for the first token" : "waiting for the next token (stalled)", limit);
+            std::size_t n = sizeof chunk - parser_.get().body().size;
+            if (n == 0) continue;
+            first = false;
+            on_piece(std::string_view(chunk, n));
+        }
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    }
+
+private:
+    asio::ip::tcp::endpoint endpoint() {
+        beast::error_code ec;
+        auto addr = asio::ip::make_address(url_.host == "localhost" ? "127.0.0.1" : url_.host, ec);
+        if (!ec) return asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(url_.port));
+        asio::ip::tcp::resolver res(ioc_);
+        auto r = res.resolve(url_.host, std::to_string(url_.port), ec);
+        if (ec || r.empty()) throw Error(Exit::server, fmt::format("{}: cannot resolve {}: {}", where_, url_.host, ec.message()));
+        return *r.begin();
+    }
+
+    // Starts an operation (`start` gets the completion to call) and runs it to its end, waking
+    // every 100 ms to look for Ctrl-C; returns its error.
+    template <class Start>
+    beast::error_code run(Start start) {
+        beast::error_code ec;
+        bool done = false;
+        start([&](beast::error_code e) { ec = e; done = true; });
+        ioc_.restart();
         while (!done) {
-            ioc.run_one_for(std::chrono::milliseconds(100));
-            if (!done && cancelled && cancelled()) {
-                interrupted = true;
+            ioc_.run_one_for(std::chrono::milliseconds(100));
+            if (!done && cancelled_ && cancelled_()) {
+                interrupted_ = true;
                 beast::error_code ignored;
-                stream.socket().close(ignored);
+                stream_.socket().close(ignored);
             }
         }
-    };
-    bool total_binds = false; // the running phase ends at the total deadline, not its own
-    auto deadline = [&](Millis phase) {
-        total_binds = false;
-        if (phase.count() <= 0) phase = Millis(std::int64_t{1} << 40); // 0: no limit (about 35 years)
-        if (!t.total) return phase;
-        auto left = std::chrono::duration_cast<Millis>(*t.total - (std::chrono::steady_clock::now() - began));
-        total_binds = left < phase;
-        return std::max(Millis(1), std::min(phase, left));
-    };
-    auto fail = [&](const beast::error_code& ec, const char* phase, Millis limit) -> Error {
-        if (interrupted) return Error(Exit::interrupted, "interrupted");
-        if (ec == beast::error::timeout) {
-            if (total_binds)
-                return Error(Exit::timeout, fmt::format("{}: no complete answer within the total timeout {}", where, format_duration(*t.total)));
-            return Error(Exit::timeout, fmt::format("{}: {} timed out after {}", where, phase, format_duration(limit)));
-        }
-        return Error(Exit::server, fmt::format("{}: {}: {}", where, phase, ec.message()));
-    };
-
-    beast::error_code ec;
-    auto addr = asio::ip::make_address(url.host == "localhost" ? "127.0.0.1" : url.host, ec);
-    asio::ip::tcp::endpoint ep;
-    if (ec) {
-        asio::ip::tcp::resolver res(ioc);
-        auto r = res.resolve(url.host, std::to_string(url.port), ec);
-        if (ec || r.empty()) throw Error(Exit::server, fmt::format("{}: cannot resolve {}: {}", where, url.host, ec.message()));
-        ep = *r.begin();
-    } else {
-        ep = asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(url.port));
+        return ec;
     }
-    bool done = false;
-    stream.expires_after(deadline(t.connect));
-    stream.async_connect(ep, [&](beast::error_code e) { ec = e; done = true; });
-    run(done);
-    if (ec) throw fail(ec, "connect", t.connect);
 
+    template <class Start>
+    void await(Start start, const char* phase, Millis limit) {
+        if (auto ec = run(start)) throw fail(ec, phase, limit);
+    }
+
+    // The phase's deadline, or what is left of the total one when that comes first.
+    Millis deadline(Millis phase) {
+        total_binds_ = false;
+        if (phase.count() <= 0) phase = Millis(std::int64_t{1} << 40); // 0: no limit (about 35 years)
+        if (!t_.total) return phase;
+        auto left = std::chrono::duration_cast<Millis>(*t_.total - (std::chrono::steady_clock::now() - began_));
+        total_binds_ = left < phase;
+        return std::max(Millis(1), std::min(phase, left));
+    }
+
+    Error fail(const beast::error_code& ec, const char* phase, Millis limit) const {
+        if (interrupted_) return Error(Exit::interrupted, "interrupted");
+        if (ec == beast::error::timeout) {
+            if (total_binds_)
+                return Error(Exit::timeout, fmt::format("{}: no complete answer within the total timeout {}", where_, format_duration(*t_.total)));
+            return Error(Exit::timeout, fmt::format("{}: {} timed out after {}", where_, phase, format_duration(limit)));
+        }
+        return Error(Exit::server, fmt::format("{}: {}: {}", where_, phase, ec.message()));
+    }
+
+    const Url& url_;
+    const HttpTimeouts& t_;
+    const std::function<bool()>& cancelled_;
+    asio::io_context ioc_;
+    beast::tcp_stream stream_;
+    std::chrono::steady_clock::time_point began_;
+    std::string where_;
+    bool interrupted_ = false;
+    bool total_binds_ = false; // the running phase ends at the total deadline, not its own
+    beast::flat_buffer buf_;
+    http::response_parser<http::buffer_body> parser_;
+};
+
+http::request<http::string_body> post_request(const Url& url, const std::string& path, const std::string& body, const std::string& bearer) {
     http::request<http::string_body> req{http::verb::post, url.base + path, 11};
     req.set(http::field::host, fmt::format("{}:{}", url_host(url.host), url.port)); // RFC 7230: [::1]:PORT
     req.set(http::field::user_agent, "llmctl");
@@ -79,45 +149,25 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
     if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
     req.body() = body;
     req.prepare_payload();
-    done = false;
-    stream.expires_after(deadline(t.first_byte));
-    http::async_write(stream, req, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
-    run(done);
-    if (ec) throw fail(ec, "sending the request", t.first_byte);
+    return req;
+}
 
-    beast::flat_buffer buf;
-    http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);
-    done = false;
-    stream.expires_after(deadline(t.first_byte));
-    http::async_read_header(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
-    run(done);
-    if (ec) throw fail(ec, "waiting for the first token", t.first_byte);
+} // namespace
+
+HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
+                            const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
+                            const std::function<bool()>& cancelled) {
+    Exchange x(url, path, t, cancelled);
+    x.connect();
+    x.send(post_request(url, path, body, bearer));
     HttpResult result;
-    result.status = static_cast<int>(parser.get().result_int());
+    result.status = x.read_header();
     bool ok = result.status / 100 == 2;
-    char chunk[16 * 1024];
-    bool first = true;
-    while (!parser.is_done()) {
-        parser.get().body().data = chunk;
-        parser.get().body().size = sizeof chunk;
-        done = false;
-        Millis limit = first ? t.first_byte : t.stall;
-        stream.expires_after(deadline(limit));
-        http::async_read_some(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
-        run(done);
-        if (ec == http::error::need_buffer) ec = {};
-        if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
-            throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where));
-        if (ec) throw fail(ec, first ? "waiting for the first token" : "waiting for the next token (stalled)", limit);
-        std::size_t n = sizeof chunk - parser.get().body().size;
-        if (n == 0) continue;
-        first = false;
-        if (ok) on_body(std::string_view(chunk, n));
-        else if (result.error_body.size() < 64 * 1024) result.error_body.append(chunk, n);
-    }
-    beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    x.read_body([&](std::string_view piece) {
+        if (ok) on_body(piece);
+        else if (result.error_body.size() < 64 * 1024) result.error_body.append(piece);
+    });
+    x.close();
     return result;
 }
 

@@ -37,12 +37,6 @@ std::int64_t count(Store& store, const char* sql, const std::string& model, std:
     return q.step() ? q.i64(0) : 0;
 }
 
-// Our place in the queue (1 = next) and whether the slot can be ours now.
-struct Turn {
-    int place = 1;
-    bool ok = false;
-};
-
 // True while the model's server is being stopped by a live stop (drain): no new slot on it.
 bool draining(Store& store, const std::string& model) {
     auto q = store.prepare("SELECT owner_pid, owner_start_ticks FROM servers WHERE name=? AND status='stopping'");
@@ -50,6 +44,8 @@ bool draining(Store& store, const std::string& model) {
     if (!q.step()) return false;
     return is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), boot_id()});
 }
+
+} // namespace
 
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     Turn t;
@@ -70,73 +66,97 @@ Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     return t;
 }
 
+namespace {
+
+// One client in a model's queue: its lease, taken under the lock, and the waits between tries,
+// without it.
+class Waiter {
+public:
+    Waiter(const std::string& state_dir, const SlotRequest& req) : dir_(state_dir), req_(req), me_(self_identity()) {}
+
+    std::int64_t lease() const { return id_; }
+
+    // Under the lock: reclaims dead owners' leases, queues ours (once) and makes it active when
+    // it is our turn. True when it is.
+    bool try_take() {
+        auto locked = open_locked(dir_);
+        auto& store = locked.store;
+        Transaction tx(store);
+        reclaim_dead(store);
+        if (!id_) queue(store);
+        Turn t = my_turn(store, req_, id_);
+        if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
+        tx.commit();
+        if (!t.ok) report(t.place);
+        return t.ok;
+    }
+
+    // Without the lock, backing off from 5 to 50 ms: returns when a read snapshot says trying
+    // again is worth it (our turn, or a holder died, whose slot only a reclaim frees). Throws
+    // when cancelled or past the queue timeout.
+    void wait_until_worth_trying() {
+        for (;;) {
+            check_limits();
+            std::this_thread::sleep_for(backoff_);
+            backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(50));
+            auto reader = Store::open_read(state_db_path(dir_));
+            if (!reader) return;
+            Turn peek = my_turn(*reader, req_, id_);
+            if (peek.ok || a_holder_died(*reader)) return;
+            report(peek.place);
+        }
+    }
+
+private:
+    void queue(Store& store) {
+        store.prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?,?,?,?, 'waiting', ?)")
+            .bind(1, req_.model).bind(2, me_.pid).bind(3, static_cast<std::int64_t>(me_.start_ticks)).bind(4, me_.boot_id).bind(5, now_ms()).run();
+        id_ = store.last_insert_id();
+    }
+
+    // Any model's lease counts, since max_inflight makes every lease count.
+    bool a_holder_died(Store& reader) const {
+        auto q = reader.prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE id<>?");
+        q.bind(1, id_);
+        while (q.step())
+            if (!is_alive(identity_at(q, 0))) return true;
+        return false;
+    }
+
+    void check_limits() const {
+        if (req_.cancelled && req_.cancelled()) throw Error(Exit::interrupted, "interrupted while waiting for a slot");
+        if (req_.queue_timeout && std::chrono::steady_clock::now() - start_ >= *req_.queue_timeout)
+            throw Error(Exit::timeout,
+                        fmt::format("no free slot for {} after {} ({} waiting ahead, max_concurrent {})", req_.model,
+                                    format_duration(*req_.queue_timeout), last_place_ - 1, req_.max_concurrent),
+                        "raise --queue-timeout, or max_concurrent if the server can take more");
+    }
+
+    // Tells the caller our place in the queue when it changes.
+    void report(int place) {
+        if (place != last_place_ && req_.on_wait) req_.on_wait(place);
+        last_place_ = place;
+    }
+
+    const std::string& dir_;
+    const SlotRequest& req_;
+    Identity me_;
+    std::int64_t id_ = 0;
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+    std::chrono::milliseconds backoff_{5};
+    int last_place_ = 0;
+};
+
 } // namespace
 
 Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) {
     ensure_state_dir(state_dir);
-    Identity me = self_identity();
-    std::int64_t id = 0;
-    auto try_take = [&]() -> Turn {
-        auto locked = open_locked(state_dir);
-        auto& store = locked.store;
-        Transaction tx(store);
-        reclaim_dead(store);
-        if (!id) {
-            store.prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?,?,?,?, 'waiting', ?)")
-                .bind(1, req.model).bind(2, me.pid).bind(3, static_cast<std::int64_t>(me.start_ticks)).bind(4, me.boot_id).bind(5, now_ms()).run();
-            id = store.last_insert_id();
-        }
-        Turn t = my_turn(store, req, id);
-        if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id).run();
-        tx.commit();
-        return t;
-    };
-    auto give_up = [&](Error e) {
-        Slot(state_dir, id).release();
-        id = 0;
-        throw e;
-    };
-    auto wait_for_turn = [&]() -> Slot {
-        auto start = std::chrono::steady_clock::now();
-        int last_place = 0;
-        auto backoff = std::chrono::milliseconds(5);
-        for (;;) {
-            Turn t = try_take();
-            if (t.ok) return Slot(state_dir, id);
-            if (t.place != last_place && req.on_wait) req.on_wait(t.place);
-            last_place = t.place;
-            // Wait without the lock; a read snapshot says when trying again is worth it.
-            for (;;) {
-                if (req.cancelled && req.cancelled()) give_up(Error(Exit::interrupted, "interrupted while waiting for a slot"));
-                auto waited = std::chrono::steady_clock::now() - start;
-                if (req.queue_timeout && waited >= *req.queue_timeout)
-                    give_up(Error(Exit::timeout,
-                                  fmt::format("no free slot for {} after {} ({} waiting ahead, max_concurrent {})", req.model,
-                                              format_duration(*req.queue_timeout), last_place - 1, req.max_concurrent),
-                                  "raise --queue-timeout, or max_concurrent if the server can take more"));
-                std::this_thread::sleep_for(backoff);
-                backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
-                auto reader = Store::open_read(state_db_path(state_dir));
-                if (!reader) break;
-                Turn peek = my_turn(*reader, req, id);
-                if (peek.ok) break;
-                // A dead holder frees its slot only when reclaimed: look for one (any model's, since
-                // max_inflight makes every lease count).
-                auto q = reader->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE id<>?");
-                q.bind(1, id);
-                bool someone_dead = false;
-                while (q.step() && !someone_dead)
-                    someone_dead = !is_alive(identity_at(q, 0));
-                if (someone_dead) break;
-                if (peek.place != last_place && req.on_wait) req.on_wait(peek.place);
-                last_place = peek.place;
-            }
-        }
-    };
+    Waiter w(state_dir, req);
     try {
-        return wait_for_turn();
+        while (!w.try_take()) w.wait_until_worth_trying();
+        return Slot(state_dir, w.lease());
     } catch (...) {
-        if (id) Slot(state_dir, id).release(); // never leave our queued lease behind
+        if (w.lease()) Slot(state_dir, w.lease()).release(); // never leave our queued lease behind
         throw;
     }
 }

@@ -45,6 +45,15 @@ private:
     std::int64_t id_ = 0;
 };
 
+// Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: FIFO
+// by lease id within the model, at most max_concurrent active on it and max_inflight over all
+// models; never while a live stop drains the model's server.
+struct Turn {
+    int place = 1;
+    bool ok = false;
+};
+Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id);
+
 // The leases of live clients, by model (what `ps` shows as ACTIVE and QUEUED).
 struct LeaseCounts {
     int active = 0, queued = 0;

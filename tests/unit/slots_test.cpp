@@ -1,0 +1,83 @@
+// The slot queue's decision (my_turn) over leases written straight into a state file.
+#include "llmctl/process.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/slots.hpp"
+#include "llmctl/store.hpp"
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace llmctl;
+
+namespace {
+
+class SlotsTest : public ::testing::Test {
+protected:
+    llmctl::test_support::TempDir dir_{"llmctl-slots"};
+    Store store_ = Store::open_write(dir_.path + "/state.db");
+
+    std::int64_t lease(const std::string& model, const char* state) {
+        store_.prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?, 1, 1, 'b', ?, 0)")
+            .bind(1, model).bind(2, std::string(state)).run();
+        return store_.last_insert_id();
+    }
+
+    static SlotRequest req(const std::string& model, int max_concurrent, int max_inflight = 0) {
+        SlotRequest r;
+        r.model = model;
+        r.max_concurrent = max_concurrent;
+        r.max_inflight = max_inflight;
+        return r;
+    }
+};
+
+} // namespace
+
+TEST_F(SlotsTest, FirstComeFirstServedWithinAModel) {
+    auto a = lease("m", "waiting");
+    auto b = lease("m", "waiting");
+    auto t = my_turn(store_, req("m", 1), a);
+    EXPECT_TRUE(t.ok);
+    EXPECT_EQ(t.place, 1);
+    t = my_turn(store_, req("m", 2), b); // a free slot, but a is ahead
+    EXPECT_FALSE(t.ok);
+    EXPECT_EQ(t.place, 2);
+}
+
+TEST_F(SlotsTest, AtMostMaxConcurrentActive) {
+    lease("m", "active");
+    lease("m", "active");
+    auto w = lease("m", "waiting");
+    EXPECT_FALSE(my_turn(store_, req("m", 2), w).ok);
+    EXPECT_TRUE(my_turn(store_, req("m", 3), w).ok);
+    EXPECT_TRUE(my_turn(store_, req("other", 1), lease("other", "waiting")).ok); // per model
+}
+
+TEST_F(SlotsTest, MaxInflightCapsAllModels) {
+    lease("a", "active");
+    auto w = lease("b", "waiting");
+    EXPECT_FALSE(my_turn(store_, req("b", 4, 1), w).ok);
+    EXPECT_TRUE(my_turn(store_, req("b", 4, 2), w).ok);
+    EXPECT_TRUE(my_turn(store_, req("b", 4, 0), w).ok); // 0: no cap
+}
+
+TEST_F(SlotsTest, NoSlotWhileALiveStopDrainsTheServer) {
+    auto w = lease("m", "waiting");
+    Identity me = self_identity();
+    ServerRow r;
+    r.name = "m";
+    r.instance = "i";
+    r.status = "stopping";
+    r.host = "127.0.0.1";
+    r.port = 1;
+    r.server = Identity{1, 1, "b"};
+    r.owner_pid = me.pid;
+    r.owner_start_ticks = static_cast<std::int64_t>(me.start_ticks);
+    insert_server(store_, r);
+    auto t = my_turn(store_, req("m", 4), w);
+    EXPECT_FALSE(t.ok);
+    EXPECT_EQ(t.place, 1);
+    // A stop that died drains nothing: the slot is free (reap or a start finishes that stop).
+    store_.prepare("UPDATE servers SET owner_pid=999999999").run();
+    EXPECT_TRUE(my_turn(store_, req("m", 4), w).ok);
+}

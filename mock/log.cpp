@@ -15,8 +15,8 @@ namespace {
 
 int g_log_fd = 1;
 
-constexpr std::size_t spam_line_bytes = 64;
-constexpr std::size_t spam_chunk_lines = 1024;  // 64 KiB per write(2)
+constexpr std::size_t k_spam_line_bytes = 64;
+constexpr std::size_t k_spam_chunk_lines = 1024;  // 64 KiB per write(2)
 
 // Formats the fixed-width header of one spam line in place; faster than snprintf at GiB scale.
 void format_spam_line(char* line, std::uint64_t number) {
@@ -26,7 +26,7 @@ void format_spam_line(char* line, std::uint64_t number) {
         number /= 10;
     }
     line[17] = ' ';
-    line[spam_line_bytes - 1] = '\n';
+    line[k_spam_line_bytes - 1] = '\n';
 }
 
 }  // namespace
@@ -76,12 +76,12 @@ std::int64_t realtime_ns() {
 }
 
 void write_log_spam(std::uint64_t bytes) {
-    std::string chunk(spam_line_bytes * spam_chunk_lines, 'x');
+    std::string chunk(k_spam_line_bytes * k_spam_chunk_lines, 'x');
     std::uint64_t written = 0;
     std::uint64_t line_number = 0;
     while (written < bytes) {
         const std::size_t size = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - written));
-        for (std::size_t offset = 0; offset < size; offset += spam_line_bytes) {
+        for (std::size_t offset = 0; offset < size; offset += k_spam_line_bytes) {
             format_spam_line(chunk.data() + offset, line_number++);
         }
         // A short final line still ends in '\n' so "log spam done" starts on its own line.

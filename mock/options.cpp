@@ -10,7 +10,7 @@
 namespace mock {
 namespace {
 
-constexpr std::string_view program = "llmctl-mock-server";
+constexpr std::string_view k_program = "llmctl-mock-server";
 
 std::optional<double> parse_number(std::string_view text) {
     double value = 0;
@@ -226,7 +226,7 @@ ParseResult parse_options(int argc, char** argv) {
         if (o.port < 0) throw UsageError{"--port is required"};
     } catch (const UsageError& e) {
         return {std::nullopt, 2,
-                std::string(program) + ": " + e.message + "\nTry '" + std::string(program) + " --help'.\n"};
+                std::string(k_program) + ": " + e.message + "\nTry '" + std::string(k_program) + " --help'.\n"};
     }
     return {std::move(o), 0, {}};
 }

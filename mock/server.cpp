@@ -19,7 +19,7 @@ namespace {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 
-constexpr std::uint64_t body_limit = 64ull << 20;
+constexpr std::uint64_t k_body_limit = 64ull << 20;
 
 std::string path_of(const Request& request) {
     std::string_view target = request.target();
@@ -60,7 +60,7 @@ void serve_connection(tcp::socket socket, ServerState& state) {
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
-        parser.body_limit(body_limit);
+        parser.body_limit(k_body_limit);
         http::read_header(socket, buffer, parser, ec);
         if (ec) break;
         // curl waits a second for "100 Continue" on big bodies; answering keeps tests fast.

@@ -238,16 +238,11 @@ KeyRule cwd_key(ConfigKey k) {
             [](const Settings& s) { return as<ModelConfig>(s).cwd.empty() ? nlohmann::json() : nlohmann::json(as<ModelConfig>(s).cwd); }};
 }
 
-constexpr auto model = KeyScope::model;
-constexpr auto shared = KeyScope::shared;
-constexpr auto defaults = KeyScope::defaults;
-constexpr auto managed = KeyUse::managed;
-constexpr auto external = KeyUse::external;
-constexpr auto both = KeyUse::both;
-
 // Every key llmctl reads, in the order of llmctl.toml(5). The defaults are Settings' and
 // Defaults' member initialisers; llmctl.toml(5) states them, and a unit test holds the two equal.
 const std::vector<KeyRule>& rules() {
+    using enum KeyScope;
+    using enum KeyUse;
     static const std::vector<KeyRule> table = {
         field({"command", model, managed, "[string, ...]", "the server's argv, program first, run without a shell"},
               &ModelConfig::command, read_command, [](const std::vector<std::string>& v) { return v; }),

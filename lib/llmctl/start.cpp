@@ -48,8 +48,8 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr int kMaxPortAttempts = 3;
-constexpr int kMaxPreemptions = 5;
+constexpr int k_max_port_attempts = 3;
+constexpr int k_max_preemptions = 5;
 
 // The state of one start_server call, shared by its steps.
 struct Starting {
@@ -77,10 +77,10 @@ struct Starting {
         if (opts.cancelled && opts.cancelled())
             throw Error(Exit::interrupted, fmt::format("interrupted while {} was starting", model.name));
     }
-    // Counts a stop that took our starting server away; past kMaxPreemptions something keeps doing it.
+    // Counts a stop that took our starting server away; past k_max_preemptions something keeps doing it.
     void preempted() {
-        if (++preemptions > kMaxPreemptions)
-            throw Error(Exit::server, fmt::format("{} was stopped by other llmctl invocations {} times while starting", model.name, kMaxPreemptions),
+        if (++preemptions > k_max_preemptions)
+            throw Error(Exit::server, fmt::format("{} was stopped by other llmctl invocations {} times while starting", model.name, k_max_preemptions),
                         "something keeps stopping it: look for a loop running llmctl stop or reap --idle-timeout");
         detail(fmt::format("{} was stopped by another llmctl while starting; starting again", model.name));
     }
@@ -473,7 +473,7 @@ Health wait_healthy(Starting& s, const ServerRow& row) {
 }
 
 // A stranger took the port between our pick and the server's bind (or shares it): kill ours,
-// and pick again with that port excluded, at most kMaxPortAttempts times.
+// and pick again with that port excluded, at most k_max_port_attempts times.
 void retry_after_port_lost(Starting& s, const ServerRow& row) {
     auto procs = server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance);
     signal_all(procs, SIGKILL);
@@ -484,7 +484,7 @@ void retry_after_port_lost(Starting& s, const ServerRow& row) {
     auto holder = listening_pid(row.host, port);
     std::string who = holder ? pid_and_name(*holder) : "another process";
     std::string why = fmt::format("port {} was taken by {} while {} started", port, who, row.name);
-    if (fixed || ++s.port_attempts >= kMaxPortAttempts)
+    if (fixed || ++s.port_attempts >= k_max_port_attempts)
         fail_start(s, row, Exit::server, why + (fixed ? "" : fmt::format(" ({} attempts)", s.port_attempts)),
                    fixed ? "free the port, or remove \"port\" to pick one from port_range"
                          : "something keeps binding ports in port_range: pick another range");

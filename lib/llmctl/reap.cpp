@@ -40,15 +40,6 @@ ModelConfig model_for(const Config& cfg, const std::string& name, const std::str
     return model_from_defaults(cfg.defaults, name);
 }
 
-Identity owner_of(const ServerRow& r) {
-    return Identity{static_cast<pid_t>(r.owner_pid.value_or(0)), static_cast<std::uint64_t>(r.owner_start_ticks.value_or(0)), boot_id()};
-}
-
-bool owner_alive(const ServerRow& r) {
-    auto o = owner_of(r);
-    return o.pid > 0 && is_alive(o);
-}
-
 // Under the lock, before reap acts on what it decided earlier: the row is still the same
 // server, in the same state, with no live owner (a start may have adopted it meanwhile).
 bool same_unowned(const ServerRow& now_row, const ServerRow& then, const char* status) {

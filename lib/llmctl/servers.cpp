@@ -79,6 +79,15 @@ void insert_server(Store& store, const ServerRow& r) {
     s.run();
 }
 
+Identity owner_of(const ServerRow& r) {
+    return Identity{static_cast<pid_t>(r.owner_pid.value_or(0)), static_cast<std::uint64_t>(r.owner_start_ticks.value_or(0)), boot_id()};
+}
+
+bool owner_alive(const ServerRow& r) {
+    auto o = owner_of(r);
+    return o.pid > 0 && is_alive(o);
+}
+
 std::string effective_status(const ServerRow& row) {
     if (row.status == "failed") return row.status;
     return is_alive(row.server) ? row.status : "dead";

@@ -37,6 +37,13 @@ std::optional<ServerRow> find_server(Store& store, const std::string& name);
 // Inserts a row with every column of `r` (an empty error or spec is stored as NULL).
 void insert_server(Store& store, const ServerRow& r);
 
+// The invocation that owns a starting or stopping row (pid 0 when none); rows keep no boot id
+// for it, as a reboot leaves no owner alive.
+Identity owner_of(const ServerRow& r);
+
+// True when a row has an owner and it is alive.
+bool owner_alive(const ServerRow& r);
+
 // The status a reader reports: the stored one, or "dead" when a live status's process is gone.
 std::string effective_status(const ServerRow& row);
 

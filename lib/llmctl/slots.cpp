@@ -21,7 +21,7 @@ void reclaim_dead(Store& store) {
     std::vector<std::pair<std::int64_t, std::string>> dead;
     auto q = store.prepare("SELECT id, model, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
     while (q.step()) {
-        Identity owner{static_cast<pid_t>(q.i64(2)), static_cast<std::uint64_t>(q.i64(3)), q.str(4)};
+        Identity owner = identity_at(q, 2);
         if (!is_alive(owner)) dead.emplace_back(q.i64(0), fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid));
     }
     for (auto& [id, why] : dead) {
@@ -39,10 +39,8 @@ std::int64_t count(Store& store, const char* sql, const std::string& model, std:
 
 // True while the model's server is being stopped by a live stop (drain): no new slot on it.
 bool draining(Store& store, const std::string& model) {
-    auto q = store.prepare("SELECT owner_pid, owner_start_ticks FROM servers WHERE name=? AND status='stopping'");
-    q.bind(1, model);
-    if (!q.step()) return false;
-    return is_alive(Identity{static_cast<pid_t>(q.i64(0)), static_cast<std::uint64_t>(q.i64(1)), boot_id()});
+    auto r = find_server(store, model);
+    return r && r->status == "stopping" && owner_alive(*r);
 }
 
 } // namespace

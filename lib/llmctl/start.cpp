@@ -99,10 +99,6 @@ std::string new_instance_id() {
     return fmt::format("{:08x}{:08x}", rd(), rd());
 }
 
-Identity owner_of(const ServerRow& r) {
-    return Identity{static_cast<pid_t>(r.owner_pid.value_or(0)), static_cast<std::uint64_t>(r.owner_start_ticks.value_or(0)), boot_id()};
-}
-
 StartResult result_of(const ServerRow& row, bool already_running, bool adopted) {
     StartResult res;
     res.url = row.url();

@@ -5,6 +5,7 @@
 #include "output.hpp"
 
 #include "llmctl/config.hpp"
+#include "llmctl/caught_signals.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/log_stream.hpp"
 #include "llmctl/logfile.hpp"

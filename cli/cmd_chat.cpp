@@ -5,6 +5,7 @@
 #include "progress.hpp"
 
 #include "llmctl/address.hpp"
+#include "llmctl/caught_signals.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/fault.hpp"
 #include "llmctl/http_client.hpp"

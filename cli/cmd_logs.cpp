@@ -6,6 +6,7 @@
 
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/log_follow.hpp"
 #include "llmctl/log_stream.hpp"
 #include "llmctl/logfile.hpp"
 #include "llmctl/paths.hpp"
@@ -15,7 +16,7 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <iostream>
-#include <poll.h>
+#include <map>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,49 +26,37 @@ namespace {
 
 void out(std::string_view s) { write_stdout(s); }
 
-// One followed log: its absolute position counts bytes since the log began, rotations included.
-struct Followed {
-    Followed(std::string n, std::string p) : name(std::move(n)), path(std::move(p)) {}
-    std::string name, path;
-    ino_t ino = 0; // the live file's inode: another one means the file was replaced
-    std::uint64_t abs = 0;
-    std::string partial; // with prefixes: the unfinished last line
+// Prints logs' output: raw, or (--all) line by line with a "NAME | " prefix aligned to `width`,
+// complete lines only; each log's unfinished last line is held back until its newline comes.
+class LogPrinter {
+public:
+    explicit LogPrinter(bool prefix) : prefix_(prefix) {}
+
+    // Prints `data` of the log `name`.
+    void print(const std::string& name, std::string_view data, std::size_t width) {
+        if (!prefix_) return out(data);
+        std::string& partial = partial_[name];
+        partial += data;
+        std::size_t start = 0, nl;
+        std::string buf;
+        while ((nl = partial.find('\n', start)) != std::string::npos) {
+            buf += fmt::format("{:<{}} | ", name, width);
+            buf.append(partial, start, nl - start + 1);
+            start = nl + 1;
+        }
+        partial.erase(0, start);
+        out(buf);
+    }
+
+    // --all: ends the log's unfinished last line with a newline of its own.
+    void end_line(const std::string& name, std::size_t width) {
+        if (prefix_ && !partial_[name].empty()) print(name, "\n", width);
+    }
+
+private:
+    bool prefix_;
+    std::map<std::string, std::string> partial_; // by log name
 };
-
-// Emits `data` raw, or line by line with a "name | " prefix (complete lines only).
-void emit(Followed& f, const std::string& data, std::size_t width, bool prefix) {
-    if (!prefix) return out(data);
-    f.partial += data;
-    std::size_t start = 0, nl;
-    std::string buf;
-    while ((nl = f.partial.find('\n', start)) != std::string::npos) {
-        buf += fmt::format("{:<{}} | ", f.name, width);
-        buf.append(f.partial, start, nl - start + 1);
-        start = nl + 1;
-    }
-    f.partial.erase(0, start);
-    out(buf);
-}
-
-// Reads what is new in one log, as one stream across rotations (LogStream). Seqlock on the
-// offset sidecar: data read while a rotation ran is discarded and read again at its new place.
-void poll_followed(Followed& f, std::size_t width, bool prefix) {
-    for (int round = 0; round < 100; ++round) { // at most 100 MiB per log and poll: others get their turn
-        LogOffset o = read_offset(f.path);
-        if (o.pending) return; // a rotation is moving the head: next poll
-        LogStream stream(f.path, o.removed);
-        if (!stream.valid()) return; // gone for now (deleted, renamed by hand)
-        // Replaced, or truncated by something other than llmctl: all of it is new output.
-        if (stream.live_inode() != f.ino || f.abs > stream.end()) f.abs = o.removed;
-        std::uint64_t pos = f.abs;
-        std::string data = stream.read(pos, 1 << 20);
-        if (!(read_offset(f.path) == o)) continue; // rotated meanwhile: read again
-        f.ino = stream.live_inode();
-        if (data.empty()) return;
-        f.abs = pos + data.size();
-        emit(f, data, width, prefix);
-    }
-}
 
 bool exists(const std::string& path) {
     struct stat sb {};
@@ -75,23 +64,9 @@ bool exists(const std::string& path) {
 }
 
 // Follows until SIGINT (130) or a closed stdout (0).
-int follow(std::vector<Followed>& files, const std::string& dir, bool all) {
-    catch_sigint();
-    for (;;) {
-        if (all) { // servers started meanwhile: their whole log is new output
-            for (auto& n : logged_names(dir))
-                if (std::none_of(files.begin(), files.end(), [&](auto& f) { return f.name == n; }))
-                    files.emplace_back(n, log_path(dir, n));
-        }
-        std::size_t width = 0;
-        for (auto& f : files) width = std::max(width, f.name.size());
-        for (auto& f : files) poll_followed(f, width, all);
-        // Sleep 100 ms, waking for a closed pipe on stdout (POLLERR) or SIGINT.
-        pollfd p{STDOUT_FILENO, 0, 0};
-        ::poll(&p, 1, 100);
-        if (sigint_received()) return static_cast<int>(Exit::interrupted);
-        if (p.revents & (POLLERR | POLLHUP)) return 0;
-    }
+int follow(std::vector<FollowedLog>& files, const std::string& dir, bool all, LogPrinter& printer) {
+    auto print = [&](const std::string& name, std::string_view data, std::size_t width) { printer.print(name, data, width); };
+    return follow_logs(files, dir, all, STDOUT_FILENO, print) == FollowEnd::interrupted ? static_cast<int>(Exit::interrupted) : 0;
 }
 
 // Options that cannot be combined: the second would be silently dropped (or the first).
@@ -144,16 +119,16 @@ int rotate_now(const Config& cfg, const std::string& dir, const std::string& nam
 
 // Prints the last `lines` of each log (grouped by server, prefixed with --all) and returns
 // them as followers positioned just after what was printed.
-std::vector<Followed> print_tails(const std::vector<std::string>& names, const std::string& dir, std::size_t lines, bool all, int verbosity) {
-    std::vector<Followed> files;
+std::vector<FollowedLog> print_tails(const std::vector<std::string>& names, const std::string& dir, std::size_t lines,
+                                     LogPrinter& printer, bool all, int verbosity) {
+    std::vector<FollowedLog> files;
     std::size_t width = 0;
     for (auto& n : names) width = std::max(width, n.size());
     for (auto& n : names) {
-        Followed f(n, log_path(dir, n));
+        FollowedLog f(n, log_path(dir, n));
         if (auto tail = tail_log(f.path, lines)) {
-            emit(f, tail->text, width, all);
-            if (!f.partial.empty()) emit(f, "\n", width, true); // --all: end an unfinished last line
-            f.partial.clear();
+            printer.print(n, tail->text, width);
+            printer.end_line(n, width);
             f.abs = tail->end;
             f.ino = tail->ino;
         } else if (!all && verbosity >= 0) {
@@ -194,8 +169,9 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
         }
         if (o->rotate) return rotate_now(cfg, dir, o->name, g.verbosity);
         try {
-            auto files = print_tails(o->all ? logged_names(dir) : std::vector<std::string>{o->name}, dir, o->lines, o->all, g.verbosity);
-            return o->follow ? follow(files, dir, o->all) : 0;
+            LogPrinter printer(o->all);
+            auto files = print_tails(o->all ? logged_names(dir) : std::vector<std::string>{o->name}, dir, o->lines, printer, o->all, g.verbosity);
+            return o->follow ? follow(files, dir, o->all, printer) : 0;
         } catch (const StdoutClosed&) {
             return 0;
         }

@@ -2,9 +2,7 @@
 
 #include <iostream>
 
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <unistd.h>
 
 namespace llmctl::cli {
@@ -14,11 +12,6 @@ void print_error(std::string_view what, std::string_view hint) {
     if (!hint.empty()) text += "hint: " + std::string(hint) + "\n";
     std::cerr << text << std::flush;
 }
-
-namespace {
-std::atomic<bool> g_sigint{false};
-void on_sigint(int) { g_sigint = true; }
-} // namespace
 
 void write_stdout(std::string_view s) {
     while (!s.empty()) {
@@ -54,14 +47,5 @@ void AnswerOut::break_line() noexcept {
     }
     wrote_ = ends_with_newline_ = false;
 }
-
-void catch_sigint() {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    ::sigaction(SIGINT, &sa, nullptr);
-}
-
-bool sigint_received() { return g_sigint; }
-void clear_sigint() { g_sigint = false; }
 
 } // namespace llmctl::cli

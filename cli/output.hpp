@@ -1,6 +1,7 @@
 #pragma once
 // stdout for commands that stream (chat, logs -f): every byte written, and a reader that went
-// away (EPIPE; SIGPIPE is ignored) ends the command quietly. Ctrl-C as a flag to poll.
+// away (EPIPE; SIGPIPE is ignored) ends the command quietly. Ctrl-C as a flag to poll is
+// llmctl/caught_signals.hpp.
 
 #include "llmctl/errors.hpp"
 #include "llmctl/terminal_text.hpp"
@@ -39,10 +40,5 @@ private:
     bool ends_with_newline_ = false; // and its last byte was '\n'
 
 };
-
-// From now on SIGINT sets a flag instead of killing the process.
-void catch_sigint();
-bool sigint_received();
-void clear_sigint();
 
 } // namespace llmctl::cli

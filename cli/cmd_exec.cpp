@@ -128,15 +128,7 @@ std::function<int()> setup_exec(CLI::App& app, Globals& g) {
                "  llmctl exec --keep echo -- ./warm-cache.sh\n");
     return [o, &g]() -> int {
         if (g.after_dashdash) o->command = *g.after_dashdash;
-        try {
-            return run(*o, g);
-        } catch (const Error& e) {
-            print_error(e);
-            return k_exec_failed;
-        } catch (const std::exception& e) {
-            print_error(std::string("exec: ") + e.what());
-            return k_exec_failed;
-        }
+        return run(*o, g); // its failures: 125, by main's one catch (Command::own_failure)
     };
 }
 

@@ -2,6 +2,7 @@
 // The table of subcommands: it feeds --help, "did you mean …?" and completions.
 
 #include "llmctl/config.hpp"
+#include "llmctl/errors.hpp"
 #include "llmctl/units.hpp"
 
 #include <CLI/CLI.hpp>
@@ -35,6 +36,9 @@ struct Command {
     const char* summary;
     std::function<std::function<int()>(CLI::App& app, Globals& g)> setup;
     AfterDashdash after_dashdash = AfterDashdash::nothing;
+    // Set for a command whose own exit statuses pass through (exec: CMD's): every failure of
+    // llmctl itself, usage errors included, exits with this instead (125, as timeout(1) does).
+    std::optional<Exit> own_failure;
 };
 
 const std::vector<Command>& command_table();

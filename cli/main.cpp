@@ -16,16 +16,15 @@ using namespace llmctl;
 
 namespace {
 
-int report(const Error& e) {
-    cli::print_error(e);
-    return static_cast<int>(e.code());
+// The exit status of one of llmctl's own failures: the command's own_failure when it has one
+// (exec's 125, so that a script can tell them from CMD's), else `rc`.
+int own_failure(const CLI::App& app, int rc) {
+    for (const auto& c : cli::command_table())
+        if (c.own_failure && app.got_subcommand(c.name)) return static_cast<int>(*c.own_failure);
+    return rc;
 }
 
-// exec's own failures are 125 (like timeout(1)), so a script can tell them from CMD's.
-int usage_exit(const CLI::App& app, const cli::UsageError& u) {
-    int rc = cli::print_usage_error(u);
-    return app.got_subcommand("exec") ? 125 : rc;
-}
+int usage_exit(const CLI::App& app, const cli::UsageError& u) { return own_failure(app, cli::print_usage_error(u)); }
 
 // --help after a mistyped command word ("llmctl strat --help") is that mistake, not a request
 // for the top-level help.
@@ -85,9 +84,10 @@ int main(int argc, char** argv) {
     try {
         return handler ? handler() : 0;
     } catch (const Error& e) {
-        return report(e);
+        cli::print_error(e);
+        return own_failure(app, static_cast<int>(e.code()));
     } catch (const std::exception& e) {
         cli::print_error(e.what());
-        return static_cast<int>(Exit::failure);
+        return own_failure(app, static_cast<int>(Exit::failure));
     }
 }

@@ -38,7 +38,7 @@ struct Command {
     AfterDashdash after_dashdash = AfterDashdash::nothing;
     // Set for a command whose own exit statuses pass through (exec: CMD's): every failure of
     // llmctl itself, usage errors included, exits with this instead (125, as timeout(1) does).
-    std::optional<Exit> own_failure;
+    std::optional<Exit> own_failure = std::nullopt;
 };
 
 const std::vector<Command>& command_table();

@@ -38,7 +38,8 @@ using Names = std::vector<std::string>;
 } // namespace
 
 TEST(ReapPlan, DeadRows) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     s.rows = {row("run", "running", false), row("run-owned", "running", false, true), row("start-orphan", "starting", false),
               row("start-owned", "starting", false, true), row("stop-orphan", "stopping", false), row("failed", "failed", false),
               row("alive", "running", true)};
@@ -49,7 +50,8 @@ TEST(ReapPlan, DeadRows) {
 }
 
 TEST(ReapPlan, HalfDoneStartsAndStops) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     s.rows = {row("adopt", "starting", true), row("owned", "starting", true, true), row("finish", "stopping", true),
               row("stopping-owned", "stopping", true, true)};
     auto p = decide(s);
@@ -59,7 +61,8 @@ TEST(ReapPlan, HalfDoneStartsAndStops) {
 }
 
 TEST(ReapPlan, IdleOnlyPastTheLimitAndUnused) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     auto idle = row("idle", "running", true);
     idle.idle_limit = Millis(60'000);
     idle.row.last_used = k_now - 60'001;
@@ -84,7 +87,8 @@ TEST(ReapPlan, IdleOnlyPastTheLimitAndUnused) {
 }
 
 TEST(ReapPlan, ADutyStopIsNotAlsoAdoptedOrIdle) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     auto r = row("exec", "starting", true);
     s.rows = {r};
     s.duty_stops = {r.row};
@@ -94,7 +98,8 @@ TEST(ReapPlan, ADutyStopIsNotAlsoAdoptedOrIdle) {
 }
 
 TEST(ReapPlan, LeasesOfDeadClients) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     s.leases = {{1, "m", 10, true}, {2, "m", 11, false}, {3, "n", 12, false}};
     auto p = decide(s);
     ASSERT_EQ(p.dead_leases.size(), 2u);
@@ -103,7 +108,8 @@ TEST(ReapPlan, LeasesOfDeadClients) {
 }
 
 TEST(ReapPlan, OrphansAreMarkedProcessesNoLiveRowAccountsFor) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     auto live = row("live", "running", true);
     auto dead = row("dead", "running", false);
     auto failed = row("failed", "failed", true);
@@ -124,7 +130,8 @@ TEST(ReapPlan, OrphansAreMarkedProcessesNoLiveRowAccountsFor) {
 }
 
 TEST(ReapPlan, ARowThatDisagreesWithItsServersMarkersIsRepairedNotOrphaned) {
-    ReapSnapshot s{k_now};
+    ReapSnapshot s;
+    s.now = k_now;
     auto r = row("m", "running", true);
     MarkedProcess truth = marks_of(r);
     r.row.host = "203.0.113.9"; // a flipped byte

@@ -8,7 +8,7 @@ DEBS = cmake make g++ pkg-config python3 libcli11-dev libboost1.81-dev libboost-
 
 FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state
 
-.PHONY: deps build test test-normal test-asan test-fuzz test-tsan bench demo clean
+.PHONY: deps build test test-normal test-asan test-fuzz test-tsan bench demo clean format
 
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -43,6 +43,13 @@ test-tsan: deps
 	cmake --preset tsan >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -j $(JOBS)
+
+# The C++ sources in .clang-format's style (clang-format 14, installed if missing).
+FORMATTED = 'lib/*.cpp' 'lib/*.hpp' 'cli/*.cpp' 'cli/*.hpp' 'mock/*.cpp' 'mock/*.hpp' \
+            'tests/unit/*.cpp' 'tests/unit/*.hpp' 'tests/fuzz/*.cpp' 'tests/bench/*.cpp'
+format:
+	@$(MAKE) -s deps DEBS=clang-format-14
+	clang-format-14 -i $$(git ls-files $(FORMATTED))
 
 # Not part of `make test`: llmctl next to pm2, supervisor and the physical floor (docs/BENCHMARKS.md).
 bench: deps

@@ -46,7 +46,7 @@ struct Opts {
     std::optional<double> temperature, top_p;
     std::optional<long> seed;
     bool no_stream = false, json = false, no_start = false;
-    bool quiet = false; // -q: no queue place on the terminal
+    bool quiet = false;                                                                      // -q: no queue place on the terminal
     std::string timeout, connect_timeout, first_token_timeout, stall_timeout, queue_timeout; // "" = the config's
     std::optional<Millis> queue_limit; // --queue-timeout, parsed before anything starts
 };
@@ -78,7 +78,8 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
             throw Error(Exit::unknown, fmt::format("{} is stopping (a stop or restart is draining it), and --no-start was given", m.name),
                         "without --no-start, chat waits for it and then starts it again");
         if (!row || row->status != "running" || !is_alive(row->server))
-            throw Error(Exit::unknown, fmt::format("{} is not running (and --no-start was given)", m.name), fmt::format("llmctl start {}", m.name));
+            throw Error(Exit::unknown, fmt::format("{} is not running (and --no-start was given)", m.name),
+                        fmt::format("llmctl start {}", m.name));
     } else {
         StartOptions so;
         StatusLine status(g.verbosity < 0);
@@ -94,7 +95,6 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
     return t;
 }
-
 
 // The request body is JSON, which must be UTF-8: text that is not (a `git diff` of a Latin-1
 // file, a stored message edited by hand) is sent with U+FFFD for each invalid sequence, after a
@@ -164,8 +164,8 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     sr.max_inflight = cfg.defaults.max_inflight;
     if (o.queue_limit) {
         if (o.queue_limit->count() > 0) sr.queue_timeout = o.queue_limit; // --queue-timeout 0: no limit
-    }
-    else if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
+    } else if (m.queue_timeout.count() > 0)
+        sr.queue_timeout = m.queue_timeout;
     sr.cancelled = [] { return sigint_received(); };
     QueueLine queue_line(!o.quiet && ::isatty(STDERR_FILENO));
     sr.on_wait = [&](int place) { queue_line.show(m.name, place); };
@@ -218,19 +218,21 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     } idle_clock{dir, target, m.idle_timeout};
     for (int attempt = 1;; ++attempt) {
         try {
-            res = http_post_stream(target.url, "/v1/chat/completions", request, target.bearer, timeouts,
-                                   [&](std::string_view piece) {
-                                       got_bytes = true;
-                                       if (o.no_stream) whole.append(piece);
-                                       else {
-                                           sse.feed(piece);
-                                           if (!pending.empty()) {
-                                               out->write(pending);
-                                               pending.clear();
-                                           }
-                                       }
-                                   },
-                                   [] { return sigint_received(); });
+            res = http_post_stream(
+                target.url, "/v1/chat/completions", request, target.bearer, timeouts,
+                [&](std::string_view piece) {
+                    got_bytes = true;
+                    if (o.no_stream)
+                        whole.append(piece);
+                    else {
+                        sse.feed(piece);
+                        if (!pending.empty()) {
+                            out->write(pending);
+                            pending.clear();
+                        }
+                    }
+                },
+                [] { return sigint_received(); });
             // 503 before any answer: the server is (re)loading, e.g. one a restart just put on
             // this port. Retried like a refused connection.
             if (res.status == 503 && !got_bytes && attempt < 4 && !sigint_received()) {
@@ -296,8 +298,8 @@ int one_shot(const Opts& o, const ModelConfig& m, const Turn& turn, const std::s
         Reply r = turn(prompt, o.json ? nullptr : &out);
         if (sigint_received()) throw Error(Exit::interrupted, "interrupted");
         if (o.json)
-            out.write(nlohmann::json{{"model", m.name}, {"content", r.text}, {"finish_reason", r.finish_reason}, {"usage", r.usage}}
-                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+            out.write(nlohmann::json{{"model", m.name}, {"content", r.text}, {"finish_reason", r.finish_reason}, {"usage", r.usage}}.dump(
+                          -1, ' ', false, nlohmann::json::error_handler_t::replace) +
                       "\n");
         out.end_answer();
         return 0;
@@ -333,8 +335,10 @@ int interactive(const ModelConfig& m, const Turn& turn, const std::function<void
             out.end_answer();
         } catch (const Error& e) {
             out.break_line();
-            if (e.code() == Exit::interrupted) std::cerr << "(interrupted)\n";
-            else print_error(e);
+            if (e.code() == Exit::interrupted)
+                std::cerr << "(interrupted)\n";
+            else
+                print_error(e);
         }
     }
 }
@@ -344,9 +348,12 @@ int interactive(const ModelConfig& m, const Turn& turn, const std::function<void
 std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Model to talk to")->required()->type_name("NAME");
-    app.add_option("prompt", o->prompt, "The prompt, words after -- included (else stdin when not a terminal, else an interactive loop)")->type_name("PROMPT");
+    app.add_option("prompt", o->prompt, "The prompt, words after -- included (else stdin when not a terminal, else an interactive loop)")
+        ->type_name("PROMPT");
     app.add_option("-s,--system", o->system, "System message");
-    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens (at least 1)")->type_name("N")->check(integer_between(1, 1 << 30));
+    app.add_option("--max-tokens", o->max_tokens, "Upper bound on generated tokens (at least 1)")
+        ->type_name("N")
+        ->check(integer_between(1, 1 << 30));
     app.add_option("--temperature", o->temperature, "Sampling temperature (0 or more)")->type_name("T")->check(number_between(0, HUGE_VAL));
     app.add_option("--top-p", o->top_p, "Nucleus sampling (0 to 1)")->type_name("P")->check(number_between(0, 1));
     app.add_option("--seed", o->seed, "Sampling seed")->type_name("N")->check(integer_between(LONG_MIN, LONG_MAX));
@@ -356,7 +363,8 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
     app.add_flag("--no-start", o->no_start, "Do not start the server: exit 4 when it is not running");
     app.add_option("--timeout", o->timeout, "Total time limit for one answer (request_timeout; default none)")->type_name("DUR");
     app.add_option("--connect-timeout", o->connect_timeout, "Connect timeout (connect_timeout; default 5s)")->type_name("DUR");
-    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (first_token_timeout; default 300s)")->type_name("DUR");
+    app.add_option("--first-token-timeout", o->first_token_timeout, "Time to the first token (first_token_timeout; default 300s)")
+        ->type_name("DUR");
     app.add_option("--stall-timeout", o->stall_timeout, "Longest silence between tokens (stall_timeout; default 60s)")->type_name("DUR");
     app.add_option("--queue-timeout", o->queue_timeout, "Longest wait for a slot (queue_timeout; default none): exit 6")->type_name("DUR");
     CLI::Option* session_opt =
@@ -372,7 +380,8 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         std::string dir = resolve_state_dir(g.state_dir);
         auto mp = find_model(cfg, dir, o->name); // a config entry, or a running ad-hoc server
         if (!mp)
-            throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", o->name, cfg.source, did_you_mean_suffix(o->name, cfg.model_names())),
+            throw Error(Exit::unknown,
+                        fmt::format("unknown model \"{}\" in {}{}", o->name, cfg.source, did_you_mean_suffix(o->name, cfg.model_names())),
                         "list models with: llmctl config check");
         ModelConfig m = *mp;
         // Each phase: the flag, else the model's config key, else the built-in default.
@@ -387,9 +396,11 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         if (total.count() > 0) timeouts.total = total;
         if (!o->queue_timeout.empty()) o->queue_limit = duration_flag("--queue-timeout", o->queue_timeout); // before anything starts
         if (session_opt->count() > 0 && o->session.empty())
-            throw Error(Exit::usage, "--session needs a name, not an empty string", "session names are like model names: letters, digits, '.', '_', '-'");
+            throw Error(Exit::usage, "--session needs a name, not an empty string",
+                        "session names are like model names: letters, digits, '.', '_', '-'");
         if (!o->session.empty() && !valid_model_name(o->session))
-            throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session), "session names are like model names: letters, digits, '.', '_', '-'");
+            throw Error(Exit::usage, fmt::format("bad session name \"{}\"", o->session),
+                        "session names are like model names: letters, digits, '.', '_', '-'");
         o->system = as_utf8(std::move(o->system), "--system");
         for (auto& stop : o->stop) stop = as_utf8(std::move(stop), "--stop");
         std::optional<std::string> prompt = one_shot_prompt(*o); // nullopt: the interactive loop

@@ -41,7 +41,8 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
         if (app.got_subcommand(check)) {
             if (auto problems = check_paths(cfg); !problems.empty()) {
                 for (std::size_t i = 0; i + 1 < problems.size(); ++i) print_error(problems[i]);
-                throw Error(Exit::config, problems.back(), "create the directory, or fix the path; a relative cwd is relative to the config file");
+                throw Error(Exit::config, problems.back(),
+                            "create the directory, or fix the path; a relative cwd is relative to the config file");
             }
             if (g.verbosity >= 0) std::cerr << fmt::format("{}: ok, {} model(s)\n", cfg.source, cfg.models.size());
             for (auto& [_, m] : cfg.models) std::cout << summary_line(m) << "\n";

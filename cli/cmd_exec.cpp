@@ -52,7 +52,8 @@ int run(const Opts& o, Globals& g) {
     std::string dir = resolve_state_dir(g.state_dir);
     auto found = find_model(cfg, dir, o.name);
     if (!found)
-        throw Error(Exit::unknown, fmt::format("unknown model \"{}\" in {}{}", o.name, cfg.source, did_you_mean_suffix(o.name, cfg.model_names())),
+        throw Error(Exit::unknown,
+                    fmt::format("unknown model \"{}\" in {}{}", o.name, cfg.source, did_you_mean_suffix(o.name, cfg.model_names())),
                     "list models with: llmctl config check");
     const ModelConfig m = *found;
     if (m.external()) throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): use its url directly", m.name, m.url));
@@ -88,13 +89,13 @@ int run(const Opts& o, Globals& g) {
     }
     if (cancel_signal()) {
         int sig = cancel_signal();
-        if (g.verbosity >= 0) std::cerr << fmt::format("llmctl: exec: got SIG{} before {} ran; leaving {}\n", sigabbrev_np(sig), o.command[0], m.name);
+        if (g.verbosity >= 0)
+            std::cerr << fmt::format("llmctl: exec: got SIG{} before {} ran; leaving {}\n", sigabbrev_np(sig), o.command[0], m.name);
         leave(dir, m, user, Millis(0), g, fmt::format("its llmctl exec got SIG{}", sigabbrev_np(sig)));
         return 128 + sig;
     }
     bool started = !res.already_running;
-    if (g.verbosity > 0)
-        std::cerr << fmt::format("llmctl: exec: {} {} at {}\n", m.name, started ? "started" : "already running", res.url);
+    if (g.verbosity > 0) std::cerr << fmt::format("llmctl: exec: {} {} at {}\n", m.name, started ? "started" : "already running", res.url);
 
     std::vector<std::string> args(o.command.begin() + 1, o.command.end());
     CommandResult ran = run_command(cmd.path, args, server_environment(res.url, res.port));

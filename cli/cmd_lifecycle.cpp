@@ -69,7 +69,8 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Model (config entry), or the name of an ad-hoc server")->required()->type_name("NAME");
     app.add_option("--port", o->port, "Use this port (1-65535)")->check(integer_between(1, 65535))->type_name("PORT");
-    auto* timeout = app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s; 0: no limit); default startup_timeout")->type_name("DUR");
+    auto* timeout =
+        app.add_option("--timeout", o->timeout, "Startup timeout (e.g. 90s; 0: no limit); default startup_timeout")->type_name("DUR");
     app.add_option("--health", o->health, "Ad-hoc server: ready when GET PATH answers 200, or tcp: when the port accepts (default /health)")
         ->type_name("PATH|tcp");
     app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy")->excludes(timeout);
@@ -103,8 +104,12 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         auto r = start_server(dir, m, so);
         status.clear();
         if (o->json) {
-            std::cout << json_text(nlohmann::json{{"name", m.name}, {"url", r.url}, {"pid", r.pid}, {"port", r.port},
-                                                  {"already_running", r.already_running}, {"adopted", r.adopted}})
+            std::cout << json_text(nlohmann::json{{"name", m.name},
+                                                  {"url", r.url},
+                                                  {"pid", r.pid},
+                                                  {"port", r.port},
+                                                  {"already_running", r.already_running},
+                                                  {"adopted", r.adopted}})
                       << "\n";
         } else {
             std::cout << r.url << "\n";
@@ -125,8 +130,7 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
     app.add_option("names", o->names, "Servers to stop")->type_name("NAME");
     app.add_flag("--all", o->all, "Stop every server of this state dir");
     app.add_option("--timeout", o->timeout, "Grace period after SIGTERM before SIGKILL (default stop_timeout)")->type_name("DUR");
-    app.add_flag("--no-drain,--force", o->no_drain,
-                 "Do not wait for chats in flight (drain_timeout): SIGTERM at once, cutting them");
+    app.add_flag("--no-drain,--force", o->no_drain, "Do not wait for chats in flight (drain_timeout): SIGTERM at once, cutting them");
     app.footer("First the server is marked stopping: new chats wait (or, with --no-start, fail) and the chats\n"
                "in flight may finish, for up to drain_timeout (default 30s). Then SIGTERM, and SIGKILL after\n"
                "stop_timeout. Stopping a known model that is not running succeeds; an unknown name is exit 4.\n"
@@ -139,7 +143,8 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
         CleanupConfig loaded = load_config_for_cleanup(g.config_path);
         if (!loaded.ok())
             std::cerr << fmt::format("llmctl: warning: the config cannot be used ({}); stopping with the built-in "
-                                     "stop_timeout and drain_timeout\n", loaded.problem);
+                                     "stop_timeout and drain_timeout\n",
+                                     loaded.problem);
         const Config& cfg = loaded.config;
         std::string dir = resolve_state_dir(g.state_dir);
         if (o->all && check_state_dir(dir)) recover_lost_state(dir);

@@ -72,8 +72,8 @@ int follow(std::vector<FollowedLog>& files, const std::string& dir, bool all, Lo
 // Options that cannot be combined: the second would be silently dropped (or the first).
 void reject_conflicts(const CLI::App& app) {
     static const std::pair<const char*, const char*> k_conflicts[] = {
-        {"--path", "--lines"}, {"--path", "--follow"}, {"--path", "--rotate"}, {"--rotate", "--lines"},
-        {"--rotate", "--follow"}, {"--all", "--path"},   {"--all", "--rotate"},
+        {"--path", "--lines"},    {"--path", "--follow"}, {"--path", "--rotate"}, {"--rotate", "--lines"},
+        {"--rotate", "--follow"}, {"--all", "--path"},    {"--all", "--rotate"},
     };
     auto shown = [&](const char* flag) { // "-n/--lines"
         std::string names = app.get_option(flag)->get_name(false, true);
@@ -112,15 +112,17 @@ int rotate_now(const Config& cfg, const std::string& dir, const std::string& nam
     ModelConfig d = m ? *m : model_from_defaults(cfg.defaults, name);
     auto r = rotate_log(path, d.log_max_size, d.log_keep, true);
     std::string text = describe_rotation(r, path, verbosity >= 1);
-    if (r.lost_kept_output()) std::cerr << "llmctl: warning: " << text << "\n";
-    else if (verbosity >= 0) std::cerr << "llmctl: " << text << "\n";
+    if (r.lost_kept_output())
+        std::cerr << "llmctl: warning: " << text << "\n";
+    else if (verbosity >= 0)
+        std::cerr << "llmctl: " << text << "\n";
     return 0;
 }
 
 // Prints the last `lines` of each log (grouped by server, prefixed with --all) and returns
 // them as followers positioned just after what was printed.
-std::vector<FollowedLog> print_tails(const std::vector<std::string>& names, const std::string& dir, std::size_t lines,
-                                     LogPrinter& printer, bool all, int verbosity) {
+std::vector<FollowedLog> print_tails(const std::vector<std::string>& names, const std::string& dir, std::size_t lines, LogPrinter& printer,
+                                     bool all, int verbosity) {
     std::vector<FollowedLog> files;
     std::size_t width = 0;
     for (auto& n : names) width = std::max(width, n.size());
@@ -149,7 +151,9 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
     };
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Server or model name")->type_name("NAME");
-    app.add_option("-n,--lines", o->lines, "Show the last N lines (default 50), across rotated files")->type_name("N")->check(number_between(0, HUGE_VAL));
+    app.add_option("-n,--lines", o->lines, "Show the last N lines (default 50), across rotated files")
+        ->type_name("N")
+        ->check(number_between(0, HUGE_VAL));
     app.add_flag("-f,--follow", o->follow, "Keep printing new output (across rotation and truncation) until Ctrl-C");
     app.add_flag("--path", o->path, "Print the log file's path");
     app.add_flag("--all", o->all, "Every server's log, lines prefixed with \"name | \" (grouped by server, then as they come)");
@@ -170,7 +174,8 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
         if (o->rotate) return rotate_now(cfg, dir, o->name, g.verbosity);
         try {
             LogPrinter printer(o->all);
-            auto files = print_tails(o->all ? logged_names(dir) : std::vector<std::string>{o->name}, dir, o->lines, printer, o->all, g.verbosity);
+            auto files =
+                print_tails(o->all ? logged_names(dir) : std::vector<std::string>{o->name}, dir, o->lines, printer, o->all, g.verbosity);
             return o->follow ? follow(files, dir, o->all, printer) : 0;
         } catch (const StdoutClosed&) {
             return 0;

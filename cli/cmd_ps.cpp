@@ -44,8 +44,7 @@ std::vector<ProbeResult> probe_all(const std::vector<ServerRow>& rows, const Glo
     std::optional<Config> cfg; // for each model's health path; a broken config falls back to /health
     try {
         cfg = load_config(g.config_path);
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     std::vector<ProbeResult> out(rows.size());
     std::vector<std::thread> threads;
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -77,7 +76,8 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     app.add_flag("-a,--all", *all, "Include failed servers, with a REASON column");
     auto* json_flag = app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
     auto* names_flag = app.add_flag("-q,--quiet", *names, "Print names only, one per line");
-    app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column")->excludes(names_flag);
+    app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column")
+        ->excludes(names_flag);
     json_flag->excludes(names_flag);
     app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n  llmctl ps --health\n");
     return [all, json, names, health, &g]() -> int {
@@ -96,8 +96,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         if (!rows.empty() && !*names) {
             try {
                 cfg = load_config(g.config_path);
-            } catch (const Error&) {
-            }
+            } catch (const Error&) {}
         }
         // Live servers of this state dir the state file does not know (a lost or replaced file).
         // Only when the file has no rows: that is what a deleted or replaced file looks like (any
@@ -139,8 +138,8 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             const LeaseCounts u = use.count(r.name) ? use[r.name] : LeaseCounts{};
             const ModelConfig* mc = cfg ? cfg->find(r.name) : nullptr;
             const int max = mc ? std::max(1, mc->max_concurrent) : 0; // 0: not in the config
-            std::string slots = fmt::format("{}/{}", u.active, max ? std::to_string(max) : "-") +
-                                (u.queued ? fmt::format(" +{} queued", u.queued) : "");
+            std::string slots =
+                fmt::format("{}/{}", u.active, max ? std::to_string(max) : "-") + (u.queued ? fmt::format(" +{} queued", u.queued) : "");
             std::string shown = status == "stopping" && u.active ? fmt::format("stopping ({} in flight)", u.active) : status;
             std::uint64_t rss = 0;
             if (status != "dead" && status != "failed")
@@ -163,9 +162,10 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             table.push_back({r.name, shown, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
                              gone ? "-" : age(r.ready_at ? r.ready_at : r.started_at, now), gone ? "-" : age(r.last_used, now),
                              rss ? format_size(rss) : "-", slots, r.url()});
-            if (*all) table.back().push_back(status == "failed" ? (r.error.empty() ? "failed" : r.error)
-                                             : status == "dead"   ? "its process is gone (reap clears the row)"
-                                                                  : "-");
+            if (*all)
+                table.back().push_back(status == "failed" ? (r.error.empty() ? "failed" : r.error)
+                                       : status == "dead" ? "its process is gone (reap clears the row)"
+                                                          : "-");
             if (*health) {
                 const auto& p = probes[i];
                 arr.back()["health_http"] = p.probed ? nlohmann::json(p.http) : nlohmann::json();
@@ -184,8 +184,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             for (std::size_t i = 0; i < row.size(); ++i) w[i] = std::max(w[i], row[i].size());
         for (auto& row : table) {
             std::string line;
-            for (std::size_t i = 0; i < row.size(); ++i)
-                line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], w[i]) : row[i];
+            for (std::size_t i = 0; i < row.size(); ++i) line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], w[i]) : row[i];
             std::cout << line << "\n";
         }
         return 0;

@@ -65,7 +65,8 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g) {
         for (auto& a : actions) {
             std::string who = a.name.empty() ? "" : " " + a.name;
             std::string pid = a.pid ? fmt::format(" (pid {})", a.pid) : "";
-            std::cout << fmt::format("{}{}{}{}: {}\n", o->dry_run ? "would " : "", a.kind == "reaped" && o->dry_run ? "reap" : a.kind, who, pid, a.detail);
+            std::cout << fmt::format("{}{}{}{}: {}\n", o->dry_run ? "would " : "", a.kind == "reaped" && o->dry_run ? "reap" : a.kind, who,
+                                     pid, a.detail);
         }
         if (g.verbosity > 0)
             std::cerr << fmt::format("llmctl: reap{}: {} action(s) in {}\n", o->dry_run ? " (dry run)" : "", actions.size(), dir);

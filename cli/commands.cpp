@@ -18,8 +18,7 @@ const std::vector<Command>& command_table() {
         {"restart", "Stop, then start a server", setup_restart},
         {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS SLOTS URL (no lock, no writes)", setup_ps},
         {"chat", "Talk to a model (streaming; per-model slots)", setup_chat, AfterDashdash::prompt},
-        {"exec", "Run a command against a server, started for it if needed (CI)", setup_exec, AfterDashdash::command,
-         Exit::exec_failed},
+        {"exec", "Run a command against a server, started for it if needed (CI)", setup_exec, AfterDashdash::command, Exit::exec_failed},
         {"logs", "Show or follow a server's log (-f follows across rotation)", setup_logs},
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
@@ -35,7 +34,7 @@ CLI::Validator number_between(double lo, double hi) {
             if (text.empty() || *end != '\0' || std::isnan(v)) return fmt::format("takes a number, not \"{}\"", text);
             if (v < lo || v > hi)
                 return std::isinf(hi) ? fmt::format("must be {} or more, not {}", lo, text)
-                                   : fmt::format("must be from {} to {}, not {}", lo, hi, text);
+                                      : fmt::format("must be from {} to {}, not {}", lo, hi, text);
             return {};
         },
         "");

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 config error, 4 unknown model, 5 server failed,\n"
                "6 timed out, 130 interrupted. See llmctl(1).");
     cli::Globals g;
-    app.add_option("--config", g.config_path, "Config file (default: $LLMCTL_CONFIG, ~/.config/llmctl/config.toml, built-in)")->type_name("PATH");
+    app.add_option("--config", g.config_path, "Config file (default: $LLMCTL_CONFIG, ~/.config/llmctl/config.toml, built-in)")
+        ->type_name("PATH");
     app.add_option("--state-dir", g.state_dir, "State dir (default: $LLMCTL_HOME, ~/.local/state/llmctl)")->type_name("DIR");
     bool verbose = false, quiet = false;
     auto* verbose_flag = app.add_flag("-v,--verbose", verbose, "More detail on stderr");

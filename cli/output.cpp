@@ -42,8 +42,7 @@ void AnswerOut::break_line() noexcept {
         try {
             write_stdout(filter_.finish());
             if (wrote_ && !ends_with_newline_) write_stdout("\n");
-        } catch (const StdoutClosed&) {
-        }
+        } catch (const StdoutClosed&) {}
     }
     wrote_ = ends_with_newline_ = false;
 }

@@ -38,7 +38,6 @@ private:
     TerminalText filter_;
     bool wrote_ = false;             // this answer has written something
     bool ends_with_newline_ = false; // and its last byte was '\n'
-
 };
 
 } // namespace llmctl::cli

@@ -59,8 +59,10 @@ std::string last_log_line(const std::string& path) {
     std::string line = nl == std::string::npos ? tail : tail.substr(nl + 1);
     std::string out;
     for (unsigned char c : line) {
-        if (c == '\t') out += ' ';
-        else if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c); // drops escapes and \r
+        if (c == '\t')
+            out += ' ';
+        else if (c >= 0x20 && c != 0x7f)
+            out += static_cast<char>(c); // drops escapes and \r
     }
     return out;
 }
@@ -74,8 +76,8 @@ StatusLine::StatusLine(bool quiet) {
         const char* v = std::getenv(var);
         if (v && *v) {
             std::string s = v;
-            utf8_ = s.find("UTF-8") != std::string::npos || s.find("utf8") != std::string::npos ||
-                    s.find("UTF8") != std::string::npos || s.find("utf-8") != std::string::npos;
+            utf8_ = s.find("UTF-8") != std::string::npos || s.find("utf8") != std::string::npos || s.find("UTF8") != std::string::npos ||
+                    s.find("utf-8") != std::string::npos;
             break;
         }
     }

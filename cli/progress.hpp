@@ -36,7 +36,6 @@ private:
 // The last non-empty line of a log, printable characters only, read from the file's end.
 std::string last_log_line(const std::string& path);
 
-
 // Notes on stderr (none with -q); they first wipe the status line, if one is drawn.
 std::function<void(const std::string&)> notifier(const Globals& g, StatusLine* status = nullptr);
 

@@ -97,7 +97,8 @@ std::string prefix(const std::string& command) { return command.empty() ? "" : c
 
 // CLI11's own text, for a class no rule below covers: still in our format, lower-case first.
 std::string plain(std::string msg) {
-    if (!msg.empty() && std::isupper(static_cast<unsigned char>(msg[0])) && !(msg.size() > 1 && std::isupper(static_cast<unsigned char>(msg[1]))))
+    if (!msg.empty() && std::isupper(static_cast<unsigned char>(msg[0])) &&
+        !(msg.size() > 1 && std::isupper(static_cast<unsigned char>(msg[1]))))
         msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
     return msg;
 }
@@ -115,7 +116,8 @@ UsageError missing(const std::vector<const CLI::App*>& chain, const std::string&
     }
     if (const CLI::Option* o = at->get_option_no_throw(what); o && o->get_positional()) {
         std::string type = o->get_type_name();
-        if (type.empty()) std::transform(what.begin(), what.end(), std::back_inserter(type), [](unsigned char c) { return std::toupper(c); });
+        if (type.empty())
+            std::transform(what.begin(), what.end(), std::back_inserter(type), [](unsigned char c) { return std::toupper(c); });
         return {fmt::format("{} needs a {}", command, type), help_hint(command)};
     }
     return {prefix(command) + plain(msg), help_hint(command)};

@@ -20,8 +20,7 @@ std::string content_text(const Json& content) {
     std::string text;
     if (content.is_array()) {
         for (const auto& part : content) {
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
-                part["text"].is_string()) {
+            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
                 text += part["text"].get<std::string>();
             }
         }
@@ -68,7 +67,7 @@ Json usage(std::uint64_t prompt_tokens, std::uint64_t completion_tokens) {
     return u;
 }
 
-}  // namespace
+} // namespace
 
 std::vector<std::string> tokenize(std::string_view text) {
     std::vector<std::string> tokens;
@@ -211,9 +210,7 @@ std::string server_error_json(std::string_view message) {
 
 std::string loading_json() { return R"({"error":{"code":503,"message":"Loading model"}})"; }
 
-std::string not_found_json() {
-    return R"({"error":{"code":404,"message":"File Not Found","type":"not_found_error"}})";
-}
+std::string not_found_json() { return R"({"error":{"code":404,"message":"File Not Found","type":"not_found_error"}})"; }
 
 std::string models_json(std::string_view model_name) {
     Json model;
@@ -226,4 +223,4 @@ std::string models_json(std::string_view model_name) {
     return dump(j);
 }
 
-}  // namespace mock
+} // namespace mock

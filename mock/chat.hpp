@@ -15,11 +15,11 @@ std::vector<std::string> tokenize(std::string_view text);
 
 // A validated chat completion request, reduced to what the mock looks at.
 struct ChatRequest {
-    std::string last_user_message;  // "" when no message has role "user"
-    std::string user_history;       // every user message, joined by " | "
-    std::string model;              // "" when the client sent none
+    std::string last_user_message; // "" when no message has role "user"
+    std::string user_history;      // every user message, joined by " | "
+    std::string model;             // "" when the client sent none
     bool stream = false;
-    std::optional<std::uint64_t> max_tokens;  // nullopt = unlimited
+    std::optional<std::uint64_t> max_tokens; // nullopt = unlimited
     std::uint64_t prompt_tokens = 0;
 };
 
@@ -29,7 +29,7 @@ std::optional<ChatRequest> parse_chat_request(std::string_view body, std::string
 // What the mock answers: tokens already cut to max_tokens, and the matching finish_reason.
 struct ChatReply {
     std::vector<std::string> tokens;
-    std::string finish_reason;  // "stop" or "length"
+    std::string finish_reason; // "stop" or "length"
 };
 
 // Decides the reply from --reply / --reply-tokens / echo and max_tokens.
@@ -39,7 +39,7 @@ ChatReply make_reply(const ChatRequest& request, const Options& options);
 struct CompletionMeta {
     std::string id;
     std::string model;
-    std::int64_t created = 0;  // unix seconds
+    std::int64_t created = 0; // unix seconds
 };
 
 // The whole non-streaming "chat.completion" object.
@@ -74,4 +74,4 @@ std::string not_found_json();
 // {"object":"list","data":[{"id":model,...}]}.
 std::string models_json(std::string_view model_name);
 
-}  // namespace mock
+} // namespace mock

@@ -32,8 +32,7 @@ private:
 class EventStream {
 public:
     explicit EventStream(tcp::socket& socket, const Request& request)
-        : socket_(socket), version_(request.version()), chunked_(request.version() >= 11),
-          keep_alive_(chunked_ && request.keep_alive()) {}
+        : socket_(socket), version_(request.version()), chunked_(request.version() >= 11), keep_alive_(chunked_ && request.keep_alive()) {}
 
     // Sends the response header; false if the client is gone.
     bool open() {
@@ -89,8 +88,7 @@ struct Generation {
 // Absolute schedule (start + i/R) so per-token overhead does not accumulate into drift.
 void pace(Clock::time_point start, double rate, std::uint64_t index) {
     if (rate <= 0) return;
-    std::this_thread::sleep_until(
-        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(index / rate)));
+    std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(index / rate)));
 }
 
 bool fault_at(const std::optional<std::uint64_t>& flag, std::uint64_t sent) { return flag && *flag == sent; }
@@ -135,14 +133,15 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
         if (sent == 1 && !options.hold_until.empty()) // a test holds the stream open while it looks
             while (::access(options.hold_until.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         pace(start, options.tokens_per_second, sent);
-        const std::string stamped = options.stamp_tokens
-            ? std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                 std::chrono::steady_clock::now().time_since_epoch()).count()) + " "
-            : std::string();
+        const std::string stamped =
+            options.stamp_tokens
+                ? std::to_string(
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()) +
+                      " "
+                : std::string();
         if (!out.send(content_event(g.meta, options.stamp_tokens ? stamped : tokens[sent]))) return client_gone(sent);
     }
-    if (!out.send(finish_event(g.meta, g.reply.finish_reason)) ||
-        !out.send(usage_event(g.meta, g.chat.prompt_tokens, tokens.size()))) {
+    if (!out.send(finish_event(g.meta, g.reply.finish_reason)) || !out.send(usage_event(g.meta, g.chat.prompt_tokens, tokens.size()))) {
         return client_gone(tokens.size());
     }
     // Recorded before [DONE]: a client that starts its next request on [DONE] must never overlap this one.
@@ -171,7 +170,7 @@ Outcome whole_reply(tcp::socket& socket, const Request& request, const Generatio
     return respond_json(socket, request, http::status::ok, completion_json(g.meta, g.reply, g.chat.prompt_tokens));
 }
 
-}  // namespace
+} // namespace
 
 Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& state) {
     const std::int64_t start_ns = realtime_ns();
@@ -196,4 +195,4 @@ Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& st
     return chat->stream ? stream_reply(socket, request, generation) : whole_reply(socket, request, generation);
 }
 
-}  // namespace mock
+} // namespace mock

@@ -17,8 +17,8 @@ using Request = http::request<http::string_body>;
 // How a request ended, for the access log and the connection loop.
 struct Outcome {
     unsigned status = 200;
-    bool keep_alive = false;  // false closes the connection after this request
-    std::string note;         // appended to the access log line, e.g. "(client disconnected)"
+    bool keep_alive = false; // false closes the connection after this request
+    std::string note;        // appended to the access log line, e.g. "(client disconnected)"
 };
 
 // Sends a complete JSON response; keep_alive is false if the write failed or the client asked to close.
@@ -28,8 +28,7 @@ Outcome respond_json(tcp::socket& socket, const Request& request, http::status s
 Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& state);
 
 // Resolves and binds host:port, or returns nullopt with llama-server's bind error text in error.
-std::optional<tcp::acceptor> bind_listener(boost::asio::io_context& io, const Options& options,
-                                           std::string& error);
+std::optional<tcp::acceptor> bind_listener(boost::asio::io_context& io, const Options& options, std::string& error);
 
 // "http://host:port" with the port actually bound (matters for --port 0) and IPv6 hosts bracketed.
 std::string listening_url(const tcp::acceptor& acceptor, const Options& options);
@@ -37,4 +36,4 @@ std::string listening_url(const tcp::acceptor& acceptor, const Options& options)
 // Accepts connections forever, serving each on its own detached thread.
 [[noreturn]] void accept_loop(tcp::acceptor& acceptor, ServerState& state);
 
-}  // namespace mock
+} // namespace mock

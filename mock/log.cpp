@@ -16,7 +16,7 @@ namespace {
 int g_log_fd = 1;
 
 constexpr std::size_t k_spam_line_bytes = 64;
-constexpr std::size_t k_spam_chunk_lines = 1024;  // 64 KiB per write(2)
+constexpr std::size_t k_spam_chunk_lines = 1024; // 64 KiB per write(2)
 
 // Formats the fixed-width header of one spam line in place; faster than snprintf at GiB scale.
 void format_spam_line(char* line, std::uint64_t number) {
@@ -29,7 +29,7 @@ void format_spam_line(char* line, std::uint64_t number) {
     line[k_spam_line_bytes - 1] = '\n';
 }
 
-}  // namespace
+} // namespace
 
 bool write_all(int fd, std::string_view data) {
     while (!data.empty()) {
@@ -101,15 +101,14 @@ bool RequestLog::open(const std::string& path, std::string& error) {
     return true;
 }
 
-void RequestLog::record(std::int64_t start_ns, std::int64_t end_ns, bool stream,
-                        std::string_view user_message) const {
+void RequestLog::record(std::int64_t start_ns, std::int64_t end_ns, bool stream, std::string_view user_message) const {
     if (fd_ < 0) return;
-    std::string line = std::to_string(start_ns) + ' ' + std::to_string(end_ns) + ' ' +
-                       std::to_string(::getpid()) + ' ' + (stream ? '1' : '0') + ' ';
+    std::string line =
+        std::to_string(start_ns) + ' ' + std::to_string(end_ns) + ' ' + std::to_string(::getpid()) + ' ' + (stream ? '1' : '0') + ' ';
     line += nlohmann::json(std::string(user_message)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     line.push_back('\n');
     // One write(2) on an O_APPEND fd keeps lines whole even with several servers sharing the file.
     (void)::write(fd_, line.data(), line.size());
 }
 
-}  // namespace mock
+} // namespace mock

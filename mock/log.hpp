@@ -43,4 +43,4 @@ private:
     int fd_ = -1;
 };
 
-}  // namespace mock
+} // namespace mock

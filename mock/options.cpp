@@ -47,7 +47,7 @@ struct UsageError {
     std::string message;
 };
 
-}  // namespace
+} // namespace
 
 std::optional<Duration> parse_duration(std::string_view text) {
     auto [number, suffix] = split_suffix(text);
@@ -75,8 +75,7 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     auto value = parse_count(number);
     if (!value) return std::nullopt;
     static const std::map<std::string, unsigned> shifts = {
-        {"", 0},   {"b", 0},    {"k", 10},  {"kb", 10}, {"kib", 10}, {"m", 20},
-        {"mb", 20}, {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30},
+        {"", 0}, {"b", 0}, {"k", 10}, {"kb", 10}, {"kib", 10}, {"m", 20}, {"mb", 20}, {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30},
     };
     auto it = shifts.find(lowercase(suffix));
     if (it == shifts.end()) return std::nullopt;
@@ -225,10 +224,9 @@ ParseResult parse_options(int argc, char** argv) {
         if (help) return {std::nullopt, 0, usage_text()};
         if (o.port < 0) throw UsageError{"--port is required"};
     } catch (const UsageError& e) {
-        return {std::nullopt, 2,
-                std::string(k_program) + ": " + e.message + "\nTry '" + std::string(k_program) + " --help'.\n"};
+        return {std::nullopt, 2, std::string(k_program) + ": " + e.message + "\nTry '" + std::string(k_program) + " --help'.\n"};
     }
     return {std::move(o), 0, {}};
 }
 
-}  // namespace mock
+} // namespace mock

@@ -13,21 +13,21 @@ using Duration = std::chrono::nanoseconds;
 // Everything the command line configures; the defaults describe a well-behaved echo server.
 struct Options {
     std::string host = "127.0.0.1";
-    int port = -1;  // required; 0 asks the kernel for a free port
+    int port = -1; // required; 0 asks the kernel for a free port
     bool reuseport = false;
     std::string model_name = "echo";
     std::optional<std::string> reply;
-    bool echo_history = false;           // echo every user message of the request, joined by " | "
-    std::optional<std::string> fail_on;  // answer HTTP 500 when the last user message contains this
+    bool echo_history = false;          // echo every user message of the request, joined by " | "
+    std::optional<std::string> fail_on; // answer HTTP 500 when the last user message contains this
     std::optional<std::uint64_t> reply_tokens;
-    double tokens_per_second = 0;  // 0 = as fast as possible
-    bool stamp_tokens = false;     // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
+    double tokens_per_second = 0; // 0 = as fast as possible
+    bool stamp_tokens = false;    // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
     Duration startup_delay{0};
     Duration health_delay{0};  // each GET /health answers only after this (a wedged server)
     std::string loading_until; // answer 503 until this file exists (a test holds the load open)
     std::string hold_until;    // a stream pauses after its first token until this file exists
     bool stderr_only = false;
-    std::string request_log;  // empty = disabled
+    std::string request_log; // empty = disabled
     bool crash_at_start = false;
     bool port_taken = false;
     std::optional<std::uint64_t> crash_mid_stream;
@@ -44,7 +44,7 @@ struct Options {
 struct ParseResult {
     std::optional<Options> options;
     int exit_code = 0;
-    std::string message;  // stdout when exit_code == 0 (--help), stderr otherwise
+    std::string message; // stdout when exit_code == 0 (--help), stderr otherwise
 };
 
 // Parses argv; never exits, so the caller decides how to report.
@@ -59,4 +59,4 @@ std::optional<std::uint64_t> parse_size(std::string_view text);
 // The --help text.
 std::string usage_text();
 
-}  // namespace mock
+} // namespace mock

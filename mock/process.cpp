@@ -35,12 +35,11 @@ sigset_t handled_signals(const Options& options) {
         std::abort();
     }
     // try_write_line: a full log pipe must not delay the exit.
-    try_write_line(log_fd(), std::string("mock: received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") +
-                                 ", exiting");
+    try_write_line(log_fd(), std::string("mock: received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") + ", exiting");
     ::_exit(0);
 }
 
-}  // namespace
+} // namespace
 
 void set_early_signal_dispositions(const Options& options) {
     std::signal(SIGPIPE, SIG_IGN);
@@ -76,8 +75,7 @@ pid_t fork_escaped_child() {
     if (pid > 0) {
         // Wait for setsid() so callers that inspect the child see it already escaped.
         char byte;
-        while (::read(ready[0], &byte, 1) < 0 && errno == EINTR) {
-        }
+        while (::read(ready[0], &byte, 1) < 0 && errno == EINTR) {}
     }
     ::close(ready[0]);
     return pid;
@@ -102,7 +100,7 @@ void start_loader(ServerState& state) {
         state.loaded = true;
     };
     if (state.options.startup_delay.count() == 0 && state.options.loading_until.empty()) {
-        load();  // synchronously, so no request can ever see the loading state
+        load(); // synchronously, so no request can ever see the loading state
         return;
     }
     const auto ready_at = std::chrono::steady_clock::now() + state.options.startup_delay;
@@ -126,4 +124,4 @@ void start_log_spam(std::uint64_t bytes) {
     std::thread([bytes] { write_log_spam(bytes); }).detach();
 }
 
-}  // namespace mock
+} // namespace mock

@@ -32,4 +32,4 @@ void start_exit_timer(Duration delay);
 // Writes the --log-spam bytes on a background thread while serving continues.
 void start_log_spam(std::uint64_t bytes);
 
-}  // namespace mock
+} // namespace mock

@@ -47,8 +47,8 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
 void log_access(const Request& request, const Outcome& outcome, std::chrono::steady_clock::duration elapsed) {
     char ms[32];
     std::snprintf(ms, sizeof ms, "%.3fms", std::chrono::duration<double, std::milli>(elapsed).count());
-    std::string line = "request " + std::string(request.method_string()) + ' ' + path_of(request) + ' ' +
-                       std::to_string(outcome.status) + ' ' + ms;
+    std::string line =
+        "request " + std::string(request.method_string()) + ' ' + path_of(request) + ' ' + std::to_string(outcome.status) + ' ' + ms;
     if (!outcome.note.empty()) line += ' ' + outcome.note;
     log_line(line);
 }
@@ -56,7 +56,7 @@ void log_access(const Request& request, const Outcome& outcome, std::chrono::ste
 // Serves keep-alive requests in order until the client closes or anything goes wrong.
 void serve_connection(tcp::socket socket, ServerState& state) {
     beast::error_code ec;
-    socket.set_option(tcp::no_delay(true), ec);  // each SSE event must leave immediately
+    socket.set_option(tcp::no_delay(true), ec); // each SSE event must leave immediately
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
@@ -73,9 +73,9 @@ void serve_connection(tcp::socket socket, ServerState& state) {
         if (ec) {
             Request bad = parser.release();
             bad.keep_alive(false);
-            log_access(bad, respond_json(socket, bad, http::status::bad_request,
-                                         invalid_request_json("malformed HTTP request: " + ec.message())),
-                       std::chrono::steady_clock::now() - started);
+            log_access(
+                bad, respond_json(socket, bad, http::status::bad_request, invalid_request_json("malformed HTTP request: " + ec.message())),
+                std::chrono::steady_clock::now() - started);
             break;
         }
         Request request = parser.release();
@@ -93,7 +93,7 @@ void serve_connection(tcp::socket socket, ServerState& state) {
     socket.close(ec);
 }
 
-}  // namespace
+} // namespace
 
 Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body) {
     http::response<http::string_body> response{status, request.version()};
@@ -111,16 +111,15 @@ Outcome respond_json(tcp::socket& socket, const Request& request, http::status s
 
 std::optional<tcp::acceptor> bind_listener(net::io_context& io, const Options& options, std::string& error) {
     auto fail = [&](const std::string& reason) {
-        error = "couldn't bind HTTP server socket, hostname: " + options.host +
-                ", port: " + std::to_string(options.port) + ": " + reason;
+        error = "couldn't bind HTTP server socket, hostname: " + options.host + ", port: " + std::to_string(options.port) + ": " + reason;
         return std::nullopt;
     };
     if (options.port_taken) return fail(std::strerror(EADDRINUSE));
 
     beast::error_code ec;
     tcp::resolver resolver(io);
-    auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
-                                      tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+    auto endpoints =
+        resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::numeric_service | tcp::resolver::passive, ec);
     if (ec) return fail(ec.message());
     std::string last_error = "no address for host";
     for (const auto& entry : endpoints) {
@@ -174,4 +173,4 @@ void accept_loop(tcp::acceptor& acceptor, ServerState& state) {
     }
 }
 
-}  // namespace mock
+} // namespace mock

@@ -14,9 +14,9 @@ struct ServerState {
 
     const Options& options;
     RequestLog request_log;
-    std::atomic<bool> loaded{false};          // false answers 503 "Loading model"
-    std::atomic<int> chats_in_flight{0};      // read by the SIGTERM handler for --abort-on-term-in-flight
-    std::atomic<std::uint64_t> next_id{0};    // makes completion ids unique within the process
+    std::atomic<bool> loaded{false};       // false answers 503 "Loading model"
+    std::atomic<int> chats_in_flight{0};   // read by the SIGTERM handler for --abort-on-term-in-flight
+    std::atomic<std::uint64_t> next_id{0}; // makes completion ids unique within the process
 };
 
-}  // namespace mock
+} // namespace mock

@@ -88,8 +88,11 @@ std::string http_url(const std::string& host, int port) {
 Url parse_url(const std::string& url) {
     Url u;
     std::string rest;
-    if (url.rfind("http://", 0) == 0) rest = url.substr(7);
-    else throw Error(Exit::config, fmt::format("url \"{}\" is not http://HOST:PORT[/PATH]", url), "https is not supported; use a local proxy");
+    if (url.rfind("http://", 0) == 0)
+        rest = url.substr(7);
+    else
+        throw Error(Exit::config, fmt::format("url \"{}\" is not http://HOST:PORT[/PATH]", url),
+                    "https is not supported; use a local proxy");
     auto slash = rest.find('/');
     std::string hostport = rest.substr(0, slash);
     u.base = slash == std::string::npos ? "" : rest.substr(slash);

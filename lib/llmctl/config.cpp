@@ -70,8 +70,10 @@ std::string resolve_config_path(const std::string& cli) {
     if (!cli.empty()) return cli;
     if (const char* e = std::getenv("LLMCTL_CONFIG"); e && *e) return e;
     std::string dir;
-    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) dir = x;
-    else if (const char* h = std::getenv("HOME"); h && *h) dir = std::string(h) + "/.config";
+    if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x)
+        dir = x;
+    else if (const char* h = std::getenv("HOME"); h && *h)
+        dir = std::string(h) + "/.config";
     if (dir.empty()) return {};
     std::string p = dir + "/llmctl/config.toml";
     struct stat st {};
@@ -116,7 +118,10 @@ std::string config_hash(const ModelConfig& m) {
     all += '\1' + m.cwd + '\1' + m.health;
     // FNV-1a 64: stable across builds and platforms, enough to spot a changed entry.
     std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : all) { h ^= c; h *= 1099511628211ull; }
+    for (unsigned char c : all) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
     return fmt::format("{:016x}", h);
 }
 

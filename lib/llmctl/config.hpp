@@ -22,7 +22,7 @@ struct Settings {
     Millis startup_timeout{120'000};
     Millis stop_timeout{10'000};
     Millis drain_timeout{30'000}; // stop/restart/idle reap wait this long for chats in flight
-    Millis idle_timeout{0}; // 0 = never stopped for idleness
+    Millis idle_timeout{0};       // 0 = never stopped for idleness
     // chat, per phase (0 = no limit where noted)
     Millis connect_timeout{5'000};
     Millis first_token_timeout{300'000};
@@ -43,14 +43,14 @@ struct ModelConfig : Settings {
     std::string name;
     std::vector<std::string> command; // managed: argv, placeholders unexpanded
     std::string url;                  // external: base URL, not managed
-    std::optional<int> port; // fixed port, else allocated from the range
+    std::optional<int> port;          // fixed port, else allocated from the range
     std::map<std::string, std::string> env;
-    std::string cwd;                  // absolute ("~" and a relative path resolved when parsed)
-    std::string cwd_at;               // "FILE:LINE:COL" of the cwd key, for messages
-    std::string model; // the "model" field sent to the API
+    std::string cwd;    // absolute ("~" and a relative path resolved when parsed)
+    std::string cwd_at; // "FILE:LINE:COL" of the cwd key, for messages
+    std::string model;  // the "model" field sent to the API
     std::string api_key_env;
 
-    bool adhoc = false;               // from `start NAME -- CMD`, not the config
+    bool adhoc = false; // from `start NAME -- CMD`, not the config
 
     bool external() const { return !url.empty(); }
 };

@@ -53,8 +53,9 @@ public:
         auto s = n.value<std::string>();
         if (!s) fail(n.source(), fmt::format("\"{}\" must be a duration string like \"90s\", not {}", key, type_name(n)));
         auto d = parse_duration(*s);
-        if (!d) fail(n.source(), fmt::format("\"{}\": bad duration \"{}\"", key, *s),
-                     "write durations like \"500ms\", \"90s\", \"2m\", \"1h30m\" or \"0\"");
+        if (!d)
+            fail(n.source(), fmt::format("\"{}\": bad duration \"{}\"", key, *s),
+                 "write durations like \"500ms\", \"90s\", \"2m\", \"1h30m\" or \"0\"");
         return *d;
     }
 
@@ -69,8 +70,9 @@ public:
             fail(n.source(), fmt::format("\"{}\" = \"{}\": is that powers of 1024 or of 1000?", key, *s),
                  fmt::format("write \"{}iB\" (binary: KiB MiB GiB TiB) or \"{}B\" (decimal: kB MB GB TB)", *s, *s));
         auto v = parse_size(*s);
-        if (!v) fail(n.source(), fmt::format("\"{}\": bad size \"{}\"", key, *s),
-                     "write sizes like \"512KiB\", \"64MiB\", \"1GiB\" (powers of 1024) or \"64MB\" (powers of 1000)");
+        if (!v)
+            fail(n.source(), fmt::format("\"{}\": bad size \"{}\"", key, *s),
+                 "write sizes like \"512KiB\", \"64MiB\", \"1GiB\" (powers of 1024) or \"64MB\" (powers of 1000)");
         return *v;
     }
 
@@ -140,27 +142,31 @@ KeyRule field(ConfigKey k, V Owner::*m, Get get, Show show) {
 
 template <class Owner>
 KeyRule duration_key(ConfigKey k, Millis Owner::*m) {
-    return field(k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.duration(n, key); },
-                 [](Millis v) { return format_duration(v); });
+    return field(
+        k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.duration(n, key); },
+        [](Millis v) { return format_duration(v); });
 }
 
 template <class Owner>
 KeyRule integer_key(ConfigKey k, int Owner::*m, long lo, long hi) {
-    return field(k, m, [lo, hi](const Reader& r, const toml::node& n, std::string_view key) { return r.integer(n, key, lo, hi); },
-                 [](int v) { return v; });
+    return field(
+        k, m, [lo, hi](const Reader& r, const toml::node& n, std::string_view key) { return r.integer(n, key, lo, hi); },
+        [](int v) { return v; });
 }
 
 template <class Owner>
 KeyRule string_key(ConfigKey k, std::string Owner::*m) {
-    return field(k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
-                 [](const std::string& v) { return v; });
+    return field(
+        k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
+        [](const std::string& v) { return v; });
 }
 
 // A string that may be left out: shown as null then.
 template <class Owner>
 KeyRule optional_string_key(ConfigKey k, std::string Owner::*m) {
-    return field(k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
-                 [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); });
+    return field(
+        k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
+        [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); });
 }
 
 std::string read_host(const Reader& r, const toml::node& n, std::string_view key) {
@@ -218,12 +224,15 @@ std::map<std::string, std::string> read_env(const Reader& r, const toml::node& n
 
 KeyRule port_range_key(ConfigKey k) {
     return {k, [k](const Reader& r, const toml::node& n, Settings& s) { std::tie(s.port_min, s.port_max) = r.port_range(n, k.name); },
-            [](const Settings& s) { return nlohmann::json{s.port_min, s.port_max}; }};
+            [](const Settings& s) {
+                return nlohmann::json{s.port_min, s.port_max};
+            }};
 }
 
 KeyRule port_key(ConfigKey k) {
-    return field(k, &ModelConfig::port, [](const Reader& r, const toml::node& n, std::string_view key) { return std::optional(r.port(n, key)); },
-                 [](const std::optional<int>& p) { return p ? nlohmann::json(*p) : nlohmann::json(); });
+    return field(
+        k, &ModelConfig::port, [](const Reader& r, const toml::node& n, std::string_view key) { return std::optional(r.port(n, key)); },
+        [](const std::optional<int>& p) { return p ? nlohmann::json(*p) : nlohmann::json(); });
 }
 
 // The cwd is resolved when read (relative to the config file) and remembers where it was
@@ -244,8 +253,8 @@ const std::vector<KeyRule>& rules() {
     using enum KeyScope;
     using enum KeyUse;
     static const std::vector<KeyRule> table = {
-        field({"command", model, managed, "[string, ...]", "the server's argv, program first, run without a shell"},
-              &ModelConfig::command, read_command, [](const std::vector<std::string>& v) { return v; }),
+        field({"command", model, managed, "[string, ...]", "the server's argv, program first, run without a shell"}, &ModelConfig::command,
+              read_command, [](const std::vector<std::string>& v) { return v; }),
         field({"url", model, external, "string", "the root of an external server: http://HOST[:PORT][/PATH]"}, &ModelConfig::url, read_url,
               [](const std::string& v) { return v; }),
         optional_string_key({"api_key_env", model, external, "string", "the environment variable holding an external model's API key"},
@@ -270,12 +279,14 @@ const std::vector<KeyRule>& rules() {
         duration_key({"connect_timeout", shared, both, "duration", "chat: connecting to the server"}, &Settings::connect_timeout),
         duration_key({"first_token_timeout", shared, both, "duration", "chat: from the request to the first byte of the answer"},
                      &Settings::first_token_timeout),
-        duration_key({"stall_timeout", shared, both, "duration", "chat: the longest silence in a streamed answer"}, &Settings::stall_timeout),
+        duration_key({"stall_timeout", shared, both, "duration", "chat: the longest silence in a streamed answer"},
+                     &Settings::stall_timeout),
         duration_key({"request_timeout", shared, both, "duration", "chat: the whole answer"}, &Settings::request_timeout),
         duration_key({"queue_timeout", shared, both, "duration", "chat: the longest wait for a slot"}, &Settings::queue_timeout),
-        field({"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size,
-              [](const Reader& r, const toml::node& n, std::string_view key) { return r.size(n, key); },
-              [](std::uint64_t v) { return format_size(v); }),
+        field(
+            {"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size,
+            [](const Reader& r, const toml::node& n, std::string_view key) { return r.size(n, key); },
+            [](std::uint64_t v) { return format_size(v); }),
         integer_key({"log_keep", shared, managed, "integer", "rotated log files to keep"}, &Settings::log_keep, 0, 1000),
 
         integer_key({"max_inflight", defaults, both, "integer", "chat requests that may run at once over all models"},
@@ -299,9 +310,7 @@ std::vector<std::string> names_allowed_in(KeyScope table) {
     return out;
 }
 
-bool shown_for(const ConfigKey& k, const ModelConfig& m) {
-    return k.use == KeyUse::both || (k.use == KeyUse::external) == m.external();
-}
+bool shown_for(const ConfigKey& k, const ModelConfig& m) { return k.use == KeyUse::both || (k.use == KeyUse::external) == m.external(); }
 
 // Parses one file: the tables, then each key through its rule.
 class Parser {
@@ -349,7 +358,8 @@ private:
     void parse_model(const std::string& name, const toml::source_region& at, const toml::node& node, Config& cfg) const {
         if (!valid_model_name(name))
             r_.fail(at, fmt::format("bad model name \"{}\"", name),
-                    "a model name starts with a letter or digit and holds only letters, digits, '.', '_' and '-' (no \"..\", at most 64 bytes)");
+                    "a model name starts with a letter or digit and holds only letters, digits, '.', '_' and '-' (no \"..\", at most 64 "
+                    "bytes)");
         auto* t = node.as_table();
         if (!t) r_.fail(node.source(), fmt::format("model \"{}\" must be a table ([models.{}])", name, name));
         ModelConfig mc = model_from_defaults(cfg.defaults, name);
@@ -383,9 +393,7 @@ std::vector<ConfigKey> config_keys() {
     return out;
 }
 
-Config parse_config(const std::string& text, const std::string& source) {
-    return Parser(source).parse(text);
-}
+Config parse_config(const std::string& text, const std::string& source) { return Parser(source).parse(text); }
 
 nlohmann::json defaults_json(const Defaults& d) {
     nlohmann::json j = nlohmann::json::object();

@@ -10,8 +10,6 @@ std::string sys_message(std::string_view call, std::string_view path, int err) {
     return fmt::format("{}(\"{}\"): {}", call, path, std::strerror(err));
 }
 
-void throw_sys(std::string_view call, std::string_view path, int err) {
-    throw Error(Exit::failure, sys_message(call, path, err));
-}
+void throw_sys(std::string_view call, std::string_view path, int err) { throw Error(Exit::failure, sys_message(call, path, err)); }
 
 } // namespace llmctl

@@ -10,12 +10,12 @@ namespace llmctl {
 // Exit codes are a public contract (llmctl(1), EXIT STATUS): never change a meaning.
 enum class Exit : int {
     ok = 0,
-    failure = 1,      // generic failure, incl. an HTTP error answered by the server
-    usage = 2,        // bad arguments; start/stop on an external model
-    config = 3,       // config file error
-    unknown = 4,      // unknown server or model
-    server = 5,       // server failed to start, died, or is unhealthy
-    timeout = 6,      // timed out waiting (lock, slot, health, stall)
+    failure = 1,          // generic failure, incl. an HTTP error answered by the server
+    usage = 2,            // bad arguments; start/stop on an external model
+    config = 3,           // config file error
+    unknown = 4,          // unknown server or model
+    server = 5,           // server failed to start, died, or is unhealthy
+    timeout = 6,          // timed out waiting (lock, slot, health, stall)
     exec_failed = 125,    // exec: llmctl's own failure around CMD (like timeout(1) and env(1))
     cannot_execute = 126, // exec: CMD found but not executable
     not_found = 127,      // exec: CMD not found

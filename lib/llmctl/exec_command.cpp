@@ -59,8 +59,7 @@ std::vector<std::string> environment_with(const std::map<std::string, std::strin
 int wait_forwarding(pid_t pid) {
     set_forward_target(pid);
     int ws = 0;
-    while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
     set_forward_target(0);
     return ws;
 }
@@ -86,7 +85,7 @@ CommandResult run_command(const std::string& path, const std::vector<std::string
     boost::asio::io_context ctx;
     boost::system::error_code ec;
     bp::process proc = bp::default_process_launcher()(ctx.get_executor(), ec, bp::filesystem::path(path), args,
-                                                       bp::process_environment(env), DieWithParent{::getpid()});
+                                                      bp::process_environment(env), DieWithParent{::getpid()});
     if (ec) return {ec.value() == ENOENT ? k_not_found : k_cannot_execute, ec.message()};
     pid_t pid = proc.id();
     proc.detach(); // waited for here, with the raw status (signals included)

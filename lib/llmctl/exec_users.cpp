@@ -21,7 +21,9 @@ struct Row {
 std::vector<Row> rows_of(Store& store, const char* where, const std::string& arg) {
     std::vector<Row> out;
     auto q = store.prepare(fmt::format("SELECT id, model, instance, owner_pid, owner_start_ticks, owner_boot_id, stops_server "
-                                       "FROM exec_users {} ORDER BY id", where).c_str());
+                                       "FROM exec_users {} ORDER BY id",
+                                       where)
+                               .c_str());
     if (!arg.empty()) q.bind(1, arg);
     while (q.step()) {
         Row r;
@@ -54,7 +56,11 @@ bool pass_duty(Store& store, const Row& gone) {
 void take_duty(Store& store, const Row& r) {
     Identity me = self_identity();
     store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=? AND instance=? AND status<>'failed'")
-        .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, r.model).bind(4, r.instance).run();
+        .bind(1, me.pid)
+        .bind(2, static_cast<std::int64_t>(me.start_ticks))
+        .bind(3, r.model)
+        .bind(4, r.instance)
+        .run();
 }
 
 void reclaimed_event(Store& store, const Row& r, const char* what) {
@@ -69,16 +75,27 @@ void use_server(Store& store, const std::string& model, const std::string& insta
         auto mine = rows_of(store, "WHERE id=?", std::to_string(user.id));
         if (!mine.empty()) {
             duty = duty || (mine[0].instance == instance && mine[0].stops);
-            store.prepare("UPDATE exec_users SET instance=?, stops_server=? WHERE id=?").bind(1, instance).bind(2, duty ? 1 : 0).bind(3, user.id).run();
+            store.prepare("UPDATE exec_users SET instance=?, stops_server=? WHERE id=?")
+                .bind(1, instance)
+                .bind(2, duty ? 1 : 0)
+                .bind(3, user.id)
+                .run();
             user.instance = instance;
             return;
         }
     }
     Identity me = self_identity();
-    store.prepare("INSERT INTO exec_users(model, instance, owner_pid, owner_start_ticks, owner_boot_id, stops_server, created_at) "
-                  "VALUES(?,?,?,?,?,?,?)")
-        .bind(1, model).bind(2, instance).bind(3, me.pid).bind(4, static_cast<std::int64_t>(me.start_ticks))
-        .bind(5, me.boot_id).bind(6, duty ? 1 : 0).bind(7, now_ms()).run();
+    store
+        .prepare("INSERT INTO exec_users(model, instance, owner_pid, owner_start_ticks, owner_boot_id, stops_server, created_at) "
+                 "VALUES(?,?,?,?,?,?,?)")
+        .bind(1, model)
+        .bind(2, instance)
+        .bind(3, me.pid)
+        .bind(4, static_cast<std::int64_t>(me.start_ticks))
+        .bind(5, me.boot_id)
+        .bind(6, duty ? 1 : 0)
+        .bind(7, now_ms())
+        .run();
     user.id = store.last_insert_id();
     user.instance = instance;
 }

@@ -20,9 +20,9 @@ namespace llmctl {
 
 // What an `llmctl exec` asks of a start (StartOptions::exec_user), and what it got.
 struct ExecUser {
-    bool keep = false;     // --keep: a server this exec spawns is not stopped when it ends
-    std::int64_t id = 0;   // this exec's row, once a decision registered it (0: none yet)
-    std::string instance;  // the server instance it uses
+    bool keep = false;    // --keep: a server this exec spawns is not stopped when it ends
+    std::int64_t id = 0;  // this exec's row, once a decision registered it (0: none yet)
+    std::string instance; // the server instance it uses
 };
 
 // Inside a start's decision transaction: makes the calling process a user of `instance` of

@@ -40,7 +40,8 @@ void fault_point(std::string_view point) {
                 std::this_thread::sleep_for(*d);
             } else if (notify && *notify) {
                 std::string release = std::string(notify) + ".release";
-                for (int i = 0; i < 6000 && ::access(release.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                for (int i = 0; i < 6000 && ::access(release.c_str(), F_OK) != 0; ++i)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
             }
         }
     }

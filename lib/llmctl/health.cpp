@@ -82,7 +82,8 @@ Probe probe_http(const std::string& host, int port, const std::string& path, Mil
         });
     });
     p.ok = p.http == 200;
-    p.seen = p.http ? fmt::format("GET {} answered HTTP {}", path, p.http) : fmt::format("GET {}: {}", path, failure_words(failed, timeout));
+    p.seen =
+        p.http ? fmt::format("GET {} answered HTTP {}", path, p.http) : fmt::format("GET {}: {}", path, failure_words(failed, timeout));
     return p;
 }
 

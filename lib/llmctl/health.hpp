@@ -15,9 +15,9 @@ namespace llmctl {
 
 // What one readiness probe saw, in words a person can act on.
 struct Probe {
-    bool ok = false;      // ready: HTTP 200, or a TCP connection for health = "tcp"
-    int http = 0;         // the HTTP status, 0 when none came
-    std::string seen;     // "GET /health answered HTTP 404", "GET /health: connection refused", …
+    bool ok = false;  // ready: HTTP 200, or a TCP connection for health = "tcp"
+    int http = 0;     // the HTTP status, 0 when none came
+    std::string seen; // "GET /health answered HTTP 404", "GET /health: connection refused", …
 };
 
 // The readiness check of a server bound to `host`: `health` is an HTTP path (GET, ready on 200)

@@ -55,7 +55,8 @@ public:
             parser_.get().body().size = sizeof chunk;
             Millis limit = first ? t_.first_byte : t_.stall;
             stream_.expires_after(deadline(limit));
-            auto ec = run([&](auto done) { http::async_read_some(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); });
+            auto ec = run(
+                [&](auto done) { http::async_read_some(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); });
             if (ec == http::error::need_buffer) ec = {};
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
                 throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
@@ -89,7 +90,10 @@ private:
     beast::error_code run(Start start) {
         beast::error_code ec;
         bool done = false;
-        start([&](beast::error_code e) { ec = e; done = true; });
+        start([&](beast::error_code e) {
+            ec = e;
+            done = true;
+        });
         ioc_.restart();
         while (!done) {
             ioc_.run_one_for(std::chrono::milliseconds(100));
@@ -121,7 +125,8 @@ private:
         if (interrupted_) return Error(Exit::interrupted, "interrupted");
         if (ec == beast::error::timeout) {
             if (total_binds_)
-                return Error(Exit::timeout, fmt::format("{}: no complete answer within the total timeout {}", where_, format_duration(*t_.total)));
+                return Error(Exit::timeout,
+                             fmt::format("{}: no complete answer within the total timeout {}", where_, format_duration(*t_.total)));
             return Error(Exit::timeout, fmt::format("{}: {} timed out after {}", where_, phase, format_duration(limit)));
         }
         return Error(Exit::server, fmt::format("{}: {}: {}", where_, phase, ec.message()));
@@ -164,8 +169,10 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
     result.status = x.read_header();
     bool ok = result.status / 100 == 2;
     x.read_body([&](std::string_view piece) {
-        if (ok) on_body(piece);
-        else if (result.error_body.size() < 64 * 1024) result.error_body.append(piece);
+        if (ok)
+            on_body(piece);
+        else if (result.error_body.size() < 64 * 1024)
+            result.error_body.append(piece);
     });
     x.close();
     return result;

@@ -121,7 +121,7 @@ LineEditor::Result LineEditor::read_plain(const std::string& prompt, const std::
         if (n < 0 && errno != EIO) throw_sys("read", "stdin", errno); // EIO: the terminal hung up
         if (n <= 0) {
             if (!pending_.empty()) return {Status::line, std::exchange(pending_, {})}; // a last line without newline
-            if (::isatty(in_fd_)) write_all(prompt_fd_, "\n"); // Ctrl-D: the shell's prompt on a line of its own
+            if (::isatty(in_fd_)) write_all(prompt_fd_, "\n");                         // Ctrl-D: the shell's prompt on a line of its own
             return {Status::end, {}};
         }
         pending_.append(buf, static_cast<std::size_t>(n));

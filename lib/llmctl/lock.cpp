@@ -69,8 +69,8 @@ FileLock FileLock::acquire(const std::string& path, Millis timeout) {
             std::string holder = read_file(path).value_or("");
             while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
             throw Error(Exit::timeout,
-                        fmt::format("timed out after {} waiting for the state lock {} (held by pid {})",
-                                    format_duration(timeout), path, holder.empty() ? "unknown" : holder),
+                        fmt::format("timed out after {} waiting for the state lock {} (held by pid {})", format_duration(timeout), path,
+                                    holder.empty() ? "unknown" : holder),
                         "another llmctl is busy; raise LLMCTL_LOCK_TIMEOUT or check that process");
         }
         std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(backoff, deadline - now));
@@ -93,10 +93,10 @@ void FileLock::release() {
             using std::chrono::duration_cast;
             using std::chrono::microseconds;
             auto now = std::chrono::steady_clock::now();
-            std::string line = fmt::format("llmctl: debug: lock pid={} wait_us={} held_us={} cpu_us={}\n", ::getpid(),
-                                           duration_cast<microseconds>(since_ - asked_).count(),
-                                           duration_cast<microseconds>(now - since_).count(),
-                                           duration_cast<microseconds>(process_cpu_time() - cpu_since_).count());
+            std::string line =
+                fmt::format("llmctl: debug: lock pid={} wait_us={} held_us={} cpu_us={}\n", ::getpid(),
+                            duration_cast<microseconds>(since_ - asked_).count(), duration_cast<microseconds>(now - since_).count(),
+                            duration_cast<microseconds>(process_cpu_time() - cpu_since_).count());
             (void)!::write(STDERR_FILENO, line.data(), line.size());
         }
     }

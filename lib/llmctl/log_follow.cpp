@@ -16,8 +16,7 @@ namespace {
 // Adds the logs in `dir` not followed yet: servers started meanwhile, their whole log new.
 void add_new_logs(std::vector<FollowedLog>& logs, const std::string& dir) {
     for (auto& n : logged_names(dir))
-        if (std::none_of(logs.begin(), logs.end(), [&](auto& f) { return f.name == n; }))
-            logs.emplace_back(n, log_path(dir, n));
+        if (std::none_of(logs.begin(), logs.end(), [&](auto& f) { return f.name == n; })) logs.emplace_back(n, log_path(dir, n));
 }
 
 // Sleeps 100 ms, waking for a closed `fd` (POLLERR) or SIGINT; why to stop, if it is time to.
@@ -57,8 +56,7 @@ void poll_log(FollowedLog& f, std::size_t width, const LogSink& sink) {
     }
 }
 
-FollowEnd follow_logs(std::vector<FollowedLog>& logs, const std::string& dir, bool all, int watched_fd,
-                      const LogSink& sink) {
+FollowEnd follow_logs(std::vector<FollowedLog>& logs, const std::string& dir, bool all, int watched_fd, const LogSink& sink) {
     catch_sigint();
     for (;;) {
         if (all) add_new_logs(logs, dir);

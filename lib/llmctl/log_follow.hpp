@@ -35,7 +35,6 @@ enum class FollowEnd { interrupted, closed };
 // Follows `logs` until SIGINT (interrupted) or `watched_fd` closes (closed: POLLERR/POLLHUP),
 // looking every 100 ms; with `all`, a log that appears in `dir` meanwhile is followed from its
 // beginning.
-FollowEnd follow_logs(std::vector<FollowedLog>& logs, const std::string& dir, bool all, int watched_fd,
-                      const LogSink& sink);
+FollowEnd follow_logs(std::vector<FollowedLog>& logs, const std::string& dir, bool all, int watched_fd, const LogSink& sink);
 
 } // namespace llmctl

@@ -114,8 +114,7 @@ class Rotation {
 public:
     Rotation(const std::string& path, int keep, Fd live, const struct stat& sb)
         : path_(path), tmp_(path + ".1.tmp"), keep_(keep), live_(std::move(live)), size_(static_cast<std::uint64_t>(sb.st_size)),
-          block_(static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096)), olds_(count_old_files(path)),
-          keeping_(keep > 0) {
+          block_(static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096)), olds_(count_old_files(path)), keeping_(keep > 0) {
         // Block-aligned and short of the end: a collapse range reaching EOF is refused (EINVAL).
         head_ = (size_ - 1) / block_ * block_;
     }
@@ -245,9 +244,9 @@ private:
     Fd live_;
     const std::uint64_t size_, block_;
     std::uint64_t head_ = 0;
-    int olds_;      // old files NAME.log.1 … .olds_ present
-    bool keeping_;  // the removed bytes will be kept in NAME.log.1
-    Fd out_;        // NAME.log.1.tmp while copying
+    int olds_;     // old files NAME.log.1 … .olds_ present
+    bool keeping_; // the removed bytes will be kept in NAME.log.1
+    Fd out_;       // NAME.log.1.tmp while copying
     std::uint64_t copied_ = 0;
     std::uint64_t punched_ = 0; // head bytes punched out to make room for the sidecar
     RotateResult res_;
@@ -283,11 +282,15 @@ std::string describe_rotation(const RotateResult& r, const std::string& path, bo
     if (!r.rotated) return fmt::format("{}: nothing to rotate", path);
     std::string name = path.substr(path.rfind('/') + 1);
     std::string text = fmt::format("rotated {}: ", path);
-    if (r.kept) text += fmt::format("{} moved to {}.1", format_size(r.removed), name);
-    else if (r.discarded > 0) text += fmt::format("{} discarded without keeping it", format_size(r.discarded));
-    else text += fmt::format("{} dropped (log_keep = 0)", format_size(r.removed));
+    if (r.kept)
+        text += fmt::format("{} moved to {}.1", format_size(r.removed), name);
+    else if (r.discarded > 0)
+        text += fmt::format("{} discarded without keeping it", format_size(r.discarded));
+    else
+        text += fmt::format("{} dropped (log_keep = 0)", format_size(r.removed));
     if (!r.collapsed && verbose)
-        text += fmt::format(" by copy and truncate (COLLAPSE_RANGE unavailable: {}); output written during the copy may be lost", r.fallback_reason);
+        text += fmt::format(" by copy and truncate (COLLAPSE_RANGE unavailable: {}); output written during the copy may be lost",
+                            r.fallback_reason);
     if (r.deleted_files > 0)
         text += fmt::format("; deleted the {} oldest kept file{} ({}) to make room", r.deleted_files, r.deleted_files == 1 ? "" : "s",
                             format_size(r.deleted_bytes));

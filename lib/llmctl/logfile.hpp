@@ -22,10 +22,10 @@ namespace llmctl {
 
 struct RotateResult {
     bool rotated = false;
-    bool collapsed = false;     // true: lossless collapse; false: copytruncate fallback
-    std::uint64_t removed = 0;  // bytes removed from the head of the live file
+    bool collapsed = false;      // true: lossless collapse; false: copytruncate fallback
+    std::uint64_t removed = 0;   // bytes removed from the head of the live file
     std::string fallback_reason; // why collapse was not used, if it was not
-    bool kept = false;          // the removed bytes are in NAME.log.1 (false: log_keep = 0, or discarded)
+    bool kept = false;           // the removed bytes are in NAME.log.1 (false: log_keep = 0, or discarded)
     // The filesystem was full: `full_reason` names the failing call ("write(/s/w.log.1.tmp):
     // No space left on device"); `deleted_files` oldest kept files (`deleted_bytes` in all)
     // were deleted to make room, and `discarded` bytes of the head (all of `removed`, when not

@@ -21,8 +21,7 @@ std::optional<ServerRow> row_of(const std::string& state_dir, const std::string&
     try {
         if (!check_state_dir(state_dir)) return std::nullopt;
         if (auto store = Store::open_read(state_db_path(state_dir))) return find_server(*store, name);
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     return std::nullopt;
 }
 
@@ -48,8 +47,8 @@ std::optional<ModelConfig> model_from_spec(const Defaults& d, const std::string&
     return m;
 }
 
-ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const std::string& name,
-                        const std::vector<std::string>& command, const std::string& health, const std::string& cwd) {
+ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const std::string& name, const std::vector<std::string>& command,
+                        const std::string& health, const std::string& cwd) {
     if (cfg.find(name))
         throw Error(Exit::usage, fmt::format("\"{}\" is a model of {}: an ad-hoc server needs a name of its own", name, cfg.source),
                     fmt::format("start the configured one with: llmctl start {}; or give the command another name", name));

@@ -21,8 +21,8 @@ std::optional<ModelConfig> model_from_spec(const Defaults& d, const std::string&
 // restart from elsewhere runs it in the same place), ready by `health` ("": the default). Throws
 // Error(usage) when NAME is a configured model, when a live server of that name runs another
 // command, or for a health that is neither an HTTP path nor "tcp".
-ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const std::string& name,
-                        const std::vector<std::string>& command, const std::string& health, const std::string& cwd);
+ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const std::string& name, const std::vector<std::string>& command,
+                        const std::string& health, const std::string& cwd);
 
 // The model `name` stands for: its config entry, else the recorded spec of a server of that name
 // in `state_dir` that is not in the config (an ad-hoc one). nullopt: neither.

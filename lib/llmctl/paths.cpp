@@ -21,8 +21,7 @@ std::string state_dir_as_given(const std::string& cli) {
     if (const char* e = std::getenv("LLMCTL_HOME"); e && *e) return e;
     if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/llmctl";
     const char* h = std::getenv("HOME");
-    if (!h || !*h)
-        throw Error(Exit::failure, "cannot find a state dir: HOME is not set", "pass --state-dir DIR or set LLMCTL_HOME");
+    if (!h || !*h) throw Error(Exit::failure, "cannot find a state dir: HOME is not set", "pass --state-dir DIR or set LLMCTL_HOME");
     return std::string(h) + "/.local/state/llmctl";
 }
 

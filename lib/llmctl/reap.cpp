@@ -135,7 +135,12 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
         rp.did("repaired", r.name, m.id.pid, why);
         if (!write) continue;
         store->prepare("UPDATE servers SET instance=?, host=?, port=? WHERE name=? AND instance=?")
-            .bind(1, m.instance).bind(2, m.host).bind(3, m.port).bind(4, r.name).bind(5, r.instance).run();
+            .bind(1, m.instance)
+            .bind(2, m.host)
+            .bind(3, m.port)
+            .bind(4, r.name)
+            .bind(5, r.instance)
+            .run();
         store->add_event(r.name, "repaired", why);
     }
 }
@@ -166,7 +171,8 @@ ReapPlan plan_under_lock(Reaper& rp) {
         } catch (const StateWriteError& e) {
             rp.plan_recorded = false;
             rp.report.warnings.push_back(fmt::format("could not record what reap found ({}); it acts on it all the same, "
-                                                     "and a later reap records it", e.what()));
+                                                     "and a later reap records it",
+                                                     e.what()));
         }
     }
     return plan;
@@ -211,9 +217,14 @@ void act_adopt(Reaper& rp, const ServerRow& r) {
         auto now_row = find_server(store, r.name);
         if (now_row && same_unowned(*now_row, r, "starting")) {
             std::int64_t t = now_ms();
-            store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=?, owner_pid=NULL, owner_start_ticks=NULL "
-                          "WHERE name=? AND instance=?")
-                .bind(1, t).bind(2, t).bind(3, r.name).bind(4, r.instance).run();
+            store
+                .prepare("UPDATE servers SET status='running', ready_at=?, last_used=?, owner_pid=NULL, owner_start_ticks=NULL "
+                         "WHERE name=? AND instance=?")
+                .bind(1, t)
+                .bind(2, t)
+                .bind(3, r.name)
+                .bind(4, r.instance)
+                .run();
             store.add_event(r.name, "adopted", fmt::format("pid {} by reap", r.server.pid));
         }
         tx.commit();
@@ -302,8 +313,9 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
     if (!check_state_dir(state_dir)) return report; // nothing ever ran here
     Reaper rp{state_dir, cfg, opts, report};
     if (!opts.config_ok)
-        report.warnings.push_back(opts.idle_timeout ? "log rotation skipped (it needs the config's log_max_size)"
-                                                    : "idle stops and log rotation skipped (they need the config's idle_timeout and log_max_size)");
+        report.warnings.push_back(opts.idle_timeout
+                                      ? "log rotation skipped (it needs the config's log_max_size)"
+                                      : "idle stops and log rotation skipped (they need the config's idle_timeout and log_max_size)");
     if (!opts.dry_run) {
         try {
             for (auto& n : recover_lost_state(state_dir)) rp.did("rebuilt", n, 0, "row rebuilt from the server's markers");
@@ -323,8 +335,7 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
         // passive checkpoint would leave frames that every new connection reads again).
         try {
             if (auto store = Store::open_update(state_db_path(state_dir))) store->exec("PRAGMA wal_checkpoint(TRUNCATE)");
-        } catch (const Error&) {
-        }
+        } catch (const Error&) {}
     }
     return report;
 }

@@ -9,9 +9,7 @@ namespace {
 
 // A row is dead when its server is gone and it is running, or nobody is still starting or
 // stopping it (a start whose server died is the start's own to report).
-bool is_dead(const ReapRow& r) {
-    return !r.server_alive && (r.row.status == "running" || !r.owner_alive);
-}
+bool is_dead(const ReapRow& r) { return !r.server_alive && (r.row.status == "running" || !r.owner_alive); }
 
 bool is_duty_stop(const ReapSnapshot& s, const ServerRow& row) {
     return std::any_of(s.duty_stops.begin(), s.duty_stops.end(), [&](const ServerRow& d) { return d.instance == row.instance; });
@@ -39,9 +37,12 @@ void match_marked(const ReapSnapshot& s, std::set<std::string>& live, ReapPlan& 
 void plan_live_rows(const ReapSnapshot& s, const std::set<std::string>& live, ReapPlan& plan) {
     for (const auto& r : s.rows) {
         if (!live.count(r.row.instance) || !r.server_alive || is_duty_stop(s, r.row)) continue;
-        if (r.row.status == "starting" && !r.owner_alive) plan.adopt.push_back(r.row);
-        else if (r.row.status == "stopping" && !r.owner_alive) plan.finish_stop.push_back(r.row);
-        else if (r.row.status == "running" && is_idle(s, r)) plan.idle.push_back(r.row);
+        if (r.row.status == "starting" && !r.owner_alive)
+            plan.adopt.push_back(r.row);
+        else if (r.row.status == "stopping" && !r.owner_alive)
+            plan.finish_stop.push_back(r.row);
+        else if (r.row.status == "running" && is_idle(s, r))
+            plan.idle.push_back(r.row);
     }
 }
 
@@ -52,8 +53,10 @@ ReapPlan decide(const ReapSnapshot& s) {
     std::set<std::string> live;
     for (const auto& r : s.rows) {
         if (r.row.status == "failed") continue;
-        if (is_dead(r)) plan.dead.push_back(r.row);
-        else live.insert(r.row.instance);
+        if (is_dead(r))
+            plan.dead.push_back(r.row);
+        else
+            live.insert(r.row.instance);
     }
     for (const auto& l : s.leases)
         if (!l.owner_alive) plan.dead_leases.push_back(l);

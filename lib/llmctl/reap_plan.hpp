@@ -34,8 +34,8 @@ struct ReapSnapshot {
     std::int64_t now = 0; // ms since the epoch
     std::vector<ReapRow> rows;
     std::vector<ReapLease> leases;
-    std::vector<MarkedProcess> marked;  // live processes carrying this state dir's markers
-    std::vector<ServerRow> duty_stops;  // servers whose exec died with the duty to stop them, no heir
+    std::vector<MarkedProcess> marked; // live processes carrying this state dir's markers
+    std::vector<ServerRow> duty_stops; // servers whose exec died with the duty to stop them, no heir
 };
 
 // A live row whose proven server carries other markers: the markers are the truth.
@@ -46,15 +46,15 @@ struct RowRepair {
 
 struct ReapPlan {
     // Recorded under the lock, in the snapshot's transaction:
-    std::vector<ServerRow> dead;          // rows whose server is gone: deleted
-    std::vector<ReapLease> dead_leases;   // leases whose client died: deleted
-    std::vector<RowRepair> repairs;       // rows set to their server's markers
+    std::vector<ServerRow> dead;        // rows whose server is gone: deleted
+    std::vector<ReapLease> dead_leases; // leases whose client died: deleted
+    std::vector<RowRepair> repairs;     // rows set to their server's markers
     // Carried out outside the lock, each re-checked under it by the stop it runs:
-    std::vector<MarkedProcess> orphans;   // marked processes no live row accounts for: killed
-    std::vector<ServerRow> adopt;         // starting, owner dead, server alive: adopt or stop
-    std::vector<ServerRow> finish_stop;   // stopping, owner dead: the stop is finished
-    std::vector<ServerRow> duty_stops;    // as in the snapshot
-    std::vector<ServerRow> idle;          // running, unused past the idle limit, in use by nobody
+    std::vector<MarkedProcess> orphans; // marked processes no live row accounts for: killed
+    std::vector<ServerRow> adopt;       // starting, owner dead, server alive: adopt or stop
+    std::vector<ServerRow> finish_stop; // stopping, owner dead: the stop is finished
+    std::vector<ServerRow> duty_stops;  // as in the snapshot
+    std::vector<ServerRow> idle;        // running, unused past the idle limit, in use by nobody
 };
 
 ReapPlan decide(const ReapSnapshot& s);

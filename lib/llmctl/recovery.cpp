@@ -102,8 +102,8 @@ void require_row_matches_markers(const std::string& state_dir, const ServerRow& 
         throw Error(Exit::server, fmt::format("{}'s server (pid {}) exited before it could be used", row.name, row.server.pid),
                     "llmctl ps -a says why; run the command again to start it");
     throw Error(Exit::failure,
-                fmt::format("the state file's row of {} (pid {}, {}:{}) does not match that server's markers: the row is damaged",
-                            row.name, row.server.pid, row.host, row.port.value_or(0)),
+                fmt::format("the state file's row of {} (pid {}, {}:{}) does not match that server's markers: the row is damaged", row.name,
+                            row.server.pid, row.host, row.port.value_or(0)),
                 "llmctl reap repairs it from the server's markers");
 }
 
@@ -204,7 +204,7 @@ std::vector<std::string> recover_lost_state(const std::string& state_dir) {
 std::string rebuild_state(const std::string& state_dir, std::vector<std::string>* rebuilt) {
     ensure_state_dir(state_dir);
     auto candidates = probe_marked_servers(state_dir); // before the lock, as above
-    auto lock = lock_state(state_dir); // lock first: the file may be moved aside and made anew
+    auto lock = lock_state(state_dir);                 // lock first: the file may be moved aside and made anew
     std::string db = state_db_path(state_dir), moved;
     try {
         Store store = Store::open_write(db);

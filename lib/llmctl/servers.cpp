@@ -70,9 +70,22 @@ void insert_server(Store& store, const ServerRow& r) {
     for (int i = 1; i < k_column_count; ++i) sql += ",?";
     auto s = store.prepare((sql + ")").c_str());
     auto text_or_null = [&](int i, const std::string& v) { v.empty() ? s.bind(i, nullptr) : s.bind(i, v); };
-    s.bind(1, r.name).bind(2, r.instance).bind(3, r.status).bind(4, r.server.pid).bind(5, static_cast<std::int64_t>(r.server.start_ticks))
-        .bind(6, r.server.boot_id).bind(7, r.port).bind(8, r.host).bind(9, r.argv_json).bind(10, r.log_path).bind(11, r.owner_pid)
-        .bind(12, r.owner_start_ticks).bind(13, r.started_at).bind(14, r.ready_at).bind(15, r.last_used).bind(16, r.config_hash)
+    s.bind(1, r.name)
+        .bind(2, r.instance)
+        .bind(3, r.status)
+        .bind(4, r.server.pid)
+        .bind(5, static_cast<std::int64_t>(r.server.start_ticks))
+        .bind(6, r.server.boot_id)
+        .bind(7, r.port)
+        .bind(8, r.host)
+        .bind(9, r.argv_json)
+        .bind(10, r.log_path)
+        .bind(11, r.owner_pid)
+        .bind(12, r.owner_start_ticks)
+        .bind(13, r.started_at)
+        .bind(14, r.ready_at)
+        .bind(15, r.last_used)
+        .bind(16, r.config_hash)
         .bind(17, r.exit_code);
     text_or_null(18, r.error);
     text_or_null(19, r.spec_json);

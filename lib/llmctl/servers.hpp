@@ -14,8 +14,8 @@ namespace llmctl {
 
 struct ServerRow {
     std::string name, instance, status, host, log_path, argv_json, config_hash, error;
-    std::string spec_json;              // what it was started from (see model_spec_json); "" if unknown
-    Identity server;                    // pid, start ticks, boot id
+    std::string spec_json; // what it was started from (see model_spec_json); "" if unknown
+    Identity server;       // pid, start ticks, boot id
     std::optional<std::int64_t> port;
     std::optional<std::int64_t> owner_pid, owner_start_ticks;
     std::optional<std::int64_t> started_at, ready_at, last_used, exit_code;

@@ -24,10 +24,18 @@ void save_turn(const std::string& state_dir, const std::string& session, const s
     locked.store
         .prepare("INSERT INTO sessions(name, model, created_at, updated_at) VALUES(?,?,?,?) "
                  "ON CONFLICT(name) DO UPDATE SET updated_at=excluded.updated_at")
-        .bind(1, session).bind(2, model).bind(3, now).bind(4, now).run();
+        .bind(1, session)
+        .bind(2, model)
+        .bind(3, now)
+        .bind(4, now)
+        .run();
     for (auto& [role, text] : Messages{{"user", user}, {"assistant", assistant}})
         locked.store.prepare("INSERT INTO messages(session, role, content, at) VALUES(?,?,?,?)")
-            .bind(1, session).bind(2, role).bind(3, text).bind(4, now).run();
+            .bind(1, session)
+            .bind(2, role)
+            .bind(3, text)
+            .bind(4, now)
+            .run();
     tx.commit();
 }
 

@@ -22,7 +22,8 @@ void reclaim_dead(Store& store) {
     auto q = store.prepare("SELECT id, model, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
     while (q.step()) {
         Identity owner = identity_at(q, 2);
-        if (!is_alive(owner)) dead.emplace_back(q.i64(0), fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid));
+        if (!is_alive(owner))
+            dead.emplace_back(q.i64(0), fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid));
     }
     for (auto& [id, why] : dead) {
         store.prepare("DELETE FROM leases WHERE id=?").bind(1, id).run();
@@ -48,7 +49,8 @@ bool draining(Store& store, const std::string& model) {
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     Turn t;
     if (draining(store, req.model)) {
-        t.place = static_cast<int>(count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id)) + 1;
+        t.place =
+            static_cast<int>(count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id)) + 1;
         t.ok = false; // a stop or restart is draining the server: wait until it is gone
         return t;
     }
@@ -107,8 +109,15 @@ public:
 
 private:
     void queue(Store& store) {
-        store.prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?,?,?,?, 'waiting', ?)")
-            .bind(1, req_.model).bind(2, me_.pid).bind(3, static_cast<std::int64_t>(me_.start_ticks)).bind(4, me_.boot_id).bind(5, now_ms()).run();
+        store
+            .prepare(
+                "INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?,?,?,?, 'waiting', ?)")
+            .bind(1, req_.model)
+            .bind(2, me_.pid)
+            .bind(3, static_cast<std::int64_t>(me_.start_ticks))
+            .bind(4, me_.boot_id)
+            .bind(5, now_ms())
+            .run();
         id_ = store.last_insert_id();
     }
 
@@ -165,8 +174,7 @@ void Slot::release() noexcept {
         auto locked = open_locked(dir_);
         auto& store = locked.store;
         store.prepare("DELETE FROM leases WHERE id=?").bind(1, id_).run();
-    } catch (...) {
-    }
+    } catch (...) {}
     id_ = 0;
 }
 

@@ -20,8 +20,8 @@ class Store;
 struct SlotRequest {
     std::string model;
     int max_concurrent = 1;
-    int max_inflight = 0;                 // 0: no global cap
-    std::optional<Millis> queue_timeout;  // none: wait as long as it takes
+    int max_inflight = 0;                // 0: no global cap
+    std::optional<Millis> queue_timeout; // none: wait as long as it takes
     // Called while waiting with the place in the queue (1 = next), when it changes.
     std::function<void(int place)> on_wait;
     // Polled while waiting; true aborts the wait (Ctrl-C) with Error(interrupted).

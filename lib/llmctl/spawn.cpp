@@ -41,8 +41,7 @@ struct GateAndNewSession {
         ::close(gate_write); // else the child would hold the gate open itself
         char go = 0;
         ssize_t n;
-        while ((n = ::read(gate_read, &go, 1)) < 0 && errno == EINTR) {
-        }
+        while ((n = ::read(gate_read, &go, 1)) < 0 && errno == EINTR) {}
         if (n != 1 || go != 'g') ::_exit(127); // the start died before committing its row
         std::vector<int> keep = launcher.fd_whitelist;
         std::sort(keep.begin(), keep.end());
@@ -81,7 +80,8 @@ GatedSpawn spawn_gated(const SpawnRequest& req) {
         if (::stat(req.cwd.c_str(), &st) != 0)
             throw Error(Exit::server, fmt::format("cannot start {}: its cwd {}: {}", req.argv[0], req.cwd, std::strerror(errno)),
                         "create the directory, or fix the model's cwd (a relative cwd is relative to the config file)");
-        if (!S_ISDIR(st.st_mode)) throw Error(Exit::server, fmt::format("cannot start {}: its cwd {} is not a directory", req.argv[0], req.cwd));
+        if (!S_ISDIR(st.st_mode))
+            throw Error(Exit::server, fmt::format("cannot start {}: its cwd {} is not a directory", req.argv[0], req.cwd));
     }
     bp::filesystem::path exe = req.argv[0];
     // A relative command with a '/' ("./server", "bin/server") is relative to the cwd it runs in.

@@ -22,8 +22,8 @@ public:
 private:
     void line(std::string_view l);
     std::function<void(const std::string&)> on_event_;
-    std::string line_;    // the unfinished line
-    std::string data_;    // data of the event being built
+    std::string line_; // the unfinished line
+    std::string data_; // data of the event being built
     bool has_data_ = false;
     bool last_cr_ = false; // previous chunk ended in '\r': a following '\n' belongs to it
 };
@@ -31,10 +31,10 @@ private:
 // One parsed chat-completions stream chunk: the text delta, and what else it carried.
 struct ChatDelta {
     std::string content;
-    std::string finish_reason;  // "" until the model says why it stopped
+    std::string finish_reason; // "" until the model says why it stopped
     bool has_usage = false;
     long prompt_tokens = 0, completion_tokens = 0;
-    std::string error;          // {"error":{"message":…}} sent inside the stream
+    std::string error; // {"error":{"message":…}} sent inside the stream
 };
 
 // Parses the JSON of one event (not "[DONE]"); throws Error(server) on malformed JSON.

@@ -80,7 +80,8 @@ struct Starting {
     // Counts a stop that took our starting server away; past k_max_preemptions something keeps doing it.
     void preempted() {
         if (++preemptions > k_max_preemptions)
-            throw Error(Exit::server, fmt::format("{} was stopped by other llmctl invocations {} times while starting", model.name, k_max_preemptions),
+            throw Error(Exit::server,
+                        fmt::format("{} was stopped by other llmctl invocations {} times while starting", model.name, k_max_preemptions),
                         "something keeps stopping it: look for a loop running llmctl stop or reap --idle-timeout");
         detail(fmt::format("{} was stopped by another llmctl while starting; starting again", model.name));
     }
@@ -139,15 +140,12 @@ std::optional<StartResult> running_now(Starting& s) {
 // --- spawning ---------------------------------------------------------------------------------
 
 // "pid 123 (python3)", for messages about a process we did not start.
-std::string pid_and_name(pid_t pid) {
-    return fmt::format("pid {} ({})", pid, proc_comm(pid));
-}
+std::string pid_and_name(pid_t pid) { return fmt::format("pid {} ({})", pid, proc_comm(pid)); }
 
 // Who holds a port we cannot have, for the message: a server of ours, or a process by pid.
 std::string port_holder(Store& store, const std::string& host, int port) {
     for (auto& r : load_servers(store))
-        if (r.port && *r.port == port && r.status != "failed")
-            return fmt::format("llmctl's server {} (pid {})", r.name, r.server.pid);
+        if (r.port && *r.port == port && r.status != "failed") return fmt::format("llmctl's server {} (pid {})", r.name, r.server.pid);
     if (auto pid = listening_pid(host, port)) return pid_and_name(*pid);
     return "another process (one this user cannot see, or one that just left)";
 }
@@ -165,13 +163,16 @@ int pick_port_for(Starting& s, Store& store) {
             if (s.opts.port)
                 throw Error(Exit::server, fmt::format("port {} on {} (--port) is in use by {}", *fixed, m.host, who),
                             "choose another --port, or leave it out to pick one from port_range");
-            throw Error(Exit::server, fmt::format("port {} on {} is in use by {}, and model \"{}\" is configured to use it", *fixed, m.host, who, m.name),
+            throw Error(Exit::server,
+                        fmt::format("port {} on {} is in use by {}, and model \"{}\" is configured to use it", *fixed, m.host, who, m.name),
                         "free the port, or remove \"port\" to pick one from port_range");
         }
         return *fixed;
     }
     auto p = pick_port(m.host, m.port_min, m.port_max, held);
-    if (!p) throw Error(Exit::server, fmt::format("no free port in {}-{} on {}", m.port_min, m.port_max, m.host), "widen port_range or stop some servers");
+    if (!p)
+        throw Error(Exit::server, fmt::format("no free port in {}-{} on {}", m.port_min, m.port_max, m.host),
+                    "widen port_range or stop some servers");
     return *p;
 }
 
@@ -260,17 +261,24 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
 ServerRow repaired_from_markers(Store& store, const ServerRow& r) {
     auto m = markers_of(r.server);
     if (!m)
-        throw Error(Exit::failure, fmt::format("the state file's row of {} names pid {}, which carries no llmctl markers: the row is damaged",
-                                               r.name, r.server.pid),
+        throw Error(Exit::failure,
+                    fmt::format("the state file's row of {} names pid {}, which carries no llmctl markers: the row is damaged", r.name,
+                                r.server.pid),
                     k_hint_corrupt);
     ServerRow fixed = r;
     fixed.instance = m->instance;
     fixed.host = m->host;
     fixed.port = m->port;
     store.prepare("UPDATE servers SET instance=?, host=?, port=? WHERE name=? AND instance=?")
-        .bind(1, m->instance).bind(2, m->host).bind(3, m->port).bind(4, r.name).bind(5, r.instance).run();
-    store.add_event(r.name, "repaired", fmt::format("row instance {} host {} port {} repaired to the server's markers {} {} {}", r.instance,
-                                                    r.host, r.port.value_or(0), m->instance, m->host, m->port));
+        .bind(1, m->instance)
+        .bind(2, m->host)
+        .bind(3, m->port)
+        .bind(4, r.name)
+        .bind(5, r.instance)
+        .run();
+    store.add_event(r.name, "repaired",
+                    fmt::format("row instance {} host {} port {} repaired to the server's markers {} {} {}", r.instance, r.host,
+                                r.port.value_or(0), m->instance, m->host, m->port));
     return fixed;
 }
 
@@ -296,10 +304,14 @@ std::optional<Decision> judge_existing(Starting& s, Store& store, const ServerRo
         // (with --no-wait ourselves, nobody waits: it stays without an owner).
         if (s.opts.wait)
             store.prepare("UPDATE servers SET owner_pid=?, owner_start_ticks=? WHERE name=?")
-                .bind(1, s.me.pid).bind(2, static_cast<std::int64_t>(s.me.start_ticks)).bind(3, r.name).run();
+                .bind(1, s.me.pid)
+                .bind(2, static_cast<std::int64_t>(s.me.start_ticks))
+                .bind(3, r.name)
+                .run();
         else
             store.prepare("UPDATE servers SET owner_pid=NULL, owner_start_ticks=NULL WHERE name=?").bind(1, r.name).run();
-        store.add_event(r.name, "adopted", fmt::format("pid {}{}", r.server.pid, owner.pid ? " (its llmctl died)" : " (started with --no-wait)"));
+        store.add_event(r.name, "adopted",
+                        fmt::format("pid {}{}", r.server.pid, owner.pid ? " (its llmctl died)" : " (started with --no-wait)"));
         use_as_exec(s, store, r.instance, false);
         adopt_exec_users(store, r.instance);
         return Decision{Found::adopted, r, owner.pid > 0};
@@ -345,8 +357,9 @@ void wait_for_other_start(Starting& s, const ServerRow& r) {
 // is: drain, SIGTERM, SIGKILL after stop_timeout, through the proven identities.
 void finish_dead_stop(Starting& s, const ServerRow& r) {
     bool server_alive = is_alive(r.server);
-    s.note(server_alive ? fmt::format("{} (pid {}) was being stopped by an llmctl that died; finishing that stop first", r.name, r.server.pid)
-                        : fmt::format("{}: its server (pid {}) is gone but processes of it remain; stopping them first", r.name, r.server.pid));
+    s.note(server_alive
+               ? fmt::format("{} (pid {}) was being stopped by an llmctl that died; finishing that stop first", r.name, r.server.pid)
+               : fmt::format("{}: its server (pid {}) is gone but processes of it remain; stopping them first", r.name, r.server.pid));
     auto res = stop_server(s.dir, r.name, s.model.stop_timeout, s.model.drain_timeout, s.opts.progress, "stopped",
                            server_alive ? "finished the stop of an llmctl that died" : "stopped the leftovers of a dead server",
                            [&](Store&, const ServerRow& now_row) {
@@ -407,7 +420,11 @@ std::string this_run_log(const ServerRow& row, std::size_t n) {
         auto locked = open_locked(s.dir);
         auto& store = locked.store;
         Transaction tx(store);
-        store.prepare("UPDATE servers SET status='failed', error=? WHERE name=? AND instance=?").bind(1, why).bind(2, row.name).bind(3, row.instance).run();
+        store.prepare("UPDATE servers SET status='failed', error=? WHERE name=? AND instance=?")
+            .bind(1, why)
+            .bind(2, row.name)
+            .bind(3, row.instance)
+            .run();
         store.add_event(row.name, "failed", why);
         tx.commit();
     } catch (const StateWriteError& e) {
@@ -420,7 +437,8 @@ std::string this_run_log(const ServerRow& row, std::size_t n) {
 std::string not_ready_hint(const Starting& s, const Probe& last, bool listening, int port) {
     if (!listening)
         return fmt::format("it never listened on port {}: does its command pass {{port}} (and {{host}})? If it loads first and "
-                           "opens the port later, raise startup_timeout (or --timeout)", port);
+                           "opens the port later, raise startup_timeout (or --timeout)",
+                           port);
     if (last.http == 404 || last.http == 405)
         return fmt::format("it answers, but not on {}: set health to a path it serves (e.g. \"/\"), or \"tcp\" to wait for the port only",
                            s.model.health);
@@ -440,8 +458,8 @@ Health wait_healthy(Starting& s, const ServerRow& row) {
         s.check_cancelled();
         auto listeners = port_listeners(row.host, port, pids_of(row));
         if (auto ex = child_exit(row.server)) {
-            if (taken_over(s.dir, row.name, row.instance)) return Health::preempted; // a stop that came after us
-            if (port_listeners(row.host, port, {}).stranger) return Health::port_lost;  // someone took the port first
+            if (taken_over(s.dir, row.name, row.instance)) return Health::preempted;   // a stop that came after us
+            if (port_listeners(row.host, port, {}).stranger) return Health::port_lost; // someone took the port first
             fail_start(s, row, Exit::server, fmt::format("server {} {} during startup", row.name, *ex),
                        fmt::format("see the whole log: llmctl logs {}", row.name));
         }
@@ -503,7 +521,11 @@ bool mark_running(Starting& s, const ServerRow& row) {
         Transaction tx(store);
         std::int64_t now = now_ms();
         store.prepare("UPDATE servers SET status='running', ready_at=?, last_used=? WHERE name=? AND instance=? AND status='starting'")
-            .bind(1, now).bind(2, now).bind(3, row.name).bind(4, row.instance).run();
+            .bind(1, now)
+            .bind(2, now)
+            .bind(3, row.name)
+            .bind(4, row.instance)
+            .run();
         if (store.changes() == 0) return false;
         store.add_event(row.name, "ready", fmt::format("pid {} port {}", row.server.pid, row.port.value_or(0)));
         tx.commit();
@@ -511,7 +533,8 @@ bool mark_running(Starting& s, const ServerRow& row) {
     } catch (const StateWriteError& e) {
         terminate_server(row.server, row.instance, s.model.stop_timeout);
         throw StateWriteError(fmt::format("{} became ready, but the state file could not record it ({}); it was stopped so that "
-                                          "no server runs unrecorded", row.name, e.what()),
+                                          "no server runs unrecorded",
+                                          row.name, e.what()),
                               e.hint());
     }
 }

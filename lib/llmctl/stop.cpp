@@ -45,7 +45,10 @@ std::optional<ServerRow> mark_stopping(const std::string& state_dir, const std::
         if (row->status == "failed") return row;
         Identity me = self_identity();
         store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
-            .bind(1, me.pid).bind(2, static_cast<std::int64_t>(me.start_ticks)).bind(3, name).run();
+            .bind(1, me.pid)
+            .bind(2, static_cast<std::int64_t>(me.start_ticks))
+            .bind(3, name)
+            .run();
         tx.commit();
     } catch (const StateWriteError& e) {
         if (!row) throw;
@@ -67,7 +70,9 @@ void drain_chats(const std::string& state_dir, const std::string& name, const Id
             progress(fmt::format("draining {}: {} chat(s) in flight (up to {}; --no-drain skips this)", name, n, format_duration(drain)));
         last = n;
         if (clock::now() >= drain_end) {
-            if (progress) progress(fmt::format("{}: drain_timeout {} passed with {} chat(s) in flight; stopping anyway", name, format_duration(drain), n));
+            if (progress)
+                progress(
+                    fmt::format("{}: drain_timeout {} passed with {} chat(s) in flight; stopping anyway", name, format_duration(drain), n));
             return;
         }
         fault_point("draining");
@@ -138,8 +143,7 @@ int chats_in_flight(const std::string& state_dir, const std::string& model) {
     auto q = reader->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE model=? AND state='active'");
     q.bind(1, model);
     int n = 0;
-    while (q.step())
-        n += is_alive(identity_at(q, 0)) ? 1 : 0;
+    while (q.step()) n += is_alive(identity_at(q, 0)) ? 1 : 0;
     return n;
 }
 
@@ -152,15 +156,19 @@ void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis 
         // so it needs no state lock (which keeps `start` of a running server lock-free).
         if (auto store = Store::open_update(state_db_path(state_dir)))
             store->prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
-                .bind(1, now).bind(2, row.name).bind(3, row.instance).bind(4, now).run();
+                .bind(1, now)
+                .bind(2, row.name)
+                .bind(3, row.instance)
+                .bind(4, now)
+                .run();
     } catch (const Error&) {
         // A full disk or a busy file: a stale timestamp only makes idle reaping come sooner.
     }
 }
 
 StopResult stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
-                       const std::function<void(const std::string&)>& progress, const std::string& event,
-                       const std::string& detail, const StillWanted& still) {
+                       const std::function<void(const std::string&)>& progress, const std::string& event, const std::string& detail,
+                       const StillWanted& still) {
     StopResult res;
     if (!check_state_dir(state_dir)) return res;
     recover_lost_state(state_dir);

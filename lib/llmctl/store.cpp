@@ -17,7 +17,7 @@
 namespace llmctl {
 
 const char* const k_hint_corrupt = "the file is kept as it is; llmctl reap --rebuild moves it aside (with its -wal and -shm) "
-                                    "and rebuilds it from the running servers";
+                                   "and rebuilds it from the running servers";
 
 namespace {
 
@@ -175,8 +175,7 @@ bool Stmt::step() {
     store_->fail(rc, "step");
 }
 void Stmt::run() {
-    while (step()) {
-    }
+    while (step()) {}
 }
 void Stmt::reset() {
     sqlite3_reset(stmt_);
@@ -248,9 +247,7 @@ bool Store::still_current() const {
 
 FileLock lock_state(const std::string& state_dir) { return FileLock::acquire(state_lock_path(state_dir), lock_timeout()); }
 
-int init_state_file(const std::string& state_dir) {
-    return open_locked(state_dir, LockOrder::lock_first).store.user_version();
-}
+int init_state_file(const std::string& state_dir) { return open_locked(state_dir, LockOrder::lock_first).store.user_version(); }
 
 LockedStore open_locked(const std::string& state_dir, LockOrder order) {
     std::string db = state_db_path(state_dir);
@@ -283,8 +280,9 @@ void Store::fail(int rc, const std::string& what) const {
         throw StateWriteError(fmt::format("state file {}: disk full ({})", path_, primary == SQLITE_FULL ? msg : std::strerror(sys_errno)),
                               "free some space (df -h) and retry");
     if (primary == SQLITE_IOERR)
-        throw StateWriteError(fmt::format("state file {}: {}: {}", path_, what, msg),
-                              "the file is unchanged (the write was rolled back); check free space (df) and the file size limit (ulimit -f)");
+        throw StateWriteError(
+            fmt::format("state file {}: {}: {}", path_, what, msg),
+            "the file is unchanged (the write was rolled back); check free space (df) and the file size limit (ulimit -f)");
     throw Error(Exit::failure, fmt::format("state file {}: {}: {}", path_, what, msg));
 }
 
@@ -357,11 +355,11 @@ Store Store::open_write(const std::string& path) {
     // for a newer file format (a damaged byte 18: found by the corruption test); every change
     // would then fail with "attempt to write a readonly database". Say so now, clearly.
     if (sqlite3_db_readonly(s.db_, "main") == 1)
-        throw Error(Exit::failure, fmt::format("state file {} can only be opened read-only{}", path,
-                                    ::access(path.c_str(), W_OK) != 0 ? "" : " (its header is damaged)"),
-                    ::access(path.c_str(), W_OK) != 0
-                        ? "this user may not write it; check its owner and mode, or use another --state-dir"
-                        : k_hint_corrupt);
+        throw Error(Exit::failure,
+                    fmt::format("state file {} can only be opened read-only{}", path,
+                                ::access(path.c_str(), W_OK) != 0 ? "" : " (its header is damaged)"),
+                    ::access(path.c_str(), W_OK) != 0 ? "this user may not write it; check its owner and mode, or use another --state-dir"
+                                                      : k_hint_corrupt);
     return s;
 }
 
@@ -383,7 +381,7 @@ std::optional<Store> Store::open_existing(const std::string& path, bool writable
                     fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
                     "upgrade llmctl, or use another --state-dir");
     if (v == 0) return std::nullopt; // nothing written yet
-    if (v < k_schema_version) { // a file of an earlier llmctl: one schema change, once
+    if (v < k_schema_version) {      // a file of an earlier llmctl: one schema change, once
         if (!writable) return open_existing(path, true);
         s.migrate();
     }

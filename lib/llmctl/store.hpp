@@ -87,7 +87,6 @@ private:
     static std::optional<Store> open_existing(const std::string& path, bool writable);
 
 public:
-
     // Throws an Error for the current SQLite error, naming the state file.
     [[noreturn]] void fail(int rc, const std::string& what) const;
 

@@ -16,9 +16,9 @@ namespace llmctl {
 struct ExecUser;
 
 struct StartOptions {
-    std::optional<int> port;          // overrides the config
-    std::optional<Millis> timeout;    // overrides startup_timeout (0: no limit)
-    bool wait = true;                 // false: return once spawned (the row then has no owner)
+    std::optional<int> port;                          // overrides the config
+    std::optional<Millis> timeout;                    // overrides startup_timeout (0: no limit)
+    bool wait = true;                                 // false: return once spawned (the row then has no owner)
     std::function<void(const std::string&)> progress; // notes for stderr (may be empty)
     std::function<void(const std::string&)> detail;   // notes worth showing only with -v
     // Called every round while waiting for health (or for another invocation's start), with

@@ -37,8 +37,10 @@ std::string TerminalText::feed(std::string_view piece) {
                 held_ = "\r";
                 break;
             }
-            if (s[i + 1] == '\n') out += '\r';
-            else append_caret(out, '\r');
+            if (s[i + 1] == '\n')
+                out += '\r';
+            else
+                append_caret(out, '\r');
         } else if (cp < 0x20 || cp == 0x7F) {
             append_caret(out, static_cast<unsigned char>(cp));
         } else if (cp >= 0x80 && cp <= 0x9F) {

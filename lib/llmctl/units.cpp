@@ -43,12 +43,18 @@ std::optional<Millis> parse_duration(std::string_view text) {
         while (i < t.size() && std::isalpha(static_cast<unsigned char>(t[i]))) ++i;
         std::string unit = t.substr(u, i - u);
         double mult;
-        if (unit == "ms") mult = 1;
-        else if (unit == "s" || (unit.empty() && !any && i == t.size())) mult = 1000;
-        else if (unit == "m") mult = 60'000;
-        else if (unit == "h") mult = 3'600'000;
-        else if (unit == "d") mult = 86'400'000;
-        else return std::nullopt;
+        if (unit == "ms")
+            mult = 1;
+        else if (unit == "s" || (unit.empty() && !any && i == t.size()))
+            mult = 1000;
+        else if (unit == "m")
+            mult = 60'000;
+        else if (unit == "h")
+            mult = 3'600'000;
+        else if (unit == "d")
+            mult = 86'400'000;
+        else
+            return std::nullopt;
         total_ms += *num * mult;
         any = true;
     }
@@ -84,10 +90,14 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     if (!num) return std::nullopt;
     std::string unit = t.substr(i);
     double mult;
-    if (unit.empty() || unit == "b") mult = 1;
-    else if (unit.size() == 3 && unit.substr(1) == "ib" && size_power(unit[0])) mult = std::pow(1024.0, size_power(unit[0]));
-    else if (unit.size() == 2 && unit[1] == 'b' && size_power(unit[0])) mult = std::pow(1000.0, size_power(unit[0]));
-    else return std::nullopt;
+    if (unit.empty() || unit == "b")
+        mult = 1;
+    else if (unit.size() == 3 && unit.substr(1) == "ib" && size_power(unit[0]))
+        mult = std::pow(1024.0, size_power(unit[0]));
+    else if (unit.size() == 2 && unit[1] == 'b' && size_power(unit[0]))
+        mult = std::pow(1000.0, size_power(unit[0]));
+    else
+        return std::nullopt;
     double v = *num * mult;
     if (v > static_cast<double>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
     return static_cast<std::uint64_t>(v + 0.5);
@@ -104,9 +114,18 @@ std::string format_duration(Millis d) {
     auto rest_ms = ms % 1000;
     auto s = ms / 1000;
     std::string out;
-    if (s >= 86'400) { out += fmt::format("{}d", s / 86'400); s %= 86'400; }
-    if (s >= 3600) { out += fmt::format("{}h", s / 3600); s %= 3600; }
-    if (s >= 60) { out += fmt::format("{}m", s / 60); s %= 60; }
+    if (s >= 86'400) {
+        out += fmt::format("{}d", s / 86'400);
+        s %= 86'400;
+    }
+    if (s >= 3600) {
+        out += fmt::format("{}h", s / 3600);
+        s %= 3600;
+    }
+    if (s >= 60) {
+        out += fmt::format("{}m", s / 60);
+        s %= 60;
+    }
     if (s > 0 || (out.empty() && rest_ms == 0)) out += fmt::format("{}s", s);
     if (rest_ms) out += fmt::format("{}ms", rest_ms);
     return out;
@@ -116,7 +135,10 @@ std::string format_size(std::uint64_t bytes) {
     static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double v = static_cast<double>(bytes);
     int u = 0;
-    while (v >= 1024 && u < 4) { v /= 1024; ++u; }
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
     if (u == 0) return fmt::format("{}B", bytes);
     if (v == static_cast<double>(static_cast<std::uint64_t>(v))) return fmt::format("{}{}", static_cast<std::uint64_t>(v), units[u]);
     return fmt::format("{:.1f}{}", v, units[u]);

@@ -25,10 +25,14 @@ Utf8Step decode_utf8(std::string_view s) {
     if (lead < 0x80) return {Utf8Step::valid, 1, lead};
     std::size_t need;
     char32_t cp;
-    if (lead >= 0xC2 && lead <= 0xDF) need = 2, cp = lead & 0x1F;
-    else if (lead >= 0xE0 && lead <= 0xEF) need = 3, cp = lead & 0x0F;
-    else if (lead >= 0xF0 && lead <= 0xF4) need = 4, cp = lead & 0x07;
-    else return {Utf8Step::invalid, 1, 0}; // a continuation byte, C0, C1 or F5..FF
+    if (lead >= 0xC2 && lead <= 0xDF)
+        need = 2, cp = lead & 0x1F;
+    else if (lead >= 0xE0 && lead <= 0xEF)
+        need = 3, cp = lead & 0x0F;
+    else if (lead >= 0xF0 && lead <= 0xF4)
+        need = 4, cp = lead & 0x07;
+    else
+        return {Utf8Step::invalid, 1, 0}; // a continuation byte, C0, C1 or F5..FF
     auto [lo, hi] = second_byte_range(lead);
     for (std::size_t i = 1; i < need; ++i) {
         if (i == s.size()) return {Utf8Step::truncated, i, 0};
@@ -54,8 +58,10 @@ std::string replace_invalid_utf8(std::string_view s) {
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {
         Utf8Step step = decode_utf8(s.substr(i));
-        if (step.kind == Utf8Step::valid) out.append(s.substr(i, step.length));
-        else out += "\xEF\xBF\xBD";
+        if (step.kind == Utf8Step::valid)
+            out.append(s.substr(i, step.length));
+        else
+            out += "\xEF\xBF\xBD";
         i += step.length;
     }
     return out;

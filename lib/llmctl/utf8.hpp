@@ -14,8 +14,8 @@ namespace llmctl {
 // replacement, at least 1 byte), or the valid start of a sequence cut off by the end of the input.
 struct Utf8Step {
     enum Kind { valid, invalid, truncated } kind;
-    std::size_t length;   // bytes this step covers
-    char32_t code_point;  // for `valid` only
+    std::size_t length;  // bytes this step covers
+    char32_t code_point; // for `valid` only
 };
 
 // Decodes the sequence at the start of `s` (not empty).

@@ -23,16 +23,14 @@ int main(int argc, char** argv) {
         return 1;
     }
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT name, status, pid, port FROM servers ORDER BY name", -1, &st, nullptr) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT name, status, pid, port FROM servers ORDER BY name", -1, &st, nullptr) != SQLITE_OK) {
         std::fprintf(stderr, "prepare: %s\n", sqlite3_errmsg(db));
         return 1;
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         std::printf("%s\t%s\t%lld\t%lld\n", reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
-                    reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), sqlite3_column_int64(st, 2),
-                    sqlite3_column_int64(st, 3));
+                    reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3));
     }
     sqlite3_finalize(st);
     sqlite3_close(db);

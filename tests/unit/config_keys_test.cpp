@@ -15,8 +15,8 @@ using namespace llmctl;
 namespace {
 
 struct ManEntry {
-    std::string section; // "MODEL KEYS", "SHARED KEYS", "DEFAULTS-ONLY KEYS"
-    std::string type;    // the value's form, markup removed: "duration", "[low, high]"
+    std::string section;  // "MODEL KEYS", "SHARED KEYS", "DEFAULTS-ONLY KEYS"
+    std::string type;     // the value's form, markup removed: "duration", "[low, high]"
     std::string fallback; // what "(default _X_" says, "" when it says nothing
 };
 
@@ -74,7 +74,8 @@ TEST(ConfigKeys, EveryKeyIsDocumentedInItsSectionWithItsType) {
 TEST(ConfigKeys, EveryDocumentedKeyIsAKey) {
     std::set<std::string> names;
     for (const auto& k : config_keys()) EXPECT_TRUE(names.insert(std::string(k.name)).second) << "declared twice: " << k.name;
-    for (const auto& [name, e] : man_entries()) EXPECT_TRUE(names.count(name)) << "llmctl.toml(5) documents " << name << ", which llmctl refuses";
+    for (const auto& [name, e] : man_entries())
+        EXPECT_TRUE(names.count(name)) << "llmctl.toml(5) documents " << name << ", which llmctl refuses";
 }
 
 // The default llmctl.toml(5) states, written into [defaults], gives the built-in value.

@@ -34,8 +34,7 @@ public:
         // The screen is drained all along, so echo and redraws never fill the pty's buffer.
         reader_ = std::thread([this] {
             char buf[1024];
-            while (::read(master_, buf, sizeof buf) > 0) {
-            }
+            while (::read(master_, buf, sizeof buf) > 0) {}
         });
     }
     ~FakeTerminal() {
@@ -129,6 +128,6 @@ TEST(LineEditor, LibeditEditsAndRecalls) {
     EXPECT_EQ(r.text, "world!");
     term.type_when_editing("a\tb\r"); // Tab inserts itself: pasted code keeps its tabs
     EXPECT_EQ(editor.read("> ", {}).text, "a\tb");
-    term.type_when_editing("\x04");   // Ctrl-D on an empty line
+    term.type_when_editing("\x04"); // Ctrl-D on an empty line
     EXPECT_EQ(editor.read("> ", {}).status, Status::end);
 }

@@ -48,9 +48,7 @@ TEST_F(LockTest, AWaiterTimesOutNamingTheHolderThenGetsTheReleasedLock) {
 }
 
 TEST_F(LockTest, TheLockGoesWithItsHolder) {
-    {
-        auto lock = FileLock::acquire(path_, Millis(1000));
-    } // destructor releases
+    { auto lock = FileLock::acquire(path_, Millis(1000)); } // destructor releases
     EXPECT_EQ(try_in_child(Millis(1000), getpid()), 0);
     // A holder that dies (even by SIGKILL) leaves no stale lock.
     pid_t pid = fork();

@@ -40,8 +40,9 @@ using Names = std::vector<std::string>;
 TEST(ReapPlan, DeadRows) {
     ReapSnapshot s;
     s.now = k_now;
-    s.rows = {row("run", "running", false), row("run-owned", "running", false, true), row("start-orphan", "starting", false),
-              row("start-owned", "starting", false, true), row("stop-orphan", "stopping", false), row("failed", "failed", false),
+    s.rows = {row("run", "running", false),           row("run-owned", "running", false, true),
+              row("start-orphan", "starting", false), row("start-owned", "starting", false, true),
+              row("stop-orphan", "stopping", false),  row("failed", "failed", false),
               row("alive", "running", true)};
     auto p = decide(s);
     // A running row whose server is gone is dead even with a live owner; a start or stop with a

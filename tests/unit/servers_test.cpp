@@ -90,5 +90,5 @@ TEST_F(ServersTest, EffectiveStatusIsDeadWhenTheProcessIsGone) {
     r.server.start_ticks += 1;                 // a recycled pid
     EXPECT_EQ(effective_status(r), "dead");
     r.status = "failed";
-    EXPECT_EQ(effective_status(r), "failed");  // failed stays failed
+    EXPECT_EQ(effective_status(r), "failed"); // failed stays failed
 }

@@ -17,8 +17,11 @@ protected:
     Store store_ = Store::open_write(dir_.path + "/state.db");
 
     std::int64_t lease(const std::string& model, const char* state) {
-        store_.prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?, 1, 1, 'b', ?, 0)")
-            .bind(1, model).bind(2, std::string(state)).run();
+        store_
+            .prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?, 1, 1, 'b', ?, 0)")
+            .bind(1, model)
+            .bind(2, std::string(state))
+            .run();
         return store_.last_insert_id();
     }
 

@@ -28,18 +28,16 @@ std::vector<std::string> events_bytewise(const std::string& stream) {
 
 // A llama.cpp-style stream (no space after "data:", CRLF is not used) and an OpenAI-style one
 // (CRLF, comments, a usage-only final chunk, a multi-line event).
-const std::string k_llama =
-    "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"
-    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
-    "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\"}}]}\n\n"
-    "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
-    "data: [DONE]\n\n";
-const std::string k_openai =
-    ": keep-alive\r\n\r\n"
-    "event: message\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"
-    "data: {\"choices\":[{\"delta\":\r\ndata: {\"content\":\"b\"}}]}\r\n\r\n"
-    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\r\n\r\n"
-    "data: [DONE]\r\n\r\n";
+const std::string k_llama = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+                            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+                            "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\"}}]}\n\n"
+                            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+                            "data: [DONE]\n\n";
+const std::string k_openai = ": keep-alive\r\n\r\n"
+                             "event: message\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\n"
+                             "data: {\"choices\":[{\"delta\":\r\ndata: {\"content\":\"b\"}}]}\r\n\r\n"
+                             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\r\n\r\n"
+                             "data: [DONE]\r\n\r\n";
 
 } // namespace
 

@@ -23,7 +23,12 @@ protected:
 };
 
 void insert_server(Store& s, const std::string& name, int port, const std::string& status = "running") {
-    s.prepare("INSERT INTO servers(name, instance, status, port) VALUES(?,?,?,?)").bind(1, name).bind(2, "i-" + name).bind(3, status).bind(4, port).run();
+    s.prepare("INSERT INTO servers(name, instance, status, port) VALUES(?,?,?,?)")
+        .bind(1, name)
+        .bind(2, "i-" + name)
+        .bind(3, status)
+        .bind(4, port)
+        .run();
 }
 
 int count_servers(Store& s) {
@@ -103,8 +108,7 @@ TEST_F(StoreTest, RollbackOnException) {
         Transaction tx(s);
         insert_server(s, "a", 10500);
         throw std::runtime_error("boom");
-    } catch (const std::runtime_error&) {
-    }
+    } catch (const std::runtime_error&) {}
     EXPECT_EQ(count_servers(s), 0);
     {
         Transaction tx(s);

@@ -8,10 +8,10 @@ TEST(Strings, EditDistanceCountsASwapOfNeighboursAsOne) {
     EXPECT_EQ(edit_distance("", ""), 0u);
     EXPECT_EQ(edit_distance("port", "port"), 0u);
     EXPECT_EQ(edit_distance("", "abc"), 3u);
-    EXPECT_EQ(edit_distance("prot", "port"), 1u);   // a swap: optimal string alignment, not Levenshtein (2)
+    EXPECT_EQ(edit_distance("prot", "port"), 1u); // a swap: optimal string alignment, not Levenshtein (2)
     EXPECT_EQ(edit_distance("comand", "command"), 1u);
     EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
-    EXPECT_EQ(edit_distance("ca", "abc"), 3u);      // OSA edits no substring twice (full Damerau would say 2)
+    EXPECT_EQ(edit_distance("ca", "abc"), 3u); // OSA edits no substring twice (full Damerau would say 2)
 }
 
 TEST(Strings, ClosestMatchOnlyWhenItStillLooksLikeATypo) {

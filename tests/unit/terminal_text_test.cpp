@@ -28,17 +28,25 @@ TEST(TerminalText, PlainTextPassesUnchanged) {
 }
 
 TEST(TerminalText, EscapeSequencesBecomeVisibleText) {
-    EXPECT_EQ(whole("\x1b]0;pwned\x07"), "^[]0;pwned^G");  // retitle the window
-    EXPECT_EQ(whole("\x1b[2J\x1b[H"), "^[[2J^[[H");        // clear the screen, cursor home
+    EXPECT_EQ(whole("\x1b]0;pwned\x07"), "^[]0;pwned^G"); // retitle the window
+    EXPECT_EQ(whole("\x1b[2J\x1b[H"), "^[[2J^[[H");       // clear the screen, cursor home
     EXPECT_EQ(whole("a\bb\x7f"), "a^Hb^?");
     EXPECT_EQ(whole(std::string("nul\0!", 5)), "nul^@!");
-    EXPECT_EQ(whole("\x1b" "P" "x" "\x1b\\"), "^[Px^[\\");   // DCS
+    EXPECT_EQ(whole("\x1b"
+                    "P"
+                    "x"
+                    "\x1b\\"),
+              "^[Px^[\\"); // DCS
 }
 
 TEST(TerminalText, C1ControlsBecomeVisibleText) {
-    EXPECT_EQ(whole("\xC2\x9B" "2J"), "<U+009B>2J");       // 8-bit CSI
-    EXPECT_EQ(whole("\xC2\x9D" "0;x\xC2\x9C"), "<U+009D>0;x<U+009C>");
-    EXPECT_EQ(whole("\xC2\xA0nbsp"), "\xC2\xA0nbsp");      // U+00A0 is text
+    EXPECT_EQ(whole("\xC2\x9B"
+                    "2J"),
+              "<U+009B>2J"); // 8-bit CSI
+    EXPECT_EQ(whole("\xC2\x9D"
+                    "0;x\xC2\x9C"),
+              "<U+009D>0;x<U+009C>");
+    EXPECT_EQ(whole("\xC2\xA0nbsp"), "\xC2\xA0nbsp"); // U+00A0 is text
 }
 
 TEST(TerminalText, LoneCarriageReturnIsShown) {
@@ -48,13 +56,19 @@ TEST(TerminalText, LoneCarriageReturnIsShown) {
 }
 
 TEST(TerminalText, InvalidBytesBecomeReplacementCharacters) {
-    EXPECT_EQ(whole("a\x9b" "2J"), "a\xEF\xBF\xBD" "2J"); // a raw 0x9B byte is CSI to an 8-bit terminal
+    EXPECT_EQ(whole("a\x9b"
+                    "2J"),
+              "a\xEF\xBF\xBD"
+              "2J"); // a raw 0x9B byte is CSI to an 8-bit terminal
     EXPECT_EQ(whole("cut \xE2\x82"), "cut \xEF\xBF\xBD");
 }
 
 // A sequence split between two pieces (two stream deltas) is judged as a whole.
 TEST(TerminalText, StateCarriesAcrossPieces) {
-    for (const std::string s : {"x\r\ny", "x\ry", "\xC2\x9B" "1m", "caf\xC3\xA9", "\xF0\x9F\x98\x80", "\x1b[31mred\x1b[0m"}) {
+    for (const std::string s : {"x\r\ny", "x\ry",
+                                "\xC2\x9B"
+                                "1m",
+                                "caf\xC3\xA9", "\xF0\x9F\x98\x80", "\x1b[31mred\x1b[0m"}) {
         EXPECT_EQ(bytewise(s), whole(s)) << s;
         for (std::size_t cut = 0; cut <= s.size(); ++cut) {
             TerminalText t;

@@ -7,7 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
-#include <regex>
+#include <optional>
+#include <sstream>
 #include <set>
 
 using namespace llmctl;
@@ -20,21 +21,42 @@ struct ManEntry {
     std::string fallback; // what "(default _X_" says, "" when it says nothing
 };
 
-// The "*key* = TYPE (default _X_...)" lines of llmctl.toml(5), by key.
+// "*key* = TYPE (default _X_...)" as a ManEntry (section left empty), or nullopt for another line.
+// (Plain string search: std::regex trips GCC 12's -Wmaybe-uninitialized under ASan.)
+std::optional<std::pair<std::string, ManEntry>> parse_entry(const std::string& line) {
+    auto eq = line.find("* = ");
+    if (line.empty() || line[0] != '*' || eq == std::string::npos) return std::nullopt;
+    std::string name = line.substr(1, eq - 1);
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) return std::nullopt;
+    std::string rest = line.substr(eq + 4);
+    ManEntry e;
+    auto def = rest.find(" (default _");
+    e.type = rest.substr(0, def);
+    std::erase(e.type, '_');
+    if (def != std::string::npos) {
+        std::string value = rest.substr(def + 11);
+        for (std::size_t i = 0; i + 1 < value.size(); ++i)
+            if (value[i] == '_' && std::string_view(",;)").find(value[i + 1]) != std::string_view::npos) {
+                e.fallback = value.substr(0, i);
+                break;
+            }
+    }
+    return std::pair{name, e};
+}
+
+// The "*key* = ..." lines of llmctl.toml(5), by key, with the section each is in.
 std::map<std::string, ManEntry> man_entries() {
     auto text = read_file(std::string(LLMCTL_SOURCE_DIR) + "/man/llmctl.toml.5.scd");
     EXPECT_TRUE(text) << "cannot read man/llmctl.toml.5.scd";
     std::map<std::string, ManEntry> out;
     std::string section;
-    static const std::regex entry(R"(^\*([a-z_]+)\* = (.*?)( \(default _(.*?)_[,;)].*)?$)");
     std::istringstream in(text.value_or(""));
     for (std::string line; std::getline(in, line);) {
         if (line.rfind("# ", 0) == 0) section = line.substr(2);
-        std::smatch m;
-        if (!std::regex_match(line, m, entry)) continue;
-        std::string type = m[2];
-        std::erase(type, '_');
-        out[m[1]] = {section, type, m[4]};
+        if (auto entry = parse_entry(line)) {
+            entry->second.section = section;
+            out[entry->first] = entry->second;
+        }
     }
     return out;
 }

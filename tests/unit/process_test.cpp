@@ -71,8 +71,9 @@ TEST(Process, ReadsAChildsEnvironmentCommandLineAndName) {
         execve("/bin/sleep", argv, envp);
         _exit(127);
     }
-    // Until the exec, the child's /proc files are the parent's: poll for the new comm.
-    for (int i = 0; i < 2000 && proc_comm(pid) != "sleep"; ++i) usleep(1000);
+    // Until the exec, the child's /proc files are the parent's; exec sets the new comm before the
+    // new environment (an instant with comm "sleep" and no environ): poll for both.
+    for (int i = 0; i < 2000 && (proc_comm(pid) != "sleep" || proc_environ(pid).empty()); ++i) usleep(1000);
     EXPECT_EQ(proc_comm(pid), "sleep");
     EXPECT_EQ(proc_environ(pid), (std::vector<std::string>{"LLMCTL_NAME=one", "EMPTY="}));
     EXPECT_EQ(proc_cmdline(pid), (std::vector<std::string>{"sleep", "30"}));

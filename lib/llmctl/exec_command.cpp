@@ -2,6 +2,7 @@
 
 #include "llmctl/caught_signals.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/spawn.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/process/v2/default_launcher.hpp>
@@ -13,8 +14,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace llmctl {
 
@@ -40,20 +39,6 @@ struct DieWithParent {
         return {};
     }
 };
-
-// This process's environment with `extra` set over it, as NAME=VALUE strings.
-std::vector<std::string> environment_with(const std::map<std::string, std::string>& extra) {
-    std::map<std::string, std::string> env;
-    for (char** e = environ; *e; ++e) {
-        std::string kv = *e;
-        auto eq = kv.find('=');
-        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    for (auto& [k, v] : extra) env[k] = v;
-    std::vector<std::string> list;
-    for (auto& [k, v] : env) list.push_back(k + "=" + v);
-    return list;
-}
 
 // Waits for `pid` (signals passed on meanwhile) and returns its raw wait status.
 int wait_forwarding(pid_t pid) {

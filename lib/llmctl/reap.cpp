@@ -17,6 +17,7 @@
 #include "llmctl/reap_plan.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
+#include "llmctl/slots.hpp"
 #include "llmctl/signal.hpp"
 #include "llmctl/store.hpp"
 #include "llmctl/supervisor.hpp"
@@ -124,9 +125,7 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
     for (const auto& l : plan.dead_leases) {
         std::string why = fmt::format("lease {} of {}: owner pid {} is gone", l.id, l.model, l.owner_pid);
         rp.did("lease_reclaimed", l.model, l.owner_pid, why);
-        if (!write) continue;
-        store->prepare("DELETE FROM leases WHERE id=?").bind(1, l.id).run();
-        store->add_event("", "lease_reclaimed", why);
+        if (write) reclaim_lease(*store, l.id, why);
     }
     for (const auto& a : exec_reports) rp.report.actions.push_back(a);
     for (const auto& [r, m] : plan.repairs) {

@@ -25,10 +25,7 @@ void reclaim_dead(Store& store) {
         if (!is_alive(owner))
             dead.emplace_back(q.i64(0), fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid));
     }
-    for (auto& [id, why] : dead) {
-        store.prepare("DELETE FROM leases WHERE id=?").bind(1, id).run();
-        store.add_event("", "lease_reclaimed", why);
-    }
+    for (auto& [id, why] : dead) reclaim_lease(store, id, why);
 }
 
 std::int64_t count(Store& store, const char* sql, const std::string& model, std::int64_t id = 0) {
@@ -176,6 +173,11 @@ void Slot::release() noexcept {
         store.prepare("DELETE FROM leases WHERE id=?").bind(1, id_).run();
     } catch (...) {}
     id_ = 0;
+}
+
+void reclaim_lease(Store& store, std::int64_t id, const std::string& why) {
+    store.prepare("DELETE FROM leases WHERE id=?").bind(1, id).run();
+    store.add_event("", "lease_reclaimed", why);
 }
 
 std::map<std::string, LeaseCounts> live_leases_by_model(Store& store) {

@@ -54,6 +54,10 @@ struct Turn {
 };
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id);
 
+// Deletes the lease of a client that died, with an event lease_reclaimed saying `why`; inside
+// the caller's transaction (a slot's acquirer and reap both reclaim).
+void reclaim_lease(Store& store, std::int64_t id, const std::string& why);
+
 // The leases of live clients, by model (what `ps` shows as ACTIVE and QUEUED).
 struct LeaseCounts {
     int active = 0, queued = 0;

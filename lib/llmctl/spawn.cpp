@@ -67,6 +67,19 @@ struct GateAndNewSession {
 
 } // namespace
 
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& extra) {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e; ++e) {
+        std::string kv = *e;
+        auto eq = kv.find('=');
+        if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (auto& [k, v] : extra) env[k] = v;
+    std::vector<std::string> list;
+    for (auto& [k, v] : env) list.push_back(k + "=" + v);
+    return list;
+}
+
 int open_log_for_append(const std::string& path) {
     int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw_sys("open", path, errno);
@@ -96,15 +109,7 @@ GatedSpawn spawn_gated(const SpawnRequest& req) {
     }
     Fd log(open_log_for_append(req.log_path));
 
-    std::map<std::string, std::string> merged;
-    for (char** e = environ; *e; ++e) {
-        std::string kv = *e;
-        auto eq = kv.find('=');
-        if (eq != std::string::npos) merged[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    for (auto& [k, v] : req.env) merged[k] = v;
-    std::vector<std::string> env;
-    for (auto& [k, v] : merged) env.push_back(k + "=" + v);
+    std::vector<std::string> env = environment_with(req.env);
 
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_sys("pipe", "gate", errno);

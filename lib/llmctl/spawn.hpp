@@ -37,6 +37,10 @@ GatedSpawn spawn_gated(const SpawnRequest& req);
 // spawn_gated with the gate opened at once.
 Identity spawn_server(const SpawnRequest& req);
 
+// This process's environment with `extra` set over it, as NAME=VALUE strings (what a server
+// and exec's CMD are started with).
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& extra);
+
 // Opens a log file for appending (0600, O_NOFOLLOW, O_CLOEXEC); throws on failure.
 int open_log_for_append(const std::string& path);
 

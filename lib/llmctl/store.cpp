@@ -251,7 +251,10 @@ int init_state_file(const std::string& state_dir) { return open_locked(state_dir
 
 LockedStore open_locked(const std::string& state_dir, LockOrder order) {
     std::string db = state_db_path(state_dir);
-    if (order == LockOrder::lock_first) {
+    // A file not yet created is created under the lock: concurrent creators that each switch a
+    // fresh file to WAL can deadlock in SQLite's rollback-mode locks, which it reports as
+    // "database is locked" at once, without waiting (start_race, round 1, found it in CI).
+    if (order == LockOrder::lock_first || check_state_file(db) != FileCheck::ok) {
         FileLock lock = lock_state(state_dir);
         return LockedStore{std::move(lock), Store::open_write(db)};
     }

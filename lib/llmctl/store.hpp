@@ -141,7 +141,8 @@ enum class LockOrder {
     // The file is opened, checked and its schema parsed before the lock is taken (CPU that need
     // not be spent holding it); if the file was replaced meanwhile (reap --rebuild moves a
     // damaged one aside, under the lock) it is opened again, now inside the lock. For every
-    // decision on a file that exists: start, stop, reap, slots, exec users.
+    // decision on a file that exists: start, stop, reap, slots, exec users. A file that does not
+    // exist yet (or is empty) is created lock first whatever the order.
     store_first,
     // The lock, then the file. For whatever may create the file: a rebuild must re-check a lost
     // file under the lock before anything creates it (or the lost rows would never come back),

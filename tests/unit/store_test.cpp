@@ -4,7 +4,11 @@
 #include "llmctl/strings.hpp"
 #include "temp_dir.hpp"
 
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -230,4 +234,37 @@ TEST_F(StoreTest, WalStaysShortAcrossManyLockedWrites) {
     struct stat sb {};
     ASSERT_EQ(::stat((path_ + "-wal").c_str(), &sb), 0);
     EXPECT_LT(sb.st_size, 1 << 20) << "the WAL grew to " << sb.st_size << " bytes";
+}
+
+// Many first invocations at once on a state dir without a file: each must create or find it.
+// Two connections that both switched a fresh file to WAL outside the lock could deadlock in
+// SQLite's rollback-mode locks, and SQLite reports that as "database is locked" at once,
+// without waiting (start_race found it in CI, once in several thousand starts).
+TEST_F(StoreTest, ManyFirstOpenersOfAFreshDirAllSucceed) {
+    constexpr int k_threads = 16, k_rounds = 20;
+    for (int round = 0; round < k_rounds; ++round) {
+        std::string dir = dir_ + "/r" + std::to_string(round);
+        ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+        std::atomic<int> ready{0}, failures{0};
+        std::string first_error;
+        std::mutex error_mutex;
+        std::vector<std::thread> threads;
+        for (int t = 0; t < k_threads; ++t)
+            threads.emplace_back([&] {
+                ready.fetch_add(1);
+                while (ready.load() < k_threads) {} // start together: the race is in the first milliseconds
+                try {
+                    auto locked = open_locked(dir);
+                    Transaction tx(locked.store);
+                    locked.store.add_event("x", "test", "first");
+                    tx.commit();
+                } catch (const std::exception& e) {
+                    failures.fetch_add(1);
+                    std::lock_guard<std::mutex> g(error_mutex);
+                    first_error = e.what();
+                }
+            });
+        for (auto& t : threads) t.join();
+        ASSERT_EQ(failures.load(), 0) << "round " << round << ": " << first_error;
+    }
 }

@@ -37,13 +37,17 @@ public:
               "sending the request", t_.first_byte);
     }
 
-    // The status line and headers; returns the status.
-    int read_header() {
+    // The status line and the headers a relay passes on.
+    HttpHead read_header() {
         parser_.body_limit(boost::none);
         stream_.expires_after(deadline(t_.first_byte));
         await([&](auto done) { http::async_read_header(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); },
               "waiting for the first token", t_.first_byte);
-        return static_cast<int>(parser_.get().result_int());
+        const auto& res = parser_.get();
+        HttpHead head;
+        head.status = static_cast<int>(res.result_int());
+        head.content_type = std::string(res[http::field::content_type]);
+        return head;
     }
 
     // Every piece of the body, as it arrives, to `on_piece`.
@@ -145,36 +149,52 @@ private:
     http::response_parser<http::buffer_body> parser_;
 };
 
-http::request<http::string_body> post_request(const Url& url, const std::string& path, const std::string& body, const std::string& bearer) {
-    http::request<http::string_body> req{http::verb::post, url.base + path, 11};
+http::request<http::string_body> make_request(const Url& url, const UpstreamRequest& r) {
+    http::request<http::string_body> req{r.method == "GET" ? http::verb::get : http::verb::post, url.base + r.path, 11};
     req.set(http::field::host, fmt::format("{}:{}", url_host(url.host), url.port)); // RFC 7230: [::1]:PORT
     req.set(http::field::user_agent, "llmctl");
-    req.set(http::field::content_type, "application/json");
-    req.set(http::field::accept, "text/event-stream, application/json");
-    if (!bearer.empty()) req.set(http::field::authorization, "Bearer " + bearer);
-    req.body() = body;
-    req.prepare_payload();
+    if (r.method != "GET") req.set(http::field::content_type, r.content_type);
+    req.set(http::field::accept, r.accept);
+    if (!r.bearer.empty()) req.set(http::field::authorization, "Bearer " + r.bearer);
+    req.body() = r.body;
+    if (r.method != "GET") req.prepare_payload();
     return req;
 }
 
 } // namespace
 
+void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
+                  const std::function<void(std::string_view)>& on_body, const std::function<bool()>& cancelled) {
+    Exchange x(url, r.path, t, cancelled);
+    x.connect();
+    x.send(make_request(url, r));
+    on_head(x.read_header());
+    x.read_body(on_body);
+    x.close();
+}
+
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
                             const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
                             const std::function<bool()>& cancelled) {
-    Exchange x(url, path, t, cancelled);
-    x.connect();
-    x.send(post_request(url, path, body, bearer));
+    UpstreamRequest r;
+    r.path = path;
+    r.body = body;
+    r.bearer = bearer;
     HttpResult result;
-    result.status = x.read_header();
-    bool ok = result.status / 100 == 2;
-    x.read_body([&](std::string_view piece) {
-        if (ok)
-            on_body(piece);
-        else if (result.error_body.size() < 64 * 1024)
-            result.error_body.append(piece);
-    });
-    x.close();
+    bool ok = false;
+    http_forward(
+        url, r, t,
+        [&](const HttpHead& head) {
+            result.status = head.status;
+            ok = head.status / 100 == 2;
+        },
+        [&](std::string_view piece) {
+            if (ok)
+                on_body(piece);
+            else if (result.error_body.size() < 64 * 1024)
+                result.error_body.append(piece);
+        },
+        cancelled);
     return result;
 }
 

@@ -25,6 +25,27 @@ struct HttpResult {
     std::string error_body; // the body, when status is not 2xx
 };
 
+// One request as a relay sends it on (`llmctl serve`): the body as the client sent it.
+struct UpstreamRequest {
+    std::string method = "POST"; // POST or GET
+    std::string path;            // after the URL's base, with any query
+    std::string body;
+    std::string content_type = "application/json";
+    std::string accept = "text/event-stream, application/json";
+    std::string bearer;
+};
+
+struct HttpHead {
+    int status = 0;
+    std::string content_type;
+};
+
+// Sends `r` to `url`; `on_head` gets the status line and headers, then `on_body` every piece of
+// the body (whatever the status) as it arrives. Timeouts, `cancelled` and errors as for
+// http_post_stream; an exception thrown by a callback cuts the exchange (the connection closes).
+void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
+                  const std::function<void(std::string_view)>& on_body, const std::function<bool()>& cancelled);
+
 // POSTs `body` (JSON) to `url.base + path`. For a 2xx answer, every piece of the body goes to
 // `on_body` as it arrives. `cancelled` is polled every 100 ms (Ctrl-C): the exchange is cut
 // and Error(interrupted) thrown. Other errors: Error(server) for a refused connection or a cut

@@ -63,8 +63,6 @@ Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     return t;
 }
 
-namespace {
-
 // One client in a model's queue: its lease, taken under the lock, and the waits between tries,
 // without it.
 class Waiter {
@@ -72,15 +70,20 @@ public:
     Waiter(const std::string& state_dir, const SlotRequest& req) : dir_(state_dir), req_(req), me_(self_identity()) {}
 
     std::int64_t lease() const { return id_; }
+    const std::string& dir() const { return dir_; }
+    void restart_clock() { start_ = std::chrono::steady_clock::now(); }
 
-    // Under the lock: reclaims dead owners' leases, queues ours (once) and makes it active when
-    // it is our turn. True when it is.
+    // Under the lock: reclaims dead owners' leases, queues ours (once: past max_queue waiting,
+    // QueueFull) and makes it active when it is our turn. True when it is.
     bool try_take() {
         auto locked = open_locked(dir_);
         auto& store = locked.store;
         Transaction tx(store);
         reclaim_dead(store);
-        if (!id_) queue(store);
+        if (!id_) {
+            check_queue_room(store);
+            queue(store);
+        }
         Turn t = my_turn(store, req_, id_);
         if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
         tx.commit();
@@ -105,6 +108,13 @@ public:
     }
 
 private:
+    void check_queue_room(Store& store) const {
+        if (req_.max_queue <= 0) return;
+        auto waiting = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting'", req_.model);
+        if (waiting >= req_.max_queue)
+            throw QueueFull(fmt::format("{} requests already wait for {} (max_queue {})", waiting, req_.model, req_.max_queue));
+    }
+
     void queue(Store& store) {
         store
             .prepare(
@@ -142,8 +152,8 @@ private:
         last_place_ = place;
     }
 
-    const std::string& dir_;
-    const SlotRequest& req_;
+    std::string dir_;
+    SlotRequest req_;
     Identity me_;
     std::int64_t id_ = 0;
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
@@ -151,19 +161,42 @@ private:
     int last_place_ = 0;
 };
 
-} // namespace
-
-Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) {
+QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req) : waiter_(std::make_unique<Waiter>(state_dir, req)) {
     ensure_state_dir(state_dir);
-    Waiter w(state_dir, req);
     try {
-        while (!w.try_take()) w.wait_until_worth_trying();
-        return Slot(state_dir, w.lease());
+        taken_ = waiter_->try_take();
     } catch (...) {
-        if (w.lease()) Slot(state_dir, w.lease()).release(); // never leave our queued lease behind
+        drop();
         throw;
     }
 }
+
+QueuedLease::~QueuedLease() { drop(); }
+
+void QueuedLease::drop() noexcept {
+    if (waiter_ && waiter_->lease()) Slot(waiter_->dir(), waiter_->lease()).release(); // never leave our queued lease behind
+    waiter_.reset();
+}
+
+Slot QueuedLease::wait() {
+    waiter_->restart_clock();
+    try {
+        while (!taken_) {
+            waiter_->wait_until_worth_trying();
+            taken_ = waiter_->try_take();
+        }
+    } catch (...) {
+        drop();
+        throw;
+    }
+    Slot slot(waiter_->dir(), waiter_->lease());
+    waiter_.reset();
+    return slot;
+}
+
+std::int64_t QueuedLease::id() const { return waiter_ ? waiter_->lease() : 0; }
+
+Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) { return QueuedLease(state_dir, req).wait(); }
 
 void Slot::release() noexcept {
     if (!id_) return;

@@ -5,11 +5,13 @@
 // `stopping` under a live stop (a drain): those clients wait until it is gone or replaced. A dead owner's lease is reclaimed by the next
 // acquirer or by reap, so a client killed with SIGKILL can never keep a slot.
 
+#include "llmctl/errors.hpp"
 #include "llmctl/units.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -22,11 +24,21 @@ struct SlotRequest {
     int max_concurrent = 1;
     int max_inflight = 0;                // 0: no global cap
     std::optional<Millis> queue_timeout; // none: wait as long as it takes
+    // Waiting leases of the model (from every process) beyond which a new one is refused with
+    // QueueFull; 0: no limit.
+    int max_queue = 0;
     // Called while waiting with the place in the queue (1 = next), when it changes.
     std::function<void(int place)> on_wait;
     // Polled while waiting; true aborts the wait (Ctrl-C) with Error(interrupted).
     std::function<bool()> cancelled;
 };
+
+// The model's queue is full (SlotRequest::max_queue).
+struct QueueFull : Error {
+    explicit QueueFull(const std::string& what) : Error(Exit::timeout, what, "try again later") {}
+};
+
+class Waiter;
 
 class Slot {
 public:
@@ -40,9 +52,29 @@ public:
     std::int64_t id() const { return id_; }
 
 private:
+    friend class QueuedLease;
     Slot(std::string dir, std::int64_t id) : dir_(std::move(dir)), id_(id) {}
     std::string dir_;
     std::int64_t id_ = 0;
+};
+
+// A lease taken when a request arrives, before it asks for its server (so a server started for
+// it is already in use), and waited on after: `wait` turns it into a Slot. The constructor queues
+// it (QueueFull past max_queue) and may already make it active; destroyed unturned, it is deleted.
+class QueuedLease {
+public:
+    QueuedLease(const std::string& state_dir, const SlotRequest& req);
+    QueuedLease(const QueuedLease&) = delete;
+    ~QueuedLease();
+    // Waits for our turn (as Slot::acquire; the queue timeout counts from this call, not from the
+    // queueing: the server's start has a timeout of its own). Call once.
+    Slot wait();
+    std::int64_t id() const;
+
+private:
+    void drop() noexcept;
+    std::unique_ptr<Waiter> waiter_;
+    bool taken_ = false;
 };
 
 // Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: FIFO

@@ -45,9 +45,10 @@ struct ModelConfig : Settings {
     std::string url;                  // external: base URL, not managed
     std::optional<int> port;          // fixed port, else allocated from the range
     std::map<std::string, std::string> env;
-    std::string cwd;    // absolute ("~" and a relative path resolved when parsed)
-    std::string cwd_at; // "FILE:LINE:COL" of the cwd key, for messages
-    std::string model;  // the "model" field sent to the API
+    std::string cwd;                  // absolute ("~" and a relative path resolved when parsed)
+    std::string cwd_at;               // "FILE:LINE:COL" of the cwd key, for messages
+    std::string model;                // the "model" field sent to the API
+    std::vector<std::string> aliases; // more names `llmctl serve` routes to this model
     std::string api_key_env;
 
     bool adhoc = false; // from `start NAME -- CMD`, not the config

@@ -195,6 +195,18 @@ std::vector<std::string> read_command(const Reader& r, const toml::node& n, std:
     return argv;
 }
 
+std::vector<std::string> read_aliases(const Reader& r, const toml::node& n, std::string_view) {
+    auto* arr = n.as_array();
+    if (!arr) r.fail(n.source(), "\"aliases\" must be an array of strings, like [\"gpt-4o\", \"default\"]");
+    std::vector<std::string> out;
+    for (auto&& el : *arr) {
+        std::string a = r.string(el, "aliases[]");
+        if (a.empty()) r.fail(el.source(), "an alias must not be empty");
+        out.push_back(std::move(a));
+    }
+    return out;
+}
+
 std::string read_url(const Reader& r, const toml::node& n, std::string_view key) {
     std::string url = r.string(n, key);
     if (url.rfind("https://", 0) == 0)
@@ -260,6 +272,8 @@ const std::vector<KeyRule>& rules() {
         optional_string_key({"api_key_env", model, external, "string", "the environment variable holding an external model's API key"},
                             &ModelConfig::api_key_env),
         string_key({"model", model, both, "string", "the model field sent in chat requests"}, &ModelConfig::model),
+        field({"aliases", model, both, "[string, ...]", "more names a request to llmctl serve may use for this model"},
+              &ModelConfig::aliases, read_aliases, [](const std::vector<std::string>& v) { return v; }),
         port_key({"port", model, managed, "integer", "a fixed port instead of one from port_range"}),
         field({"env", model, managed, "{ NAME = string, ... }", "extra environment variables for the server"}, &ModelConfig::env, read_env,
               [](const std::map<std::string, std::string>& v) { return v; }),

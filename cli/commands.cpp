@@ -19,6 +19,7 @@ const std::vector<Command>& command_table() {
         {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS SLOTS URL (no lock, no writes)", setup_ps},
         {"chat", "Talk to a model (streaming; per-model slots)", setup_chat, AfterDashdash::prompt},
         {"exec", "Run a command against a server, started for it if needed (CI)", setup_exec, AfterDashdash::command, Exit::exec_failed},
+        {"serve", "Serve every model on one OpenAI endpoint, started on demand, with shared slots", setup_serve},
         {"logs", "Show or follow a server's log (-f follows across rotation)", setup_logs},
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},

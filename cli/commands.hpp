@@ -68,5 +68,6 @@ std::function<int()> setup_reap(CLI::App& app, Globals& g);
 std::function<int()> setup_logs(CLI::App& app, Globals& g);
 std::function<int()> setup_chat(CLI::App& app, Globals& g);
 std::function<int()> setup_exec(CLI::App& app, Globals& g);
+std::function<int()> setup_serve(CLI::App& app, Globals& g);
 
 } // namespace llmctl::cli

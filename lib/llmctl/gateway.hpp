@@ -1,0 +1,37 @@
+#pragma once
+// `llmctl serve` (ARCHITECTURE.md, "The gateway"): one OpenAI-compatible endpoint for every
+// configured model. It keeps no state of its own: a request takes a lease in the state file like
+// a chat, starts its model through start_server and is relayed to the model's server; killed at
+// any moment, the gateway leaves nothing the next acquirer or reap does not reclaim.
+
+#include "llmctl/client_connection.hpp"
+#include "llmctl/config.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace llmctl {
+
+struct GatewayOptions {
+    std::string state_dir;
+    std::string listen_host = "127.0.0.1";
+    int listen_port = 8080;
+    std::string api_key;                   // "" = no key asked
+    std::vector<std::string> cors_origins; // browser origins allowed ("*" allows any)
+    ReadLimits limits;
+    Millis drain_timeout{30'000}; // on SIGTERM/SIGINT: how long requests in flight may finish
+    int max_queue = 64;           // waiting leases per model beyond which a request gets 429
+    // Polled every 100 ms: true stops the gateway (it stops accepting and drains).
+    std::function<bool()> stop_requested;
+    // Called once it listens, with the URL it answers on.
+    std::function<void(const std::string& url)> on_ready;
+    // One line per request (the access log) and per notable event.
+    std::function<void(const std::string&)> log;
+};
+
+// Listens and serves until stop_requested; returns once the requests in flight finished (or
+// drain_timeout passed). Throws Error(usage) when the address cannot be bound.
+void run_gateway(const GatewayOptions& opts, const Config& config);
+
+} // namespace llmctl

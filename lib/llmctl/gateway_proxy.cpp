@@ -1,0 +1,248 @@
+#include "llmctl/gateway_proxy.hpp"
+
+#include "llmctl/address.hpp"
+#include "llmctl/errors.hpp"
+#include "llmctl/http_client.hpp"
+#include "llmctl/openai_error.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/process.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/slots.hpp"
+#include "llmctl/store.hpp"
+#include "llmctl/supervisor.hpp"
+
+#include <cstdlib>
+#include <fmt/format.h>
+#include <thread>
+
+namespace llmctl {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds since(clock::time_point t) { return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t); }
+
+// Where the request goes and with which key.
+struct Target {
+    Url url;
+    std::string bearer;
+    std::optional<ServerRow> row; // a managed model's server
+};
+
+// The answer to the client, begun early (SSE comments while a model loads) or by the upstream's
+// head; an error becomes an HTTP answer before it began, an SSE error event after.
+class Answer {
+public:
+    Answer(ClientConnection& client, bool stream, ProxyOutcome& out) : client_(client), stream_(stream), out_(out) {}
+
+    bool begun() const { return begun_; }
+
+    // ": loading NAME 12s" every 2 s while a streaming client waits for its model to start.
+    void loading(const std::string& name, Millis elapsed) {
+        if (!stream_) return;
+        if (begun_ && elapsed - last_note_ < Millis(2'000)) return;
+        if (!begun_) begin(200, "text/event-stream");
+        last_note_ = elapsed;
+        piece(fmt::format(": loading {} {}s\n\n", name, elapsed.count() / 1000));
+    }
+
+    void head(const HttpHead& h) {
+        out_.status = h.status;
+        if (begun_) {
+            upstream_failed_ = h.status / 100 != 2;
+            return;
+        }
+        begin(h.status, h.content_type.empty() ? "application/json" : h.content_type);
+    }
+
+    void body(std::string_view data) {
+        if (upstream_failed_) { // after our own 200: the upstream's error body becomes an event
+            failed_body_.append(data.substr(0, 64 * 1024 - std::min<std::size_t>(failed_body_.size(), 64 * 1024)));
+            return;
+        }
+        piece(data);
+    }
+
+    void finish() {
+        if (upstream_failed_) {
+            ApiError e;
+            e.status = out_.status;
+            e.message = fmt::format("the model's server answered HTTP {}: {}", out_.status, failed_body_.substr(0, 2000));
+            fail(e);
+            return;
+        }
+        client_.end_stream();
+    }
+
+    void fail(const ApiError& e) {
+        out_.error = e.message;
+        if (!begun_) {
+            out_.status = e.status;
+            std::vector<ClientConnection::Header> h{{"Content-Type", "application/json"}};
+            if (e.retry_after) h.push_back({"Retry-After", std::to_string(*e.retry_after)});
+            client_.respond(e.status, h, openai_error_body(e));
+            return;
+        }
+        client_.end_after_this();
+        piece(openai_error_event(e));
+        client_.end_stream();
+    }
+
+private:
+    void begin(int status, const std::string& content_type) {
+        client_.begin_stream(status, {{"Content-Type", content_type}, {"Cache-Control", "no-cache"}});
+        begun_ = true;
+        out_.status = status;
+    }
+    void piece(std::string_view data) {
+        out_.bytes += data.size();
+        client_.stream_piece(data);
+    }
+
+    ClientConnection& client_;
+    bool stream_;
+    ProxyOutcome& out_;
+    bool begun_ = false, upstream_failed_ = false;
+    Millis last_note_{0};
+    std::string failed_body_;
+};
+
+Target external_target(const ModelConfig& m) {
+    Target t;
+    t.url = parse_url(m.url);
+    if (!m.api_key_env.empty()) {
+        const char* key = std::getenv(m.api_key_env.c_str());
+        if (!key || !*key)
+            throw Error(Exit::config, fmt::format("model \"{}\" needs an API key in ${}, which is not set", m.name, m.api_key_env));
+        t.bearer = key;
+    }
+    return t;
+}
+
+// The running server of a managed model, read after the slot was granted (a restart may have
+// replaced the one that was started for us while we queued).
+Target managed_target(const std::string& dir, const ModelConfig& m) {
+    Target t;
+    if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
+    if (!t.row || t.row->status != "running" || !t.row->port || !is_alive(t.row->server))
+        throw Error(Exit::server, fmt::format("{} is not running (it stopped while the request waited)", m.name), "send the request again");
+    t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
+    return t;
+}
+
+HttpTimeouts timeouts_of(const ModelConfig& m) {
+    HttpTimeouts t;
+    t.connect = m.connect_timeout;
+    t.first_byte = m.first_token_timeout;
+    t.stall = m.stall_timeout;
+    if (m.request_timeout.count() > 0) t.total = m.request_timeout;
+    return t;
+}
+
+// The relay, retried (at most 3 times, backing off) while nothing has come back: a refused or
+// reset connection, from a server that a restart has just replaced.
+void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, Answer& answer, ClientConnection& client, ProxyOutcome& out,
+           clock::time_point began) {
+    UpstreamRequest r;
+    r.method = call.method;
+    r.path = call.upstream_path;
+    r.body = call.body;
+    r.bearer = t.bearer;
+    for (int attempt = 1;; ++attempt) {
+        bool got_head = false;
+        try {
+            http_forward(
+                t.url, r, timeouts_of(m),
+                [&](const HttpHead& h) {
+                    got_head = true;
+                    out.first_byte = since(began);
+                    answer.head(h);
+                },
+                [&](std::string_view piece) { answer.body(piece); }, [&] { return client.peer_gone(); });
+            return;
+        } catch (const Error& e) {
+            if (e.code() == Exit::interrupted) throw ClientGone();
+            if (got_head || e.code() != Exit::server || attempt >= 3) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+        }
+    }
+}
+
+ApiError start_failure(const Error& e) {
+    ApiError a = api_error_from(e);
+    if (e.code() == Exit::server || e.code() == Exit::timeout) { // the model could not be started
+        a.status = 503;
+        a.code = "model_unavailable";
+    }
+    return a;
+}
+
+} // namespace
+
+ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client) {
+    const ModelConfig& m = *call.model;
+    ProxyOutcome out;
+    Answer answer(client, call.stream, out);
+    const auto began = clock::now();
+    auto gone = [&] { return client.peer_gone(); };
+    try {
+        SlotRequest sr;
+        sr.model = m.name;
+        sr.max_concurrent = std::max(1, m.max_concurrent);
+        sr.max_inflight = limits.max_inflight;
+        sr.max_queue = limits.max_queue;
+        if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
+        sr.cancelled = gone;
+        std::optional<QueuedLease> lease;
+        try {
+            lease.emplace(dir, sr);
+        } catch (const QueueFull& e) {
+            ApiError a{429, e.what(), "rate_limit_error", "queue_full", 1};
+            answer.fail(a);
+            return out;
+        }
+        if (!m.external()) {
+            StartOptions so;
+            so.cancelled = gone;
+            so.waiting = [&](const std::string&, Millis elapsed) { answer.loading(m.name, elapsed); };
+            try {
+                start_server(dir, m, so);
+            } catch (const Error& e) {
+                if (e.code() == Exit::interrupted) throw ClientGone();
+                answer.fail(start_failure(e));
+                return out;
+            }
+        }
+        std::optional<Slot> slot;
+        try {
+            slot.emplace(lease->wait());
+        } catch (const Error& e) {
+            if (e.code() == Exit::interrupted) throw ClientGone();
+            if (e.code() != Exit::timeout) throw;
+            answer.fail(ApiError{503, e.what(), "server_error", "queue_timeout", 1});
+            return out;
+        }
+        out.queue_wait = since(began);
+        Target t = m.external() ? external_target(m) : managed_target(dir, m);
+        struct IdleClockAtEnd {
+            const std::string& dir;
+            const Target& t;
+            Millis idle;
+            ~IdleClockAtEnd() {
+                if (t.row) touch_last_used(dir, *t.row, idle);
+            }
+        } idle_clock{dir, t, m.idle_timeout};
+        relay(t, call, m, answer, client, out, began);
+        answer.finish();
+    } catch (const ClientGone&) {
+        out.error = "the client closed the connection";
+        if (!out.status) out.status = 499; // nginx's "client closed request"
+        client.end_after_this();
+    } catch (const Error& e) {
+        answer.fail(api_error_from(e));
+    }
+    return out;
+}
+
+} // namespace llmctl

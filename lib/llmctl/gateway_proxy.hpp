@@ -1,0 +1,39 @@
+#pragma once
+// One model request through `llmctl serve`: a lease taken on arrival, the model started if need
+// be (through start_server, as `llmctl start`), the slot waited for, the body relayed to the
+// model's server and its answer back to the client as it arrives; the lease held until the
+// answer ends, whatever ends it.
+
+#include "llmctl/client_connection.hpp"
+#include "llmctl/config.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace llmctl {
+
+struct ProxyCall {
+    const ModelConfig* model = nullptr;
+    std::string upstream_path; // "/v1/chat/completions", ...
+    std::string body;          // with "model" already rewritten to the upstream name
+    bool stream = false;       // the client asked for SSE
+    std::string method = "POST";
+    bool may_start = true; // false: a GET through /upstream/ (neither starts nor queues)
+};
+
+// What the access log says of a call.
+struct ProxyOutcome {
+    int status = 0;
+    std::chrono::milliseconds queue_wait{0}, first_byte{0};
+    std::uint64_t bytes = 0;
+    std::string error; // "" when the answer was relayed whole
+};
+
+struct ProxyLimits {
+    int max_inflight = 0;
+    int max_queue = 64;
+};
+
+ProxyOutcome proxy_call(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client);
+
+} // namespace llmctl

@@ -120,3 +120,25 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); print("up", flush=True); ti
   HOLDER=$!
   wait_for 10 grep -qx up "$T/held.$1" || fail "the holder of port $1 never listened"
 }
+# start_serve PORT [ARG...]: `llmctl serve --listen 127.0.0.1:PORT ARG...`, a background job of
+# the test (PID in SERVE_PID, stderr in $T/serve.PORT.log); returns once GET /health answers.
+start_serve() {
+  local port=$1; shift
+  "$LLMCTL_BIN" serve --listen "127.0.0.1:$port" "$@" 2>"$T/serve.$port.log" &
+  SERVE_PID=$!
+  SERVE_URL="http://127.0.0.1:$port"
+  wait_for 20 curl -sf -o /dev/null "$SERVE_URL/health" || fail "serve on port $port never answered: $(cat "$T/serve.$port.log")"
+}
+# chat_body MODEL TEXT [STREAM]: a chat completion request body (STREAM true or false).
+chat_body() { printf '{"model":"%s","stream":%s,"messages":[{"role":"user","content":"%s"}]}' "$1" "${3:-false}" "$2"; }
+# sse_text: the content of a chat stream on stdin, its deltas joined.
+sse_text() {
+  python3 -c 'import json,sys
+out = ""
+for line in sys.stdin:
+    line = line.strip()
+    if line.startswith("data: ") and line != "data: [DONE]":
+        for c in json.loads(line[6:]).get("choices", []):
+            out += (c.get("delta") or {}).get("content") or c.get("text") or ""
+print(out)'
+}

@@ -1,0 +1,80 @@
+# llmctl serve with curl: routing (name, model value, alias), on-demand start with SSE loading
+# comments, streaming and whole answers, OpenAI-form errors, the key, Host and Origin guards,
+# and SIGTERM finishing the streams in flight.
+. "$TEST_LIB"
+mock_config
+mock_model m1 --startup-delay 1s
+config_add 'aliases = ["gpt-4o-mini"]'
+mock_model m2 --tokens-per-second 20
+config_add 'model = "upstream-two"'
+port=$((PORT_BASE + 50))
+start_serve $port
+post() { curl -s -o "$T/body" -w '%{http_code}' "$@"; }
+
+# GET /v1/models lists both, stopped.
+models=$(curl -sf "$SERVE_URL/v1/models")
+[ "$(echo "$models" | json_get data.0.id)" = m1 ] || fail "models: $models"
+[ "$(echo "$models" | json_get data.0.llmctl.status)" = stopped ] || fail "m1 not stopped: $models"
+
+# A stream for a stopped model (by its alias) starts it: loading comments, then the answer.
+curl -sN "$SERVE_URL/v1/chat/completions" -d "$(chat_body gpt-4o-mini 'hello there' true)" >"$T/stream"
+grep -q '^: loading m1 ' "$T/stream" || fail "no loading comment: $(head -3 "$T/stream")"
+[ "$(sse_text <"$T/stream")" = "hello there" ] || fail "stream: $(cat "$T/stream")"
+grep -qx 'data: \[DONE\]' "$T/stream" || fail "no [DONE]"
+[ "$(ps_field m1 status)" = running ] || fail "m1 not running after the request"
+[ "$(echo "$(curl -sf "$SERVE_URL/v1/models")" | json_get data.0.llmctl.status)" = running ] || fail "models does not say running"
+
+# A whole answer; the upstream sees the model's own name.
+[ "$(post "$SERVE_URL/v1/chat/completions" -d "$(chat_body m2 'whole answer')")" = 200 ] || fail "m2: $(cat "$T/body")"
+[ "$(json_get choices.0.message.content <"$T/body")" = "whole answer" ] || fail "m2 body: $(cat "$T/body")"
+[ "$(json_get model <"$T/body")" = upstream-two ] || fail "the model was not rewritten: $(cat "$T/body")"
+# ...also by the model value.
+[ "$(post "$SERVE_URL/v1/chat/completions" -d "$(chat_body upstream-two 'by value')")" = 200 ] || fail "by value: $(cat "$T/body")"
+
+# Errors, in OpenAI's form.
+[ "$(post "$SERVE_URL/v1/chat/completions" -d "$(chat_body m3 x)")" = 404 ] || fail "unknown model: $(cat "$T/body")"
+grep -q 'did you mean \\"m1\\"' "$T/body" || fail "no did-you-mean: $(cat "$T/body")"
+[ "$(json_get error.code <"$T/body")" = model_not_found ] || fail "404 code: $(cat "$T/body")"
+[ "$(post "$SERVE_URL/v1/chat/completions" -d '{"model": "m1", ')" = 400 ] || fail "malformed JSON: $(cat "$T/body")"
+[ "$(json_get error.type <"$T/body")" = invalid_request_error ] || fail "400 type: $(cat "$T/body")"
+[ "$(post "$SERVE_URL/v1/chat/completions" -d '{"messages": []}')" = 400 ] || fail "no model: $(cat "$T/body")"
+[ "$(post "$SERVE_URL/v1/chat/completions")" = 405 ] || fail "GET on chat: $(cat "$T/body")"
+[ "$(post "$SERVE_URL/v2/nothing")" = 404 ] || fail "unknown path: $(cat "$T/body")"
+head -c $((40 << 20)) /dev/zero | tr '\0' 'a' >"$T/big"
+[ "$(post "$SERVE_URL/v1/chat/completions" --data-binary @"$T/big")" = 413 ] || fail "40 MiB body: $(head -c 300 "$T/body")"
+# Another site's page (Origin) and a rebound name (Host) are refused; the gateway's own name is not.
+[ "$(post -H 'Origin: http://evil.example' "$SERVE_URL/v1/models")" = 403 ] || fail "foreign origin: $(cat "$T/body")"
+[ "$(post -H 'Host: evil.example' "$SERVE_URL/v1/models")" = 403 ] || fail "foreign host: $(cat "$T/body")"
+[ "$(post -H "Host: localhost:$port" "$SERVE_URL/v1/models")" = 200 ] || fail "localhost: $(cat "$T/body")"
+[ "$(post -H "Host: localhost:1" "$SERVE_URL/v1/models")" = 403 ] || fail "another port: $(cat "$T/body")"
+
+# SIGTERM with 3 streams in flight: they complete, serve exits 0.
+for i in 1 2 3; do
+  curl -sN "$SERVE_URL/v1/chat/completions" -d "$(chat_body m2 "one two three four five six seven eight $i" true)" >"$T/term.$i" &
+done
+wait_for 10 grep -q 'data:' "$T/term.1" "$T/term.2" "$T/term.3" || true
+wait_for 10 sh -c "[ \$(cat '$T'/term.* | grep -c '^data: {') -ge 3 ]" || fail "the streams did not begin"
+kill -TERM "$SERVE_PID"
+rc=0; wait "$SERVE_PID" || rc=$?
+[ $rc = 0 ] || fail "serve exited $rc after SIGTERM: $(tail -5 "$T/serve.$port.log")"
+for i in 1 2 3; do
+  [ "$(sse_text <"$T/term.$i")" = "one two three four five six seven eight $i" ] || fail "stream $i cut by SIGTERM: $(cat "$T/term.$i")"
+done
+
+# A key: 401 without it or with another, 200 with it; /health needs none.
+export SERVE_KEY=sekrit-123
+start_serve $port --api-key-env SERVE_KEY
+[ "$(post "$SERVE_URL/v1/models")" = 401 ] || fail "no key: $(cat "$T/body")"
+[ "$(json_get error.code <"$T/body")" = invalid_api_key ] || fail "401 code: $(cat "$T/body")"
+[ "$(post -H 'Authorization: Bearer wrong' "$SERVE_URL/v1/models")" = 401 ] || fail "wrong key: $(cat "$T/body")"
+[ "$(post -H 'Authorization: Bearer sekrit-123' "$SERVE_URL/v1/models")" = 200 ] || fail "right key: $(cat "$T/body")"
+[ "$(post "$SERVE_URL/health")" = 200 ] || fail "health with a key asked"
+! grep -q sekrit "$T/serve.$port.log" || fail "the key was logged"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
+
+# Every interface without a key is refused (exit 2); a bad address is a usage error.
+expect_rc 2 llmctl serve --listen 0.0.0.0:$port
+echo "$ERR" | grep -q 'api-key-env' || fail "no hint: $ERR"
+expect_rc 2 llmctl serve --listen nowhere:80
+expect_rc 2 llmctl serve --listen 127.0.0.1:99999
+echo "serve: ok"

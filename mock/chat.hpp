@@ -14,7 +14,8 @@ namespace mock {
 // Splits text into tokens of one word plus its trailing whitespace; concatenating them gives text back.
 std::vector<std::string> tokenize(std::string_view text);
 
-// A validated generation request, reduced to what the mock looks at.
+// A validated generation request (a chat, or a legacy completion whose prompt stands in for the
+// user message), reduced to what the mock looks at.
 struct ChatRequest {
     std::string last_user_message; // "" when no message has role "user"
     std::string user_history;      // every user message, joined by " | "

@@ -29,4 +29,8 @@ struct Dialect {
 // POST /v1/chat/completions: "chat.completion" objects, "chat.completion.chunk" deltas (chat.cpp).
 extern const Dialect chat_dialect;
 
+// POST /v1/completions, OpenAI's legacy API: "text_completion" objects with a "text" per choice, no
+// role or usage events in a stream (text_completion.cpp).
+extern const Dialect text_completion_dialect;
+
 } // namespace mock

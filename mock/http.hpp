@@ -26,7 +26,7 @@ Outcome respond_json(tcp::socket& socket, const Request& request, http::status s
 
 struct Dialect;
 
-// Handles a chat request in dialect's JSON, streaming or not, including the stream fault flags.
+// Handles a chat or completion request in dialect's JSON, streaming or not, including the stream fault flags.
 Outcome handle_generation(tcp::socket& socket, const Request& request, ServerState& state, const Dialect& dialect);
 
 // Resolves and binds host:port, or returns nullopt with llama-server's bind error text in error.

@@ -34,6 +34,17 @@ std::optional<std::uint64_t> token_limit(const Json& body, std::string_view key,
     return static_cast<std::uint64_t>(value);
 }
 
+std::optional<std::vector<std::string>> string_or_strings(const Json& value) {
+    if (value.is_string()) return std::vector<std::string>{value.get<std::string>()};
+    if (!value.is_array() || value.empty()) return std::nullopt;
+    std::vector<std::string> strings;
+    for (const auto& item : value) {
+        if (!item.is_string()) return std::nullopt;
+        strings.push_back(item.get<std::string>());
+    }
+    return strings;
+}
+
 Json usage_json(std::uint64_t prompt_tokens, std::uint64_t completion_tokens) {
     Json u;
     u["prompt_tokens"] = prompt_tokens;

@@ -42,6 +42,9 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
     if (post && (path == "/v1/chat/completions" || path == "/chat/completions")) {
         return handle_generation(socket, request, state, chat_dialect);
     }
+    if (post && (path == "/v1/completions" || path == "/completions")) {
+        return handle_generation(socket, request, state, text_completion_dialect);
+    }
     return respond_json(socket, request, http::status::not_found, not_found_json());
 }
 

@@ -1,4 +1,5 @@
-# The bundled mock server answers health (503 while loading, then 200) and streams a chat.
+# The bundled mock server answers health (503 while loading, then 200), streams a chat and answers
+# legacy completions (whole and streamed).
 . "$TEST_LIB"
 port=$PORT_BASE
 "$MOCK_BIN" --port "$port" --startup-delay 300ms >"$T/mock.log" 2>&1 &
@@ -31,4 +32,31 @@ print(out)
 PY
 )
 [ "$reply" = "hello there world" ] || fail "reply: '$reply'"
+# POST /v1/completions (and /completions): the prompt (the last of an array) echoed as "text".
+python3 - "$port" <<'PY' || fail "completions"
+import json, sys, urllib.error, urllib.request
+def post(path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=5)
+def check(ok, what):
+    if not ok: sys.exit(what)
+r = json.load(post("/v1/completions", {"prompt": "hello there world"}))
+check(r["object"] == "text_completion" and r["id"].startswith("cmpl-") and r["model"] == "echo" and isinstance(r["created"], int), f"whole: {r}")
+check(r["choices"] == [{"index": 0, "text": "hello there world", "finish_reason": "stop", "logprobs": None}], f"whole: {r}")
+check(r["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}, f"usage: {r}")
+r = json.load(post("/completions", {"prompt": ["first one", "second one"], "max_tokens": 1, "model": "m"}))
+check(r["model"] == "m" and r["choices"][0]["text"] == "second " and r["choices"][0]["finish_reason"] == "length", f"array prompt: {r}")
+events = [l.decode().strip() for l in post("/v1/completions", {"prompt": "hello there world", "stream": True})]
+events = [e[6:] for e in events if e.startswith("data: ")]
+check(events[-1] == "[DONE]", f"stream end: {events}")
+chunks = [json.loads(e) for e in events[:-1]]
+check(all(c["object"] == "text_completion" and c["id"] == chunks[0]["id"] for c in chunks), f"chunks: {chunks}")
+check([c["choices"] for c in chunks] == [[{"index": 0, "text": t, "finish_reason": None}] for t in ("hello ", "there ", "world")]
+      + [[{"index": 0, "text": "", "finish_reason": "stop"}]], f"stream: {chunks}")
+try:
+    post("/v1/completions", {"stream": True})
+    sys.exit("a completion without a prompt was answered")
+except urllib.error.HTTPError as e:
+    check(e.code == 400 and json.load(e)["error"]["type"] == "invalid_request_error", f"no prompt: {e.code}")
+PY
 echo "mock_server: ok"

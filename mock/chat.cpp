@@ -169,6 +169,7 @@ std::string invalid_request_json(std::string_view message) {
     Json error;
     error["message"] = message;
     error["type"] = "invalid_request_error";
+    error["code"] = nullptr;
     return dump(Json{{"error", std::move(error)}});
 }
 

@@ -48,7 +48,7 @@ struct CompletionMeta {
 // The SSE event that ends every stream.
 inline constexpr std::string_view done_event = "data: [DONE]\n\n";
 
-// {"error":{"message":...,"type":"invalid_request_error"}} as OpenAI sends for 400s.
+// {"error":{"message":...,"type":"invalid_request_error","code":null}} as OpenAI sends for 400s.
 std::string invalid_request_json(std::string_view message);
 
 // {"error":{"message":...,"type":"server_error"}}, for a 500.

@@ -29,6 +29,9 @@ struct Dialect;
 // Handles a chat or completion request in dialect's JSON, streaming or not, including the stream fault flags.
 Outcome handle_generation(tcp::socket& socket, const Request& request, ServerState& state, const Dialect& dialect);
 
+// Handles POST /v1/embeddings: per input 8 numbers that depend only on its text.
+Outcome handle_embeddings(tcp::socket& socket, const Request& request, ServerState& state);
+
 // Resolves and binds host:port, or returns nullopt with llama-server's bind error text in error.
 std::optional<tcp::acceptor> bind_listener(boost::asio::io_context& io, const Options& options, std::string& error);
 

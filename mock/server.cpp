@@ -45,6 +45,9 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
     if (post && (path == "/v1/completions" || path == "/completions")) {
         return handle_generation(socket, request, state, text_completion_dialect);
     }
+    if (post && (path == "/v1/embeddings" || path == "/embeddings")) {
+        return handle_embeddings(socket, request, state);
+    }
     return respond_json(socket, request, http::status::not_found, not_found_json());
 }
 

@@ -1,5 +1,5 @@
-# The bundled mock server answers health (503 while loading, then 200), streams a chat and answers
-# legacy completions (whole and streamed).
+# The bundled mock server answers health (503 while loading, then 200), streams a chat, answers
+# legacy completions (whole and streamed) and embeddings.
 . "$TEST_LIB"
 port=$PORT_BASE
 "$MOCK_BIN" --port "$port" --startup-delay 300ms >"$T/mock.log" 2>&1 &
@@ -58,5 +58,32 @@ try:
     sys.exit("a completion without a prompt was answered")
 except urllib.error.HTTPError as e:
     check(e.code == 400 and json.load(e)["error"]["type"] == "invalid_request_error", f"no prompt: {e.code}")
+PY
+# POST /v1/embeddings (and /embeddings): 8 numbers per input, the same for the same text; a bad
+# input is a 400 with OpenAI's error object.
+python3 - "$port" <<'PY' || fail "embeddings"
+import json, math, sys, urllib.error, urllib.request
+def post(path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}{path}", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=5)
+def check(ok, what):
+    if not ok: sys.exit(what)
+one = json.load(post("/v1/embeddings", {"input": "hello there"}))
+check(one["object"] == "list" and one["model"] == "echo" and one["usage"] == {"prompt_tokens": 2, "total_tokens": 2}, f"one: {one}")
+check(len(one["data"]) == 1 and one["data"][0]["object"] == "embedding" and one["data"][0]["index"] == 0, f"one: {one}")
+v = one["data"][0]["embedding"]
+check(len(v) == 8 and all(isinstance(x, float) for x in v) and abs(math.hypot(*v) - 1) < 1e-9, f"vector: {v}")
+two = json.load(post("/embeddings", {"input": ["hello there", "other text"], "model": "m"}))
+check(two["model"] == "m" and [d["index"] for d in two["data"]] == [0, 1], f"two: {two}")
+check(two["data"][0]["embedding"] == v, f"not deterministic: {two['data'][0]['embedding']} vs {v}")
+check(two["data"][1]["embedding"] != v, "two texts, one embedding")
+for bad in ({}, {"input": 5}, {"input": []}, {"input": ["a", 1]}):
+    try:
+        post("/v1/embeddings", bad)
+        sys.exit(f"{bad} was answered")
+    except urllib.error.HTTPError as e:
+        err = json.load(e)
+        check(e.code == 400 and set(err) == {"error"} and isinstance(err["error"]["message"], str), f"{bad}: {e.code} {err}")
+        check(err["error"]["type"] == "invalid_request_error" and err["error"]["code"] is None, f"{bad}: {err}")
 PY
 echo "mock_server: ok"

@@ -113,13 +113,19 @@ std::string tokens_note(std::string_view what, std::uint64_t sent) {
     return "(" + std::string(what) + " after " + std::to_string(sent) + " tokens)";
 }
 
+// A write to the client failed (it closed the connection, or reset it) before the stream's end.
+Outcome closed_early(std::uint64_t sent, std::string note) {
+    log_line("mock: client closed stream early after " + std::to_string(sent) + " tokens");
+    return Outcome{200, false, std::move(note)};
+}
+
 Outcome stream_reply(tcp::socket& socket, const Request& request, const Generation& g) {
     const auto& options = g.state.options;
     const auto& tokens = g.reply.tokens;
     EventStream out(socket, request);
     auto client_gone = [&](std::uint64_t sent) {
         g.record();
-        return Outcome{200, false, tokens_note("client disconnected", sent)};
+        return closed_early(sent, tokens_note("client disconnected", sent));
     };
     if (!out.open() || (g.dialect.opening && !out.send(g.dialect.opening(g.meta)))) return client_gone(0);
     const auto start = Clock::now();
@@ -148,7 +154,7 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
     }
     // Recorded before [DONE]: a client that starts its next request on [DONE] must never overlap this one.
     g.record();
-    if (!out.send(done_event) || !out.finish()) return Outcome{200, false, "(client disconnected before [DONE])"};
+    if (!out.send(done_event) || !out.finish()) return closed_early(tokens.size(), "(client disconnected before [DONE])");
     return Outcome{200, out.keep_alive(), {}};
 }
 

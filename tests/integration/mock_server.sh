@@ -1,5 +1,5 @@
 # The bundled mock server answers health (503 while loading, then 200), streams a chat, answers
-# legacy completions (whole and streamed) and embeddings.
+# legacy completions (whole and streamed) and embeddings, and logs a stream its client cut short.
 . "$TEST_LIB"
 port=$PORT_BASE
 "$MOCK_BIN" --port "$port" --startup-delay 300ms >"$T/mock.log" 2>&1 &
@@ -86,4 +86,37 @@ for bad in ({}, {"input": 5}, {"input": []}, {"input": ["a", 1]}):
         check(e.code == 400 and set(err) == {"error"} and isinstance(err["error"]["message"], str), f"{bad}: {e.code} {err}")
         check(err["error"]["type"] == "invalid_request_error" and err["error"]["code"] is None, f"{bad}: {err}")
 PY
+# A client that closes a stream early: the mock logs it once, stops that stream (its access line
+# is written when the handler returns), writes its request-log line and serves on.
+slow=$((port + 1))
+"$MOCK_BIN" --port "$slow" --tokens-per-second 20 --reply-tokens 200 --request-log "$T/requests.log" >"$T/slow.log" 2>&1 &
+wait_for 10 grep -q "model loaded" "$T/slow.log" || fail "the slow mock never loaded: $(cat "$T/slow.log")"
+python3 - "$slow" <<'PY' || fail "the slow stream"
+import socket, sys
+body = b'{"prompt": "count", "stream": true}'
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+seen = b""
+while seen.count(b"data: ") < 3:
+    data = s.recv(4096)
+    if not data: sys.exit("the stream ended early: %r" % seen)
+    seen += data
+s.close()
+PY
+closed() { grep -q "^mock: client closed stream early after [0-9]* tokens$" "$T/slow.log"; }
+wait_for 10 closed || fail "no early-close line: $(cat "$T/slow.log")"
+line=$(grep "client closed stream early" "$T/slow.log")
+[ "$(echo "$line" | wc -l)" = 1 ] || fail "early close logged more than once: $line"
+n=$(echo "$line" | sed 's/.* after \([0-9]*\) tokens/\1/')
+[ "$n" -ge 3 ] && [ "$n" -lt 200 ] || fail "closed after $n tokens: $line"
+wait_for 5 grep -q 'request POST /v1/completions 200 .*(client disconnected' "$T/slow.log" || fail "no access line: $(cat "$T/slow.log")"
+read -r start end _ stream prompt <"$T/requests.log" || fail "no request-log line"
+[ "$stream" = 1 ] && [ "$prompt" = '"count"' ] && [ "$end" -gt "$start" ] || fail "request log: $(cat "$T/requests.log")"
+reply=$(python3 - "$slow" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/v1/completions", b'{"prompt": "x", "max_tokens": 1}', {"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(req, timeout=5))["choices"][0]["text"])
+PY
+)
+[ "$reply" = "tok0 " ] || fail "after the early close: '$reply'"
 echo "mock_server: ok"

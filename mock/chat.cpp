@@ -1,18 +1,10 @@
 #include "chat.hpp"
-
-#include <nlohmann/json.hpp>
+#include "dialect.hpp"
 
 namespace mock {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-// Replacing invalid UTF-8 (possible in --reply) beats throwing mid-stream.
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-std::string sse(const Json& j) { return "data: " + dump(j) + "\n\n"; }
 
 // Message content is a string or, in the newer API, an array of {"type":"text","text":...} parts.
 std::string content_text(const Json& content) {
@@ -26,19 +18,6 @@ std::string content_text(const Json& content) {
         }
     }
     return text;
-}
-
-std::optional<std::uint64_t> token_limit(const Json& body, std::string_view key, std::string& error) {
-    auto it = body.find(key);
-    if (it == body.end() || it->is_null()) return std::nullopt;
-    if (!it->is_number()) {
-        error = "'" + std::string(key) + "' must be an integer";
-        return std::nullopt;
-    }
-    // llama.cpp treats negative limits as "no limit"; so do we.
-    double value = it->get<double>();
-    if (value < 0) return std::nullopt;
-    return static_cast<std::uint64_t>(value);
 }
 
 Json chunk(const CompletionMeta& meta, Json choices) {
@@ -59,12 +38,77 @@ Json delta_choice(Json delta, Json finish_reason) {
     return Json::array({std::move(c)});
 }
 
-Json usage(std::uint64_t prompt_tokens, std::uint64_t completion_tokens) {
-    Json u;
-    u["prompt_tokens"] = prompt_tokens;
-    u["completion_tokens"] = completion_tokens;
-    u["total_tokens"] = prompt_tokens + completion_tokens;
-    return u;
+// messages: [{"role":...,"content":...}, ...]; the reply echoes the last user message.
+std::optional<ChatRequest> parse_chat_request(std::string_view body, std::string& error) {
+    auto j = parse_object(body, error);
+    if (!j) return std::nullopt;
+    auto messages = j->find("messages");
+    if (messages == j->end() || !messages->is_array() || messages->empty()) {
+        error = "'messages' must be a non-empty array";
+        return std::nullopt;
+    }
+    ChatRequest request;
+    for (const auto& message : *messages) {
+        if (!message.is_object()) {
+            error = "each message must be an object";
+            return std::nullopt;
+        }
+        std::string text = content_text(message.value("content", Json()));
+        request.prompt_tokens += tokenize(text).size();
+        if (message.value("role", "") == "user") {
+            request.user_history += (request.user_history.empty() ? "" : " | ") + text;
+            request.last_user_message = std::move(text);
+        }
+    }
+    if (!parse_generation_fields(*j, request, error)) return std::nullopt;
+    return request;
+}
+
+// The whole non-streaming "chat.completion" object.
+std::string completion_json(const CompletionMeta& meta, const ChatReply& reply, std::uint64_t prompt_tokens) {
+    std::string content;
+    for (const auto& token : reply.tokens) content += token;
+    Json message;
+    message["role"] = "assistant";
+    message["content"] = std::move(content);
+    Json choice;
+    choice["index"] = 0;
+    choice["message"] = std::move(message);
+    choice["finish_reason"] = reply.finish_reason;
+    Json j;
+    j["id"] = meta.id;
+    j["object"] = "chat.completion";
+    j["created"] = meta.created;
+    j["model"] = meta.model;
+    j["choices"] = Json::array({std::move(choice)});
+    j["usage"] = usage_json(prompt_tokens, reply.tokens.size());
+    return dump(j);
+}
+
+// Opens the stream: the assistant role with empty content.
+std::string role_event(const CompletionMeta& meta) {
+    Json delta;
+    delta["role"] = "assistant";
+    delta["content"] = "";
+    return sse(chunk(meta, delta_choice(std::move(delta), nullptr)));
+}
+
+std::string content_event(const CompletionMeta& meta, std::string_view token) {
+    Json delta;
+    delta["content"] = token;
+    return sse(chunk(meta, delta_choice(std::move(delta), nullptr)));
+}
+
+// An empty delta with the finish_reason.
+std::string finish_event(const CompletionMeta& meta, std::string_view finish_reason) {
+    return sse(chunk(meta, delta_choice(Json::object(), finish_reason)));
+}
+
+// No choices, only the usage totals.
+std::string usage_event(const CompletionMeta& meta, std::uint64_t prompt_tokens, std::uint64_t completion_tokens) {
+    Json j = chunk(meta, Json::array());
+    j["usage"] = usage_json(prompt_tokens, completion_tokens);
+    return sse(j);
 }
 
 } // namespace
@@ -83,50 +127,20 @@ std::vector<std::string> tokenize(std::string_view text) {
     return tokens;
 }
 
-std::optional<ChatRequest> parse_chat_request(std::string_view body, std::string& error) {
-    Json j;
-    try {
-        j = Json::parse(body);
-    } catch (const Json::parse_error& e) {
-        error = std::string("invalid JSON in request body: ") + e.what();
-        return std::nullopt;
-    }
-    if (!j.is_object()) {
-        error = "request body must be a JSON object";
-        return std::nullopt;
-    }
-    auto messages = j.find("messages");
-    if (messages == j.end() || !messages->is_array() || messages->empty()) {
-        error = "'messages' must be a non-empty array";
-        return std::nullopt;
-    }
-    ChatRequest request;
-    for (const auto& message : *messages) {
-        if (!message.is_object()) {
-            error = "each message must be an object";
-            return std::nullopt;
-        }
-        std::string text = content_text(message.value("content", Json()));
-        request.prompt_tokens += tokenize(text).size();
-        if (message.value("role", "") == "user") {
-            request.user_history += (request.user_history.empty() ? "" : " | ") + text;
-            request.last_user_message = std::move(text);
-        }
-    }
-    if (auto stream = j.find("stream"); stream != j.end() && !stream->is_null()) {
+bool parse_generation_fields(const Json& body, ChatRequest& request, std::string& error) {
+    if (auto stream = body.find("stream"); stream != body.end() && !stream->is_null()) {
         if (!stream->is_boolean()) {
             error = "'stream' must be a boolean";
-            return std::nullopt;
+            return false;
         }
         request.stream = stream->get<bool>();
     }
-    if (auto model = j.find("model"); model != j.end() && model->is_string()) {
+    if (auto model = body.find("model"); model != body.end() && model->is_string()) {
         request.model = model->get<std::string>();
     }
-    request.max_tokens = token_limit(j, "max_tokens", error);
-    if (!request.max_tokens) request.max_tokens = token_limit(j, "max_completion_tokens", error);
-    if (!error.empty()) return std::nullopt;
-    return request;
+    request.max_tokens = token_limit(body, "max_tokens", error);
+    if (!request.max_tokens) request.max_tokens = token_limit(body, "max_completion_tokens", error);
+    return error.empty();
 }
 
 ChatReply make_reply(const ChatRequest& request, const Options& options) {
@@ -151,53 +165,11 @@ ChatReply make_reply(const ChatRequest& request, const Options& options) {
     return reply;
 }
 
-std::string completion_json(const CompletionMeta& meta, const ChatReply& reply, std::uint64_t prompt_tokens) {
-    std::string content;
-    for (const auto& token : reply.tokens) content += token;
-    Json message;
-    message["role"] = "assistant";
-    message["content"] = std::move(content);
-    Json choice;
-    choice["index"] = 0;
-    choice["message"] = std::move(message);
-    choice["finish_reason"] = reply.finish_reason;
-    Json j;
-    j["id"] = meta.id;
-    j["object"] = "chat.completion";
-    j["created"] = meta.created;
-    j["model"] = meta.model;
-    j["choices"] = Json::array({std::move(choice)});
-    j["usage"] = usage(prompt_tokens, reply.tokens.size());
-    return dump(j);
-}
-
-std::string role_event(const CompletionMeta& meta) {
-    Json delta;
-    delta["role"] = "assistant";
-    delta["content"] = "";
-    return sse(chunk(meta, delta_choice(std::move(delta), nullptr)));
-}
-
-std::string content_event(const CompletionMeta& meta, std::string_view token) {
-    Json delta;
-    delta["content"] = token;
-    return sse(chunk(meta, delta_choice(std::move(delta), nullptr)));
-}
-
-std::string finish_event(const CompletionMeta& meta, std::string_view finish_reason) {
-    return sse(chunk(meta, delta_choice(Json::object(), finish_reason)));
-}
-
-std::string usage_event(const CompletionMeta& meta, std::uint64_t prompt_tokens, std::uint64_t completion_tokens) {
-    Json j = chunk(meta, Json::array());
-    j["usage"] = usage(prompt_tokens, completion_tokens);
-    return sse(j);
-}
-
 std::string invalid_request_json(std::string_view message) {
     Json error;
     error["message"] = message;
     error["type"] = "invalid_request_error";
+    error["code"] = nullptr;
     return dump(Json{{"error", std::move(error)}});
 }
 
@@ -222,5 +194,7 @@ std::string models_json(std::string_view model_name) {
     j["data"] = Json::array({std::move(model)});
     return dump(j);
 }
+
+const Dialect chat_dialect{"chatcmpl-mock-", parse_chat_request, completion_json, role_event, content_event, finish_event, usage_event};
 
 } // namespace mock

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "json.hpp"
 #include "options.hpp"
 
 #include <cstdint>
@@ -13,7 +14,8 @@ namespace mock {
 // Splits text into tokens of one word plus its trailing whitespace; concatenating them gives text back.
 std::vector<std::string> tokenize(std::string_view text);
 
-// A validated chat completion request, reduced to what the mock looks at.
+// A validated generation request (a chat, or a legacy completion whose prompt stands in for the
+// user message), reduced to what the mock looks at.
 struct ChatRequest {
     std::string last_user_message; // "" when no message has role "user"
     std::string user_history;      // every user message, joined by " | "
@@ -23,8 +25,9 @@ struct ChatRequest {
     std::uint64_t prompt_tokens = 0;
 };
 
-// Parses a request body; on failure returns nullopt with a client-facing error message.
-std::optional<ChatRequest> parse_chat_request(std::string_view body, std::string& error);
+// Reads the fields every generation request shares: stream, model, max_tokens (or max_completion_tokens);
+// false with error set if one is malformed.
+bool parse_generation_fields(const Json& body, ChatRequest& request, std::string& error);
 
 // What the mock answers: tokens already cut to max_tokens, and the matching finish_reason.
 struct ChatReply {
@@ -42,24 +45,10 @@ struct CompletionMeta {
     std::int64_t created = 0; // unix seconds
 };
 
-// The whole non-streaming "chat.completion" object.
-std::string completion_json(const CompletionMeta& meta, const ChatReply& reply, std::uint64_t prompt_tokens);
-
-// SSE event opening the stream with the assistant role and empty content.
-std::string role_event(const CompletionMeta& meta);
-
-// SSE event carrying one content token.
-std::string content_event(const CompletionMeta& meta, std::string_view token);
-
-// SSE event with an empty delta and the finish_reason.
-std::string finish_event(const CompletionMeta& meta, std::string_view finish_reason);
-
-// SSE event with no choices and the usage totals.
-std::string usage_event(const CompletionMeta& meta, std::uint64_t prompt_tokens, std::uint64_t completion_tokens);
-
+// The SSE event that ends every stream.
 inline constexpr std::string_view done_event = "data: [DONE]\n\n";
 
-// {"error":{"message":...,"type":"invalid_request_error"}} as OpenAI sends for 400s.
+// {"error":{"message":...,"type":"invalid_request_error","code":null}} as OpenAI sends for 400s.
 std::string invalid_request_json(std::string_view message);
 
 // {"error":{"message":...,"type":"server_error"}}, for a 500.

@@ -1,4 +1,4 @@
-#include "chat.hpp"
+#include "dialect.hpp"
 #include "http.hpp"
 
 #include <unistd.h>
@@ -73,9 +73,10 @@ private:
     beast::error_code ec_;
 };
 
-// One chat completion being produced, with what the request log needs.
+// One completion being produced, with what the request log needs.
 struct Generation {
     ServerState& state;
+    const Dialect& dialect;
     const ChatRequest& chat;
     ChatReply reply;
     CompletionMeta meta;
@@ -112,15 +113,21 @@ std::string tokens_note(std::string_view what, std::uint64_t sent) {
     return "(" + std::string(what) + " after " + std::to_string(sent) + " tokens)";
 }
 
+// A write to the client failed (it closed the connection, or reset it) before the stream's end.
+Outcome closed_early(std::uint64_t sent, std::string note) {
+    log_line("mock: client closed stream early after " + std::to_string(sent) + " tokens");
+    return Outcome{200, false, std::move(note)};
+}
+
 Outcome stream_reply(tcp::socket& socket, const Request& request, const Generation& g) {
     const auto& options = g.state.options;
     const auto& tokens = g.reply.tokens;
     EventStream out(socket, request);
     auto client_gone = [&](std::uint64_t sent) {
         g.record();
-        return Outcome{200, false, tokens_note("client disconnected", sent)};
+        return closed_early(sent, tokens_note("client disconnected", sent));
     };
-    if (!out.open() || !out.send(role_event(g.meta))) return client_gone(0);
+    if (!out.open() || (g.dialect.opening && !out.send(g.dialect.opening(g.meta)))) return client_gone(0);
     const auto start = Clock::now();
     for (std::uint64_t sent = 0;; ++sent) {
         if (fault_at(options.crash_mid_stream, sent)) crash(g, sent);
@@ -139,14 +146,15 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
                       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count()) +
                       " "
                 : std::string();
-        if (!out.send(content_event(g.meta, options.stamp_tokens ? stamped : tokens[sent]))) return client_gone(sent);
+        if (!out.send(g.dialect.content(g.meta, options.stamp_tokens ? stamped : tokens[sent]))) return client_gone(sent);
     }
-    if (!out.send(finish_event(g.meta, g.reply.finish_reason)) || !out.send(usage_event(g.meta, g.chat.prompt_tokens, tokens.size()))) {
+    if (!out.send(g.dialect.finish(g.meta, g.reply.finish_reason)) ||
+        (g.dialect.usage && !out.send(g.dialect.usage(g.meta, g.chat.prompt_tokens, tokens.size())))) {
         return client_gone(tokens.size());
     }
     // Recorded before [DONE]: a client that starts its next request on [DONE] must never overlap this one.
     g.record();
-    if (!out.send(done_event) || !out.finish()) return Outcome{200, false, "(client disconnected before [DONE])"};
+    if (!out.send(done_event) || !out.finish()) return closed_early(tokens.size(), "(client disconnected before [DONE])");
     return Outcome{200, out.keep_alive(), {}};
 }
 
@@ -167,16 +175,16 @@ Outcome whole_reply(tcp::socket& socket, const Request& request, const Generatio
     }
     if (n > 0) pace(start, options.tokens_per_second, n - 1);
     g.record();
-    return respond_json(socket, request, http::status::ok, completion_json(g.meta, g.reply, g.chat.prompt_tokens));
+    return respond_json(socket, request, http::status::ok, g.dialect.whole(g.meta, g.reply, g.chat.prompt_tokens));
 }
 
 } // namespace
 
-Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& state) {
+Outcome handle_generation(tcp::socket& socket, const Request& request, ServerState& state, const Dialect& dialect) {
     const std::int64_t start_ns = realtime_ns();
     if (!state.loaded) return respond_json(socket, request, http::status::service_unavailable, loading_json());
     std::string error;
-    auto chat = parse_chat_request(request.body(), error);
+    auto chat = dialect.parse(request.body(), error);
     if (!chat) return respond_json(socket, request, http::status::bad_request, invalid_request_json(error));
 
     InFlight in_flight(state.chats_in_flight);
@@ -187,11 +195,11 @@ Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& st
                             server_error_json("mock failure: the prompt contains \"" + *options.fail_on + "\" (--fail-on)"));
     }
     CompletionMeta meta{
-        "chatcmpl-mock-" + std::to_string(::getpid()) + "-" + std::to_string(state.next_id++),
+        std::string(dialect.id_prefix) + std::to_string(::getpid()) + "-" + std::to_string(state.next_id++),
         chat->model.empty() ? options.model_name : chat->model,
         static_cast<std::int64_t>(std::time(nullptr)),
     };
-    const Generation generation{state, *chat, make_reply(*chat, options), std::move(meta), start_ns};
+    const Generation generation{state, dialect, *chat, make_reply(*chat, options), std::move(meta), start_ns};
     return chat->stream ? stream_reply(socket, request, generation) : whole_reply(socket, request, generation);
 }
 

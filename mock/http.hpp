@@ -24,8 +24,13 @@ struct Outcome {
 // Sends a complete JSON response; keep_alive is false if the write failed or the client asked to close.
 Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body);
 
-// Handles POST /v1/chat/completions, streaming or not, including the stream fault flags.
-Outcome handle_chat(tcp::socket& socket, const Request& request, ServerState& state);
+struct Dialect;
+
+// Handles a chat or completion request in dialect's JSON, streaming or not, including the stream fault flags.
+Outcome handle_generation(tcp::socket& socket, const Request& request, ServerState& state, const Dialect& dialect);
+
+// Handles POST /v1/embeddings: per input 8 numbers that depend only on its text.
+Outcome handle_embeddings(tcp::socket& socket, const Request& request, ServerState& state);
 
 // Resolves and binds host:port, or returns nullopt with llama-server's bind error text in error.
 std::optional<tcp::acceptor> bind_listener(boost::asio::io_context& io, const Options& options, std::string& error);

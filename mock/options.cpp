@@ -87,7 +87,9 @@ std::string usage_text() {
     return R"(Usage: llmctl-mock-server --port P [options]
 
 A deterministic OpenAI-compatible server: GET /health, GET /v1/models,
-POST /v1/chat/completions (streaming and not). Replies echo the last user message.
+POST /v1/chat/completions and POST /v1/completions (streaming and not),
+POST /v1/embeddings (8 numbers per input, derived from a hash of its text).
+Replies echo the last user message (of a completion: its prompt).
 
 Durations: 500ms, 2s, 1m, 1h or a plain number of seconds. Sizes: bytes or K/M/G (binary).
 
@@ -104,8 +106,9 @@ Serving:
   --stamp-tokens              stream each token as "<CLOCK_MONOTONIC ns when sent> "
                               (for measuring relay latency; the count is unchanged)
   --stderr-only               write all log lines to stderr instead of stdout
-  --request-log FILE          append one line per chat request:
+  --request-log FILE          append one line per chat or completion request:
                               <start_ns> <end_ns> <pid> <stream 0|1> <last user message as JSON string>
+                              (of a completion: its prompt)
 
 Faults:
   --startup-delay DUR         answer 503 "Loading model" for DUR after start
@@ -115,10 +118,10 @@ Faults:
   --crash-at-start            exit 3 before binding
   --port-taken                fail as if the port were in use (exit 1)
   --crash-mid-stream N        _exit(7) after sending N content tokens
-  --fail-on TEXT              answer HTTP 500 to a chat whose last user message contains TEXT
+  --fail-on TEXT              answer HTTP 500 when the last user message or prompt contains TEXT
   --stall-after N             stop sending after N content tokens (that connection only)
   --ignore-sigterm            ignore SIGTERM (children too)
-  --abort-on-term-in-flight   on SIGTERM abort() if a chat request is in flight
+  --abort-on-term-in-flight   on SIGTERM abort() if a chat or completion is in flight
   --fork-children N           fork N sleeping children in the same process group
   --escape-child              fork one sleeping child that calls setsid()
   --log-spam BYTES            write BYTES of log lines after binding

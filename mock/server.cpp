@@ -1,4 +1,5 @@
 #include "chat.hpp"
+#include "dialect.hpp"
 #include "http.hpp"
 
 #include <netinet/in.h>
@@ -39,7 +40,13 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
         return respond_json(socket, request, http::status::ok, models_json(state.options.model_name));
     }
     if (post && (path == "/v1/chat/completions" || path == "/chat/completions")) {
-        return handle_chat(socket, request, state);
+        return handle_generation(socket, request, state, chat_dialect);
+    }
+    if (post && (path == "/v1/completions" || path == "/completions")) {
+        return handle_generation(socket, request, state, text_completion_dialect);
+    }
+    if (post && (path == "/v1/embeddings" || path == "/embeddings")) {
+        return handle_embeddings(socket, request, state);
     }
     return respond_json(socket, request, http::status::not_found, not_found_json());
 }

@@ -6,6 +6,7 @@
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
 #include "llmctl/request_guard.hpp"
+#include "llmctl/shared_starts.hpp"
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -281,7 +282,7 @@ private:
             std::atomic<int>& n;
             ~Done() { --n; }
         } done{in_flight_};
-        out = proxy_call(o_.state_dir, call, limits, c);
+        out = proxy_call(o_.state_dir, call, limits, starts_, c);
     }
 
     void access_log(const HttpRequest& req, const ClientConnection& c, const std::string& model, const ProxyOutcome& out,
@@ -302,6 +303,7 @@ private:
     GatewayOptions o_;
     const Config& cfg_;
     GuardRules rules_;
+    SharedStarts starts_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};
     std::mutex mu_, log_mu_;

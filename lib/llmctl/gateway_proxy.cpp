@@ -7,6 +7,7 @@
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/servers.hpp"
+#include "llmctl/shared_starts.hpp"
 #include "llmctl/slots.hpp"
 #include "llmctl/store.hpp"
 #include "llmctl/supervisor.hpp"
@@ -180,7 +181,8 @@ ApiError start_failure(const Error& e) {
 
 } // namespace
 
-ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client) {
+ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
+                        ClientConnection& client) {
     const ModelConfig& m = *call.model;
     ProxyOutcome out;
     Answer answer(client, call.stream, out);
@@ -203,11 +205,11 @@ ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const Pro
             return out;
         }
         if (!m.external()) {
-            StartOptions so;
-            so.cancelled = gone;
-            so.waiting = [&](const std::string&, Millis elapsed) { answer.loading(m.name, elapsed); };
+            SharedStarts::Waiting w;
+            w.gone = gone;
+            w.progress = [&](Millis elapsed) { answer.loading(m.name, elapsed); };
             try {
-                start_server(dir, m, so);
+                starts.ensure_running(dir, m, w);
             } catch (const Error& e) {
                 if (e.code() == Exit::interrupted) throw ClientGone();
                 answer.fail(start_failure(e));

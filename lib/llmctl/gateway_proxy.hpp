@@ -34,6 +34,11 @@ struct ProxyLimits {
     int max_queue = 64;
 };
 
-ProxyOutcome proxy_call(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client);
+class SharedStarts;
+
+// Serves one request for a model; a start it needs is shared with this process's other requests
+// through `starts`.
+ProxyOutcome proxy_call(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
+                        ClientConnection& client);
 
 } // namespace llmctl

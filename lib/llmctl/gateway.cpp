@@ -5,6 +5,7 @@
 #include "llmctl/gateway_proxy.hpp"
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
+#include "llmctl/process.hpp"
 #include "llmctl/request_guard.hpp"
 #include "llmctl/shared_starts.hpp"
 
@@ -113,7 +114,17 @@ private:
             }
             ioc.restart();
             ioc.run_one_for(std::chrono::milliseconds(100));
+            reap_children_now_and_then();
         }
+    }
+
+    // The servers this process started are its children: a dead one must not stay a zombie.
+    // Once a second, so that a start waiting for its own child's health usually reaps it first
+    // (and reports its exit status).
+    void reap_children_now_and_then() {
+        if (clock::now() - last_reap_ < std::chrono::seconds(1)) return;
+        last_reap_ = clock::now();
+        reap_exited_children();
     }
 
     void hand_over(tcp::socket socket) {
@@ -309,6 +320,7 @@ private:
     std::mutex mu_, log_mu_;
     std::condition_variable idle_;
     int connections_ = 0;
+    clock::time_point last_reap_ = clock::now();
 };
 
 } // namespace

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace llmctl {
@@ -134,6 +135,13 @@ long clock_ticks() {
 
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+int reap_exited_children() {
+    int n = 0;
+    int status = 0;
+    while (::waitpid(-1, &status, WNOHANG) > 0) ++n;
+    return n;
 }
 
 } // namespace llmctl

@@ -72,4 +72,8 @@ long clock_ticks();
 // Milliseconds since the epoch.
 std::int64_t now_ms();
 
+// Reaps every child of this process that has exited (a long-running parent, `llmctl serve`, of the
+// servers it started). Returns how many.
+int reap_exited_children();
+
 } // namespace llmctl

@@ -67,7 +67,7 @@ _llmctl() {
     "")
         # `state` is plumbing: like git's plumbing commands it is left out until its name is
         # unambiguous, so that `st<TAB>` offers the two everyday commands, start and stop.
-        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart ps chat exec logs reap"; fi
+        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart ps chat exec serve logs reap"; fi
         [[ $cur == stat* ]] && opts+=" state"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return ;;
@@ -79,6 +79,7 @@ _llmctl() {
     restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
     exec) opts="--keep --"; ((npos == 0)) && names=models ;;
     ps) opts="-a --all --json -q --quiet --health" ;;
+    serve) opts="--listen --api-key-env --no-auth --cors-origin --max-body --header-timeout --drain-timeout --max-queue" ;;
     chat)
         opts="-s --system --max-tokens --temperature --top-p --seed --stop --no-stream --json --no-start
               --timeout --connect-timeout --first-token-timeout --stall-timeout --queue-timeout --session"

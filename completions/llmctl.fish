@@ -31,7 +31,7 @@ function __llmctl_needs_name
     test $seen -le 1
 end
 
-set -l cmds config start stop restart ps chat exec logs reap state
+set -l cmds config start stop restart ps chat exec serve logs reap state
 complete -c llmctl -f
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l config -r -F -d 'Config file'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l state-dir -r -a '(__fish_complete_directories)' -d 'State directory'
@@ -47,6 +47,7 @@ complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a restart -d 'Sto
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a ps -d 'List servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a chat -d 'Talk to a model'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a exec -d 'Run a command against a server'
+complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a serve -d 'One OpenAI endpoint for every model'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a logs -d 'Show or follow a server log'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a reap -d 'Clean up dead, orphaned and idle servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a state -d 'Create or migrate the state file'
@@ -71,6 +72,15 @@ complete -c llmctl -n "__fish_seen_subcommand_from stop" -l timeout -x -d 'Grace
 complete -c llmctl -n "__fish_seen_subcommand_from stop restart" -l no-drain -d 'Do not wait for chats in flight'
 complete -c llmctl -n "__fish_seen_subcommand_from stop restart" -l force -d 'Do not wait for chats in flight'
 complete -c llmctl -n "__fish_seen_subcommand_from exec" -l keep -d 'Leave the server running afterwards'
+
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l listen -x -d 'Address to serve on (HOST:PORT)'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l api-key-env -x -d 'Variable holding the key clients send'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l no-auth -d 'Allow a non-loopback address without a key'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l cors-origin -x -d 'Browser origin allowed to call'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l max-body -x -d 'Largest request body'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l header-timeout -x -d 'Time for the headers'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l drain-timeout -x -d 'Time for requests in flight on SIGTERM'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l max-queue -x -d 'Requests waiting per model before 429'
 
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -s a -l all -d 'Include failed servers'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l json -d 'Print a JSON array'

@@ -21,7 +21,7 @@ bq() {
 want() { [ "$2" = "$(printf '%s\n' "${@:3}" | sort)" ] || fail "$1: got [$(echo $2)], want [${*:3}]"; }
 want "bash: llmctl st" "$(bq llmctl st)" start stop
 want "bash: llmctl stat" "$(bq llmctl stat)" state
-want "bash: llmctl ''" "$(bq llmctl '')" chat config exec logs ps reap restart start stop
+want "bash: llmctl ''" "$(bq llmctl '')" chat config exec logs ps reap restart serve start stop
 want "bash: llmctl logs" "$(bq llmctl logs '')" adhoc alpha beta
 want "bash: llmctl start" "$(bq llmctl start '')" alpha beta
 want "bash: llmctl stop a" "$(bq llmctl stop alpha a)" adhoc alpha
@@ -42,7 +42,10 @@ want "bash: stop --no" "$(bq llmctl stop --no)" --no-drain
 want "bash: chat NAME -- (prompt words, not commands)" "$(bq llmctl chat alpha -- ls)"
 
 # Every long option of every subcommand's --help is completed by all three scripts.
-for cmd in "" config start stop restart ps chat exec logs reap state; do
+# (The subcommands as llmctl --help lists them: a new one without completions fails here.)
+cmds=$(llmctl --help | sed -n '/^Subcommands:/,/^$/p' | awk 'NR > 1 && NF {print $1}')
+[ "$(echo "$cmds" | wc -l)" -ge 11 ] || fail "subcommands not parsed from llmctl --help: $cmds"
+for cmd in "" $cmds; do
   opts=$(llmctl $cmd --help | sed -n '/^Options:/,/^$/p' | grep -oE '^ +(-[a-z],)?--[a-z][a-z-]*' | grep -oE -- '--[a-z-]+' | sort -u)
   [ -n "$opts" ] || fail "no options parsed from llmctl $cmd --help"
   for o in $opts; do

@@ -58,7 +58,7 @@ chat = {"connect_timeout", "first_token_timeout", "stall_timeout", "request_time
 want = {
     "defaults": shared | defaults_only,
     "managed": (model | shared) - {"url", "api_key_env"},
-    "outside": {"url", "api_key_env", "model", "max_concurrent"} | chat,
+    "outside": {"url", "api_key_env", "model", "aliases", "max_concurrent"} | chat,
 }
 got = {"defaults": set(j["defaults"]), "managed": set(j["models"]["managed"]) - {"name", "kind"},
        "outside": set(j["models"]["outside"]) - {"name", "kind"}}

@@ -4,6 +4,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/fd.hpp"
+#include "llmctl/file_use.hpp"
 #include "llmctl/process.hpp"
 
 #include <cerrno>
@@ -107,18 +108,35 @@ std::uint32_t be32(const unsigned char* p) {
 
 } // namespace
 
+namespace {
+
+// A descriptor of the file `path` names, for check_state_file (file_use.hpp).
+class CheckFd {
+public:
+    explicit CheckFd(const std::string& path) : d_(open_for_check(path.c_str())) {}
+    ~CheckFd() { close_unless_in_use(d_); }
+    CheckFd(const CheckFd&) = delete;
+    int get() const { return d_.fd; }
+
+private:
+    CheckDescriptor d_;
+};
+
+} // namespace
+
 FileCheck check_state_file(const std::string& path) {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) {
+    CheckFd check(path);
+    int fd = check.get();
+    if (fd < 0) {
         if (errno == ENOENT) return FileCheck::missing;
         throw_sys("open", path, errno);
     }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) throw_sys("fstat", path, errno);
+    if (::fstat(fd, &st) != 0) throw_sys("fstat", path, errno);
     if (!S_ISREG(st.st_mode)) throw Error(Exit::failure, fmt::format("state file {} is not a regular file", path));
     if (st.st_size == 0) return FileCheck::empty;
     unsigned char h[100] = {};
-    ssize_t n = ::pread(fd.get(), h, sizeof h, 0);
+    ssize_t n = ::pread(fd, h, sizeof h, 0);
     if (n < 16 || std::memcmp(h, "SQLite format 3", 16) != 0)
         throw Error(Exit::failure, fmt::format("state file {} is not an SQLite database", path), k_hint_corrupt);
     if (n < 100) throw Error(Exit::failure, fmt::format("state file {} is truncated ({} bytes)", path, st.st_size), k_hint_corrupt);
@@ -140,7 +158,7 @@ FileCheck check_state_file(const std::string& path) {
     if (!size_valid) return FileCheck::ok;
     struct stat wal {};
     if (::stat((path + "-wal").c_str(), &wal) == 0 && wal.st_size > 0) return FileCheck::ok;
-    if (::fstat(fd.get(), &st) != 0) throw_sys("fstat", path, errno);
+    if (::fstat(fd, &st) != 0) throw_sys("fstat", path, errno);
     if (static_cast<std::uint64_t>(st.st_size) >= std::uint64_t(page_size) * pages) return FileCheck::ok;
     throw Error(Exit::failure,
                 fmt::format("state file {} is truncated: {} bytes, the header says {} pages of {}", path, st.st_size, pages, page_size),
@@ -195,7 +213,8 @@ std::optional<std::int64_t> Stmt::opt_i64(int col) const {
 // --- Store ---
 
 Store::Store(Store&& o) noexcept
-    : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_), wal_frames_(o.wal_frames_) {
+    : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_), wal_frames_(o.wal_frames_),
+      use_(std::move(o.use_)) {
     watch_wal();
 }
 Store& Store::operator=(Store&& o) noexcept {
@@ -205,6 +224,7 @@ Store& Store::operator=(Store&& o) noexcept {
         path_ = std::move(o.path_);
         dev_ = o.dev_;
         ino_ = o.ino_;
+        use_ = std::move(o.use_);
         wal_frames_ = o.wal_frames_;
         watch_wal();
     }
@@ -258,9 +278,12 @@ LockedStore open_locked(const std::string& state_dir, LockOrder order) {
         FileLock lock = lock_state(state_dir);
         return LockedStore{std::move(lock), Store::open_write(db)};
     }
+    // This process's turn first: the threads of a gateway then hold one connection at a time
+    // between opening the file and the lock, not one each.
+    auto turn = FileLock::queue_in_process(state_lock_path(state_dir), lock_timeout());
     Store store = Store::open_write(db);
     store.exec("SELECT 1 FROM sqlite_master LIMIT 0"); // parse the schema now, not under the lock
-    FileLock lock = lock_state(state_dir);
+    FileLock lock = FileLock::acquire_file(state_lock_path(state_dir), lock_timeout(), std::move(turn));
     if (!store.still_current()) store = Store::open_write(db);
     return LockedStore{std::move(lock), std::move(store)};
 }
@@ -341,14 +364,17 @@ void Store::migrate() {
 Store Store::open_write(const std::string& path) {
     FileCheck fc = check_state_file(path);
     if (fc == FileCheck::missing) {
-        Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-        if (!fd.valid()) throw_sys("open", path, errno);
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) throw_sys("open", path, errno);
+        ::close(fd); // (no connection of this process can hold a lock on a file just created)
     }
     struct stat before {};
     (void)::stat(path.c_str(), &before);
+    FileUse use(before.st_dev, before.st_ino);
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
     Store s(db, path);
+    s.use_ = std::move(use);
     s.dev_ = before.st_dev;
     s.ino_ = before.st_ino;
     if (rc != SQLITE_OK) s.fail(rc, "open");
@@ -373,9 +399,15 @@ std::optional<Store> Store::open_update(const std::string& path) { return open_e
 std::optional<Store> Store::open_existing(const std::string& path, bool writable) {
     FileCheck fc = check_state_file(path);
     if (fc != FileCheck::ok) return std::nullopt;
+    struct stat before {};
+    (void)::stat(path.c_str(), &before);
+    FileUse use(before.st_dev, before.st_ino);
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOFOLLOW, nullptr);
     Store s(db, path);
+    s.use_ = std::move(use);
+    s.dev_ = before.st_dev;
+    s.ino_ = before.st_ino;
     if (rc != SQLITE_OK) s.fail(rc, "open");
     s.configure(false);
     int v = s.user_version();

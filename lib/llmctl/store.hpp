@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "llmctl/file_use.hpp"
 #include "llmctl/lock.hpp"
 
 struct sqlite3;
@@ -110,6 +111,7 @@ private:
     std::string path_;
     std::uint64_t dev_ = 0, ino_ = 0; // of path_ just before the open
     int wal_frames_ = 0;              // WAL size after this connection's last commit
+    FileUse use_;                     // declared last: dropped after the connection closed
 };
 
 // BEGIN EXCLUSIVE (or DEFERRED for reads) … COMMIT; rolls back when destroyed uncommitted,

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <map>
 #include <thread>
 #include <ctime>
 #include <unistd.h>
@@ -42,8 +43,8 @@ bool debug_enabled(std::string_view topic) {
     return false;
 }
 
-FileLock::FileLock(Fd fd, std::chrono::steady_clock::time_point asked)
-    : fd_(std::move(fd)), asked_(asked), since_(std::chrono::steady_clock::now()),
+FileLock::FileLock(std::unique_lock<std::timed_mutex> in_process, Fd fd, std::chrono::steady_clock::time_point asked)
+    : in_process_(std::move(in_process)), fd_(std::move(fd)), asked_(asked), since_(std::chrono::steady_clock::now()),
       cpu_since_(debug_enabled("lock") ? process_cpu_time() : std::chrono::nanoseconds{}) {}
 
 Millis lock_timeout() {
@@ -54,11 +55,43 @@ Millis lock_timeout() {
     return Millis(30'000);
 }
 
+namespace {
+
+// The in-process mutex of a lock file (one per path, never freed: a process uses one or two). A
+// forked child starts afresh: the parent's may be held by a thread the child does not have.
+std::timed_mutex& in_process_mutex(const std::string& path) {
+    static std::mutex guard;
+    static pid_t owner = 0;
+    static std::map<std::string, std::timed_mutex>* mutexes = nullptr;
+    std::lock_guard<std::mutex> g(guard);
+    if (owner != ::getpid()) {
+        mutexes = new std::map<std::string, std::timed_mutex>(); // the parent's is left as it is
+        owner = ::getpid();
+    }
+    return (*mutexes)[path];
+}
+
+} // namespace
+
+std::unique_lock<std::timed_mutex> FileLock::queue_in_process(const std::string& path, Millis timeout) {
+    std::unique_lock<std::timed_mutex> turn(in_process_mutex(path), std::defer_lock);
+    if (!turn.try_lock_for(timeout))
+        throw Error(Exit::timeout,
+                    fmt::format("timed out after {} waiting for the state lock {} (held in this process)", format_duration(timeout), path),
+                    "this llmctl is busy; raise LLMCTL_LOCK_TIMEOUT");
+    return turn;
+}
+
 FileLock FileLock::acquire(const std::string& path, Millis timeout) {
-    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd.valid()) throw_sys("open", path, errno);
+    auto turn = queue_in_process(path, timeout);
+    return acquire_file(path, timeout, std::move(turn));
+}
+
+FileLock FileLock::acquire_file(const std::string& path, Millis timeout, std::unique_lock<std::timed_mutex> in_process) {
     auto start = std::chrono::steady_clock::now();
     auto deadline = start + timeout;
+    Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.valid()) throw_sys("open", path, errno);
     auto backoff = std::chrono::microseconds(500);
     for (;;) {
         if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) break;
@@ -79,7 +112,7 @@ FileLock FileLock::acquire(const std::string& path, Millis timeout) {
     // Record the holder so a waiter that times out can name it.
     std::string me = fmt::format("{}\n", ::getpid());
     if (::ftruncate(fd.get(), 0) == 0) (void)!::pwrite(fd.get(), me.data(), me.size(), 0);
-    FileLock lock(std::move(fd), start);
+    FileLock lock(std::move(in_process), std::move(fd), start);
     fault_point("hold-lock");
     return lock;
 }
@@ -89,6 +122,7 @@ void FileLock::release() {
         (void)!::ftruncate(fd_.get(), 0);
         ::flock(fd_.get(), LOCK_UN);
         fd_.reset();
+        if (in_process_.owns_lock()) in_process_.unlock();
         if (debug_enabled("lock")) {
             using std::chrono::duration_cast;
             using std::chrono::microseconds;

@@ -6,6 +6,7 @@
 #include "llmctl/units.hpp"
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -15,8 +16,15 @@ class FileLock {
 public:
     // Takes the lock, polling with backoff until `timeout`; throws Error(timeout) naming
     // the holder's PID (written into the file while held). The fd is O_CLOEXEC so that
-    // no spawned server can inherit the lock.
+    // no spawned server can inherit the lock. The threads of one process (serve's requests)
+    // queue on a mutex first, so that only one of them at a time polls the file lock.
     [[nodiscard]] static FileLock acquire(const std::string& path, Millis timeout);
+
+    // The first half of acquire, for a caller with work to do between the two (open_locked opens
+    // the state file): this process's turn at the lock, then acquire_file for the lock itself.
+    // Throws Error(timeout) like acquire.
+    [[nodiscard]] static std::unique_lock<std::timed_mutex> queue_in_process(const std::string& path, Millis timeout);
+    [[nodiscard]] static FileLock acquire_file(const std::string& path, Millis timeout, std::unique_lock<std::timed_mutex> turn);
 
     FileLock(FileLock&&) noexcept = default;
     FileLock& operator=(FileLock&&) noexcept = default;
@@ -26,7 +34,8 @@ public:
     void release();
 
 private:
-    FileLock(Fd fd, std::chrono::steady_clock::time_point asked);
+    FileLock(std::unique_lock<std::timed_mutex> in_process, Fd fd, std::chrono::steady_clock::time_point asked);
+    std::unique_lock<std::timed_mutex> in_process_;
     Fd fd_;
     std::chrono::steady_clock::time_point asked_; // when acquire() was called
     std::chrono::steady_clock::time_point since_; // when the lock was taken

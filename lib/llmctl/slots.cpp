@@ -1,6 +1,7 @@
 #include "llmctl/slots.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/lease_watch.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
@@ -17,15 +18,19 @@ namespace llmctl {
 namespace {
 
 // Deletes leases whose owner is dead (event lease_reclaimed); inside the caller's transaction.
+// Each owner is checked once: a gateway may own a thousand leases.
 void reclaim_dead(Store& store) {
-    std::vector<std::pair<std::int64_t, std::string>> dead;
-    auto q = store.prepare("SELECT id, model, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
-    while (q.step()) {
-        Identity owner = identity_at(q, 2);
-        if (!is_alive(owner))
-            dead.emplace_back(q.i64(0), fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid));
+    std::vector<Identity> dead_owners;
+    auto owners = store.prepare("SELECT DISTINCT owner_pid, owner_start_ticks, owner_boot_id FROM leases");
+    while (owners.step())
+        if (Identity owner = identity_at(owners, 0); !is_alive(owner)) dead_owners.push_back(owner);
+    for (const Identity& owner : dead_owners) {
+        std::vector<std::pair<std::int64_t, std::string>> dead;
+        auto q = store.prepare("SELECT id, model FROM leases WHERE owner_pid=? AND owner_start_ticks=? AND owner_boot_id=?");
+        q.bind(1, owner.pid).bind(2, static_cast<std::int64_t>(owner.start_ticks)).bind(3, owner.boot_id);
+        while (q.step()) dead.emplace_back(q.i64(0), fmt::format("lease {} of {}: owner pid {} is gone", q.i64(0), q.str(1), owner.pid));
+        for (auto& [id, why] : dead) reclaim_lease(store, id, why);
     }
-    for (auto& [id, why] : dead) reclaim_lease(store, id, why);
 }
 
 std::int64_t count(Store& store, const char* sql, const std::string& model, std::int64_t id = 0) {
@@ -68,6 +73,7 @@ Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
 class Waiter {
 public:
     Waiter(const std::string& state_dir, const SlotRequest& req) : dir_(state_dir), req_(req), me_(self_identity()) {}
+    Waiter(const Waiter&) = delete;
 
     std::int64_t lease() const { return id_; }
     const std::string& dir() const { return dir_; }
@@ -95,6 +101,7 @@ public:
     // again is worth it (our turn, or a holder died, whose slot only a reclaim frees). Throws
     // when cancelled or past the queue timeout.
     void wait_until_worth_trying() {
+        if (req_.watch) return wait_for_the_watch();
         for (;;) {
             check_limits();
             std::this_thread::sleep_for(backoff_);
@@ -107,7 +114,29 @@ public:
         }
     }
 
+    ~Waiter() {
+        if (enrolled_) req_.watch->leave(id_);
+    }
+
 private:
+    // Woken by the process's watcher when worth it; once a second (or at the queue timeout) to
+    // check the limits.
+    void wait_for_the_watch() {
+        if (!enrolled_) {
+            req_.watch->enroll(id_, req_);
+            enrolled_ = true;
+        }
+        for (;;) {
+            check_limits();
+            Millis step(1'000);
+            if (req_.queue_timeout) {
+                auto left = std::chrono::duration_cast<Millis>(*req_.queue_timeout - (std::chrono::steady_clock::now() - start_));
+                step = std::clamp(left, Millis(1), step);
+            }
+            if (req_.watch->wait(id_, step)) return;
+        }
+    }
+
     void check_queue_room(Store& store) const {
         if (req_.max_queue <= 0) return;
         auto waiting = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting'", req_.model);
@@ -130,7 +159,7 @@ private:
 
     // Any model's lease counts, since max_inflight makes every lease count.
     bool a_holder_died(Store& reader) const {
-        auto q = reader.prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE id<>?");
+        auto q = reader.prepare("SELECT DISTINCT owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE id<>?");
         q.bind(1, id_);
         while (q.step())
             if (!is_alive(identity_at(q, 0))) return true;
@@ -159,6 +188,7 @@ private:
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     std::chrono::milliseconds backoff_{5};
     int last_place_ = 0;
+    bool enrolled_ = false;
 };
 
 QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req) : waiter_(std::make_unique<Waiter>(state_dir, req)) {
@@ -216,8 +246,13 @@ void reclaim_lease(Store& store, std::int64_t id, const std::string& why) {
 std::map<std::string, LeaseCounts> live_leases_by_model(Store& store) {
     std::map<std::string, LeaseCounts> out;
     auto q = store.prepare("SELECT model, state, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
-    while (q.step())
-        if (is_alive(identity_at(q, 2))) ++(q.str(1) == "active" ? out[q.str(0)].active : out[q.str(0)].queued);
+    std::map<std::pair<pid_t, std::uint64_t>, bool> alive; // by owner: a gateway owns many
+    while (q.step()) {
+        Identity owner = identity_at(q, 2);
+        auto [it, fresh] = alive.try_emplace({owner.pid, owner.start_ticks}, false);
+        if (fresh) it->second = is_alive(owner);
+        if (it->second) ++(q.str(1) == "active" ? out[q.str(0)].active : out[q.str(0)].queued);
+    }
     return out;
 }
 

@@ -18,6 +18,7 @@
 namespace llmctl {
 
 class Store;
+class LeaseWatch;
 
 struct SlotRequest {
     std::string model;
@@ -31,6 +32,9 @@ struct SlotRequest {
     std::function<void(int place)> on_wait;
     // Polled while waiting; true aborts the wait (Ctrl-C) with Error(interrupted).
     std::function<bool()> cancelled;
+    // A process holding many waiting leases (serve) waits through one watcher (lease_watch.hpp)
+    // instead of each polling the state file; `cancelled` is then polled once a second.
+    LeaseWatch* watch = nullptr;
 };
 
 // The model's queue is full (SlotRequest::max_queue).

@@ -2,13 +2,17 @@
 
 #include "llmctl/address.hpp"
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 
 namespace llmctl {
 
@@ -16,58 +20,90 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-ClientConnection::ClientConnection(asio::ip::tcp::socket socket, const std::atomic<bool>& stopping) : stream_(ioc_), stopping_(stopping) {
-    beast::error_code ec;
-    auto ep = socket.remote_endpoint(ec);
-    if (!ec) peer_ = fmt::format("{}:{}", url_host(ep.address().to_string()), ep.port());
-    auto fd = socket.release(ec);
-    stream_.socket().assign(ep.protocol(), fd, ec);
-    stream_.socket().set_option(asio::ip::tcp::no_delay(true), ec);
-}
-
-// Runs one operation to its end, waking every 100 ms: a stop closes the socket when
-// `stop_ends_it` (a wait for the next request), so the operation ends at once.
-template <class Start>
-std::pair<beast::error_code, std::size_t> ClientConnection::run(Start start, bool stop_ends_it) {
-    beast::error_code ec;
-    std::size_t bytes = 0;
-    bool done = false;
-    start([&](beast::error_code e, std::size_t n) {
-        ec = e;
-        bytes = n;
-        done = true;
-    });
-    ioc_.restart();
-    while (!done) {
-        ioc_.run_one_for(std::chrono::milliseconds(100));
-        if (!done && stop_ends_it && stopping_.load()) {
-            beast::error_code ignored;
-            stream_.socket().close(ignored);
+bool DeadlineSocket::ready(short events, beast::error_code& ec) {
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            ec = beast::error::timeout;
+            return false;
+        }
+        if (stop_ends_wait_ && stopping_.load()) {
+            ec = asio::error::operation_aborted;
+            return false;
+        }
+        int wait = static_cast<int>(std::min<std::int64_t>(left.count(), stop_ends_wait_ ? 1'000 : 3'600'000));
+        pollfd p{fd_.get(), events, 0};
+        int n = ::poll(&p, 1, wait);
+        if (n > 0) return true; // readable, writable, or an error/hangup the next call reports
+        if (n < 0 && errno != EINTR) {
+            ec = beast::error_code(errno, beast::system_category());
+            return false;
         }
     }
-    return {ec, bytes};
+}
+
+std::size_t DeadlineSocket::read_into(void* data, std::size_t size, beast::error_code& ec) {
+    ec = {};
+    if (size == 0) return 0;
+    for (;;) {
+        if (!ready(POLLIN, ec)) return 0;
+        ssize_t n = ::recv(fd_.get(), data, size, MSG_DONTWAIT);
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n == 0) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        if (errno == EAGAIN || errno == EINTR) continue;
+        ec = beast::error_code(errno, beast::system_category());
+        return 0;
+    }
+}
+
+std::size_t DeadlineSocket::write_from(const void* data, std::size_t size, beast::error_code& ec) {
+    ec = {};
+    for (;;) {
+        if (!ready(POLLOUT, ec)) return 0;
+        ssize_t n = ::send(fd_.get(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno == EAGAIN || errno == EINTR) continue;
+        ec = beast::error_code(errno, beast::system_category());
+        return 0;
+    }
+}
+
+void DeadlineSocket::close() {
+    if (fd_.valid()) ::shutdown(fd_.get(), SHUT_RDWR);
+    fd_.reset();
+}
+
+ClientConnection::ClientConnection(Fd socket, std::string peer, const std::atomic<bool>& stopping)
+    : socket_(std::move(socket), stopping), peer_(std::move(peer)) {
+    int one = 1;
+    ::setsockopt(socket_.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 ReadResult ClientConnection::read(HttpRequest& req, const ReadLimits& limits, Millis idle_wait) {
     // The first byte may take idle_wait (a kept-alive connection between requests); a stop ends
     // that wait. Then the header has header_timeout, the body body_timeout.
     if (buf_.size() == 0) {
-        stream_.expires_after(idle_wait);
-        auto [ec, n] = run([&](auto done) { stream_.async_read_some(buf_.prepare(16 * 1024), done); }, true);
+        socket_.expires_after(idle_wait);
+        socket_.stop_ends_wait(true);
+        beast::error_code ec;
+        std::size_t n = socket_.read_some(buf_.prepare(16 * 1024), ec);
+        socket_.stop_ends_wait(false);
         if (ec) return ec == beast::error::timeout ? ReadResult::timed_out : ReadResult::closed;
         buf_.commit(n);
     }
     http::request_parser<http::string_body> parser;
     parser.header_limit(limits.max_header);
     parser.body_limit(limits.max_body);
-    stream_.expires_after(limits.header_timeout);
-    auto [hec, hn] = run([&](auto done) { http::async_read_header(stream_, buf_, parser, done); }, false);
-    (void)hn;
-    if (hec) return read_failure(hec);
-    stream_.expires_after(limits.body_timeout);
-    auto [bec, bn] = run([&](auto done) { http::async_read(stream_, buf_, parser, done); }, false);
-    (void)bn;
-    if (bec) return read_failure(bec);
+    beast::error_code ec;
+    socket_.expires_after(limits.header_timeout);
+    http::read_header(socket_, buf_, parser, ec);
+    if (ec) return read_failure(ec);
+    socket_.expires_after(limits.body_timeout);
+    http::read(socket_, buf_, parser, ec);
+    if (ec) return read_failure(ec);
     req = parser.release();
     keep_alive_ = req.keep_alive();
     return ReadResult::request;
@@ -83,9 +119,9 @@ ReadResult ClientConnection::read_failure(const beast::error_code& ec) {
 }
 
 void ClientConnection::write_all(std::string_view data) {
-    stream_.expires_after(write_timeout_);
-    auto [ec, n] = run([&](auto done) { asio::async_write(stream_, asio::buffer(data.data(), data.size()), done); }, false);
-    (void)n;
+    socket_.expires_after(write_timeout_);
+    beast::error_code ec;
+    asio::write(socket_, asio::buffer(data.data(), data.size()), ec);
     if (ec) {
         keep_alive_ = false;
         throw ClientGone();
@@ -127,17 +163,11 @@ void ClientConnection::end_stream() {
 }
 
 bool ClientConnection::peer_gone() {
-    pollfd p{};
-    p.fd = stream_.socket().native_handle();
-    p.events = POLLIN | POLLRDHUP;
+    pollfd p{socket_.fd(), POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) <= 0) return false;
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-void ClientConnection::close() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    stream_.socket().close(ignored);
-}
+void ClientConnection::close() { socket_.close(); }
 
 } // namespace llmctl

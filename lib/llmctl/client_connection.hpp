@@ -1,21 +1,21 @@
 #pragma once
 // One client's connection to `llmctl serve`: requests read under a deadline and size limits,
-// answers written whole or streamed in chunks, each write under a deadline. Every operation runs
-// on the connection's own io_context on the calling thread (a connection is one thread's).
+// answers written whole or streamed in chunks, each write under a deadline. A connection is one
+// thread's, and costs one descriptor: blocking I/O with poll(2) for the deadlines (no event loop),
+// so a thousand idle or waiting clients cost a thousand parked threads and sockets, nothing more.
 
+#include "llmctl/fd.hpp"
 #include "llmctl/units.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <atomic>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <atomic>
+#include <chrono>
 #include <stdexcept>
-#include <string_view>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmctl {
@@ -23,7 +23,7 @@ namespace llmctl {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 
 struct ReadLimits {
-    Millis header_timeout{10'000}; // the whole header, from when the wait begins
+    Millis header_timeout{10'000}; // the whole header, from its first byte
     Millis body_timeout{60'000};
     std::uint64_t max_body = 32ull << 20;
     std::uint32_t max_header = 16 * 1024;
@@ -39,11 +39,61 @@ enum class ReadResult {
     bad_request,      // not HTTP/1.x: answer 400, then close
 };
 
+// A connected socket as Beast's synchronous streams want it, each call bounded by a deadline
+// (poll(2)); while `stop_ends_wait` is set, a stop of the gateway ends a wait within a second.
+class DeadlineSocket {
+public:
+    DeadlineSocket(Fd fd, const std::atomic<bool>& stopping) : fd_(std::move(fd)), stopping_(stopping) {}
+    void expires_after(Millis d) { deadline_ = std::chrono::steady_clock::now() + d; }
+    void stop_ends_wait(bool on) { stop_ends_wait_ = on; }
+
+    template <class Buffers>
+    std::size_t read_some(const Buffers& buffers, boost::beast::error_code& ec) {
+        auto b = *boost::asio::buffer_sequence_begin(buffers);
+        return read_into(b.data(), b.size(), ec);
+    }
+    template <class Buffers>
+    std::size_t read_some(const Buffers& buffers) {
+        boost::beast::error_code ec;
+        auto n = read_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+    template <class Buffers>
+    std::size_t write_some(const Buffers& buffers, boost::beast::error_code& ec) {
+        auto b = *boost::asio::buffer_sequence_begin(buffers);
+        return write_from(b.data(), b.size(), ec);
+    }
+    template <class Buffers>
+    std::size_t write_some(const Buffers& buffers) {
+        boost::beast::error_code ec;
+        auto n = write_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+    }
+
+    int fd() const { return fd_.get(); }
+    void close();
+
+private:
+    // Waits for `events` until the deadline; false with `ec` set when it passed or a stop came.
+    bool ready(short events, boost::beast::error_code& ec);
+    std::size_t read_into(void* data, std::size_t size, boost::beast::error_code& ec);
+    std::size_t write_from(const void* data, std::size_t size, boost::beast::error_code& ec);
+
+    Fd fd_;
+    const std::atomic<bool>& stopping_;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    bool stop_ends_wait_ = false;
+};
+
 class ClientConnection {
 public:
-    ClientConnection(boost::asio::ip::tcp::socket socket, const std::atomic<bool>& stopping);
+    // Takes the accepted socket's descriptor.
+    ClientConnection(Fd socket, std::string peer, const std::atomic<bool>& stopping);
 
-    // The next request into `req`. While waiting for its first byte, a stop ends the wait.
+    // The next request into `req`. While waiting for its first byte (up to `idle_wait`), a stop
+    // ends the wait.
     ReadResult read(HttpRequest& req, const ReadLimits& limits, Millis idle_wait);
 
     struct Header {
@@ -67,16 +117,12 @@ public:
     const std::string& peer() const { return peer_; }
 
 private:
-    template <class Start>
-    std::pair<boost::beast::error_code, std::size_t> run(Start start, bool stop_ends_it);
     ReadResult read_failure(const boost::beast::error_code& ec);
     void write_all(std::string_view data);
     std::string head(int status, const std::vector<Header>& headers, const char* framing) const;
 
-    boost::asio::io_context ioc_;
-    boost::beast::tcp_stream stream_;
+    DeadlineSocket socket_;
     boost::beast::flat_buffer buf_;
-    const std::atomic<bool>& stopping_;
     std::string peer_;
     bool keep_alive_ = true;
     bool streaming_ = false;

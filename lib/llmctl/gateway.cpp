@@ -3,6 +3,7 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/gateway_proxy.hpp"
+#include "llmctl/lease_watch.hpp"
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
 #include "llmctl/process.hpp"
@@ -15,10 +16,12 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <condition_variable>
 #include <fmt/format.h>
+#include <malloc.h>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <pthread.h>
 #include <sys/resource.h>
+#include <thread>
 
 namespace llmctl {
 
@@ -71,6 +74,9 @@ public:
 
     void run() {
         raise_open_file_limit();
+        // A thread per connection would otherwise get up to 8 malloc arenas per core, each keeping
+        // what a burst of clients left in it.
+        ::mallopt(M_ARENA_MAX, 2);
         asio::io_context ioc;
         tcp::acceptor acceptor(ioc);
         listen(acceptor);
@@ -109,7 +115,10 @@ private:
                 pending = true;
                 acceptor.async_accept(*peer, [&](boost::system::error_code ec) {
                     pending = false;
-                    if (!ec) hand_over(std::move(*peer));
+                    if (!ec)
+                        hand_over(*peer);
+                    else
+                        accept_failed(ec);
                 });
             }
             ioc.restart();
@@ -125,24 +134,39 @@ private:
         if (clock::now() - last_reap_ < std::chrono::seconds(1)) return;
         last_reap_ = clock::now();
         reap_exited_children();
+        if (++ticks_ % 30 == 0) ::malloc_trim(0); // what a burst of clients left, back to the system
     }
 
-    void hand_over(tcp::socket socket) {
+    // Out of descriptors (EMFILE) or memory: the connection waits in the backlog; try again in a
+    // while instead of spinning on the same error.
+    void accept_failed(const boost::system::error_code& ec) {
+        log(fmt::format("cannot accept a connection: {}", ec.message()));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+
+    void hand_over(tcp::socket& socket) {
+        boost::system::error_code ec;
+        auto ep = socket.remote_endpoint(ec);
+        std::string peer = ec ? "?" : fmt::format("{}:{}", url_host(ep.address().to_string()), ep.port());
+        auto* fd = new Fd(socket.release(ec));
+        if (ec) {
+            delete fd;
+            return;
+        }
         {
             std::lock_guard<std::mutex> g(mu_);
             ++connections_;
         }
-        auto* s = new tcp::socket(std::move(socket));
         try {
-            start_thread([this, s] {
-                std::unique_ptr<tcp::socket> owned(s);
-                serve_connection(std::move(*owned));
+            start_thread([this, fd, peer] {
+                std::unique_ptr<Fd> owned(fd);
+                serve_connection(std::move(*owned), peer);
                 std::lock_guard<std::mutex> g(mu_);
                 --connections_;
                 idle_.notify_all();
             });
         } catch (const Error& e) {
-            delete s;
+            delete fd;
             log(e.what());
             std::lock_guard<std::mutex> g(mu_);
             --connections_;
@@ -159,25 +183,32 @@ private:
         if (connections_ > 0) log(fmt::format("stopping with {} connection(s) still open (drain_timeout reached)", connections_));
     }
 
-    void serve_connection(tcp::socket socket) {
-        ClientConnection c(std::move(socket), stopping_);
+    // A connection's thread: requests one after another while the client keeps it alive. Nothing
+    // thrown here may end the process: a failure ends this connection only.
+    void serve_connection(Fd socket, const std::string& peer) noexcept {
         try {
-            for (bool first = true; !stopping_; first = false) {
-                HttpRequest req;
-                ReadResult r = c.read(req, o_.limits, first ? o_.limits.header_timeout : Millis(75'000));
-                if (r == ReadResult::request) {
-                    handle(req, c);
-                    if (!c.keep_alive()) break;
-                    continue;
-                }
-                refuse_unreadable(r, c);
-                break;
+            ClientConnection c(std::move(socket), peer, stopping_);
+            try {
+                serve_requests(c);
+            } catch (const ClientGone&) {
+            } catch (const std::exception& e) {
+                log(fmt::format("{}: {}", c.peer(), e.what()));
             }
-        } catch (const ClientGone&) {
-        } catch (const std::exception& e) {
-            log(fmt::format("{}: {}", c.peer(), e.what()));
+            c.close();
+        } catch (...) {}
+    }
+
+    void serve_requests(ClientConnection& c) {
+        for (bool first = true; !stopping_; first = false) {
+            HttpRequest req;
+            ReadResult r = c.read(req, o_.limits, first ? o_.limits.header_timeout : Millis(75'000));
+            if (r != ReadResult::request) {
+                refuse_unreadable(r, c);
+                return;
+            }
+            handle(req, c);
+            if (!c.keep_alive()) return;
         }
-        c.close();
     }
 
     void refuse_unreadable(ReadResult r, ClientConnection& c) {
@@ -288,6 +319,7 @@ private:
         ProxyLimits limits;
         limits.max_inflight = cfg_.defaults.max_inflight;
         limits.max_queue = o_.max_queue;
+        limits.watch = &watch_;
         ++in_flight_;
         struct Done {
             std::atomic<int>& n;
@@ -315,12 +347,14 @@ private:
     const Config& cfg_;
     GuardRules rules_;
     SharedStarts starts_;
+    LeaseWatch watch_{o_.state_dir};
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};
     std::mutex mu_, log_mu_;
     std::condition_variable idle_;
     int connections_ = 0;
     clock::time_point last_reap_ = clock::now();
+    unsigned ticks_ = 0;
 };
 
 } // namespace

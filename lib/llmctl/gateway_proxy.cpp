@@ -3,6 +3,7 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/http_client.hpp"
+#include "llmctl/lease_watch.hpp"
 #include "llmctl/openai_error.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
@@ -188,12 +189,21 @@ ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const Pro
     Answer answer(client, call.stream, out);
     const auto began = clock::now();
     auto gone = [&] { return client.peer_gone(); };
+    // Once our slot is released (it lives in the block below), the next request of this process
+    // in the model's queue is looked at at once.
+    struct PokeAtEnd {
+        LeaseWatch* watch;
+        ~PokeAtEnd() {
+            if (watch) watch->poke();
+        }
+    } poke{limits.watch};
     try {
         SlotRequest sr;
         sr.model = m.name;
         sr.max_concurrent = std::max(1, m.max_concurrent);
         sr.max_inflight = limits.max_inflight;
         sr.max_queue = limits.max_queue;
+        sr.watch = limits.watch;
         if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
         sr.cancelled = gone;
         std::optional<QueuedLease> lease;

@@ -29,9 +29,12 @@ struct ProxyOutcome {
     std::string error; // "" when the answer was relayed whole
 };
 
+class LeaseWatch;
+
 struct ProxyLimits {
     int max_inflight = 0;
     int max_queue = 64;
+    LeaseWatch* watch = nullptr; // the process's lease watcher (slots.hpp)
 };
 
 class SharedStarts;

@@ -10,8 +10,14 @@ FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state
 
 .PHONY: deps build test test-normal test-asan test-fuzz test-tsan bench demo clean format
 
+# Node and npm, for the tests that drive `serve` with the official openai client (tests/tools/
+# npm-install.sh): installed only when there is no npm at all, so that a Node from elsewhere (e.g.
+# NodeSource's nodejs, which bundles its own npm and conflicts with Debian's) stays as it is.
+NODE_DEBS = nodejs npm
+
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$(NODE_DEBS)" ] && ! command -v npm >/dev/null 2>&1; then missing="$$missing $(NODE_DEBS)"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -48,7 +54,7 @@ test-tsan: deps
 FORMATTED = 'lib/*.cpp' 'lib/*.hpp' 'cli/*.cpp' 'cli/*.hpp' 'mock/*.cpp' 'mock/*.hpp' \
             'tests/unit/*.cpp' 'tests/unit/*.hpp' 'tests/fuzz/*.cpp' 'tests/bench/*.cpp'
 format:
-	@$(MAKE) -s deps DEBS=clang-format-14
+	@$(MAKE) -s deps DEBS=clang-format-14 NODE_DEBS=
 	clang-format-14 -i $$(git ls-files $(FORMATTED))
 
 # Not part of `make test`: llmctl next to pm2, supervisor and the physical floor (docs/BENCHMARKS.md).

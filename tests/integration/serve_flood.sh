@@ -13,7 +13,7 @@ export FLOOD_KEY=flood-key-42
 start_serve $port --api-key-env FLOOD_KEY --header-timeout 2s
 log=$T/serve.$port.log
 auth=(-H "Authorization: Bearer $FLOOD_KEY")
-code() { curl -s -o "$T/body" -w '%{http_code}' "$@"; }
+code() { curl -s -m 60 -o "$T/body" -w '%{http_code}' "$@"; }
 
 # The refusals, once each.
 [ "$(code "$SERVE_URL/v1/models")" = 401 ] || fail "no key: $(cat "$T/body")"
@@ -31,10 +31,10 @@ rm -f "$T/big"
 [ "$(code "${auth[@]}" "$SERVE_URL/v1/chat/completions" -d "$(chat_body m1 warm)")" = 200 ] || fail "warm-up: $(cat "$T/body")"
 warm=()
 for i in 1 2 3 4 5 6 7 8; do
-  curl -s -o "$T/warm.$i" -w '%{http_code}' "${auth[@]}" "$SERVE_URL/v1/chat/completions" -d "$(chat_body m1 "warm $i")" >"$T/warm.$i.code" &
+  curl -s -m 60 -o "$T/warm.$i" -w '%{http_code}' "${auth[@]}" "$SERVE_URL/v1/chat/completions" -d "$(chat_body m1 "warm $i")" >"$T/warm.$i.code" &
   warm+=($!)
 done
-wait "${warm[@]}"
+wait "${warm[@]}" || true # each one's code is checked below
 for i in 1 2 3 4 5 6 7 8; do
   [ "$(cat "$T/warm.$i.code")" = 200 ] || fail "warm-up chat $i: $(cat "$T/warm.$i.code") $(cat "$T/warm.$i")"
 done

@@ -36,7 +36,7 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 wait "${warm[@]}" || true # each one's code is checked below
 for i in 1 2 3 4 5 6 7 8; do
-  [ "$(cat "$T/warm.$i.code")" = 200 ] || fail "warm-up chat $i: $(cat "$T/warm.$i.code") $(cat "$T/warm.$i")"
+  [ "$(cat "$T/warm.$i.code")" = 200 ] || fail "warm-up chat $i: HTTP $(cat "$T/warm.$i.code") $(cat "$T/warm.$i" 2>/dev/null)"
 done
 # serve's descriptors, those of the state file (SQLite's) apart: SQLite keeps a closed
 # connection's descriptor for reuse while another connection of the process holds a lock on the

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 
 namespace mock {
 namespace {
@@ -12,7 +13,8 @@ constexpr std::size_t k_dimensions = 8;
 // A validated embeddings request, reduced to what the mock looks at.
 struct EmbeddingRequest {
     std::vector<std::string> inputs;
-    std::string model; // "" when the client sent none
+    std::string model;   // "" when the client sent none
+    bool base64 = false; // encoding_format "base64": each vector as base64 of little-endian float32s
 };
 
 // input: a string or an array of strings, each embedded on its own.
@@ -24,8 +26,16 @@ std::optional<EmbeddingRequest> parse_embedding_request(std::string_view body, s
         error = "'input' must be a string or a non-empty array of strings";
         return std::nullopt;
     }
-    EmbeddingRequest request{std::move(*inputs), {}};
+    EmbeddingRequest request{std::move(*inputs), {}, false};
     if (auto model = j->find("model"); model != j->end() && model->is_string()) request.model = model->get<std::string>();
+    if (auto f = j->find("encoding_format"); f != j->end() && f->is_string()) {
+        if (*f == "base64")
+            request.base64 = true;
+        else if (*f != "float") {
+            error = "'encoding_format' must be \"float\" or \"base64\"";
+            return std::nullopt;
+        }
+    }
     return request;
 }
 
@@ -59,6 +69,29 @@ Json embedding_of(std::string_view text) {
     return j;
 }
 
+// The vector as the official clients ask for it by default: base64 of its float32s, little-endian.
+std::string as_base64(const Json& vector) {
+    static const char* k_digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes;
+    for (const auto& x : vector) {
+        float f = static_cast<float>(x.get<double>());
+        unsigned char b[4];
+        std::memcpy(b, &f, 4); // x86 and arm64 are little-endian
+        bytes.append(reinterpret_cast<const char*>(b), 4);
+    }
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t n = std::uint32_t(static_cast<unsigned char>(bytes[i])) << 16;
+        if (i + 1 < bytes.size()) n |= std::uint32_t(static_cast<unsigned char>(bytes[i + 1])) << 8;
+        if (i + 2 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 2]);
+        out += k_digits[(n >> 18) & 63];
+        out += k_digits[(n >> 12) & 63];
+        out += i + 1 < bytes.size() ? k_digits[(n >> 6) & 63] : '=';
+        out += i + 2 < bytes.size() ? k_digits[n & 63] : '=';
+    }
+    return out;
+}
+
 std::string embeddings_json(const EmbeddingRequest& request, std::string_view model) {
     Json data = Json::array();
     std::uint64_t tokens = 0;
@@ -66,7 +99,11 @@ std::string embeddings_json(const EmbeddingRequest& request, std::string_view mo
         Json item;
         item["object"] = "embedding";
         item["index"] = i;
-        item["embedding"] = embedding_of(request.inputs[i]);
+        Json vector = embedding_of(request.inputs[i]);
+        if (request.base64)
+            item["embedding"] = as_base64(vector);
+        else
+            item["embedding"] = std::move(vector);
         data.push_back(std::move(item));
         tokens += tokenize(request.inputs[i]).size();
     }

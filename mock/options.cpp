@@ -88,7 +88,7 @@ std::string usage_text() {
 
 A deterministic OpenAI-compatible server: GET /health, GET /v1/models,
 POST /v1/chat/completions and POST /v1/completions (streaming and not),
-POST /v1/embeddings (8 numbers per input, derived from a hash of its text).
+POST /v1/embeddings (8 numbers per input from a hash of its text; float or base64).
 Replies echo the last user message (of a completion: its prompt).
 
 Durations: 500ms, 2s, 1m, 1h or a plain number of seconds. Sizes: bytes or K/M/G (binary).

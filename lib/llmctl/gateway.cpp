@@ -31,11 +31,24 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-// A thread per connection, with a small stack: a waiting request costs a parked thread.
+// A thread per connection, with a small stack: a waiting request costs a parked thread. (Under
+// AddressSanitizer frames are several times larger.)
+#if defined(__SANITIZE_ADDRESS__)
+constexpr std::size_t k_thread_stack = 8 << 20;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr std::size_t k_thread_stack = 8 << 20;
+#else
+constexpr std::size_t k_thread_stack = 512 << 10;
+#endif
+#else
+constexpr std::size_t k_thread_stack = 512 << 10;
+#endif
+
 void start_thread(std::function<void()> fn) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 512 * 1024);
+    pthread_attr_setstacksize(&attr, k_thread_stack);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     auto* heap_fn = new std::function<void()>(std::move(fn));
     pthread_t t;

@@ -103,8 +103,7 @@ public:
 private:
     void listen(tcp::acceptor& acceptor) {
         boost::system::error_code ec;
-        auto addr = asio::ip::make_address(
-            connect_host(o_.listen_host) == "127.0.0.1" && o_.listen_host == "localhost" ? "127.0.0.1" : bare_host(o_.listen_host), ec);
+        auto addr = asio::ip::make_address(o_.listen_host == "localhost" ? "127.0.0.1" : o_.listen_host, ec);
         if (ec) throw Error(Exit::usage, fmt::format("cannot listen on \"{}\": not an IP address", o_.listen_host));
         tcp::endpoint ep(addr, static_cast<unsigned short>(o_.listen_port));
         acceptor.open(ep.protocol(), ec);

@@ -182,6 +182,81 @@ ApiError start_failure(const Error& e) {
 
 } // namespace
 
+namespace {
+
+// A step's refusal, answered as it is.
+struct Refused {
+    ApiError error;
+};
+
+SlotRequest slot_request(const ModelConfig& m, const ProxyLimits& limits, std::function<bool()> gone) {
+    SlotRequest sr;
+    sr.model = m.name;
+    sr.max_concurrent = std::max(1, m.max_concurrent);
+    sr.max_inflight = limits.max_inflight;
+    sr.max_queue = limits.max_queue;
+    sr.watch = limits.watch;
+    if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
+    sr.cancelled = std::move(gone);
+    return sr;
+}
+
+// The lease, queued on arrival; 429 past max_queue.
+void take_lease(std::optional<QueuedLease>& lease, const std::string& dir, const SlotRequest& sr) {
+    try {
+        lease.emplace(dir, sr);
+    } catch (const QueueFull& e) {
+        throw Refused{ApiError{429, e.what(), "rate_limit_error", "queue_full", 1}};
+    }
+}
+
+// A managed model's server, started if need be (the start shared with this process's other
+// requests for it); 503 when it cannot start.
+void ensure_started(const std::string& dir, const ModelConfig& m, SharedStarts& starts, Answer& answer, std::function<bool()> gone) {
+    if (m.external()) return;
+    SharedStarts::Waiting w;
+    w.gone = std::move(gone);
+    w.progress = [&](Millis elapsed) { answer.loading(m.name, elapsed); };
+    try {
+        starts.ensure_running(dir, m, w);
+    } catch (const Error& e) {
+        if (e.code() == Exit::interrupted) throw ClientGone();
+        throw Refused{start_failure(e)};
+    }
+}
+
+// Our turn in the model's queue; 503 after queue_timeout.
+Slot wait_for_slot(QueuedLease& lease) {
+    try {
+        return lease.wait();
+    } catch (const Error& e) {
+        if (e.code() == Exit::interrupted) throw ClientGone();
+        if (e.code() != Exit::timeout) throw;
+        throw Refused{ApiError{503, e.what(), "server_error", "queue_timeout", 1}};
+    }
+}
+
+// However the request ends, the idle clock of its server starts then.
+struct IdleClockAtEnd {
+    const std::string& dir;
+    const Target& t;
+    Millis idle;
+    ~IdleClockAtEnd() {
+        if (t.row) touch_last_used(dir, *t.row, idle);
+    }
+};
+
+// Once our slot is released, the next request of this process in the model's queue is looked at
+// at once.
+struct PokeAtEnd {
+    LeaseWatch* watch;
+    ~PokeAtEnd() {
+        if (watch) watch->poke();
+    }
+};
+
+} // namespace
+
 ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client) {
     const ModelConfig& m = *call.model;
@@ -189,64 +264,20 @@ ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const Pro
     Answer answer(client, call.stream, out);
     const auto began = clock::now();
     auto gone = [&] { return client.peer_gone(); };
-    // Once our slot is released (it lives in the block below), the next request of this process
-    // in the model's queue is looked at at once.
-    struct PokeAtEnd {
-        LeaseWatch* watch;
-        ~PokeAtEnd() {
-            if (watch) watch->poke();
-        }
-    } poke{limits.watch};
+    PokeAtEnd poke{limits.watch}; // (declared first: runs after the slot below is released)
     try {
-        SlotRequest sr;
-        sr.model = m.name;
-        sr.max_concurrent = std::max(1, m.max_concurrent);
-        sr.max_inflight = limits.max_inflight;
-        sr.max_queue = limits.max_queue;
-        sr.watch = limits.watch;
-        if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
-        sr.cancelled = gone;
+        SlotRequest sr = slot_request(m, limits, gone);
         std::optional<QueuedLease> lease;
-        try {
-            lease.emplace(dir, sr);
-        } catch (const QueueFull& e) {
-            ApiError a{429, e.what(), "rate_limit_error", "queue_full", 1};
-            answer.fail(a);
-            return out;
-        }
-        if (!m.external()) {
-            SharedStarts::Waiting w;
-            w.gone = gone;
-            w.progress = [&](Millis elapsed) { answer.loading(m.name, elapsed); };
-            try {
-                starts.ensure_running(dir, m, w);
-            } catch (const Error& e) {
-                if (e.code() == Exit::interrupted) throw ClientGone();
-                answer.fail(start_failure(e));
-                return out;
-            }
-        }
-        std::optional<Slot> slot;
-        try {
-            slot.emplace(lease->wait());
-        } catch (const Error& e) {
-            if (e.code() == Exit::interrupted) throw ClientGone();
-            if (e.code() != Exit::timeout) throw;
-            answer.fail(ApiError{503, e.what(), "server_error", "queue_timeout", 1});
-            return out;
-        }
+        take_lease(lease, dir, sr);
+        ensure_started(dir, m, starts, answer, gone);
+        Slot slot = wait_for_slot(*lease);
         out.queue_wait = since(began);
         Target t = m.external() ? external_target(m) : managed_target(dir, m);
-        struct IdleClockAtEnd {
-            const std::string& dir;
-            const Target& t;
-            Millis idle;
-            ~IdleClockAtEnd() {
-                if (t.row) touch_last_used(dir, *t.row, idle);
-            }
-        } idle_clock{dir, t, m.idle_timeout};
+        IdleClockAtEnd idle_clock{dir, t, m.idle_timeout};
         relay(t, call, m, answer, client, out, began);
         answer.finish();
+    } catch (const Refused& r) {
+        answer.fail(r.error);
     } catch (const ClientGone&) {
         out.error = "the client closed the connection";
         if (!out.status) out.status = 499; // nginx's "client closed request"

@@ -16,6 +16,7 @@
 #include <ctime>
 #include <fmt/format.h>
 #include <iostream>
+#include <unistd.h>
 
 namespace llmctl::cli {
 
@@ -98,8 +99,13 @@ int run(const Opts& o, Globals& g) {
             std::cerr << fmt::format("llmctl serve: listening on {}/v1 ({} models, state {})\n", url, cfg.models.size(), go.state_dir);
     };
     go.log = [](const std::string& line) { std::cerr << now_stamp() << ' ' << line << '\n' << std::flush; };
-    run_gateway(go, cfg);
-    if (!quiet) std::cerr << "llmctl serve: stopped\n";
+    bool drained = run_gateway(go, cfg);
+    if (!quiet) std::cerr << (drained ? "llmctl serve: stopped\n" : "llmctl serve: stopped (requests cut at --drain-timeout)\n");
+    if (!drained) {
+        std::cerr << std::flush;
+        std::cout << std::flush;
+        ::_exit(0); // the threads of the cut requests still run: no destructors under their feet
+    }
     return 0;
 }
 

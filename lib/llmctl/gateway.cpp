@@ -85,7 +85,7 @@ public:
         rules_.api_key = o.api_key;
     }
 
-    void run() {
+    bool run() {
         raise_open_file_limit();
         // A thread per connection would otherwise get up to 8 malloc arenas per core, each keeping
         // what a burst of clients left in it.
@@ -97,7 +97,7 @@ public:
         accept_until_stopped(ioc, acceptor);
         acceptor.close();
         stopping_ = true;
-        drain();
+        return drain();
     }
 
 private:
@@ -185,14 +185,17 @@ private:
         }
     }
 
-    // Waits for the connections to end: each ends after its request in flight.
-    void drain() {
+    // Waits for the connections to end: each ends after its request in flight. False when some
+    // are still open at drain_timeout.
+    bool drain() {
         std::unique_lock<std::mutex> g(mu_);
         if (connections_ > 0)
             log(fmt::format("stopping: waiting for {} connection(s) (drain_timeout {})", connections_, format_duration(o_.drain_timeout)));
         auto deadline = clock::now() + (o_.drain_timeout.count() > 0 ? o_.drain_timeout : Millis(0));
         idle_.wait_until(g, deadline, [&] { return connections_ == 0; });
-        if (connections_ > 0) log(fmt::format("stopping with {} connection(s) still open (drain_timeout reached)", connections_));
+        if (connections_ == 0) return true;
+        log(fmt::format("stopping with {} connection(s) still open (drain_timeout reached)", connections_));
+        return false;
     }
 
     // A connection's thread: requests one after another while the client keeps it alive. Nothing
@@ -371,6 +374,11 @@ private:
 
 } // namespace
 
-void run_gateway(const GatewayOptions& opts, const Config& config) { Gateway(opts, config).run(); }
+bool run_gateway(const GatewayOptions& opts, const Config& config) {
+    auto gateway = std::make_unique<Gateway>(opts, config);
+    if (gateway->run()) return true;
+    (void)gateway.release(); // threads still use it: it must outlive them (the caller _exits)
+    return false;
+}
 
 } // namespace llmctl

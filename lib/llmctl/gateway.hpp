@@ -30,8 +30,10 @@ struct GatewayOptions {
     std::function<void(const std::string&)> log;
 };
 
-// Listens and serves until stop_requested; returns once the requests in flight finished (or
-// drain_timeout passed). Throws Error(usage) when the address cannot be bound.
-void run_gateway(const GatewayOptions& opts, const Config& config);
+// Listens and serves until stop_requested; returns once the requests in flight finished: true,
+// or false when drain_timeout passed first (their threads still run: the caller must end the
+// process with _exit, not return from main). Throws Error(usage) when the address cannot be
+// bound.
+bool run_gateway(const GatewayOptions& opts, const Config& config);
 
 } // namespace llmctl

@@ -277,6 +277,7 @@ ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const Pro
         relay(t, call, m, answer, client, out, began);
         answer.finish();
     } catch (const Refused& r) {
+        out.queue_wait = since(began);
         answer.fail(r.error);
     } catch (const ClientGone&) {
         out.error = "the client closed the connection";

@@ -3,15 +3,22 @@
 # queue_timeout a waiting request gets 503 with Retry-After; both in OpenAI's error form, and
 # neither leaves its lease behind.
 . "$TEST_LIB"
+# At exit, first the whole tree of each background job: a client's curl or chat runs under a
+# subshell, and a chat that outlived the test would start its model again.
+kill_tree() { local c; for c in $(ps -o pid= --ppid "$1"); do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null || true; }
+on_cleanup() { local p; for p in $(jobs -p); do kill_tree "$p"; done; }
 mock_config
 # Each stream pauses after its first token until its model's go file exists: a held slot.
 mock_model q --reply-tokens 3 --hold-until "$T/go-q"
 config_add 'max_concurrent = 1'
 mock_model t --reply-tokens 3 --hold-until "$T/go-t"
 config_add 'max_concurrent = 1' 'queue_timeout = "1s"'
-start_serve $((PORT_BASE + 50)) --max-queue 5
+# serve_at PORT [ARG...]: start_serve on a port that nothing holds (a stale serve's /health would
+# pass for ours).
+serve_at() { ! port_open "$1" || fail "port $1 is already taken"; start_serve "$@"; }
+serve_at $((PORT_BASE + 50)) --max-queue 5
 url_a=$SERVE_URL
-start_serve $((PORT_BASE + 51)) --max-queue 5
+serve_at $((PORT_BASE + 51)) --max-queue 5
 url_b=$SERVE_URL
 llmctl start q >/dev/null
 llmctl start t >/dev/null
@@ -59,7 +66,7 @@ for i in 1 2 3 4; do
   send "wait$i" "$url" q "waiter $i" &
   pids+=($!)
 done
-llmctl chat q "waiter 5" >"$T/chat.out" 2>"$T/chat.err" &
+timeout 60 "$LLMCTL_BIN" chat q "waiter 5" >"$T/chat.out" 2>"$T/chat.err" &
 chat=$!
 wait_for 20 field_is q queued 5 || fail "5 requests never queued: $(llmctl ps)"
 send full_a "$url_a" q "one too many"

@@ -2,12 +2,19 @@
 # `llmctl chat` calls, 2 rounds: one spawn per model per round (the state file's `spawned`
 # events), and every client gets its own text back (the mock echoes it).
 . "$TEST_LIB"
+# At exit, first the whole tree of each background job: a client's curl or chat runs under a
+# subshell, and a chat that outlived the test would start its model again.
+kill_tree() { local c; for c in $(ps -o pid= --ppid "$1"); do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null || true; }
+on_cleanup() { local p; for p in $(jobs -p); do kill_tree "$p"; done; }
 mock_config
 # The starts take a while, so the 48 requests all arrive while they are under way.
 for m in m1 m2 m3; do mock_model $m --startup-delay 700ms; done
-start_serve $((PORT_BASE + 50))
+# serve_at PORT [ARG...]: start_serve on a port that nothing holds (a stale serve's /health would
+# pass for ours).
+serve_at() { ! port_open "$1" || fail "port $1 is already taken"; start_serve "$@"; }
+serve_at $((PORT_BASE + 50))
 url_a=$SERVE_URL
-start_serve $((PORT_BASE + 51))
+serve_at $((PORT_BASE + 51))
 url_b=$SERVE_URL
 
 spawned() {
@@ -18,12 +25,12 @@ spawned() {
 ask() {
   local i=$1 text=$2 m=m$(( $1 % 3 + 1 )) url stream=false
   if [ $((i % 8)) -ge 6 ] && [ $((i % 16)) -ge 8 ]; then
-    llmctl chat "$m" "$text" >"$T/got.$i" 2>"$T/err.$i"
+    timeout 60 "$LLMCTL_BIN" chat "$m" "$text" >"$T/got.$i" 2>"$T/err.$i"
     return
   fi
   [ $((i % 8)) -lt 3 ] && url=$url_a || url=$url_b
   [ $((i % 2)) = 1 ] && stream=true
-  curl -sN -o "$T/body.$i" -w '%{http_code}' "$url/v1/chat/completions" -d "$(chat_body "$m" "$text" "$stream")" >"$T/code.$i" 2>"$T/err.$i"
+  curl -sN -m 60 -o "$T/body.$i" -w '%{http_code}' "$url/v1/chat/completions" -d "$(chat_body "$m" "$text" "$stream")" >"$T/code.$i" 2>"$T/err.$i"
   if [ "$(cat "$T/code.$i")" != 200 ]; then
     echo "HTTP $(cat "$T/code.$i"): $(cat "$T/body.$i")" >"$T/got.$i"
   elif [ $stream = true ]; then

@@ -2,6 +2,10 @@
 # `llmctl chat` calls never overlap more than 2 at the upstream (the mock's request log), and
 # queued clients start upstream in the order they queued (FIFO by lease id).
 . "$TEST_LIB"
+# At exit, first the whole tree of each background job: a client's curl or chat runs under a
+# subshell, and a chat that outlived the test would start its model again.
+kill_tree() { local c; for c in $(ps -o pid= --ppid "$1"); do kill_tree "$c"; done; kill -KILL "$1" 2>/dev/null || true; }
+on_cleanup() { local p; for p in $(jobs -p); do kill_tree "$p"; done; }
 mock_config
 # m: slow enough (10 tokens at 40/s, 0.25 s a stream) that the 30 requests pile up.
 mock_model m --tokens-per-second 40 --reply-tokens 10 --request-log "$T/m.log"
@@ -9,9 +13,12 @@ config_add 'max_concurrent = 2'
 # f: every stream pauses after its first token until $T/go exists.
 mock_model f --tokens-per-second 100 --reply-tokens 5 --hold-until "$T/go" --request-log "$T/f.log"
 config_add 'max_concurrent = 2'
-start_serve $((PORT_BASE + 50))
+# serve_at PORT [ARG...]: start_serve on a port that nothing holds (a stale serve's /health would
+# pass for ours).
+serve_at() { ! port_open "$1" || fail "port $1 is already taken"; start_serve "$@"; }
+serve_at $((PORT_BASE + 50))
 url_a=$SERVE_URL
-start_serve $((PORT_BASE + 51))
+serve_at $((PORT_BASE + 51))
 url_b=$SERVE_URL
 llmctl start m >/dev/null
 llmctl start f >/dev/null
@@ -19,7 +26,7 @@ llmctl start f >/dev/null
 # stream_to URL MODEL TEXT OUT: one streamed chat through serve; the HTTP code, then the text, in OUT.
 stream_to() {
   local code
-  code=$(curl -sN -o "$4.sse" -w '%{http_code}' "$1/v1/chat/completions" -d "$(chat_body "$2" "$3" true)") || true
+  code=$(curl -sN -m 60 -o "$4.sse" -w '%{http_code}' "$1/v1/chat/completions" -d "$(chat_body "$2" "$3" true)") || true
   { echo "$code"; sse_text <"$4.sse"; } >"$4"
 }
 # client I MODEL TEXT: client I goes through serve A, serve B or llmctl chat (I % 3), output in $T/out.I.
@@ -27,7 +34,7 @@ client() {
   case $(($1 % 3)) in
     0) stream_to "$url_a" "$2" "$3" "$T/out.$1" ;;
     1) stream_to "$url_b" "$2" "$3" "$T/out.$1" ;;
-    2) if llmctl chat "$2" "$3" >"$T/chat.$1" 2>"$T/chat.$1.err"; then echo 200; else echo "chat failed: $(cat "$T/chat.$1.err")"; fi >"$T/out.$1"
+    2) if timeout 60 "$LLMCTL_BIN" chat "$2" "$3" >"$T/chat.$1" 2>"$T/chat.$1.err"; then echo 200; else echo "chat failed: $(cat "$T/chat.$1.err")"; fi >"$T/out.$1"
        cat "$T/chat.$1" >>"$T/out.$1" ;;
   esac
 }

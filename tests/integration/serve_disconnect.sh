@@ -9,7 +9,11 @@ config_add 'max_concurrent = 1'
 port=$((PORT_BASE + 50))
 start_serve $port
 db="$LLMCTL_HOME/state.db"
-sql() { python3 -c 'import sqlite3,sys; [print("|".join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]' "$db" "$1"; }
+# sql QUERY: its rows, columns joined by "|"; never creates the state file (fails without one).
+sql() {
+  [ -f "$db" ] || return 1
+  python3 -c 'import sqlite3,sys; [print("|".join(map(str, r))) for r in sqlite3.connect("file:%s?mode=rw" % sys.argv[1], uri=True).execute(sys.argv[2])]' "$db" "$1"
+}
 leases() { sql "SELECT id, state FROM leases WHERE model='slow' ORDER BY id" | tr '\n' ' '; }
 # count_is N [WHERE...]: the number of lease rows (matching WHERE) is N.
 count_is() { [ "$(sql "SELECT count(*) FROM leases ${2:+WHERE $2}")" = "$1" ]; }

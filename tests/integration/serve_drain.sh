@@ -28,6 +28,11 @@ for j in 1 2; do
     -d "{\"model\":\"m\",\"max_tokens\":3,\"stream\":$stream,\"messages\":[{\"role\":\"user\",\"content\":\"late $j\"}]}" >"$T/late.$j.status" &
   eval "late$j=\$!"
 done
+# They queue (a waiting lease each) while the stop still drains.
+waiting() {
+  [ "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:%s?mode=rw" % sys.argv[1], uri=True).execute("SELECT count(*) FROM leases WHERE model=? AND state=?", ("m", "waiting")).fetchone()[0])' "$LLMCTL_HOME/state.db")" = 2 ]
+}
+wait_for 10 waiting || fail "the late requests did not queue"
 alive $stop || fail "stop returned while 4 streams were in flight: $(cat "$T/stop.err")"
 rc=0; wait $stop || rc=$?
 [ $rc = 0 ] || fail "stop exited $rc: $(cat "$T/stop.err")"

@@ -9,7 +9,11 @@ config_add 'max_concurrent = 10' 'queue_timeout = "60s"'
 mock_model one --tokens-per-second 5 --reply-tokens 300
 config_add 'max_concurrent = 1' 'queue_timeout = "60s"'
 db="$LLMCTL_HOME/state.db"
-sql() { python3 -c 'import sqlite3,sys; [print("|".join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]' "$db" "$1"; }
+# sql QUERY: its rows, columns joined by "|"; never creates the state file (fails without one).
+sql() {
+  [ -f "$db" ] || return 1
+  python3 -c 'import sqlite3,sys; [print("|".join(map(str, r))) for r in sqlite3.connect("file:%s?mode=rw" % sys.argv[1], uri=True).execute(sys.argv[2])]' "$db" "$1"
+}
 # count_is N [WHERE]: the number of lease rows (matching WHERE) is N.
 count_is() { [ "$(sql "SELECT count(*) FROM leases ${2:+WHERE $2}")" = "$1" ]; }
 leases() { sql "SELECT model, state, owner_pid FROM leases ORDER BY id" | tr '\n' ' '; }

@@ -42,7 +42,8 @@ for i in 1 2; do
   eval "chat$i=\$!"
 done
 # While they run, A lets several through at once and B queues them behind its one slot.
-sql() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "$1" "$2"; }
+# sql DB QUERY: the first column of its first row; never creates the file.
+sql() { python3 -c 'import sqlite3,sys; print(sqlite3.connect("file:%s?mode=rw" % sys.argv[1], uri=True).execute(sys.argv[2]).fetchone()[0])' "$1" "$2"; }
 queued_at_b() {
   [ -f "$B_HOME/state.db" ] && [ -f "$LLMCTL_HOME/state.db" ] &&
     [ "$(sql "$LLMCTL_HOME/state.db" "SELECT count(*) FROM leases WHERE model='remote' AND state='active'")" -ge 2 ] &&

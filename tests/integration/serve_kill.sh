@@ -33,9 +33,11 @@ hold_slots() {
   curl -sN "$SERVE_URL/v1/chat/completions" -d "$(chat_body one "r$1 one" true)" >"$T/r$1.one" &
   wait_for 30 count_is 11 "state='active' AND owner_pid=$S1" || fail "round $1: the 11 streams did not all take a slot: $(leases)"
   # ...and stream: every one has had tokens.
-  wait_for 20 sh -c "[ \$(grep -l '^data: {.*tok1' '$T'/r$1.* 2>/dev/null | wc -l) = 11 ]" ||
+  wait_for 20 streaming $1 ||
     fail "round $1: not all 11 streams got tokens: $(grep -c '^data: {.*tok' "$T"/r$1.* || true)"
 }
+# streaming ROUND: each of the round's 11 streams has had tokens.
+streaming() { [ "$(grep -l '^data: {.*tok1' "$T"/r$1.* 2>/dev/null | wc -l)" = 11 ]; }
 running() { [ "$(ps_field many status)" = running ] && [ "$(ps_field one status)" = running ]; }
 
 # 1. kill -9 with 11 streams in flight and nobody waiting: one reap removes every lease.

@@ -81,7 +81,7 @@ public:
 
     // Under the lock: reclaims dead owners' leases, queues ours (once: past max_queue waiting,
     // QueueFull) and makes it active when it is our turn. True when it is.
-    bool try_take() {
+    bool try_take(bool may_take = true) {
         auto locked = open_locked(dir_);
         auto& store = locked.store;
         Transaction tx(store);
@@ -91,6 +91,7 @@ public:
             queue(store);
         }
         Turn t = my_turn(store, req_, id_);
+        t.ok = t.ok && may_take;
         if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
         tx.commit();
         if (!t.ok) report(t.place);
@@ -191,10 +192,12 @@ private:
     bool enrolled_ = false;
 };
 
-QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req) : waiter_(std::make_unique<Waiter>(state_dir, req)) {
+QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req, bool take_now)
+    : waiter_(std::make_unique<Waiter>(state_dir, req)) {
     ensure_state_dir(state_dir);
     try {
-        taken_ = waiter_->try_take();
+        taken_ = waiter_->try_take(take_now);
+        tried_ = take_now;
     } catch (...) {
         drop();
         throw;
@@ -211,6 +214,7 @@ void QueuedLease::drop() noexcept {
 Slot QueuedLease::wait() {
     waiter_->restart_clock();
     try {
+        if (!taken_ && !tried_) taken_ = waiter_->try_take();
         while (!taken_) {
             waiter_->wait_until_worth_trying();
             taken_ = waiter_->try_take();
@@ -226,7 +230,7 @@ Slot QueuedLease::wait() {
 
 std::int64_t QueuedLease::id() const { return waiter_ ? waiter_->lease() : 0; }
 
-Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) { return QueuedLease(state_dir, req).wait(); }
+Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) { return QueuedLease(state_dir, req, true).wait(); }
 
 void Slot::release() noexcept {
     if (!id_) return;

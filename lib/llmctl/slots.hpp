@@ -64,10 +64,12 @@ private:
 
 // A lease taken when a request arrives, before it asks for its server (so a server started for
 // it is already in use), and waited on after: `wait` turns it into a Slot. The constructor queues
-// it (QueueFull past max_queue) and may already make it active; destroyed unturned, it is deleted.
+// it (QueueFull past max_queue), waiting: a stop's drain waits for active leases only, and a
+// request waiting for its server to start must not hold one up (`take_now`: active at once when
+// it may be, for a caller whose server runs). Destroyed unturned, it is deleted.
 class QueuedLease {
 public:
-    QueuedLease(const std::string& state_dir, const SlotRequest& req);
+    QueuedLease(const std::string& state_dir, const SlotRequest& req, bool take_now = false);
     QueuedLease(const QueuedLease&) = delete;
     ~QueuedLease();
     // Waits for our turn (as Slot::acquire; the queue timeout counts from this call, not from the
@@ -79,6 +81,7 @@ private:
     void drop() noexcept;
     std::unique_ptr<Waiter> waiter_;
     bool taken_ = false;
+    bool tried_ = false; // the constructor already tried to take it
 };
 
 // Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: FIFO

@@ -6,6 +6,8 @@ mock_config
 # 30 tokens at 10 a second: streams of 3 s.
 mock_model m --tokens-per-second 10 --reply-tokens 30 --request-log "$T/requests.log"
 config_add 'max_concurrent = 4'
+mock_model slow --startup-delay 2s
+config_add 'max_concurrent = 3' 'drain_timeout = "30s"'
 start_serve $((PORT_BASE + 50))
 llmctl start m >/dev/null
 old_pid=$(ps_field m pid)
@@ -58,5 +60,23 @@ new_pid=$(ps_field m pid)
 for j in 1 2; do
   grep -q " \"late $j\"\$" "$T/requests.log" || fail "late $j not in the request log: $(cat "$T/requests.log")"
   [ "$(grep " \"late $j\"\$" "$T/requests.log" | cut -d' ' -f3)" = "$new_pid" ] || fail "late $j not served by the new server: $(cat "$T/requests.log")"
+done
+
+# A stop while requests wait for their model to start does not wait for them (they hold no
+# slot yet: a waiting lease, not an active one); they start it again afterwards.
+slow_pids=()
+for i in 1 2 3; do
+  curl -s -m 60 -o "$T/slow.$i" -w '%{http_code}' "$SERVE_URL/v1/chat/completions" -d "$(chat_body slow "slow $i")" >"$T/slow.$i.status" &
+  slow_pids+=($!)
+done
+wait_for 20 sh -c "'$LLMCTL_BIN' ps --json | grep -q '\"starting\"'" || fail "slow never started: $(llmctl ps)"
+began=$(date +%s%N)
+expect_rc 0 llmctl stop slow
+took=$(( ($(date +%s%N) - began) / 1000000 ))
+[ $took -lt 10000 ] || fail "stop during the start took ${took} ms: it waited for requests that hold no slot ($ERR)"
+for p in "${slow_pids[@]}"; do wait "$p" || true; done
+for i in 1 2 3; do
+  [ "$(cat "$T/slow.$i.status")" = 200 ] && [ "$(json_get choices.0.message.content <"$T/slow.$i")" = "slow $i" ] ||
+    fail "slow request $i: HTTP $(cat "$T/slow.$i.status"): $(cat "$T/slow.$i")"
 done
 echo "serve_drain: ok"

@@ -62,12 +62,7 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
     Target t;
     if (m.external()) {
         t.url = parse_url(m.url);
-        if (!m.api_key_env.empty()) {
-            const char* key = std::getenv(m.api_key_env.c_str());
-            if (!key || !*key)
-                throw Error(Exit::config, fmt::format("model \"{}\" needs an API key in ${}, which is not set", m.name, m.api_key_env));
-            t.bearer = key;
-        }
+        t.bearer = external_api_key(m);
         return t;
     }
     if (o.no_start) {

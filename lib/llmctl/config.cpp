@@ -125,4 +125,12 @@ std::string config_hash(const ModelConfig& m) {
     return fmt::format("{:016x}", h);
 }
 
+std::string external_api_key(const ModelConfig& m) {
+    if (m.api_key_env.empty()) return {};
+    const char* key = std::getenv(m.api_key_env.c_str());
+    if (!key || !*key)
+        throw Error(Exit::config, fmt::format("model \"{}\" needs an API key in ${}, which is not set", m.name, m.api_key_env));
+    return key;
+}
+
 } // namespace llmctl

@@ -106,6 +106,10 @@ bool valid_health(const std::string& health);
 // Expands {host} {port} {name} placeholders and a leading "~/" in one string.
 std::string expand_placeholders(const std::string& s, const std::string& host, int port, const std::string& name);
 
+// The API key of an external model: the value of its api_key_env ("" when it has none).
+// Throws Error(config) when the variable is not set.
+std::string external_api_key(const ModelConfig& m);
+
 // A stable hash of what makes a running server match its config (argv, env, cwd, health).
 std::string config_hash(const ModelConfig& m);
 

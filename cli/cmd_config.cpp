@@ -55,6 +55,7 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
         }
         nlohmann::json j = {{"source", cfg.source}, {"models", nlohmann::json::object()}};
         j["defaults"] = defaults_json(cfg.defaults);
+        j["serve"] = serve_json(cfg.serve);
         for (auto& [name, m] : cfg.models) j["models"][name] = model_json(m);
         if (*json) {
             std::cout << json_text(j, 2) << "\n";

@@ -109,4 +109,28 @@ Url parse_url(const std::string& url) {
     return u;
 }
 
+std::optional<std::pair<std::string, int>> parse_listen_address(const std::string& s) {
+    std::string host = "127.0.0.1", port = s;
+    auto colon = s.rfind(':');
+    if (colon != std::string::npos) {
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+        if (host.empty()) host = "127.0.0.1";
+        if (host.front() == '[') {
+            if (host.back() != ']') return std::nullopt;
+        } else if (host.find(':') != std::string::npos)
+            return std::nullopt; // a bare IPv6 literal needs brackets before its port
+    }
+    if (!valid_host(host) || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+    int n = std::atoi(port.c_str());
+    if (n > 65535) return std::nullopt;
+    return std::pair{bare_host(host), n};
+}
+
+bool is_loopback(const std::string& host) {
+    std::string h = bare_host(host);
+    return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+}
+
 } // namespace llmctl

@@ -3,7 +3,9 @@
 // forms the rest needs: an address a client can connect to, and a URL a person can paste or
 // llmctl can connect to.
 
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace llmctl {
 
@@ -32,6 +34,13 @@ std::string url_host(const std::string& host);
 // "http://HOST:PORT" for a server bound to `host`, usable as is: an IPv6 literal in brackets, a
 // wildcard as the loopback of its family ("http://[::1]:8080", "http://127.0.0.1:8080").
 std::string http_url(const std::string& host, int port);
+
+// A listen address: "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT" (the last two on 127.0.0.1), as
+// {host without brackets, port}; nullopt for anything else. Port 0 means any free port.
+std::optional<std::pair<std::string, int>> parse_listen_address(const std::string& s);
+
+// True for a loopback address or "localhost": only this machine can connect.
+bool is_loopback(const std::string& host);
 
 // Splits "http://host:port/base" into its parts; throws Error(config) for other forms.
 struct Url {

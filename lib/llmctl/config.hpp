@@ -56,9 +56,23 @@ struct ModelConfig : Settings {
     bool external() const { return !url.empty(); }
 };
 
+// [serve]: `llmctl serve`'s settings (its flags override them; llmctl.toml(5), SERVE KEYS).
+struct ServeSettings {
+    std::string listen = "127.0.0.1:8080";  // HOST:PORT, [V6]:PORT, :PORT or PORT
+    std::string api_key_env;                // clients must send this variable's value; "" = none
+    std::vector<std::string> cors_origins;  // browser origins allowed ("*": any)
+    std::vector<std::string> allowed_hosts; // more Host header names than the listen address
+    std::uint64_t max_body = 32ull << 20;   // larger request bodies: 413
+    Millis header_timeout{10'000};          // a request's headers must arrive within this
+    Millis drain_timeout{30'000};           // on SIGTERM/SIGINT: time for requests in flight
+    int max_queue = 64;                     // waiting requests per model beyond which: 429
+    Millis reap_every{30'000};              // serve runs reap this often; 0 = never
+};
+
 struct Config {
     std::string source; // the file it came from, or "<built-in>"
     Defaults defaults;
+    ServeSettings serve;
     std::map<std::string, ModelConfig> models;
 
     // The model, or nullptr.

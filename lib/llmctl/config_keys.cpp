@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <functional>
+#include <type_traits>
 #include <toml++/toml.h>
 
 namespace llmctl {
@@ -116,46 +117,54 @@ private:
     std::string source_;
 };
 
-// A key with how it is read into, and shown from, the settings of its scope.
-struct KeyRule {
+// A key with how it is read into, and shown from, the settings of its scope: Settings (a model's
+// or [defaults]) or ServeSettings ([serve]).
+template <class Target>
+struct Rule {
     ConfigKey key;
-    std::function<void(const Reader&, const toml::node&, Settings&)> read;
-    std::function<nlohmann::json(const Settings&)> show;
+    std::function<void(const Reader&, const toml::node&, Target&)> read;
+    std::function<nlohmann::json(const Target&)> show;
 };
+using KeyRule = Rule<Settings>;
+using ServeRule = Rule<ServeSettings>;
+
+// The settings object a member of `Owner` is read into: Settings for Defaults and ModelConfig.
+template <class Owner>
+using TargetOf = std::conditional_t<std::is_base_of_v<Settings, Owner>, Settings, Owner>;
 
 // The settings a key's scope says they are: [defaults] keys are read into Defaults, model keys
 // into a ModelConfig, shared keys into either.
 template <class Owner>
-Owner& as(Settings& s) {
+Owner& as(TargetOf<Owner>& s) {
     return static_cast<Owner&>(s);
 }
 template <class Owner>
-const Owner& as(const Settings& s) {
+const Owner& as(const TargetOf<Owner>& s) {
     return static_cast<const Owner&>(s);
 }
 
 template <class Owner, class V, class Get, class Show>
-KeyRule field(ConfigKey k, V Owner::*m, Get get, Show show) {
-    return {k, [=](const Reader& r, const toml::node& n, Settings& s) { as<Owner>(s).*m = get(r, n, k.name); },
-            [=](const Settings& s) { return nlohmann::json(show(as<Owner>(s).*m)); }};
+Rule<TargetOf<Owner>> field(ConfigKey k, V Owner::*m, Get get, Show show) {
+    return {k, [=](const Reader& r, const toml::node& n, TargetOf<Owner>& s) { as<Owner>(s).*m = get(r, n, k.name); },
+            [=](const TargetOf<Owner>& s) { return nlohmann::json(show(as<Owner>(s).*m)); }};
 }
 
 template <class Owner>
-KeyRule duration_key(ConfigKey k, Millis Owner::*m) {
+Rule<TargetOf<Owner>> duration_key(ConfigKey k, Millis Owner::*m) {
     return field(
         k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.duration(n, key); },
         [](Millis v) { return format_duration(v); });
 }
 
 template <class Owner>
-KeyRule integer_key(ConfigKey k, int Owner::*m, long lo, long hi) {
+Rule<TargetOf<Owner>> integer_key(ConfigKey k, int Owner::*m, long lo, long hi) {
     return field(
         k, m, [lo, hi](const Reader& r, const toml::node& n, std::string_view key) { return r.integer(n, key, lo, hi); },
         [](int v) { return v; });
 }
 
 template <class Owner>
-KeyRule string_key(ConfigKey k, std::string Owner::*m) {
+Rule<TargetOf<Owner>> string_key(ConfigKey k, std::string Owner::*m) {
     return field(
         k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
         [](const std::string& v) { return v; });
@@ -163,7 +172,7 @@ KeyRule string_key(ConfigKey k, std::string Owner::*m) {
 
 // A string that may be left out: shown as null then.
 template <class Owner>
-KeyRule optional_string_key(ConfigKey k, std::string Owner::*m) {
+Rule<TargetOf<Owner>> optional_string_key(ConfigKey k, std::string Owner::*m) {
     return field(
         k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.string(n, key); },
         [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); });
@@ -195,16 +204,54 @@ std::vector<std::string> read_command(const Reader& r, const toml::node& n, std:
     return argv;
 }
 
-std::vector<std::string> read_aliases(const Reader& r, const toml::node& n, std::string_view) {
+// An array of non-empty strings; `like` is an example value for the message.
+std::vector<std::string> read_strings(const Reader& r, const toml::node& n, std::string_view key, std::string_view like) {
     auto* arr = n.as_array();
-    if (!arr) r.fail(n.source(), "\"aliases\" must be an array of strings, like [\"gpt-4o\", \"default\"]");
+    if (!arr) r.fail(n.source(), fmt::format("\"{}\" must be an array of strings, like {}", key, like));
     std::vector<std::string> out;
     for (auto&& el : *arr) {
-        std::string a = r.string(el, "aliases[]");
-        if (a.empty()) r.fail(el.source(), "an alias must not be empty");
+        std::string a = r.string(el, fmt::format("{}[]", key));
+        if (a.empty()) r.fail(el.source(), fmt::format("an entry of \"{}\" must not be empty", key));
         out.push_back(std::move(a));
     }
     return out;
+}
+
+std::vector<std::string> read_aliases(const Reader& r, const toml::node& n, std::string_view key) {
+    return read_strings(r, n, key, "[\"gpt-4o\", \"default\"]");
+}
+
+std::string read_listen(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string listen = r.string(n, key);
+    if (!parse_listen_address(listen))
+        r.fail(n.source(), fmt::format("\"listen\" = \"{}\" is not HOST:PORT", listen),
+               "e.g. \"127.0.0.1:8080\", \"[::1]:8080\", \"0.0.0.0:8080\" (every interface: needs api_key_env) or \":8080\"");
+    return listen;
+}
+
+std::vector<std::string> read_hosts(const Reader& r, const toml::node& n, std::string_view key) {
+    auto hosts = read_strings(r, n, key, "[\"llm.example.lan\", \"192.168.1.20\"]");
+    for (auto& h : hosts)
+        if (h.find_first_of(" /?#@") != std::string::npos)
+            r.fail(n.source(), fmt::format("\"{}\" holds \"{}\", which is not a host name", key, h),
+                   "give names as clients write them in the URL, without scheme or port");
+    return hosts;
+}
+
+std::vector<std::string> read_origins(const Reader& r, const toml::node& n, std::string_view key) {
+    auto origins = read_strings(r, n, key, "[\"http://localhost:3000\"]");
+    for (auto& o : origins)
+        if (o != "*" && o.rfind("http://", 0) != 0 && o.rfind("https://", 0) != 0)
+            r.fail(n.source(), fmt::format("\"{}\" holds \"{}\", which is not an origin", key, o),
+                   "an origin is SCHEME://HOST[:PORT] as a browser sends it, e.g. \"http://localhost:3000\", or \"*\" for any");
+    return origins;
+}
+
+template <class Owner>
+Rule<TargetOf<Owner>> size_key(ConfigKey k, std::uint64_t Owner::*m) {
+    return field(
+        k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.size(n, key); },
+        [](std::uint64_t v) { return format_size(v); });
 }
 
 std::string read_url(const Reader& r, const toml::node& n, std::string_view key) {
@@ -297,14 +344,33 @@ const std::vector<KeyRule>& rules() {
                      &Settings::stall_timeout),
         duration_key({"request_timeout", shared, both, "duration", "chat: the whole answer"}, &Settings::request_timeout),
         duration_key({"queue_timeout", shared, both, "duration", "chat: the longest wait for a slot"}, &Settings::queue_timeout),
-        field(
-            {"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size,
-            [](const Reader& r, const toml::node& n, std::string_view key) { return r.size(n, key); },
-            [](std::uint64_t v) { return format_size(v); }),
+        size_key({"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size),
         integer_key({"log_keep", shared, managed, "integer", "rotated log files to keep"}, &Settings::log_keep, 0, 1000),
 
         integer_key({"max_inflight", defaults, both, "integer", "chat requests that may run at once over all models"},
                     &Defaults::max_inflight, 0, 100000),
+    };
+    return table;
+}
+
+// The keys of [serve], in the order of llmctl.toml(5); `llmctl serve`'s flags override them.
+const std::vector<ServeRule>& serve_rules() {
+    using enum KeyUse;
+    constexpr KeyScope serve = KeyScope::serve;
+    static const std::vector<ServeRule> table = {
+        field({"listen", serve, both, "string", "the address llmctl serve listens on"}, &ServeSettings::listen, read_listen,
+              [](const std::string& v) { return v; }),
+        optional_string_key({"api_key_env", serve, both, "string", "the variable holding the key clients must send"},
+                            &ServeSettings::api_key_env),
+        field({"cors_origins", serve, both, "[string, ...]", "browser origins allowed to call"}, &ServeSettings::cors_origins, read_origins,
+              [](const std::vector<std::string>& v) { return v; }),
+        field({"allowed_hosts", serve, both, "[string, ...]", "more Host names clients may use than the listen address"},
+              &ServeSettings::allowed_hosts, read_hosts, [](const std::vector<std::string>& v) { return v; }),
+        size_key({"max_body", serve, both, "size", "the largest request body"}, &ServeSettings::max_body),
+        duration_key({"header_timeout", serve, both, "duration", "time for a request's headers"}, &ServeSettings::header_timeout),
+        duration_key({"drain_timeout", serve, both, "duration", "on SIGTERM, time for requests in flight"}, &ServeSettings::drain_timeout),
+        integer_key({"max_queue", serve, both, "integer", "requests that may wait per model"}, &ServeSettings::max_queue, 1, 1000000),
+        duration_key({"reap_every", serve, both, "duration", "how often serve runs reap"}, &ServeSettings::reap_every),
     };
     return table;
 }
@@ -319,6 +385,10 @@ const KeyRule* rule_for(std::string_view name, KeyScope table) {
 
 std::vector<std::string> names_allowed_in(KeyScope table) {
     std::vector<std::string> out;
+    if (table == KeyScope::serve) {
+        for (const auto& r : serve_rules()) out.emplace_back(r.key.name);
+        return out;
+    }
     for (const auto& r : rules())
         if (allowed_in(r.key, table)) out.emplace_back(r.key.name);
     return out;
@@ -340,11 +410,16 @@ public:
         }
         Config cfg;
         cfg.source = r_.source();
-        check_keys(root, {"defaults", "models"}, "the top level");
+        check_keys(root, {"defaults", "models", "serve"}, "the top level");
         if (auto* d = root.get("defaults")) {
             auto* t = d->as_table();
             if (!t) r_.fail(d->source(), "\"defaults\" must be a table ([defaults])");
             read_keys(*t, KeyScope::defaults, "[defaults]", cfg.defaults);
+        }
+        if (auto* sv = root.get("serve")) {
+            auto* t = sv->as_table();
+            if (!t) r_.fail(sv->source(), "\"serve\" must be a table ([serve])");
+            read_serve_keys(*t, cfg.serve);
         }
         if (auto* m = root.get("models")) {
             auto* t = m->as_table();
@@ -367,6 +442,13 @@ private:
     void read_keys(const toml::table& t, KeyScope table, const std::string& where, Settings& into) const {
         check_keys(t, names_allowed_in(table), where);
         for (auto&& [k, v] : t) rule_for(k.str(), table)->read(r_, v, into);
+    }
+
+    void read_serve_keys(const toml::table& t, ServeSettings& into) const {
+        check_keys(t, names_allowed_in(KeyScope::serve), "[serve]");
+        for (auto&& [k, v] : t)
+            for (const auto& r : serve_rules())
+                if (r.key.name == k.str()) r.read(r_, v, into);
     }
 
     void parse_model(const std::string& name, const toml::source_region& at, const toml::node& node, Config& cfg) const {
@@ -404,7 +486,14 @@ private:
 std::vector<ConfigKey> config_keys() {
     std::vector<ConfigKey> out;
     for (const auto& r : rules()) out.push_back(r.key);
+    for (const auto& r : serve_rules()) out.push_back(r.key);
     return out;
+}
+
+nlohmann::json serve_json(const ServeSettings& s) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& r : serve_rules()) j[std::string(r.key.name)] = r.show(s);
+    return j;
 }
 
 Config parse_config(const std::string& text, const std::string& source) { return Parser(source).parse(text); }

@@ -16,6 +16,7 @@ enum class KeyScope {
     model,    // MODEL KEYS: only in [models.NAME]
     shared,   // SHARED KEYS: in [defaults] and in [models.NAME], where it overrides the default
     defaults, // DEFAULTS-ONLY KEYS: only in [defaults]
+    serve,    // SERVE KEYS: only in [serve]
 };
 
 // Which models a key means something for.
@@ -38,6 +39,9 @@ std::vector<ConfigKey> config_keys();
 
 // [defaults] resolved, as `config show --json` prints it: every shared and defaults-only key.
 nlohmann::json defaults_json(const Defaults& d);
+
+// [serve] resolved, as `config show --json` prints it.
+nlohmann::json serve_json(const ServeSettings& s);
 
 // A model resolved, as `config show --json` prints it: its name, its kind ("managed" or
 // "external") and every key that applies to that kind; unset optional keys are null.

@@ -44,7 +44,8 @@ std::optional<std::pair<std::string, ManEntry>> parse_entry(const std::string& l
     return std::pair{name, e};
 }
 
-// The "*key* = ..." lines of llmctl.toml(5), by key, with the section each is in.
+// The "*key* = ..." lines of llmctl.toml(5), by "SECTION/key" (a name may be in two sections:
+// a model's api_key_env and [serve]'s), with the section each is in.
 std::map<std::string, ManEntry> man_entries() {
     auto text = read_file(std::string(LLMCTL_SOURCE_DIR) + "/man/llmctl.toml.5.scd");
     EXPECT_TRUE(text) << "cannot read man/llmctl.toml.5.scd";
@@ -55,7 +56,7 @@ std::map<std::string, ManEntry> man_entries() {
         if (line.rfind("# ", 0) == 0) section = line.substr(2);
         if (auto entry = parse_entry(line)) {
             entry->second.section = section;
-            out[entry->first] = entry->second;
+            out[section + "/" + entry->first] = entry->second;
         }
     }
     return out;
@@ -66,6 +67,7 @@ std::string section_of(KeyScope s) {
     case KeyScope::model: return "MODEL KEYS";
     case KeyScope::shared: return "SHARED KEYS";
     case KeyScope::defaults: return "DEFAULTS-ONLY KEYS";
+    case KeyScope::serve: return "SERVE KEYS";
     }
     return "";
 }
@@ -85,9 +87,8 @@ TEST(ConfigKeys, EveryKeyIsDocumentedInItsSectionWithItsType) {
     auto man = man_entries();
     ASSERT_GE(man.size(), 20u);
     for (const auto& k : config_keys()) {
-        std::string name(k.name);
+        std::string name = section_of(k.scope) + "/" + std::string(k.name);
         ASSERT_TRUE(man.count(name)) << "llmctl.toml(5) does not document " << name;
-        EXPECT_EQ(man[name].section, section_of(k.scope)) << name;
         EXPECT_EQ(man[name].type, k.type) << name;
         EXPECT_FALSE(k.doc.empty()) << name;
     }
@@ -95,7 +96,8 @@ TEST(ConfigKeys, EveryKeyIsDocumentedInItsSectionWithItsType) {
 
 TEST(ConfigKeys, EveryDocumentedKeyIsAKey) {
     std::set<std::string> names;
-    for (const auto& k : config_keys()) EXPECT_TRUE(names.insert(std::string(k.name)).second) << "declared twice: " << k.name;
+    for (const auto& k : config_keys())
+        EXPECT_TRUE(names.insert(section_of(k.scope) + "/" + std::string(k.name)).second) << "declared twice: " << k.name;
     for (const auto& [name, e] : man_entries())
         EXPECT_TRUE(names.count(name)) << "llmctl.toml(5) documents " << name << ", which llmctl refuses";
 }
@@ -104,12 +106,18 @@ TEST(ConfigKeys, EveryDocumentedKeyIsAKey) {
 TEST(ConfigKeys, DocumentedDefaultsAreTheBuiltInOnes) {
     auto man = man_entries();
     const nlohmann::json builtin = defaults_json(Defaults{});
+    const nlohmann::json serve_builtin = serve_json(ServeSettings{});
     for (const auto& k : config_keys()) {
         if (k.scope == KeyScope::model) continue;
         std::string name(k.name);
-        ASSERT_FALSE(man[name].fallback.empty()) << "llmctl.toml(5) gives no default for " << name;
-        auto cfg = parse_config("[defaults]\n" + name + " = " + man[name].fallback + "\n", "t.toml");
-        EXPECT_EQ(defaults_json(cfg.defaults)[name], builtin[name]) << name << ": documented " << man[name].fallback;
+        const ManEntry& e = man[section_of(k.scope) + "/" + name];
+        ASSERT_FALSE(e.fallback.empty()) << "llmctl.toml(5) gives no default for " << name;
+        bool serve = k.scope == KeyScope::serve;
+        auto cfg = parse_config((serve ? "[serve]\n" : "[defaults]\n") + name + " = " + e.fallback + "\n", "t.toml");
+        if (serve)
+            EXPECT_EQ(serve_json(cfg.serve)[name], serve_builtin[name]) << name << ": documented " << e.fallback;
+        else
+            EXPECT_EQ(defaults_json(cfg.defaults)[name], builtin[name]) << name << ": documented " << e.fallback;
     }
 }
 
@@ -135,6 +143,10 @@ TEST(ConfigKeys, ShowHasEveryKeyThatApplies) {
     EXPECT_EQ(outside["kind"], "external");
     for (const auto& k : config_keys()) {
         std::string name(k.name);
+        if (k.scope == KeyScope::serve) {
+            EXPECT_TRUE(serve_json(cfg.serve).contains(name)) << name;
+            continue;
+        }
         EXPECT_EQ(d.contains(name), k.scope != KeyScope::model) << name;
         EXPECT_EQ(managed.contains(name), k.scope != KeyScope::defaults && k.use != KeyUse::external) << name;
         EXPECT_EQ(outside.contains(name), k.scope != KeyScope::defaults && k.use != KeyUse::managed) << name;
@@ -143,4 +155,24 @@ TEST(ConfigKeys, ShowHasEveryKeyThatApplies) {
     EXPECT_TRUE(managed["cwd"].is_null());
     EXPECT_TRUE(outside["api_key_env"].is_null());
     EXPECT_EQ(managed["first_token_timeout"], "5m");
+}
+
+TEST(ConfigKeys, ServeKeysAreReadOnlyInServe) {
+    auto cfg =
+        parse_config("[serve]\nlisten = \"[::1]:9000\"\nmax_queue = 5\nreap_every = \"2s\"\ncors_origins = [\"http://a:1\"]\n", "t.toml");
+    EXPECT_EQ(cfg.serve.listen, "[::1]:9000");
+    EXPECT_EQ(cfg.serve.max_queue, 5);
+    EXPECT_EQ(cfg.serve.reap_every, Millis(2000));
+    EXPECT_EQ(cfg.serve.cors_origins, std::vector<std::string>{"http://a:1"});
+    EXPECT_FALSE(parses("[defaults]\nlisten = \":8080\"\n"));
+    EXPECT_FALSE(parses("[serve]\nmax_concurrent = 2\n"));
+    EXPECT_FALSE(parses("[serve]\nlisten = \"8080:x\"\n"));
+    EXPECT_FALSE(parses("[serve]\ncors_origins = [\"localhost:3000\"]\n"));
+    EXPECT_FALSE(parses("serve = 3\n"));
+    try {
+        parse_config("[serve]\nlistn = \":1\"\n", "t.toml");
+        FAIL() << "a typo in [serve] was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("did you mean \"listen\""), std::string::npos) << e.what();
+    }
 }

@@ -139,10 +139,26 @@ private:
     bool terminal_, shown_ = false;
 };
 
-// One request: slot, POST, relay to `out` (none: keep the answer for --json). Throws Error with
-// the documented codes.
+// What a request of this chat asks of the model's slots; the queue place goes to `line`.
+SlotRequest slot_request(const Opts& o, const ModelConfig& m, const Config& cfg, QueueLine& line) {
+    SlotRequest sr;
+    sr.model = m.name;
+    sr.max_concurrent = std::max(1, m.max_concurrent);
+    sr.max_inflight = cfg.defaults.max_inflight;
+    if (o.queue_limit) {
+        if (o.queue_limit->count() > 0) sr.queue_timeout = o.queue_limit; // --queue-timeout 0: no limit
+    } else if (m.queue_timeout.count() > 0)
+        sr.queue_timeout = m.queue_timeout;
+    sr.cancelled = [] { return sigint_received(); };
+    sr.on_wait = [&line, name = m.name](int place) { line.show(name, place); };
+    return sr;
+}
+
+// One request: slot (the lease `queued` when the chat began, else a new one), POST, relay to
+// `out` (none: keep the answer for --json). Throws Error with the documented codes.
 Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
-          const HttpTimeouts& timeouts, AnswerOut* out, const std::function<void()>& refresh_target) {
+          const HttpTimeouts& timeouts, AnswerOut* out, const std::function<void()>& refresh_target, QueueLine& queue_line,
+          std::optional<QueuedLease>& queued) {
     nlohmann::json body{{"model", m.model.empty() ? m.name : m.model}, {"stream", !o.no_stream}};
     auto& arr = body["messages"] = nlohmann::json::array();
     for (auto& [role, text] : msgs) arr.push_back({{"role", role}, {"content", text}});
@@ -153,18 +169,8 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     if (!o.stop.empty()) body["stop"] = o.stop;
     if (!o.no_stream) body["stream_options"] = {{"include_usage", true}};
 
-    SlotRequest sr;
-    sr.model = m.name;
-    sr.max_concurrent = std::max(1, m.max_concurrent);
-    sr.max_inflight = cfg.defaults.max_inflight;
-    if (o.queue_limit) {
-        if (o.queue_limit->count() > 0) sr.queue_timeout = o.queue_limit; // --queue-timeout 0: no limit
-    } else if (m.queue_timeout.count() > 0)
-        sr.queue_timeout = m.queue_timeout;
-    sr.cancelled = [] { return sigint_received(); };
-    QueueLine queue_line(!o.quiet && ::isatty(STDERR_FILENO));
-    sr.on_wait = [&](int place) { queue_line.show(m.name, place); };
-    Slot slot = Slot::acquire(dir, sr);
+    Slot slot = queued ? queued->wait() : Slot::acquire(dir, slot_request(o, m, cfg, queue_line));
+    queued.reset();
     queue_line.clear();
     // While we queued, a stop or restart may have drained and replaced the server (no slot is
     // granted while it is `stopping`), or, in the interactive loop, the server died since the
@@ -403,6 +409,13 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         // Ctrl-C while the server starts kills us as it would `start` (crash-safe: the next
         // start or reap adopts it); from here on it cancels the request and frees the slot.
         o->quiet = g.verbosity < 0;
+        // A one-shot chat queues its lease before it asks for the server, as serve's requests do:
+        // a server started for it is in use at once (never idle, never reaped under it), and its
+        // place in the queue is kept from its arrival. (The interactive loop does not: a lease
+        // waiting while a person types would hold up everyone queued behind it.)
+        QueueLine queue_line(!o->quiet && ::isatty(STDERR_FILENO));
+        std::optional<QueuedLease> queued;
+        if (prompt) queued.emplace(dir, slot_request(*o, m, cfg, queue_line));
         Target target = resolve_target(*o, m, dir, g);
         catch_sigint();
         Messages history;
@@ -416,7 +429,8 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
             if (!o->system.empty()) msgs.emplace_back("system", o->system);
             msgs.insert(msgs.end(), history.begin(), history.end());
             msgs.emplace_back("user", text);
-            Reply r = ask(*o, m, dir, cfg, target, msgs, timeouts, out, [&] { target = resolve_target(*o, m, dir, g); });
+            Reply r = ask(
+                *o, m, dir, cfg, target, msgs, timeouts, out, [&] { target = resolve_target(*o, m, dir, g); }, queue_line, queued);
             history.emplace_back("user", text);
             history.emplace_back("assistant", r.text);
             if (!o->session.empty()) save_turn(dir, o->session, m.name, text, r.text);

@@ -94,9 +94,11 @@ Config logs_config(const Globals& g, bool rotate) {
                                         : std::string("only the log files are read"));
 }
 
-// Refuses a name that is neither configured nor has a log (exit 4, with "did you mean").
+// Refuses a name that is neither configured nor has a log (exit 4, with "did you mean"). The
+// gateways' access log, @serve, is a name too.
 void check_name(const Config& cfg, const std::string& dir, const std::string& name) {
-    if (!valid_model_name(name)) throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name));
+    if (!valid_model_name(name) && name != k_gateway_log_name)
+        throw Error(Exit::usage, fmt::format("bad server name \"{}\"", name), "the gateways' access log is @serve");
     if (cfg.find(name) || exists(log_path(dir, name))) return;
     auto known = cfg.model_names();
     for (auto& n : logged_names(dir)) known.push_back(n);
@@ -150,7 +152,7 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g) {
         bool follow = false, path = false, all = false, rotate = false;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("name", o->name, "Server or model name")->type_name("NAME");
+    app.add_option("name", o->name, "Server or model name, or @serve (the access log of llmctl serve)")->type_name("NAME");
     app.add_option("-n,--lines", o->lines, "Show the last N lines (default 50), across rotated files")
         ->type_name("N")
         ->check(number_between(0, HUGE_VAL));

@@ -79,7 +79,7 @@ _llmctl() {
     restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
     exec) opts="--keep --"; ((npos == 0)) && names=models ;;
     ps) opts="-a --all --json -q --quiet --health" ;;
-    serve) opts="--listen --api-key-env --no-auth --cors-origin --max-body --header-timeout --drain-timeout --max-queue" ;;
+    serve) opts="--listen --api-key-env --no-auth --cors-origin --allow-host --max-body --header-timeout --drain-timeout --max-queue --reap-every" ;;
     chat)
         opts="-s --system --max-tokens --temperature --top-p --seed --stop --no-stream --json --no-start
               --timeout --connect-timeout --first-token-timeout --stall-timeout --queue-timeout --session"

@@ -81,6 +81,8 @@ complete -c llmctl -n "__fish_seen_subcommand_from serve" -l max-body -x -d 'Lar
 complete -c llmctl -n "__fish_seen_subcommand_from serve" -l header-timeout -x -d 'Time for the headers'
 complete -c llmctl -n "__fish_seen_subcommand_from serve" -l drain-timeout -x -d 'Time for requests in flight on SIGTERM'
 complete -c llmctl -n "__fish_seen_subcommand_from serve" -l max-queue -x -d 'Requests waiting per model before 429'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l allow-host -x -d 'Another Host name clients may use'
+complete -c llmctl -n "__fish_seen_subcommand_from serve" -l reap-every -x -d 'How often serve runs reap'
 
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -s a -l all -d 'Include failed servers'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l json -d 'Print a JSON array'

@@ -11,10 +11,12 @@ namespace {
 std::atomic<bool> g_sigint{false};
 volatile sig_atomic_t g_cancel = 0; // the signal that cancelled
 volatile sig_atomic_t g_forward_target = 0;
+std::atomic<bool> g_sighup{false};
 
 void on_sigint(int) { g_sigint = true; }
 
 void on_cancel(int sig) { g_cancel = sig; }
+void on_sighup(int) { g_sighup = true; }
 
 // Passed on: signals sent with kill(2), except by the target itself.
 void forward(int sig, siginfo_t* info, void*) {
@@ -46,6 +48,15 @@ void catch_cancel() {
 }
 
 int cancel_signal() { return g_cancel; }
+
+void catch_sighup() {
+    struct sigaction sa {};
+    sa.sa_handler = on_sighup;
+    sa.sa_flags = SA_RESTART;
+    install({SIGHUP}, sa);
+}
+
+bool take_sighup() { return g_sighup.exchange(false); }
 
 void forward_signals() {
     struct sigaction sa {};

@@ -19,6 +19,12 @@ void catch_cancel();
 // The signal that cancelled (the last one caught), 0 while none came.
 int cancel_signal();
 
+// From now on SIGHUP sets a flag instead of killing or cancelling (a daemon's "reload", for
+// `llmctl serve`); call after catch_cancel.
+void catch_sighup();
+// True when a SIGHUP came since the last call.
+bool take_sighup();
+
 // From now on SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that someone sent with
 // kill(2) are passed on to the forwarding target (SA_RESTART). One from the terminal (si_code
 // SI_KERNEL) is not: it already reached the target when that shares our process group.

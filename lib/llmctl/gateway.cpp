@@ -3,18 +3,24 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/gateway_proxy.hpp"
+#include "llmctl/gateway_reaper.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
+#include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/request_guard.hpp"
 #include "llmctl/shared_starts.hpp"
+#include "llmctl/systemd_notify.hpp"
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <malloc.h>
 #include <mutex>
@@ -76,14 +82,17 @@ void raise_open_file_limit() {
     }
 }
 
+// The settings in force, and the request guard's rules made of them: one immutable snapshot that a
+// request holds from its first byte to its last, so a reload never changes a request midway.
+struct Policy {
+    GatewaySettings settings;
+    GuardRules rules;
+    const Config& config() const { return *settings.config; }
+};
+
 class Gateway {
 public:
-    Gateway(const GatewayOptions& o, const Config& cfg) : o_(o), cfg_(cfg) {
-        rules_.listen_host = o.listen_host;
-        rules_.listen_port = o.listen_port;
-        rules_.cors_origins = o.cors_origins;
-        rules_.api_key = o.api_key;
-    }
+    explicit Gateway(const GatewayOptions& o) : o_(o) { install(o.settings); }
 
     bool run() {
         raise_open_file_limit();
@@ -93,14 +102,59 @@ public:
         asio::io_context ioc;
         tcp::acceptor acceptor(ioc);
         listen(acceptor);
-        if (o_.on_ready) o_.on_ready(http_url(o_.listen_host, o_.listen_port));
-        accept_until_stopped(ioc, acceptor);
-        acceptor.close();
-        stopping_ = true;
+        open_access_log();
+        std::string url = http_url(o_.listen_host, o_.listen_port);
+        if (o_.on_ready) o_.on_ready(url);
+        notify_systemd(fmt::format("READY=1\nSTATUS=serving on {}/v1\nMAINPID={}", url, ::getpid()));
+        {
+            GatewayReaper reaper(
+                o_.state_dir, [this] { return policy()->settings.config; }, policy()->settings.reap_every,
+                [this](const std::string& line) { log(line); });
+            reaper_ = &reaper;
+            accept_until_stopped(ioc, acceptor);
+            acceptor.close();
+            stopping_ = true;
+            notify_systemd("STOPPING=1\nSTATUS=stopping: finishing the requests in flight");
+            reaper_ = nullptr;
+        }
         return drain();
     }
 
 private:
+    std::shared_ptr<const Policy> policy() const {
+        std::lock_guard<std::mutex> g(policy_mu_);
+        return policy_;
+    }
+
+    void install(const GatewaySettings& settings) {
+        auto p = std::make_shared<Policy>();
+        p->settings = settings;
+        p->rules.listen_host = o_.listen_host;
+        p->rules.listen_port = o_.listen_port;
+        p->rules.cors_origins = settings.cors_origins;
+        p->rules.allowed_hosts = settings.allowed_hosts;
+        p->rules.api_key = settings.api_key;
+        std::lock_guard<std::mutex> g(policy_mu_);
+        policy_ = std::move(p);
+    }
+
+    // SIGHUP or a changed config file: the new settings for the requests that arrive from now
+    // on; those in flight finish under the ones they began with. A config that does not load
+    // leaves the settings in force.
+    void reload_if_asked() {
+        if (!o_.reload_requested || !o_.reload || !o_.reload_requested()) return;
+        notify_systemd("RELOADING=1\nSTATUS=reloading the config");
+        try {
+            GatewaySettings s = o_.reload();
+            install(s);
+            if (reaper_) reaper_->set_period(s.reap_every);
+            log(fmt::format("reloaded the config: {} model(s) from {}", s.config->models.size(), s.config->source));
+        } catch (const std::exception& e) {
+            log(fmt::format("reload failed, the previous config stays in force: {}", e.what()));
+        }
+        notify_systemd("READY=1\nSTATUS=serving");
+    }
+
     void listen(tcp::acceptor& acceptor) {
         boost::system::error_code ec;
         auto addr = asio::ip::make_address(o_.listen_host == "localhost" ? "127.0.0.1" : o_.listen_host, ec);
@@ -115,7 +169,7 @@ private:
             throw Error(Exit::usage, fmt::format("cannot listen on {}:{}: {}", url_host(o_.listen_host), o_.listen_port, ec.message()),
                         ec == asio::error::address_in_use ? "another program holds the port: choose another with --listen HOST:PORT" : "");
         if (o_.listen_port == 0) o_.listen_port = acceptor.local_endpoint().port();
-        rules_.listen_port = o_.listen_port;
+        install(policy()->settings); // the rules name the port actually bound
     }
 
     void accept_until_stopped(asio::io_context& ioc, tcp::acceptor& acceptor) {
@@ -136,6 +190,7 @@ private:
             ioc.restart();
             ioc.run_one_for(std::chrono::milliseconds(100));
             reap_children_now_and_then();
+            reload_if_asked();
         }
     }
 
@@ -189,9 +244,10 @@ private:
     // are still open at drain_timeout.
     bool drain() {
         std::unique_lock<std::mutex> g(mu_);
+        Millis drain_timeout = policy()->settings.drain_timeout;
         if (connections_ > 0)
-            log(fmt::format("stopping: waiting for {} connection(s) (drain_timeout {})", connections_, format_duration(o_.drain_timeout)));
-        auto deadline = clock::now() + (o_.drain_timeout.count() > 0 ? o_.drain_timeout : Millis(0));
+            log(fmt::format("stopping: waiting for {} connection(s) (drain_timeout {})", connections_, format_duration(drain_timeout)));
+        auto deadline = clock::now() + (drain_timeout.count() > 0 ? drain_timeout : Millis(0));
         idle_.wait_until(g, deadline, [&] { return connections_ == 0; });
         if (connections_ == 0) return true;
         log(fmt::format("stopping with {} connection(s) still open (drain_timeout reached)", connections_));
@@ -216,19 +272,22 @@ private:
     void serve_requests(ClientConnection& c) {
         for (bool first = true; !stopping_; first = false) {
             HttpRequest req;
-            ReadResult r = c.read(req, o_.limits, first ? o_.limits.header_timeout : Millis(75'000));
+            auto p = policy();
+            const ReadLimits& limits = p->settings.limits;
+            ReadResult r = c.read(req, limits, first ? limits.header_timeout : Millis(75'000));
             if (r != ReadResult::request) {
-                refuse_unreadable(r, c);
+                refuse_unreadable(r, c, limits);
                 return;
             }
-            handle(req, c);
+            p = policy(); // a reload while the connection sat idle counts for this request
+            handle(req, c, *p);
             if (!c.keep_alive()) return;
         }
     }
 
-    void refuse_unreadable(ReadResult r, ClientConnection& c) {
+    void refuse_unreadable(ReadResult r, ClientConnection& c, const ReadLimits& limits) {
         if (r == ReadResult::too_large)
-            answer(c, ApiError{413, fmt::format("the request body is over max_body ({})", format_size(o_.limits.max_body)),
+            answer(c, ApiError{413, fmt::format("the request body is over max_body ({})", format_size(limits.max_body)),
                                "invalid_request_error", "request_too_large", std::nullopt});
         else if (r == ReadResult::header_too_large)
             answer(c, ApiError{431, "the request's headers are too large", "invalid_request_error", "", std::nullopt});
@@ -247,30 +306,30 @@ private:
         c.respond(status, h, j.dump());
     }
 
-    void handle(HttpRequest& req, ClientConnection& c) {
+    void handle(HttpRequest& req, ClientConnection& c, const Policy& p) {
         const auto began = clock::now();
         ProxyOutcome out;
         std::string model;
         std::string target(req.target());
         std::string origin(req[boost::beast::http::field::origin]);
         std::vector<ClientConnection::Header> cors;
-        if (!origin.empty() && origin_allowed(rules_, origin)) cors = {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
+        if (!origin.empty() && origin_allowed(p.rules, origin)) cors = {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
         auto refuse = [&](const ApiError& e) {
             out.status = e.status;
             out.error = e.message;
             answer(c, e);
         };
-        if (auto e = check_host_and_origin(rules_, req[boost::beast::http::field::host], origin))
+        if (auto e = check_host_and_origin(p.rules, req[boost::beast::http::field::host], origin))
             refuse(*e);
         else if (req.method() == boost::beast::http::verb::options)
             preflight(c, cors, out);
         else if (target == "/health" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
             answer_json(c, 200, {{"status", "ok"}}, cors);
-        } else if (auto k = check_api_key(rules_, req[boost::beast::http::field::authorization]))
+        } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
             refuse(*k);
         else
-            route(req, c, cors, out, model);
+            route(req, c, p, cors, out, model);
         access_log(req, c, model, out, began);
     }
 
@@ -283,18 +342,18 @@ private:
         c.respond(204, h, "");
     }
 
-    void route(HttpRequest& req, ClientConnection& c, const std::vector<ClientConnection::Header>& cors, ProxyOutcome& out,
+    void route(HttpRequest& req, ClientConnection& c, const Policy& p, const std::vector<ClientConnection::Header>& cors, ProxyOutcome& out,
                std::string& model) {
         std::string target(req.target());
         std::string path = target.substr(0, target.find('?'));
         bool post = req.method() == boost::beast::http::verb::post;
         if (path == "/v1/models" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
-            answer_json(c, 200, models_list(cfg_, o_.state_dir), cors);
+            answer_json(c, 200, models_list(p.config(), o_.state_dir), cors);
             return;
         }
         if (post && (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings")) {
-            model_request(req, c, path, out, model);
+            model_request(req, c, p, path, out, model);
             return;
         }
         ApiError e{404, fmt::format("no route for {} {}", std::string(req.method_string()), path), "invalid_request_error", "unknown_url",
@@ -307,7 +366,8 @@ private:
         answer(c, e);
     }
 
-    void model_request(HttpRequest& req, ClientConnection& c, const std::string& path, ProxyOutcome& out, std::string& model) {
+    void model_request(HttpRequest& req, ClientConnection& c, const Policy& p, const std::string& path, ProxyOutcome& out,
+                       std::string& model) {
         auto fail = [&](ApiError e) {
             out.status = e.status;
             out.error = e.message;
@@ -321,8 +381,8 @@ private:
             return fail(
                 {400, "the request has no \"model\": name one of GET /v1/models", "invalid_request_error", "missing_model", std::nullopt});
         model = m->get<std::string>();
-        const ModelConfig* mc = route_model(cfg_, model);
-        if (!mc) return fail({404, unknown_model_message(cfg_, model), "invalid_request_error", "model_not_found", std::nullopt});
+        const ModelConfig* mc = route_model(p.config(), model);
+        if (!mc) return fail({404, unknown_model_message(p.config(), model), "invalid_request_error", "model_not_found", std::nullopt});
         model = mc->name;
         *m = upstream_model_name(*mc);
         ProxyCall call;
@@ -332,8 +392,8 @@ private:
         auto s = body.find("stream");
         call.stream = s != body.end() && s->is_boolean() && s->get<bool>();
         ProxyLimits limits;
-        limits.max_inflight = cfg_.defaults.max_inflight;
-        limits.max_queue = o_.max_queue;
+        limits.max_inflight = p.config().defaults.max_inflight;
+        limits.max_queue = p.settings.max_queue;
         limits.watch = &watch_;
         ++in_flight_;
         struct Done {
@@ -352,20 +412,48 @@ private:
                         out.error.empty() ? "" : fmt::format(" error=\"{}\"", out.error.substr(0, 300))));
     }
 
+    // The access log file, shared by every gateway on the state dir (lines appended whole).
+    void open_access_log() {
+        ensure_state_dir(o_.state_dir);
+        std::string path = log_path(o_.state_dir, k_gateway_log_name);
+        access_log_ = Fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+        if (!access_log_.valid())
+            log(fmt::format("cannot open the access log {}: {} (logging to stderr only)", path, std::strerror(errno)));
+        gateway_tag_ = fmt::format("{}:{}", url_host(o_.listen_host), o_.listen_port);
+    }
+
+    // A line to stderr (through o_.log) and to the access log file, both with the time; the
+    // file's line also names this gateway, as several may share the file.
     void log(const std::string& line) {
-        if (!o_.log) return;
+        std::string stamp = utc_stamp();
         std::lock_guard<std::mutex> g(log_mu_);
-        o_.log(line);
+        if (o_.log) o_.log(stamp + ' ' + line);
+        if (access_log_.valid()) {
+            std::string file_line = fmt::format("{} [{}] {}\n", stamp, gateway_tag_, line);
+            [[maybe_unused]] auto n = ::write(access_log_.get(), file_line.data(), file_line.size()); // a full disk: stderr has it
+        }
+    }
+
+    static std::string utc_stamp() {
+        std::time_t t = std::time(nullptr);
+        std::tm tm{};
+        ::gmtime_r(&t, &tm);
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return buf;
     }
 
     GatewayOptions o_;
-    const Config& cfg_;
-    GuardRules rules_;
+    mutable std::mutex policy_mu_;
+    std::shared_ptr<const Policy> policy_;
+    GatewayReaper* reaper_ = nullptr; // while it runs
     SharedStarts starts_;
     LeaseWatch watch_{o_.state_dir};
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};
     std::mutex mu_, log_mu_;
+    Fd access_log_;
+    std::string gateway_tag_;
     std::condition_variable idle_;
     int connections_ = 0;
     clock::time_point last_reap_ = clock::now();
@@ -374,8 +462,8 @@ private:
 
 } // namespace
 
-bool run_gateway(const GatewayOptions& opts, const Config& config) {
-    auto gateway = std::make_unique<Gateway>(opts, config);
+bool run_gateway(const GatewayOptions& opts) {
+    auto gateway = std::make_unique<Gateway>(opts);
     if (gateway->run()) return true;
     (void)gateway.release(); // threads still use it: it must outlive them (the caller _exits)
     return false;

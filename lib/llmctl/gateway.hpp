@@ -8,22 +8,37 @@
 #include "llmctl/config.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace llmctl {
 
+// What a reload may change (SIGHUP, the config file changed): the config (routing, aliases,
+// limits) and the [serve] settings taken from it and the flags. A request keeps the settings it
+// arrived under until it ends.
+struct GatewaySettings {
+    std::shared_ptr<const Config> config;
+    std::string api_key;                    // "" = no key asked
+    std::vector<std::string> cors_origins;  // browser origins allowed ("*" allows any)
+    std::vector<std::string> allowed_hosts; // more Host names than the listen address
+    ReadLimits limits;
+    Millis drain_timeout{30'000}; // on SIGTERM/SIGINT: how long requests in flight may finish
+    int max_queue = 64;           // waiting leases per model beyond which a request gets 429
+    Millis reap_every{30'000};    // the gateway runs reap this often; 0 = never
+};
+
 struct GatewayOptions {
     std::string state_dir;
     std::string listen_host = "127.0.0.1";
     int listen_port = 8080;
-    std::string api_key;                   // "" = no key asked
-    std::vector<std::string> cors_origins; // browser origins allowed ("*" allows any)
-    ReadLimits limits;
-    Millis drain_timeout{30'000}; // on SIGTERM/SIGINT: how long requests in flight may finish
-    int max_queue = 64;           // waiting leases per model beyond which a request gets 429
+    GatewaySettings settings;
     // Polled every 100 ms: true stops the gateway (it stops accepting and drains).
     std::function<bool()> stop_requested;
+    // Polled every 100 ms: true when the settings should be read again (then `reload` is called;
+    // an Error it throws is logged and the settings in force stay).
+    std::function<bool()> reload_requested;
+    std::function<GatewaySettings()> reload;
     // Called once it listens, with the URL it answers on.
     std::function<void(const std::string& url)> on_ready;
     // One line per request (the access log) and per notable event.
@@ -32,8 +47,8 @@ struct GatewayOptions {
 
 // Listens and serves until stop_requested; returns once the requests in flight finished: true,
 // or false when drain_timeout passed first (their threads still run: the caller must end the
-// process with _exit, not return from main). Throws Error(usage) when the address cannot be
-// bound.
-bool run_gateway(const GatewayOptions& opts, const Config& config);
+// process with _exit, not return from main). Tells systemd (sd_notify) when it is ready, reloads
+// and stops. Throws Error(usage) when the address cannot be bound.
+bool run_gateway(const GatewayOptions& opts);
 
 } // namespace llmctl

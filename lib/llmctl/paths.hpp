@@ -38,6 +38,10 @@ std::string state_db_path(const std::string& dir);
 std::string state_lock_path(const std::string& dir);
 std::string log_path(const std::string& dir, const std::string& name);
 
+// The access log of every `llmctl serve` on a state dir: logs/@serve.log, a name no model can
+// have (llmctl logs @serve reads it; reap rotates it like a server's log).
+inline constexpr const char* k_gateway_log_name = "@serve";
+
 // The names that have a log (logs/NAME.log) in a state dir, sorted.
 std::vector<std::string> logged_names(const std::string& dir);
 

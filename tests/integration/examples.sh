@@ -20,6 +20,9 @@ echo "$OUT" | grep -q '^qwen7b: runs vllm ' || fail "vllm example: $OUT"
 grep -qE '^\* \* \* \* \* llmctl reap$' "$ex/crontab" || fail "crontab example does not run llmctl reap every minute"
 grep -q '^ExecStart=.*llmctl reap' "$ex/systemd/llmctl-reap.service" || fail "systemd service does not run llmctl reap"
 grep -q '^OnCalendar=\|^OnUnitActiveSec=' "$ex/systemd/llmctl-reap.timer" || fail "systemd timer has no schedule"
+grep -q '^ExecStart=.*llmctl serve$' "$ex/systemd/llmctl-serve.service" || fail "systemd service does not run llmctl serve"
+grep -q '^Type=notify$' "$ex/systemd/llmctl-serve.service" || fail "the serve unit is not Type=notify (serve speaks sd_notify)"
+grep -q '^KillMode=process$' "$ex/systemd/llmctl-serve.service" || fail "the serve unit would kill the model servers with it"
 
 # The CI smoke script, against an echo model on this test's ports.
 mock_config

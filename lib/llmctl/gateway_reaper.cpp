@@ -1,0 +1,65 @@
+#include "llmctl/gateway_reaper.hpp"
+
+#include "llmctl/reap.hpp"
+
+#include <fmt/format.h>
+
+namespace llmctl {
+
+GatewayReaper::GatewayReaper(std::string state_dir, ConfigNow config, Millis every, Log log)
+    : state_dir_(std::move(state_dir)), config_(std::move(config)), log_(std::move(log)), every_(every) {
+    thread_ = std::thread([this] { loop(); });
+}
+
+GatewayReaper::~GatewayReaper() {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+}
+
+void GatewayReaper::set_period(Millis every) {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        every_ = every;
+    }
+    wake_.notify_all();
+}
+
+void GatewayReaper::loop() {
+    auto last = std::chrono::steady_clock::now();
+    std::unique_lock<std::mutex> g(mu_);
+    while (!stop_) {
+        if (every_.count() <= 0) {
+            wake_.wait(g);
+            continue;
+        }
+        auto due = last + every_;
+        if (std::chrono::steady_clock::now() < due) {
+            wake_.wait_until(g, due); // or until stopped, or the period changed
+            continue;
+        }
+        g.unlock();
+        reap_once();
+        last = std::chrono::steady_clock::now();
+        g.lock();
+    }
+}
+
+// One reap: what it did and what it could not do go to the log, a line each.
+void GatewayReaper::reap_once() {
+    try {
+        auto cfg = config_();
+        ReapReport r = reap(state_dir_, *cfg, ReapOptions{});
+        for (const auto& a : r.actions)
+            log_(fmt::format("reap: {} {}{}: {}", a.kind, a.name.empty() ? "-" : a.name, a.pid ? fmt::format(" (pid {})", a.pid) : "",
+                             a.detail));
+        for (const auto& w : r.warnings) log_("reap: warning: " + w);
+    } catch (const std::exception& e) {
+        log_(fmt::format("reap: {}", e.what()));
+    }
+}
+
+} // namespace llmctl

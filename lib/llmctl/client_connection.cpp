@@ -106,6 +106,7 @@ ReadResult ClientConnection::read(HttpRequest& req, const ReadLimits& limits, Mi
     if (ec) return read_failure(ec);
     req = parser.release();
     keep_alive_ = req.keep_alive();
+    http10_ = req.version() < 11;
     return ReadResult::request;
 }
 
@@ -143,13 +144,17 @@ void ClientConnection::respond(int status, const std::vector<Header>& headers, c
     write_all(out);
 }
 
+// An HTTP/1.0 client knows no chunked encoding: its stream is the bytes as they are, ended by
+// closing the connection.
 void ClientConnection::begin_stream(int status, const std::vector<Header>& headers) {
-    write_all(head(status, headers, "Transfer-Encoding: chunked\r\n"));
+    if (http10_) keep_alive_ = false;
+    write_all(head(status, headers, http10_ ? "" : "Transfer-Encoding: chunked\r\n"));
     streaming_ = true;
 }
 
 void ClientConnection::stream_piece(std::string_view data) {
     if (data.empty()) return;
+    if (http10_) return write_all(data);
     std::string out = fmt::format("{:x}\r\n", data.size());
     out += data;
     out += "\r\n";
@@ -159,7 +164,7 @@ void ClientConnection::stream_piece(std::string_view data) {
 void ClientConnection::end_stream() {
     if (!streaming_) return;
     streaming_ = false;
-    write_all("0\r\n\r\n");
+    if (!http10_) write_all("0\r\n\r\n");
 }
 
 bool ClientConnection::peer_gone() {

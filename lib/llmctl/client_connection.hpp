@@ -126,6 +126,7 @@ private:
     std::string peer_;
     bool keep_alive_ = true;
     bool streaming_ = false;
+    bool http10_ = false; // the request was HTTP/1.0: no chunked encoding, the close ends a stream
     Millis write_timeout_{60'000};
 };
 

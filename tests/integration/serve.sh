@@ -31,6 +31,22 @@ grep -qx 'data: \[DONE\]' "$T/stream" || fail "no [DONE]"
 # ...also by the model value.
 [ "$(post "$SERVE_URL/v1/chat/completions" -d "$(chat_body upstream-two 'by value')")" = 200 ] || fail "by value: $(cat "$T/body")"
 
+# An HTTP/1.0 client gets the stream unchunked (it knows no chunked encoding), ended by the close.
+python3 - "$port" "$(chat_body m2 'old client' true)" >"$T/http10" <<'PY'
+import socket, sys
+body = sys.argv[2].encode()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/chat/completions HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (sys.argv[1].encode(), len(body)) + body)
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+sys.stdout.write(data.decode())
+PY
+grep -qi '^transfer-encoding: chunked' "$T/http10" && fail "chunked to an HTTP/1.0 client: $(head -5 "$T/http10")"
+[ "$(sed '1,/^\r$/d' "$T/http10" | sse_text)" = "old client" ] || fail "HTTP/1.0 stream: $(cat "$T/http10")"
+grep -q 'data: \[DONE\]' "$T/http10" || fail "HTTP/1.0 stream not complete: $(cat "$T/http10")"
+grep -qE $'^[0-9a-f]+\r$' "$T/http10" && fail "chunk sizes in an HTTP/1.0 stream: $(cat "$T/http10")"
+
 # Errors, in OpenAI's form.
 [ "$(post "$SERVE_URL/v1/chat/completions" -d "$(chat_body m3 x)")" = 404 ] || fail "unknown model: $(cat "$T/body")"
 grep -q 'did you mean \\"m1\\"' "$T/body" || fail "no did-you-mean: $(cat "$T/body")"

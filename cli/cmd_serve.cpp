@@ -73,11 +73,7 @@ GatewaySettings settings_from(const Opts& o, Config cfg, const std::string& list
     s.cors_origins = flag("--cors-origin") ? o.cors_origins : c.cors_origins;
     s.allowed_hosts = flag("--allow-host") ? o.allowed_hosts : c.allowed_hosts;
     s.limits.max_body = c.max_body;
-    if (flag("--max-body")) {
-        auto size = parse_size(o.max_body);
-        if (!size) throw Error(Exit::usage, fmt::format("--max-body \"{}\" is not a size", o.max_body), "e.g. 32MiB");
-        s.limits.max_body = *size;
-    }
+    if (flag("--max-body")) s.limits.max_body = size_flag("--max-body", o.max_body);
     s.limits.header_timeout = flag("--header-timeout") ? duration_flag("--header-timeout", o.header_timeout) : c.header_timeout;
     s.drain_timeout = flag("--drain-timeout") ? duration_flag("--drain-timeout", o.drain_timeout) : c.drain_timeout;
     s.reap_every = flag("--reap-every") ? duration_flag("--reap-every", o.reap_every) : c.reap_every;

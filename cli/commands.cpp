@@ -69,4 +69,13 @@ Millis duration_flag(const std::string& flag, const std::string& value) {
     return *d;
 }
 
+std::uint64_t size_flag(const std::string& flag, const std::string& value) {
+    if (size_unit_is_ambiguous(value))
+        throw Error(Exit::usage, fmt::format("{} \"{}\": is that powers of 1024 or of 1000?", flag, value),
+                    fmt::format("write {}iB (binary: KiB MiB GiB TiB) or {}B (decimal: kB MB GB TB)", value, value));
+    auto v = parse_size(value);
+    if (!v) throw Error(Exit::usage, fmt::format("{}: bad size \"{}\"", flag, value), "write it like 512KiB, 64MiB or 1GiB");
+    return *v;
+}
+
 } // namespace llmctl::cli

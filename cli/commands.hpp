@@ -53,6 +53,9 @@ CLI::Validator integer_between(long long lo, long long hi);
 // Parses a duration option's value; a bad one is a usage error naming the flag (exit 2).
 Millis duration_flag(const std::string& flag, const std::string& value);
 
+// A size flag's value ("64MiB"); a bare K/M/G unit or a bad value is Error(usage) naming the flag.
+std::uint64_t size_flag(const std::string& flag, const std::string& value);
+
 // The config for a clean-up command (stop, reap, logs): a broken config is a warning on stderr
 // ("llmctl: warning: config …; `skipped`"), not an error, and the built-in [defaults] are used.
 Config config_for_cleanup(const Globals& g, const std::string& skipped);

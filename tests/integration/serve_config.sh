@@ -24,6 +24,10 @@ echo "$ERR" | grep -q 'bad-listen.toml:2:10: "listen" = "8080:x" is not HOST:POR
 printf '[serve]\nlisten = "0.0.0.0:%d"\n' $port >"$T/open.toml"
 expect_rc 2 llmctl --config "$T/open.toml" serve
 echo "$ERR" | grep -q 'without an API key' || fail "open listen: $ERR"
+expect_rc 2 llmctl serve --max-body 1M
+echo "$ERR" | grep -q -- '--max-body "1M": is that powers of 1024 or of 1000?' || fail "ambiguous size: $ERR"
+expect_rc 2 llmctl serve --reap-every soon
+expect_rc 2 llmctl serve stray
 expect_rc 0 llmctl config show --json
 [ "$(echo "$OUT" | json_get serve.listen)" = "127.0.0.1:$port" ] || fail "config show: $OUT"
 [ "$(echo "$OUT" | json_get serve.max_queue)" = 7 ] || fail "config show max_queue: $OUT"
@@ -56,7 +60,7 @@ grep -q 'model=m1 status=200' "$T/serve.log" || fail "stderr has no access line:
 
 # serve reaps by itself: m1 is idle after 2 s and stopped within a few reap_every periods.
 wait_for 30 sh -c '[ -z "$("$LLMCTL_BIN" ps -q)" ]' || fail "serve did not reap idle m1: $(llmctl ps) $(cat "$T/serve.log")"
-grep -q 'reap: reaped m1' "$T/serve.log" || fail "the reap is not logged: $(cat "$T/serve.log")"
+wait_for 10 grep -q 'reap: reaped m1' "$T/serve.log" || fail "the reap is not logged: $(cat "$T/serve.log")"
 
 # A stream in flight (2 s of tokens) across a reload of the file completes in full.
 prompt="one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"

@@ -295,15 +295,20 @@ private:
             answer(c, ApiError{400, "not an HTTP/1.1 request", "invalid_request_error", "", std::nullopt});
     }
 
-    void answer(ClientConnection& c, const ApiError& e) {
+    // An answer made here, not relayed; returns the body's size (for the access log).
+    std::size_t answer(ClientConnection& c, const ApiError& e) {
         std::vector<ClientConnection::Header> h{{"Content-Type", "application/json"}};
         if (e.retry_after) h.push_back({"Retry-After", std::to_string(*e.retry_after)});
-        c.respond(e.status, h, openai_error_body(e));
+        std::string body = openai_error_body(e);
+        c.respond(e.status, h, body);
+        return body.size();
     }
 
-    void answer_json(ClientConnection& c, int status, const nlohmann::json& j, std::vector<ClientConnection::Header> h = {}) {
+    std::size_t answer_json(ClientConnection& c, int status, const nlohmann::json& j, std::vector<ClientConnection::Header> h = {}) {
         h.push_back({"Content-Type", "application/json"});
-        c.respond(status, h, j.dump());
+        std::string body = j.dump();
+        c.respond(status, h, body);
+        return body.size();
     }
 
     void handle(HttpRequest& req, ClientConnection& c, const Policy& p) {
@@ -317,7 +322,7 @@ private:
         auto refuse = [&](const ApiError& e) {
             out.status = e.status;
             out.error = e.message;
-            answer(c, e);
+            out.bytes = answer(c, e);
         };
         if (auto e = check_host_and_origin(p.rules, req[boost::beast::http::field::host], origin))
             refuse(*e);
@@ -325,7 +330,7 @@ private:
             preflight(c, cors, out);
         else if (target == "/health" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
-            answer_json(c, 200, {{"status", "ok"}}, cors);
+            out.bytes = answer_json(c, 200, {{"status", "ok"}}, cors);
         } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
             refuse(*k);
         else
@@ -349,7 +354,7 @@ private:
         bool post = req.method() == boost::beast::http::verb::post;
         if (path == "/v1/models" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
-            answer_json(c, 200, models_list(p.config(), o_.state_dir), cors);
+            out.bytes = answer_json(c, 200, models_list(p.config(), o_.state_dir), cors);
             return;
         }
         if (post && (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings")) {
@@ -363,7 +368,7 @@ private:
                          "method_not_allowed", std::nullopt};
         out.status = e.status;
         out.error = e.message;
-        answer(c, e);
+        out.bytes = answer(c, e);
     }
 
     void model_request(HttpRequest& req, ClientConnection& c, const Policy& p, const std::string& path, ProxyOutcome& out,
@@ -371,7 +376,7 @@ private:
         auto fail = [&](ApiError e) {
             out.status = e.status;
             out.error = e.message;
-            answer(c, e);
+            out.bytes = answer(c, e);
         };
         auto body = nlohmann::json::parse(req.body(), nullptr, false);
         if (body.is_discarded() || !body.is_object())

@@ -83,7 +83,9 @@ public:
             out_.status = e.status;
             std::vector<ClientConnection::Header> h{{"Content-Type", "application/json"}};
             if (e.retry_after) h.push_back({"Retry-After", std::to_string(*e.retry_after)});
-            client_.respond(e.status, h, openai_error_body(e));
+            std::string body = openai_error_body(e);
+            out_.bytes += body.size();
+            client_.respond(e.status, h, body);
             return;
         }
         client_.end_after_this();

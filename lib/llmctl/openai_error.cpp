@@ -38,6 +38,11 @@ ApiError api_error_from(const Error& e) {
         a.status = 400;
         a.type = "invalid_request_error";
         break;
+    case Exit::failure: // llmctl's own means failed (the state file busy or on a full disk): passing, try again
+        a.status = 503;
+        a.code = "service_unavailable";
+        a.retry_after = 1;
+        break;
     default: a.status = 500; break;
     }
     return a;

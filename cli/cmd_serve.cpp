@@ -125,7 +125,8 @@ std::function<int()> setup_serve(CLI::App& app, Globals& g) {
         ->type_name("N")
         ->check(integer_between(1, 1000000));
     app.footer("Routes: POST /v1/chat/completions, /v1/completions, /v1/embeddings (by the body's \"model\": a\n"
-               "config name, a model's `model` value or an alias), GET /v1/models, GET /health.\n"
+               "config name, a model's `model` value or an alias), GET /v1/models, GET /health,\n"
+               "GET|POST /upstream/NAME/PATH (PATH to NAME's own server as is; a GET never starts it).\n"
                "A stopped model is started on demand; every request holds a slot (max_concurrent) shared\n"
                "with llmctl chat and other serve processes. SIGTERM or Ctrl-C: finish requests, exit 0.\n"
                "Examples:\n  llmctl serve\n"

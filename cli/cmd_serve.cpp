@@ -139,7 +139,8 @@ std::function<int()> setup_serve(CLI::App& app, Globals& g) {
     app.add_flag("--no-auth", o->no_auth, "Allow a non-loopback address without an API key");
     app.footer("Each flag overrides its key in the config's [serve] table (llmctl.toml(5)).\n"
                "Routes: POST /v1/chat/completions, /v1/completions, /v1/embeddings (by the body's \"model\": a\n"
-               "config name, a model's `model` value or an alias), GET /v1/models, GET /health.\n"
+               "config name, a model's `model` value or an alias), GET /v1/models, GET /health,\n"
+               "GET|POST /upstream/NAME/PATH (PATH to NAME's own server as is; a GET never starts it).\n"
                "A stopped model is started on demand; every request holds a slot (max_concurrent) shared\n"
                "with llmctl chat and other serve processes. Access log: stderr and `llmctl logs @serve`.\n"
                "SIGHUP or a change of the config file: reload it (requests in flight keep theirs).\n"

@@ -24,6 +24,9 @@ struct Outcome {
 // Sends a complete JSON response; keep_alive is false if the write failed or the client asked to close.
 Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body);
 
+// The same with another content type.
+Outcome respond_text(tcp::socket& socket, const Request& request, http::status status, std::string_view content_type, std::string body);
+
 struct Dialect;
 
 // Handles a chat or completion request in dialect's JSON, streaming or not, including the stream fault flags.
@@ -31,6 +34,13 @@ Outcome handle_generation(tcp::socket& socket, const Request& request, ServerSta
 
 // Handles POST /v1/embeddings: per input 8 numbers that depend only on its text.
 Outcome handle_embeddings(tcp::socket& socket, const Request& request, ServerState& state);
+
+// llama-server's own routes: GET /slots (one slot, busy while a generation runs; 503 then with
+// ?fail_on_no_slot=1), GET /metrics (Prometheus text), POST /tokenize ({"content"} -> {"tokens"}:
+// one number per token, its length in bytes).
+Outcome handle_slots(tcp::socket& socket, const Request& request, ServerState& state);
+Outcome handle_metrics(tcp::socket& socket, const Request& request, ServerState& state);
+Outcome handle_tokenize(tcp::socket& socket, const Request& request, ServerState& state);
 
 // Resolves and binds host:port, or returns nullopt with llama-server's bind error text in error.
 std::optional<tcp::acceptor> bind_listener(boost::asio::io_context& io, const Options& options, std::string& error);

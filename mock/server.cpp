@@ -42,12 +42,15 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
     if (post && (path == "/v1/chat/completions" || path == "/chat/completions")) {
         return handle_generation(socket, request, state, chat_dialect);
     }
-    if (post && (path == "/v1/completions" || path == "/completions")) {
+    if (post && (path == "/v1/completions" || path == "/completions" || path == "/completion")) {
         return handle_generation(socket, request, state, text_completion_dialect);
     }
     if (post && (path == "/v1/embeddings" || path == "/embeddings")) {
         return handle_embeddings(socket, request, state);
     }
+    if (get && path == "/slots") return handle_slots(socket, request, state);
+    if (get && path == "/metrics") return handle_metrics(socket, request, state);
+    if (post && path == "/tokenize") return handle_tokenize(socket, request, state);
     return respond_json(socket, request, http::status::not_found, not_found_json());
 }
 
@@ -103,9 +106,13 @@ void serve_connection(tcp::socket socket, ServerState& state) {
 } // namespace
 
 Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body) {
+    return respond_text(socket, request, status, "application/json; charset=utf-8", std::move(body));
+}
+
+Outcome respond_text(tcp::socket& socket, const Request& request, http::status status, std::string_view content_type, std::string body) {
     http::response<http::string_body> response{status, request.version()};
     response.set(http::field::server, "llmctl-mock");
-    response.set(http::field::content_type, "application/json; charset=utf-8");
+    response.set(http::field::content_type, content_type);
     response.keep_alive(request.keep_alive());
     response.body() = std::move(body);
     response.prepare_payload();

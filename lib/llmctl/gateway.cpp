@@ -12,6 +12,7 @@
 #include "llmctl/request_guard.hpp"
 #include "llmctl/shared_starts.hpp"
 #include "llmctl/systemd_notify.hpp"
+#include "llmctl/upstream_route.hpp"
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -50,6 +51,31 @@ constexpr std::size_t k_thread_stack = 512 << 10;
 #else
 constexpr std::size_t k_thread_stack = 512 << 10;
 #endif
+
+// A body {"stream": true}: the client reads SSE, so it is sent loading comments while the model
+// starts.
+bool asks_for_stream(const nlohmann::json& body) {
+    if (!body.is_object()) return false;
+    auto s = body.find("stream");
+    return s != body.end() && s->is_boolean() && s->get<bool>();
+}
+
+// A GET or POST through /upstream/ as it goes to the model's server: path, query, body and their
+// types unchanged; a POST takes a lease like any model request.
+ProxyCall upstream_call(const HttpRequest& req, const ModelConfig& m, const std::string& path) {
+    namespace http = boost::beast::http;
+    ProxyCall call;
+    call.model = &m;
+    call.takes_lease = req.method() == http::verb::post;
+    call.method = call.takes_lease ? "POST" : "GET";
+    call.upstream_path = path;
+    call.accept = std::string(req[http::field::accept]);
+    if (!call.takes_lease) return call; // a GET sends no body
+    call.body = req.body();
+    call.content_type = std::string(req[http::field::content_type]);
+    call.stream = asks_for_stream(nlohmann::json::parse(req.body(), nullptr, false));
+    return call;
+}
 
 void start_thread(std::function<void()> fn) {
     pthread_attr_t attr;
@@ -319,20 +345,15 @@ private:
         std::string origin(req[boost::beast::http::field::origin]);
         std::vector<ClientConnection::Header> cors;
         if (!origin.empty() && origin_allowed(p.rules, origin)) cors = {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
-        auto refuse = [&](const ApiError& e) {
-            out.status = e.status;
-            out.error = e.message;
-            out.bytes = answer(c, e);
-        };
         if (auto e = check_host_and_origin(p.rules, req[boost::beast::http::field::host], origin))
-            refuse(*e);
+            refuse(c, out, *e);
         else if (req.method() == boost::beast::http::verb::options)
             preflight(c, cors, out);
         else if (target == "/health" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
             out.bytes = answer_json(c, 200, {{"status", "ok"}}, cors);
         } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
-            refuse(*k);
+            refuse(c, out, *k);
         else
             route(req, c, p, cors, out, model);
         access_log(req, c, model, out, began);
@@ -361,11 +382,20 @@ private:
             model_request(req, c, p, path, out, model);
             return;
         }
+        if (is_upstream_target(target)) {
+            upstream_request(req, c, p, out, model);
+            return;
+        }
         ApiError e{404, fmt::format("no route for {} {}", std::string(req.method_string()), path), "invalid_request_error", "unknown_url",
                    std::nullopt};
         if (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" || path == "/v1/models")
             e = ApiError{405, fmt::format("{} takes {}", path, path == "/v1/models" ? "GET" : "POST"), "invalid_request_error",
                          "method_not_allowed", std::nullopt};
+        refuse(c, out, e);
+    }
+
+    // An error answer, as the access log will tell it.
+    void refuse(ClientConnection& c, ProxyOutcome& out, const ApiError& e) {
         out.status = e.status;
         out.error = e.message;
         out.bytes = answer(c, e);
@@ -373,11 +403,7 @@ private:
 
     void model_request(HttpRequest& req, ClientConnection& c, const Policy& p, const std::string& path, ProxyOutcome& out,
                        std::string& model) {
-        auto fail = [&](ApiError e) {
-            out.status = e.status;
-            out.error = e.message;
-            out.bytes = answer(c, e);
-        };
+        auto fail = [&](const ApiError& e) { refuse(c, out, e); };
         auto body = nlohmann::json::parse(req.body(), nullptr, false);
         if (body.is_discarded() || !body.is_object())
             return fail({400, "the request body is not a JSON object", "invalid_request_error", "invalid_json", std::nullopt});
@@ -394,8 +420,34 @@ private:
         call.model = mc;
         call.upstream_path = path;
         call.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        auto s = body.find("stream");
-        call.stream = s != body.end() && s->is_boolean() && s->get<bool>();
+        call.stream = asks_for_stream(body);
+        relay_call(call, c, p, out);
+    }
+
+    // /upstream/NAME/PATH: PATH (and its query) and the body to NAME's server as they are. A POST
+    // goes as a model request does (lease, start, queue); a GET only looks at a running server.
+    void upstream_request(HttpRequest& req, ClientConnection& c, const Policy& p, ProxyOutcome& out, std::string& model) {
+        auto fail = [&](const ApiError& e) { refuse(c, out, e); };
+        UpstreamRoute r = parse_upstream_target(req.target());
+        if (r.problem == UpstreamProblem::no_path)
+            return fail({404, "no route: /upstream/NAME/PATH passes PATH to the model NAME's server", "invalid_request_error",
+                         "unknown_url", std::nullopt});
+        const ModelConfig* mc = route_model(p.config(), r.name);
+        if (!mc) return fail({404, unknown_model_message(p.config(), r.name), "invalid_request_error", "model_not_found", std::nullopt});
+        model = mc->name;
+        const auto method = req.method();
+        if (method != boost::beast::http::verb::get && method != boost::beast::http::verb::post)
+            return fail({405, "/upstream/NAME/PATH takes GET or POST", "invalid_request_error", "method_not_allowed", std::nullopt});
+        if (r.problem == UpstreamProblem::unsafe_path)
+            return fail({400,
+                         fmt::format("the path after /upstream/{} could leave the model's server: it has a dot segment, an empty "
+                                     "segment or an encoded separator",
+                                     r.name),
+                         "invalid_request_error", "invalid_path", std::nullopt});
+        relay_call(upstream_call(req, *mc, r.path), c, p, out);
+    }
+
+    void relay_call(const ProxyCall& call, ClientConnection& c, const Policy& p, ProxyOutcome& out) {
         ProxyLimits limits;
         limits.max_inflight = p.config().defaults.max_inflight;
         limits.max_queue = p.settings.max_queue;

@@ -33,7 +33,8 @@ struct Target {
 };
 
 // The answer to the client, begun early (SSE comments while a model loads) or by the upstream's
-// head; an error becomes an HTTP answer before it began, an SSE error event after.
+// head; an error becomes an HTTP answer before it began, an SSE error event after when the answer
+// is SSE (by its content type), else the end of the connection with the body cut short.
 class Answer {
 public:
     Answer(ClientConnection& client, bool stream, ProxyOutcome& out) : client_(client), stream_(stream), out_(out) {}
@@ -44,7 +45,7 @@ public:
     void loading(const std::string& name, Millis elapsed) {
         if (!stream_) return;
         if (begun_ && elapsed - last_note_ < Millis(2'000)) return;
-        if (!begun_) begin(200, "text/event-stream");
+        if (!begun_) begin(200, k_sse);
         last_note_ = elapsed;
         piece(fmt::format(": loading {} {}s\n\n", name, elapsed.count() / 1000));
     }
@@ -89,14 +90,18 @@ public:
             return;
         }
         client_.end_after_this();
+        if (!sse_) return; // no final chunk: the client sees the body cut short
         piece(openai_error_event(e));
         client_.end_stream();
     }
 
 private:
-    void begin(int status, const std::string& content_type) {
-        client_.begin_stream(status, {{"Content-Type", content_type}, {"Cache-Control", "no-cache"}});
+    static constexpr std::string_view k_sse = "text/event-stream";
+
+    void begin(int status, std::string_view content_type) {
+        client_.begin_stream(status, {{"Content-Type", std::string(content_type)}, {"Cache-Control", "no-cache"}});
         begun_ = true;
+        sse_ = content_type.substr(0, k_sse.size()) == k_sse;
         out_.status = status;
     }
     void piece(std::string_view data) {
@@ -108,6 +113,7 @@ private:
     bool stream_;
     ProxyOutcome& out_;
     bool begun_ = false, upstream_failed_ = false;
+    bool sse_ = false; // the answer is an event stream: an error after it began is an event
     Millis last_note_{0};
     std::string failed_body_;
 };
@@ -119,15 +125,20 @@ Target external_target(const ModelConfig& m) {
     return t;
 }
 
+// The running server of a managed model, or nothing.
+std::optional<Target> running_server(const std::string& dir, const ModelConfig& m) {
+    Target t;
+    if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
+    if (!t.row || t.row->status != "running" || !t.row->port || !is_alive(t.row->server)) return std::nullopt;
+    t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
+    return t;
+}
+
 // The running server of a managed model, read after the slot was granted (a restart may have
 // replaced the one that was started for us while we queued).
 Target managed_target(const std::string& dir, const ModelConfig& m) {
-    Target t;
-    if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
-    if (!t.row || t.row->status != "running" || !t.row->port || !is_alive(t.row->server))
-        throw Error(Exit::server, fmt::format("{} is not running (it stopped while the request waited)", m.name), "send the request again");
-    t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
-    return t;
+    if (auto t = running_server(dir, m)) return *t;
+    throw Error(Exit::server, fmt::format("{} is not running (it stopped while the request waited)", m.name), "send the request again");
 }
 
 HttpTimeouts timeouts_of(const ModelConfig& m) {
@@ -147,6 +158,8 @@ void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, Answer&
     r.method = call.method;
     r.path = call.upstream_path;
     r.body = call.body;
+    if (!call.content_type.empty()) r.content_type = call.content_type;
+    if (!call.accept.empty()) r.accept = call.accept;
     r.bearer = t.bearer;
     for (int attempt = 1;; ++attempt) {
         bool got_head = false;
@@ -252,27 +265,54 @@ struct PokeAtEnd {
     }
 };
 
+// A request in its turn: the lease queued on arrival (429 past max_queue), the model started if
+// need be, the slot waited for, then the relay with the lease held to the answer's end.
+void relay_in_turn(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts, Answer& answer,
+                   ClientConnection& client, ProxyOutcome& out, clock::time_point began) {
+    const ModelConfig& m = *call.model;
+    auto gone = [&] { return client.peer_gone(); };
+    SlotRequest sr = slot_request(m, limits, gone);
+    std::optional<QueuedLease> lease;
+    take_lease(lease, dir, sr);
+    ensure_started(dir, m, starts, answer, gone);
+    Slot slot = wait_for_slot(*lease);
+    out.queue_wait = since(began);
+    Target t = m.external() ? external_target(m) : managed_target(dir, m);
+    IdleClockAtEnd idle_clock{dir, t, m.idle_timeout};
+    relay(t, call, m, answer, client, out, began);
+    answer.finish();
+}
+
+// A look at a model's server (a GET through /upstream/): no lease, no start, no queue, and no
+// use for its idle clock (a scraper of /metrics must not keep a model loaded); 503 when it is not
+// running.
+void relay_if_running(const std::string& dir, const ProxyCall& call, Answer& answer, ClientConnection& client, ProxyOutcome& out,
+                      clock::time_point began) {
+    const ModelConfig& m = *call.model;
+    std::optional<Target> t = m.external() ? external_target(m) : running_server(dir, m);
+    if (!t)
+        throw Refused{ApiError{503,
+                               fmt::format("{} is not running, and a GET through /upstream/ does not start it: start it with "
+                                           "`llmctl start {}`, or send a POST (which starts it)",
+                                           m.name, m.name),
+                               "server_error", "model_not_running", std::nullopt}};
+    relay(*t, call, m, answer, client, out, began);
+    answer.finish();
+}
+
 } // namespace
 
 ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client) {
-    const ModelConfig& m = *call.model;
     ProxyOutcome out;
     Answer answer(client, call.stream, out);
     const auto began = clock::now();
-    auto gone = [&] { return client.peer_gone(); };
-    PokeAtEnd poke{limits.watch}; // (declared first: runs after the slot below is released)
+    PokeAtEnd poke{limits.watch}; // (declared first: runs after the slot is released)
     try {
-        SlotRequest sr = slot_request(m, limits, gone);
-        std::optional<QueuedLease> lease;
-        take_lease(lease, dir, sr);
-        ensure_started(dir, m, starts, answer, gone);
-        Slot slot = wait_for_slot(*lease);
-        out.queue_wait = since(began);
-        Target t = m.external() ? external_target(m) : managed_target(dir, m);
-        IdleClockAtEnd idle_clock{dir, t, m.idle_timeout};
-        relay(t, call, m, answer, client, out, began);
-        answer.finish();
+        if (call.takes_lease)
+            relay_in_turn(dir, call, limits, starts, answer, client, out, began);
+        else
+            relay_if_running(dir, call, answer, client, out, began);
     } catch (const Refused& r) {
         out.queue_wait = since(began);
         answer.fail(r.error);

@@ -14,11 +14,15 @@ namespace llmctl {
 
 struct ProxyCall {
     const ModelConfig* model = nullptr;
-    std::string upstream_path; // "/v1/chat/completions", ...
-    std::string body;          // with "model" already rewritten to the upstream name
-    bool stream = false;       // the client asked for SSE
-    std::string method = "POST";
-    bool may_start = true; // false: a GET through /upstream/ (neither starts nor queues)
+    std::string method = "POST"; // POST or GET
+    std::string upstream_path;   // "/v1/chat/completions", ..., or /upstream/'s path with its query
+    std::string body;            // /v1/*: with "model" already rewritten to the upstream name
+    std::string content_type;    // the body's ("" = application/json)
+    std::string accept;          // what the client accepts ("" = SSE or JSON)
+    bool stream = false;         // the client asked for SSE: loading comments while the model starts
+    // false: a GET through /upstream/: no lease, no start, no queue; 503 when the model's server
+    // is not running.
+    bool takes_lease = true;
 };
 
 // What the access log says of a call.
@@ -40,7 +44,9 @@ struct ProxyLimits {
 class SharedStarts;
 
 // Serves one request for a model; a start it needs is shared with this process's other requests
-// through `starts`.
+// through `starts`. The upstream's status, content type and body go back as they arrive; a
+// failure after the answer began is an SSE error event when the answer is SSE, else the
+// connection is cut (the client sees a truncated body).
 ProxyOutcome proxy_call(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client);
 

@@ -116,6 +116,8 @@ struct Policy {
     const Config& config() const { return *settings.config; }
 };
 
+using Headers = std::vector<ClientConnection::Header>;
+
 class Gateway {
 public:
     explicit Gateway(const GatewayOptions& o) : o_(o) { install(o.settings); }
@@ -322,8 +324,8 @@ private:
     }
 
     // An answer made here, not relayed; returns the body's size (for the access log).
-    std::size_t answer(ClientConnection& c, const ApiError& e) {
-        std::vector<ClientConnection::Header> h{{"Content-Type", "application/json"}};
+    std::size_t answer(ClientConnection& c, const ApiError& e, Headers h = {}) {
+        h.push_back({"Content-Type", "application/json"});
         if (e.retry_after) h.push_back({"Retry-After", std::to_string(*e.retry_after)});
         std::string body = openai_error_body(e);
         c.respond(e.status, h, body);
@@ -353,7 +355,7 @@ private:
             out.status = 200;
             out.bytes = answer_json(c, 200, {{"status", "ok"}}, cors);
         } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
-            refuse(c, out, *k);
+            refuse(c, out, *k, cors);
         else
             route(req, c, p, cors, out, model);
         access_log(req, c, model, out, began);
@@ -379,11 +381,11 @@ private:
             return;
         }
         if (post && (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings")) {
-            model_request(req, c, p, path, out, model);
+            model_request(req, c, p, path, cors, out, model);
             return;
         }
         if (is_upstream_target(target)) {
-            upstream_request(req, c, p, out, model);
+            upstream_request(req, c, p, cors, out, model);
             return;
         }
         ApiError e{404, fmt::format("no route for {} {}", std::string(req.method_string()), path), "invalid_request_error", "unknown_url",
@@ -391,19 +393,19 @@ private:
         if (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" || path == "/v1/models")
             e = ApiError{405, fmt::format("{} takes {}", path, path == "/v1/models" ? "GET" : "POST"), "invalid_request_error",
                          "method_not_allowed", std::nullopt};
-        refuse(c, out, e);
+        refuse(c, out, e, cors);
     }
 
     // An error answer, as the access log will tell it.
-    void refuse(ClientConnection& c, ProxyOutcome& out, const ApiError& e) {
+    void refuse(ClientConnection& c, ProxyOutcome& out, const ApiError& e, const Headers& cors = {}) {
         out.status = e.status;
         out.error = e.message;
-        out.bytes = answer(c, e);
+        out.bytes = answer(c, e, cors);
     }
 
-    void model_request(HttpRequest& req, ClientConnection& c, const Policy& p, const std::string& path, ProxyOutcome& out,
-                       std::string& model) {
-        auto fail = [&](const ApiError& e) { refuse(c, out, e); };
+    void model_request(HttpRequest& req, ClientConnection& c, const Policy& p, const std::string& path, const Headers& cors,
+                       ProxyOutcome& out, std::string& model) {
+        auto fail = [&](const ApiError& e) { refuse(c, out, e, cors); };
         auto body = nlohmann::json::parse(req.body(), nullptr, false);
         if (body.is_discarded() || !body.is_object())
             return fail({400, "the request body is not a JSON object", "invalid_request_error", "invalid_json", std::nullopt});
@@ -421,13 +423,15 @@ private:
         call.upstream_path = path;
         call.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         call.stream = asks_for_stream(body);
+        call.headers = cors;
         relay_call(call, c, p, out);
     }
 
     // /upstream/NAME/PATH: PATH (and its query) and the body to NAME's server as they are. A POST
     // goes as a model request does (lease, start, queue); a GET only looks at a running server.
-    void upstream_request(HttpRequest& req, ClientConnection& c, const Policy& p, ProxyOutcome& out, std::string& model) {
-        auto fail = [&](const ApiError& e) { refuse(c, out, e); };
+    void upstream_request(HttpRequest& req, ClientConnection& c, const Policy& p, const Headers& cors, ProxyOutcome& out,
+                          std::string& model) {
+        auto fail = [&](const ApiError& e) { refuse(c, out, e, cors); };
         UpstreamRoute r = parse_upstream_target(req.target());
         if (r.problem == UpstreamProblem::no_path)
             return fail({404, "no route: /upstream/NAME/PATH passes PATH to the model NAME's server", "invalid_request_error",
@@ -444,7 +448,9 @@ private:
                                      "segment or an encoded separator",
                                      r.name),
                          "invalid_request_error", "invalid_path", std::nullopt});
-        relay_call(upstream_call(req, *mc, r.path), c, p, out);
+        ProxyCall call = upstream_call(req, *mc, r.path);
+        call.headers = cors;
+        relay_call(call, c, p, out);
     }
 
     void relay_call(const ProxyCall& call, ClientConnection& c, const Policy& p, ProxyOutcome& out) {

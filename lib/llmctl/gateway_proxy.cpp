@@ -37,7 +37,8 @@ struct Target {
 // is SSE (by its content type), else the end of the connection with the body cut short.
 class Answer {
 public:
-    Answer(ClientConnection& client, bool stream, ProxyOutcome& out) : client_(client), stream_(stream), out_(out) {}
+    Answer(ClientConnection& client, const ProxyCall& call, ProxyOutcome& out)
+        : client_(client), stream_(call.stream), headers_(call.headers), out_(out) {}
 
     bool begun() const { return begun_; }
 
@@ -60,8 +61,9 @@ public:
     }
 
     void body(std::string_view data) {
-        if (upstream_failed_) { // after our own 200: the upstream's error body becomes an event
-            failed_body_.append(data.substr(0, 64 * 1024 - std::min<std::size_t>(failed_body_.size(), 64 * 1024)));
+        if (upstream_failed_) { // after our own 200: the upstream's error body becomes an event (its first 64 KiB)
+            constexpr std::size_t k_kept = 64 * 1024;
+            if (failed_body_.size() < k_kept) failed_body_.append(data.substr(0, k_kept - failed_body_.size()));
             return;
         }
         piece(data);
@@ -82,7 +84,8 @@ public:
         out_.error = e.message;
         if (!begun_) {
             out_.status = e.status;
-            std::vector<ClientConnection::Header> h{{"Content-Type", "application/json"}};
+            std::vector<ClientConnection::Header> h = headers_;
+            h.push_back({"Content-Type", "application/json"});
             if (e.retry_after) h.push_back({"Retry-After", std::to_string(*e.retry_after)});
             std::string body = openai_error_body(e);
             out_.bytes += body.size();
@@ -99,7 +102,10 @@ private:
     static constexpr std::string_view k_sse = "text/event-stream";
 
     void begin(int status, std::string_view content_type) {
-        client_.begin_stream(status, {{"Content-Type", std::string(content_type)}, {"Cache-Control", "no-cache"}});
+        std::vector<ClientConnection::Header> h = headers_;
+        h.push_back({"Content-Type", std::string(content_type)});
+        h.push_back({"Cache-Control", "no-cache"});
+        client_.begin_stream(status, h);
         begun_ = true;
         sse_ = content_type.substr(0, k_sse.size()) == k_sse;
         out_.status = status;
@@ -111,6 +117,7 @@ private:
 
     ClientConnection& client_;
     bool stream_;
+    std::vector<ClientConnection::Header> headers_;
     ProxyOutcome& out_;
     bool begun_ = false, upstream_failed_ = false;
     bool sse_ = false; // the answer is an event stream: an error after it began is an event
@@ -305,7 +312,7 @@ void relay_if_running(const std::string& dir, const ProxyCall& call, Answer& ans
 ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client) {
     ProxyOutcome out;
-    Answer answer(client, call.stream, out);
+    Answer answer(client, call, out);
     const auto began = clock::now();
     PokeAtEnd poke{limits.watch}; // (declared first: runs after the slot is released)
     try {

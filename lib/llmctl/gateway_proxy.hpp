@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace llmctl {
 
@@ -23,6 +24,8 @@ struct ProxyCall {
     // false: a GET through /upstream/: no lease, no start, no queue; 503 when the model's server
     // is not running.
     bool takes_lease = true;
+    // Headers every answer to the client carries, relayed or made here (CORS for an allowed origin).
+    std::vector<ClientConnection::Header> headers;
 };
 
 // What the access log says of a call.

@@ -88,6 +88,21 @@ start_serve $port --api-key-env SERVE_KEY
 ! grep -q sekrit "$T/serve.$port.log" || fail "the key was logged"
 kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
 
+# A browser page of an allowed origin can read every answer: relayed ones (streamed and whole) and
+# the gateway's own errors carry Access-Control-Allow-Origin; the preflight says what is allowed.
+start_serve $port --cors-origin http://app.example
+app() { curl -s -D "$T/head" -o "$T/body" -H 'Origin: http://app.example' "$@"; }
+allowed() { tr -d '\r' <"$T/head" | grep -qix 'access-control-allow-origin: http://app.example'; }
+app -X OPTIONS -H 'Access-Control-Request-Method: POST' "$SERVE_URL/v1/chat/completions"
+allowed && grep -qi '^access-control-allow-methods: .*POST' "$T/head" || fail "preflight: $(cat "$T/head")"
+app "$SERVE_URL/v1/chat/completions" -d "$(chat_body m2 'from a page')"
+allowed || fail "a whole answer without CORS: $(cat "$T/head")"
+app -N "$SERVE_URL/v1/chat/completions" -d "$(chat_body m2 'streamed to a page' true)"
+allowed && [ "$(sse_text <"$T/body")" = 'streamed to a page' ] || fail "a stream without CORS: $(cat "$T/head" "$T/body")"
+app "$SERVE_URL/v1/chat/completions" -d "$(chat_body nope x)"
+allowed && grep -q ' 404' "$T/head" || fail "an error without CORS: $(cat "$T/head")"
+kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
+
 # Every interface without a key is refused (exit 2); a bad address is a usage error.
 expect_rc 2 llmctl serve --listen 0.0.0.0:$port
 echo "$ERR" | grep -q 'api-key-env' || fail "no hint: $ERR"

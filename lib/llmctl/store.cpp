@@ -99,8 +99,32 @@ CREATE INDEX exec_users_instance ON exec_users(instance);
     R"sql(
 ALTER TABLE servers ADD COLUMN spec TEXT;
 )sql",
+    // v3 -> v4: the slot cap a server was started with (NULL in a row of an earlier llmctl or a
+    // rebuilt one: the acquirer's config decides), and the running gateways (`llmctl serve`),
+    // owned by their process identity like leases.
+    R"sql(
+ALTER TABLE servers ADD COLUMN max_concurrent INTEGER;
+CREATE TABLE gateways(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  url TEXT NOT NULL,
+  owner_pid INTEGER NOT NULL,
+  owner_start_ticks INTEGER NOT NULL,
+  owner_boot_id TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  in_flight INTEGER NOT NULL DEFAULT 0,
+  served INTEGER NOT NULL DEFAULT 0
+);
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
+
+// A file migrated by a newer llmctl: its own exit code, so that a supervisor (systemd) restarts
+// `serve` as the new binary rather than counting a failure.
+[[noreturn]] void refuse_newer(const std::string& path, int v) {
+    throw Error(Exit::newer_state,
+                fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
+                "a newer llmctl uses this state dir: run that one (restart a long-running llmctl serve), or use another --state-dir");
+}
 
 std::uint32_t be32(const unsigned char* p) {
     return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
@@ -324,6 +348,10 @@ int Store::user_version() {
     return s.step() ? static_cast<int>(s.i64(0)) : 0;
 }
 
+void Store::check_not_newer() {
+    if (int v = user_version(); v > k_schema_version) refuse_newer(path_, v);
+}
+
 std::int64_t Store::changes() const { return sqlite3_changes64(db_); }
 std::int64_t Store::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
 
@@ -345,13 +373,11 @@ void Store::migrate() {
     if (v == k_schema_version) return;
     if (v < 0) // only a damaged file says so (found by fuzz_state: it indexed k_migrations[-N])
         throw Error(Exit::failure, fmt::format("state file {} has an invalid schema version {}", path_, v), k_hint_corrupt);
-    if (v > k_schema_version)
-        throw Error(Exit::failure,
-                    fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path_, v, k_schema_version),
-                    "upgrade llmctl, or use another --state-dir");
+    if (v > k_schema_version) refuse_newer(path_, v);
     Transaction tx(*this);
     v = user_version(); // another process may have migrated while we waited
-    if (v < 0 || v > k_schema_version)
+    if (v > k_schema_version) refuse_newer(path_, v);
+    if (v < 0)
         throw Error(Exit::failure, fmt::format("state file {} changed to schema version {} while opening it", path_, v),
                     "another llmctl version uses this state dir; use one version, or another --state-dir");
     for (; v < k_schema_version; ++v) {
@@ -411,10 +437,7 @@ std::optional<Store> Store::open_existing(const std::string& path, bool writable
     if (rc != SQLITE_OK) s.fail(rc, "open");
     s.configure(false);
     int v = s.user_version();
-    if (v > k_schema_version)
-        throw Error(Exit::failure,
-                    fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
-                    "upgrade llmctl, or use another --state-dir");
+    if (v > k_schema_version) refuse_newer(path, v);
     if (v == 0) return std::nullopt; // nothing written yet
     if (v < k_schema_version) {      // a file of an earlier llmctl: one schema change, once
         if (!writable) return open_existing(path, true);
@@ -426,6 +449,15 @@ std::optional<Store> Store::open_existing(const std::string& path, bool writable
 void Store::add_event(const std::string& server, const std::string& kind, const std::string& detail) {
     Stmt s(*this, "INSERT INTO events(at, server, kind, detail) VALUES(?,?,?,?)");
     s.bind(1, now_ms()).bind(2, server).bind(3, kind).bind(4, detail).run();
+    trim_events(last_insert_id());
+}
+
+// Every k_events_trim_every-th event deletes those older than the newest k_events_kept: one
+// range delete on the primary key, in the same transaction, so the table stays between
+// k_events_kept and k_events_kept + k_events_trim_every rows and no insert pays a count.
+void Store::trim_events(std::int64_t newest) {
+    if (newest % k_events_trim_every != 0 || newest <= k_events_kept) return;
+    prepare("DELETE FROM events WHERE id <= ?").bind(1, newest - k_events_kept).run();
 }
 
 // --- Transaction ---

@@ -156,6 +156,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     SlotRequest sr;
     sr.model = m.name;
     sr.max_concurrent = std::max(1, m.max_concurrent);
+    sr.managed = !m.external();
     sr.max_inflight = cfg.defaults.max_inflight;
     if (o.queue_limit) {
         if (o.queue_limit->count() > 0) sr.queue_timeout = o.queue_limit; // --queue-timeout 0: no limit

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <vector>
 
 namespace llmctl {
 
@@ -346,6 +347,40 @@ void Store::exec(const char* sql) {
 int Store::user_version() {
     Stmt s(*this, "PRAGMA user_version");
     return s.step() ? static_cast<int>(s.i64(0)) : 0;
+}
+
+namespace {
+
+// The schema (type, name, table, SQL text) as rows, in name order.
+std::vector<std::string> schema_of(sqlite3* db) {
+    std::vector<std::string> out;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_master ORDER BY name", -1, &q, nullptr) !=
+        SQLITE_OK)
+        return out;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        std::string row;
+        for (int c = 0; c < 4; ++c) {
+            auto* p = reinterpret_cast<const char*>(sqlite3_column_text(q, c));
+            row += p ? p : "";
+            row += '\x1f';
+        }
+        out.push_back(std::move(row));
+    }
+    sqlite3_finalize(q);
+    return out;
+}
+
+} // namespace
+
+bool Store::schema_intact() {
+    if (user_version() != k_schema_version) return false;
+    sqlite3* fresh = nullptr;
+    bool built = sqlite3_open_v2(":memory:", &fresh, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, nullptr) == SQLITE_OK;
+    for (const char* step : k_migrations) built = built && sqlite3_exec(fresh, step, nullptr, nullptr, nullptr) == SQLITE_OK;
+    bool same = built && schema_of(fresh) == schema_of(db_);
+    sqlite3_close(fresh);
+    return same;
 }
 
 void Store::check_not_newer() {

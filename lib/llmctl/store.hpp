@@ -82,6 +82,9 @@ public:
     void exec(const char* sql);
     Stmt prepare(const char* sql) { return Stmt(*this, sql); }
     int user_version();
+    // True when the file's schema is, to the byte, the one this version's migrations make: a
+    // flipped byte in a table's definition (a column renamed) passes SQLite's quick_check.
+    bool schema_intact();
     // Throws Error(newer_state) when a newer llmctl has migrated the file since this connection
     // opened it (a long-running process: `serve`).
     void check_not_newer();

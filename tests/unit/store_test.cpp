@@ -107,6 +107,7 @@ TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
     auto q = s.prepare("SELECT count(*) FROM exec_users");
     ASSERT_TRUE(q.step());
     EXPECT_EQ(q.i64(0), 0);
+    EXPECT_TRUE(s.schema_intact()) << "a migrated file's schema is the one a new file gets";
 }
 
 TEST_F(StoreTest, RollbackOnException) {
@@ -224,6 +225,15 @@ TEST_F(StoreTest, MigratesV3ToV4KeepingRowsWithoutACap) {
     ASSERT_TRUE(q.step());
     EXPECT_TRUE(q.is_null(0));
     EXPECT_EQ(q.i64(1), 0);
+}
+
+// A byte flipped in a table's definition (a column renamed) passes quick_check; reap --rebuild
+// must still see the damage.
+TEST_F(StoreTest, SchemaIntactOnlyForTheMigrationsOwnSchema) {
+    auto s = Store::open_write(path_);
+    EXPECT_TRUE(s.schema_intact());
+    s.exec("ALTER TABLE gateways RENAME COLUMN served TO servex");
+    EXPECT_FALSE(s.schema_intact());
 }
 
 // The events table keeps the newest k_events_kept rows, trimming every k_events_trim_every-th insert.

@@ -5,6 +5,7 @@
 #include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/gateway_registry.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
@@ -66,6 +67,34 @@ std::vector<ProbeResult> probe_all(const std::vector<ServerRow>& rows, const Glo
     return out;
 }
 
+// Columns padded to their widest cell, two spaces apart; the last one unpadded.
+void print_table(const std::vector<std::vector<std::string>>& table) {
+    std::vector<std::size_t> w(table[0].size(), 0);
+    for (auto& row : table)
+        for (std::size_t i = 0; i < row.size(); ++i) w[i] = std::max(w[i], row[i].size());
+    for (auto& row : table) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], w[i]) : row[i];
+        std::cout << line << "\n";
+    }
+}
+
+void print_gateways_table(const std::vector<GatewayRow>& gateways, std::int64_t now) {
+    std::vector<std::vector<std::string>> table = {{"GATEWAY", "PID", "IN FLIGHT", "SERVED", "UPTIME"}};
+    for (const auto& gw : gateways)
+        table.push_back(
+            {gw.url, std::to_string(gw.owner.pid), std::to_string(gw.in_flight), std::to_string(gw.served), age(gw.started_at, now)});
+    print_table(table);
+}
+
+nlohmann::json gateways_json(const std::vector<GatewayRow>& gateways) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& gw : gateways)
+        arr.push_back(
+            {{"url", gw.url}, {"pid", gw.owner.pid}, {"in_flight", gw.in_flight}, {"served", gw.served}, {"started_at", gw.started_at}});
+    return arr;
+}
+
 } // namespace
 
 std::function<int()> setup_ps(CLI::App& app, Globals& g) {
@@ -73,25 +102,42 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     auto json = std::make_shared<bool>(false);
     auto names = std::make_shared<bool>(false);
     auto health = std::make_shared<bool>(false);
+    auto gateways_only = std::make_shared<bool>(false);
     app.add_flag("-a,--all", *all, "Include failed servers, with a REASON column");
     auto* json_flag = app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
     auto* names_flag = app.add_flag("-q,--quiet", *names, "Print names only, one per line");
     app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column")
         ->excludes(names_flag);
     json_flag->excludes(names_flag);
-    app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n  llmctl ps --health\n");
-    return [all, json, names, health, &g]() -> int {
+    app.add_flag("--gateways", *gateways_only, "List the running gateways (llmctl serve) instead of the servers")
+        ->excludes(names_flag)
+        ->excludes("--health")
+        ->excludes("--all");
+    app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n  llmctl ps --health\n"
+               "  llmctl ps --gateways\n");
+    return [all, json, names, health, gateways_only, &g]() -> int {
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ServerRow> rows;
         std::map<std::string, LeaseCounts> use; // leases with a live owner
+        std::vector<GatewayRow> gateways;       // live ones
         if (check_state_dir(dir)) {
             if (auto store = Store::open_read(state_db_path(dir))) {
                 Transaction tx(*store, Transaction::Kind::deferred); // one snapshot
                 rows = load_servers(*store);
                 use = live_leases_by_model(*store);
+                gateways = live_gateways(*store);
             }
         }
-        // max_concurrent comes from the config; a server the config no longer names shows "-".
+        std::int64_t now = now_ms();
+        if (*gateways_only) {
+            if (*json)
+                std::cout << json_text(gateways_json(gateways), 2) << "\n";
+            else
+                print_gateways_table(gateways, now);
+            return 0;
+        }
+        // max_concurrent comes from the row (the cap its server started with), else from the
+        // config; a server neither names shows "-".
         std::optional<Config> cfg;
         if (!rows.empty() && !*names) {
             try {
@@ -121,7 +167,6 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         }
         std::vector<ProbeResult> probes(rows.size());
         if (*health && !*names) probes = probe_all(rows, g);
-        std::int64_t now = now_ms();
         long page = ::sysconf(_SC_PAGESIZE);
         nlohmann::json arr = nlohmann::json::array();
         std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "SLOTS", "URL"}};
@@ -138,8 +183,9 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             const LeaseCounts u = use.count(r.name) ? use[r.name] : LeaseCounts{};
             const ModelConfig* mc = cfg ? cfg->find(r.name) : nullptr;
             const int max = mc ? std::max(1, mc->max_concurrent) : 0; // 0: not in the config
+            const int cap = slot_cap(r, max);                         // the one recorded on a live server's row
             std::string slots =
-                fmt::format("{}/{}", u.active, max ? std::to_string(max) : "-") + (u.queued ? fmt::format(" +{} queued", u.queued) : "");
+                fmt::format("{}/{}", u.active, cap ? std::to_string(cap) : "-") + (u.queued ? fmt::format(" +{} queued", u.queued) : "");
             std::string shown = status == "stopping" && u.active ? fmt::format("stopping ({} in flight)", u.active) : status;
             std::uint64_t rss = 0;
             if (status != "dead" && status != "failed")
@@ -157,7 +203,8 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                            {"error", r.error},
                            {"active", u.active},
                            {"queued", u.queued},
-                           {"max_concurrent", max ? nlohmann::json(max) : nlohmann::json()}});
+                           {"max_concurrent", max ? nlohmann::json(max) : nlohmann::json()},
+                           {"recorded_max_concurrent", r.max_concurrent ? nlohmann::json(*r.max_concurrent) : nlohmann::json()}});
             bool gone = status == "dead" || status == "failed"; // no clock ticks for a process that is not there
             table.push_back({r.name, shown, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
                              gone ? "-" : age(r.ready_at ? r.ready_at : r.started_at, now), gone ? "-" : age(r.last_used, now),
@@ -179,13 +226,10 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             std::cout << json_text(arr, 2) << "\n";
             return 0;
         }
-        std::vector<std::size_t> w(table[0].size(), 0);
-        for (auto& row : table)
-            for (std::size_t i = 0; i < row.size(); ++i) w[i] = std::max(w[i], row[i].size());
-        for (auto& row : table) {
-            std::string line;
-            for (std::size_t i = 0; i < row.size(); ++i) line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], w[i]) : row[i];
-            std::cout << line << "\n";
+        print_table(table);
+        if (!gateways.empty()) {
+            std::cout << "\n";
+            print_gateways_table(gateways, now);
         }
         return 0;
     };

@@ -3,6 +3,7 @@
 // serve (the library's gateway.cpp); a foreground process that keeps no state of its own.
 
 #include "commands.hpp"
+#include "output.hpp"
 
 #include "llmctl/address.hpp"
 #include "llmctl/caught_signals.hpp"
@@ -107,13 +108,16 @@ int run(const Opts& o, Globals& g) {
             std::cerr << fmt::format("llmctl serve: listening on {}/v1 ({} models, state {})\n", url, cfg.models.size(), go.state_dir);
     };
     go.log = [](const std::string& line) { std::cerr << line << '\n' << std::flush; };
-    bool drained = run_gateway(go);
-    if (!quiet) std::cerr << (drained ? "llmctl serve: stopped\n" : "llmctl serve: stopped (requests cut at drain_timeout)\n");
-    if (!drained) {
+    GatewayEnd end = run_gateway(go);
+    if (!quiet) std::cerr << (end.drained ? "llmctl serve: stopped\n" : "llmctl serve: stopped (requests cut at drain_timeout)\n");
+    if (!end.drained) {
+        if (end.fatal) print_error(*end.fatal);
         std::cerr << std::flush;
         std::cout << std::flush;
-        ::_exit(0); // the threads of the cut requests still run: no destructors under their feet
+        // the threads of the cut requests still run: no destructors under their feet
+        ::_exit(end.fatal ? static_cast<int>(end.fatal->code()) : 0);
     }
+    if (end.fatal) throw *end.fatal; // main prints it and exits with its code
     return 0;
 }
 

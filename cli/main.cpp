@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
                "  * * * * * llmctl reap -q           # crontab: clean up dead, orphaned and idle servers\n"
                "Run llmctl COMMAND --help for each command's options and examples.\n"
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 config error, 4 unknown model, 5 server failed,\n"
-               "6 timed out, 130 interrupted. See llmctl(1).");
+               "6 timed out, 7 state file of a newer llmctl, 130 interrupted. See llmctl(1).");
     cli::Globals g;
     app.add_option("--config", g.config_path, "Config file (default: $LLMCTL_CONFIG, ~/.config/llmctl/config.toml, built-in)")
         ->type_name("PATH");

@@ -78,7 +78,7 @@ _llmctl() {
     stop) opts="--all --timeout --no-drain --force"; names=both ;;
     restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
     exec) opts="--keep --"; ((npos == 0)) && names=models ;;
-    ps) opts="-a --all --json -q --quiet --health" ;;
+    ps) opts="-a --all --json -q --quiet --health --gateways" ;;
     serve) opts="--listen --api-key-env --no-auth --cors-origin --allow-host --max-body --header-timeout --drain-timeout --max-queue --reap-every" ;;
     chat)
         opts="-s --system --max-tokens --temperature --top-p --seed --stop --no-stream --json --no-start

@@ -88,6 +88,7 @@ complete -c llmctl -n "__fish_seen_subcommand_from ps" -s a -l all -d 'Include f
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l json -d 'Print a JSON array'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -s q -l quiet -d 'Names only'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l health -d 'Probe health endpoints'
+complete -c llmctl -n "__fish_seen_subcommand_from ps" -l gateways -d 'List running gateways (llmctl serve)'
 
 complete -c llmctl -n "__fish_seen_subcommand_from chat" -s s -l system -x -d 'System message'
 complete -c llmctl -n "__fish_seen_subcommand_from chat" -l max-tokens -x -d 'Upper bound on generated tokens'

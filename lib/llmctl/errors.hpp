@@ -16,6 +16,7 @@ enum class Exit : int {
     unknown = 4,          // unknown server or model
     server = 5,           // server failed to start, died, or is unhealthy
     timeout = 6,          // timed out waiting (lock, slot, health, stall)
+    newer_state = 7,      // the state file was migrated by a newer llmctl (serve exits with it: restart the new binary)
     exec_failed = 125,    // exec: llmctl's own failure around CMD (like timeout(1) and env(1))
     cannot_execute = 126, // exec: CMD found but not executable
     not_found = 127,      // exec: CMD not found

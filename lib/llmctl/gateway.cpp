@@ -4,6 +4,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/gateway_proxy.hpp"
 #include "llmctl/gateway_reaper.hpp"
+#include "llmctl/gateway_registry.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
@@ -131,6 +132,7 @@ public:
         tcp::acceptor acceptor(ioc);
         listen(acceptor);
         open_access_log();
+        register_gateway();
         std::string url = http_url(o_.listen_host, o_.listen_port);
         if (o_.on_ready) o_.on_ready(url);
         notify_systemd(fmt::format("READY=1\nSTATUS=serving on {}/v1\nMAINPID={}", url, ::getpid()));
@@ -145,8 +147,13 @@ public:
             notify_systemd("STOPPING=1\nSTATUS=stopping: finishing the requests in flight");
             reaper_ = nullptr;
         }
-        return drain();
+        bool drained = drain();
+        unregister_gateway();
+        return drained;
     }
+
+    // Why the gateway stopped on its own (a state file of a newer llmctl); nullopt otherwise.
+    const std::optional<Error>& fatal() const { return fatal_; }
 
 private:
     std::shared_ptr<const Policy> policy() const {
@@ -181,6 +188,21 @@ private:
             log(fmt::format("reload failed, the previous config stays in force: {}", e.what()));
         }
         notify_systemd("READY=1\nSTATUS=serving");
+    }
+
+    // The gateways row `ps` lists (gateway_registry.hpp). A state file of a newer llmctl, which
+    // the registry notices within a second, stops the gateway as SIGTERM does.
+    void register_gateway() {
+        registry_.emplace(o_.state_dir, http_url(o_.listen_host, o_.listen_port), in_flight_, served_,
+                          [this](const std::string& line) { log(line); });
+        auto asked = std::move(o_.stop_requested);
+        o_.stop_requested = [this, asked] { return (registry_ && registry_->must_stop()) || (asked && asked()); };
+    }
+
+    // Deletes the row (a clean exit), keeping why the gateway had to stop.
+    void unregister_gateway() {
+        fatal_ = registry_->fatal();
+        registry_.reset();
     }
 
     void listen(tcp::acceptor& acceptor) {
@@ -461,8 +483,12 @@ private:
         ++in_flight_;
         struct Done {
             std::atomic<int>& n;
-            ~Done() { --n; }
-        } done{in_flight_};
+            std::atomic<std::uint64_t>& served;
+            ~Done() {
+                --n;
+                ++served;
+            }
+        } done{in_flight_, served_};
         out = proxy_call(o_.state_dir, call, limits, starts_, c);
     }
 
@@ -514,6 +540,8 @@ private:
     LeaseWatch watch_{o_.state_dir};
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};
+    std::atomic<std::uint64_t> served_{0};
+    std::optional<Error> fatal_;
     std::mutex mu_, log_mu_;
     Fd access_log_;
     std::string gateway_tag_;
@@ -521,15 +549,18 @@ private:
     int connections_ = 0;
     clock::time_point last_reap_ = clock::now();
     unsigned ticks_ = 0;
+    std::optional<GatewayRegistry> registry_; // last: its thread logs through the members above
 };
 
 } // namespace
 
-bool run_gateway(const GatewayOptions& opts) {
+GatewayEnd run_gateway(const GatewayOptions& opts) {
     auto gateway = std::make_unique<Gateway>(opts);
-    if (gateway->run()) return true;
-    (void)gateway.release(); // threads still use it: it must outlive them (the caller _exits)
-    return false;
+    GatewayEnd end;
+    end.drained = gateway->run();
+    end.fatal = gateway->fatal();
+    if (!end.drained) (void)gateway.release(); // threads still use it: it must outlive them (the caller _exits)
+    return end;
 }
 
 } // namespace llmctl

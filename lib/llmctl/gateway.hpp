@@ -6,9 +6,11 @@
 
 #include "llmctl/client_connection.hpp"
 #include "llmctl/config.hpp"
+#include "llmctl/errors.hpp"
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,10 +47,20 @@ struct GatewayOptions {
     std::function<void(const std::string&)> log;
 };
 
-// Listens and serves until stop_requested; returns once the requests in flight finished: true,
-// or false when drain_timeout passed first (their threads still run: the caller must end the
-// process with _exit, not return from main). Tells systemd (sd_notify) when it is ready, reloads
-// and stops. Throws Error(usage) when the address cannot be bound.
-bool run_gateway(const GatewayOptions& opts);
+// How a gateway ended.
+struct GatewayEnd {
+    // false: drain_timeout passed before the requests in flight finished (their threads still
+    // run: the caller must end the process with _exit, not return from main).
+    bool drained = true;
+    // Set when the gateway stopped on its own because it cannot go on: a state file migrated by a
+    // newer llmctl (Exit::newer_state, so that a supervisor runs the new binary).
+    std::optional<Error> fatal;
+};
+
+// Listens and serves until stop_requested (or a newer llmctl migrates the state file), then lets
+// the requests in flight finish. Throws Error(usage) when the address cannot be bound, and
+// Error(newer_state) when the state file is already a newer llmctl's.
+// Tells systemd (sd_notify) when it is ready, reloads and stops.
+GatewayEnd run_gateway(const GatewayOptions& opts);
 
 } // namespace llmctl

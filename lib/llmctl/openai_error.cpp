@@ -34,6 +34,11 @@ ApiError api_error_from(const Error& e) {
         a.type = "invalid_request_error";
         a.code = "model_not_found";
         break;
+    case Exit::newer_state: // the gateway stops within a second; a restarted (newer) one answers
+        a.status = 503;
+        a.code = "state_file_newer";
+        a.retry_after = 1;
+        break;
     case Exit::usage:
         a.status = 400;
         a.type = "invalid_request_error";

@@ -7,6 +7,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
 #include "llmctl/files.hpp"
+#include "llmctl/gateway_registry.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/in_use.hpp"
 #include "llmctl/lock.hpp"
@@ -144,6 +145,12 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
     }
 }
 
+// Rows of gateways (`llmctl serve`) whose process is gone (kill -9): deleted (listed with --dry-run).
+void clear_dead_gateways(Reaper& rp, Store& store) {
+    auto dead = rp.opts.dry_run ? dead_gateways(store) : delete_dead_gateways(store);
+    for (const auto& g : dead) rp.did("gateway_cleared", "", g.owner.pid, fmt::format("the gateway on {} is gone", g.url));
+}
+
 // Reads, decides and records in one transaction under the lock (a snapshot without it for
 // --dry-run). A write that fails (a full disk) is a warning: the plan is carried out all the same.
 ReapPlan plan_under_lock(Reaper& rp) {
@@ -164,6 +171,7 @@ ReapPlan plan_under_lock(Reaper& rp) {
     if (store) snapshot.duty_stops = reclaim_dead_execs(rp, *store, snapshot, exec_reports);
     ReapPlan plan = decide(snapshot);
     record_plan(rp, store, plan, exec_reports);
+    if (store) clear_dead_gateways(rp, *store);
     if (tx && !rp.opts.dry_run) {
         try {
             tx->commit();

@@ -26,7 +26,8 @@ struct ReapOptions {
 
 // One thing reap did (or, with --dry-run, would do).
 struct ReapAction {
-    std::string kind; // reaped | adopted | orphan_killed | lease_reclaimed | exec_reclaimed | repaired | rotated | rebuilt
+    // reaped | adopted | orphan_killed | lease_reclaimed | exec_reclaimed | gateway_cleared | repaired | rotated | rebuilt
+    std::string kind;
     std::string name; // server or model name ("" when unknown)
     pid_t pid = 0;
     std::string detail; // human-readable reason

@@ -210,6 +210,7 @@ std::string rebuild_state(const std::string& state_dir, std::vector<std::string>
         Store store = Store::open_write(db);
         Stmt check = store.prepare("PRAGMA quick_check");
         if (!check.step() || check.str(0) != "ok") throw Error(Exit::failure, "integrity check failed");
+        if (!store.schema_intact()) throw Error(Exit::failure, "the schema is damaged"); // (found by the corruption sweep)
         (void)load_servers(store); // rows llmctl could not have written count as damage too
     } catch (const Error&) {
         moved = fmt::format("{}.corrupt-{}", db, now_ms());

@@ -3,6 +3,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/names.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace llmctl {
@@ -11,8 +12,9 @@ namespace {
 
 // The columns of a `servers` row, in the order `rows` reads them and `insert_server` writes them.
 constexpr const char* k_column_list = "name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-                                      "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec";
-constexpr int k_column_count = 19;
+                                      "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec, "
+                                      "max_concurrent";
+constexpr int k_column_count = 20;
 const std::string k_select = std::string("SELECT ") + k_column_list + " FROM servers ";
 
 std::vector<ServerRow> rows(Stmt& s) {
@@ -36,6 +38,7 @@ std::vector<ServerRow> rows(Stmt& s) {
         r.exit_code = s.opt_i64(16);
         r.error = s.str(17);
         r.spec_json = s.str(18);
+        r.max_concurrent = s.opt_i64(19);
         // SQLite checks the CHECK constraints on writes only: a damaged file can hold any bytes.
         // A row llmctl could not have written is refused rather than acted on (a start took an
         // unknown status for "dead" and killed a live server: found by the corruption test).
@@ -89,6 +92,7 @@ void insert_server(Store& store, const ServerRow& r) {
         .bind(17, r.exit_code);
     text_or_null(18, r.error);
     text_or_null(19, r.spec_json);
+    s.bind(20, r.max_concurrent);
     s.run();
 }
 
@@ -99,6 +103,12 @@ Identity owner_of(const ServerRow& r) {
 bool owner_alive(const ServerRow& r) {
     auto o = owner_of(r);
     return o.pid > 0 && is_alive(o);
+}
+
+int slot_cap(const ServerRow& row, int configured) {
+    if (!row.max_concurrent || *row.max_concurrent == configured) return configured;
+    if (row.status == "failed" || !is_alive(row.server)) return configured; // no server holds a cap
+    return static_cast<int>(std::max<std::int64_t>(1, *row.max_concurrent));
 }
 
 std::string effective_status(const ServerRow& row) {

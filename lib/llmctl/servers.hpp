@@ -19,6 +19,10 @@ struct ServerRow {
     std::optional<std::int64_t> port;
     std::optional<std::int64_t> owner_pid, owner_start_ticks;
     std::optional<std::int64_t> started_at, ready_at, last_used, exit_code;
+    // The slot cap in force on this server: its model's max_concurrent when it started (a
+    // restart picks up a change). nullopt in a row of an earlier llmctl or a rebuilt one: each
+    // acquirer's config decides.
+    std::optional<std::int64_t> max_concurrent;
 
     // A URL a client can use (IPv6 in brackets, a wildcard bind as loopback); "" without a port.
     std::string url() const { return port ? http_url(host, static_cast<int>(*port)) : std::string(); }
@@ -43,6 +47,10 @@ Identity owner_of(const ServerRow& r);
 
 // True when a row has an owner and it is alive.
 bool owner_alive(const ServerRow& r);
+
+// The slot cap a lease on this server's model is granted under (ServerRow::max_concurrent):
+// the recorded one while the row names a live server, else `configured` (the acquirer's).
+int slot_cap(const ServerRow& row, int configured);
 
 // The status a reader reports: the stored one, or "dead" when a live status's process is gone.
 std::string effective_status(const ServerRow& row);

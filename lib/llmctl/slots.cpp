@@ -41,25 +41,19 @@ std::int64_t count(Store& store, const char* sql, const std::string& model, std:
 }
 
 // True while the model's server is being stopped by a live stop (drain): no new slot on it.
-bool draining(Store& store, const std::string& model) {
-    auto r = find_server(store, model);
-    return r && r->status == "stopping" && owner_alive(*r);
-}
+bool draining(const std::optional<ServerRow>& r) { return r && r->status == "stopping" && owner_alive(*r); }
 
 } // namespace
 
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     Turn t;
-    if (draining(store, req.model)) {
-        t.place =
-            static_cast<int>(count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id)) + 1;
-        t.ok = false; // a stop or restart is draining the server: wait until it is gone
-        return t;
-    }
+    const auto row = find_server(store, req.model);
+    t.cap = req.managed && row ? slot_cap(*row, req.max_concurrent) : req.max_concurrent;
     std::int64_t ahead = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id);
-    std::int64_t active = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
     t.place = static_cast<int>(ahead) + 1;
-    t.ok = ahead == 0 && active < req.max_concurrent;
+    if (draining(row)) return t; // a stop or restart is draining the server: wait until it is gone
+    std::int64_t active = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
+    t.ok = ahead == 0 && active < t.cap;
     if (t.ok && req.max_inflight > 0) {
         auto q = store.prepare("SELECT count(*) FROM leases WHERE state='active'");
         std::int64_t all = q.step() ? q.i64(0) : 0;
@@ -91,6 +85,7 @@ public:
             queue(store);
         }
         Turn t = my_turn(store, req_, id_);
+        cap_ = t.cap;
         t.ok = t.ok && may_take;
         if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
         tx.commit();
@@ -110,6 +105,7 @@ public:
             auto reader = Store::open_read(state_db_path(dir_));
             if (!reader) return;
             Turn peek = my_turn(*reader, req_, id_);
+            cap_ = peek.cap;
             if (peek.ok || a_holder_died(*reader)) return;
             report(peek.place);
         }
@@ -172,7 +168,7 @@ private:
         if (req_.queue_timeout && std::chrono::steady_clock::now() - start_ >= *req_.queue_timeout)
             throw Error(Exit::timeout,
                         fmt::format("no free slot for {} after {} ({} waiting ahead, max_concurrent {})", req_.model,
-                                    format_duration(*req_.queue_timeout), last_place_ - 1, req_.max_concurrent),
+                                    format_duration(*req_.queue_timeout), last_place_ - 1, cap_),
                         "raise --queue-timeout, or max_concurrent if the server can take more");
     }
 
@@ -189,6 +185,7 @@ private:
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     std::chrono::milliseconds backoff_{5};
     int last_place_ = 0;
+    int cap_ = req_.max_concurrent; // the cap in force at our last look
     bool enrolled_ = false;
 };
 

@@ -22,7 +22,12 @@ class LeaseWatch;
 
 struct SlotRequest {
     std::string model;
-    int max_concurrent = 1;
+    int max_concurrent = 1; // the acquirer's config (see managed)
+    // A model llmctl runs (not a `url` one): while its server's row is live, the cap recorded on
+    // it when it started is in force instead of max_concurrent, so that every process enforces
+    // one number whatever config it read (looked up at each decision: a lease may be queued
+    // before its server exists).
+    bool managed = false;
     int max_inflight = 0;                // 0: no global cap
     std::optional<Millis> queue_timeout; // none: wait as long as it takes
     // Waiting leases of the model (from every process) beyond which a new one is refused with
@@ -85,11 +90,12 @@ private:
 };
 
 // Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: FIFO
-// by lease id within the model, at most max_concurrent active on it and max_inflight over all
-// models; never while a live stop drains the model's server.
+// by lease id within the model, at most `cap` active on it (SlotRequest::managed) and
+// max_inflight over all models; never while a live stop drains the model's server.
 struct Turn {
     int place = 1;
     bool ok = false;
+    int cap = 1; // the model's cap in force at this decision
 };
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id);
 

@@ -236,6 +236,7 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
     row.started_at = row.last_used = now_ms();
     row.config_hash = config_hash(s.model);
     row.spec_json = model_spec_json(s.model);
+    row.max_concurrent = std::max(1, s.model.max_concurrent);
     // With --no-wait nobody waits for its health: no owner, so the next start or reap finishes it.
     if (s.opts.wait) {
         row.owner_pid = s.me.pid;

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <vector>
 
 namespace llmctl {
 
@@ -99,8 +100,32 @@ CREATE INDEX exec_users_instance ON exec_users(instance);
     R"sql(
 ALTER TABLE servers ADD COLUMN spec TEXT;
 )sql",
+    // v3 -> v4: the slot cap a server was started with (NULL in a row of an earlier llmctl or a
+    // rebuilt one: the acquirer's config decides), and the running gateways (`llmctl serve`),
+    // owned by their process identity like leases.
+    R"sql(
+ALTER TABLE servers ADD COLUMN max_concurrent INTEGER;
+CREATE TABLE gateways(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  url TEXT NOT NULL,
+  owner_pid INTEGER NOT NULL,
+  owner_start_ticks INTEGER NOT NULL,
+  owner_boot_id TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  in_flight INTEGER NOT NULL DEFAULT 0,
+  served INTEGER NOT NULL DEFAULT 0
+);
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
+
+// A file migrated by a newer llmctl: its own exit code, so that a supervisor (systemd) restarts
+// `serve` as the new binary rather than counting a failure.
+[[noreturn]] void refuse_newer(const std::string& path, int v) {
+    throw Error(Exit::newer_state,
+                fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
+                "a newer llmctl uses this state dir: run that one (restart a long-running llmctl serve), or use another --state-dir");
+}
 
 std::uint32_t be32(const unsigned char* p) {
     return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
@@ -324,6 +349,44 @@ int Store::user_version() {
     return s.step() ? static_cast<int>(s.i64(0)) : 0;
 }
 
+namespace {
+
+// The schema (type, name, table, SQL text) as rows, in name order.
+std::vector<std::string> schema_of(sqlite3* db) {
+    std::vector<std::string> out;
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, "SELECT type, name, tbl_name, ifnull(sql, '') FROM sqlite_master ORDER BY name", -1, &q, nullptr) !=
+        SQLITE_OK)
+        return out;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        std::string row;
+        for (int c = 0; c < 4; ++c) {
+            auto* p = reinterpret_cast<const char*>(sqlite3_column_text(q, c));
+            row += p ? p : "";
+            row += '\x1f';
+        }
+        out.push_back(std::move(row));
+    }
+    sqlite3_finalize(q);
+    return out;
+}
+
+} // namespace
+
+bool Store::schema_intact() {
+    if (user_version() != k_schema_version) return false;
+    sqlite3* fresh = nullptr;
+    bool built = sqlite3_open_v2(":memory:", &fresh, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, nullptr) == SQLITE_OK;
+    for (const char* step : k_migrations) built = built && sqlite3_exec(fresh, step, nullptr, nullptr, nullptr) == SQLITE_OK;
+    bool same = built && schema_of(fresh) == schema_of(db_);
+    sqlite3_close(fresh);
+    return same;
+}
+
+void Store::check_not_newer() {
+    if (int v = user_version(); v > k_schema_version) refuse_newer(path_, v);
+}
+
 std::int64_t Store::changes() const { return sqlite3_changes64(db_); }
 std::int64_t Store::last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
 
@@ -345,13 +408,11 @@ void Store::migrate() {
     if (v == k_schema_version) return;
     if (v < 0) // only a damaged file says so (found by fuzz_state: it indexed k_migrations[-N])
         throw Error(Exit::failure, fmt::format("state file {} has an invalid schema version {}", path_, v), k_hint_corrupt);
-    if (v > k_schema_version)
-        throw Error(Exit::failure,
-                    fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path_, v, k_schema_version),
-                    "upgrade llmctl, or use another --state-dir");
+    if (v > k_schema_version) refuse_newer(path_, v);
     Transaction tx(*this);
     v = user_version(); // another process may have migrated while we waited
-    if (v < 0 || v > k_schema_version)
+    if (v > k_schema_version) refuse_newer(path_, v);
+    if (v < 0)
         throw Error(Exit::failure, fmt::format("state file {} changed to schema version {} while opening it", path_, v),
                     "another llmctl version uses this state dir; use one version, or another --state-dir");
     for (; v < k_schema_version; ++v) {
@@ -411,10 +472,7 @@ std::optional<Store> Store::open_existing(const std::string& path, bool writable
     if (rc != SQLITE_OK) s.fail(rc, "open");
     s.configure(false);
     int v = s.user_version();
-    if (v > k_schema_version)
-        throw Error(Exit::failure,
-                    fmt::format("state file {} has schema version {}, newer than this llmctl understands ({})", path, v, k_schema_version),
-                    "upgrade llmctl, or use another --state-dir");
+    if (v > k_schema_version) refuse_newer(path, v);
     if (v == 0) return std::nullopt; // nothing written yet
     if (v < k_schema_version) {      // a file of an earlier llmctl: one schema change, once
         if (!writable) return open_existing(path, true);
@@ -426,6 +484,15 @@ std::optional<Store> Store::open_existing(const std::string& path, bool writable
 void Store::add_event(const std::string& server, const std::string& kind, const std::string& detail) {
     Stmt s(*this, "INSERT INTO events(at, server, kind, detail) VALUES(?,?,?,?)");
     s.bind(1, now_ms()).bind(2, server).bind(3, kind).bind(4, detail).run();
+    trim_events(last_insert_id());
+}
+
+// Every k_events_trim_every-th event deletes those older than the newest k_events_kept: one
+// range delete on the primary key, in the same transaction, so the table stays between
+// k_events_kept and k_events_kept + k_events_trim_every rows and no insert pays a count.
+void Store::trim_events(std::int64_t newest) {
+    if (newest % k_events_trim_every != 0 || newest <= k_events_kept) return;
+    prepare("DELETE FROM events WHERE id <= ?").bind(1, newest - k_events_kept).run();
 }
 
 // --- Transaction ---

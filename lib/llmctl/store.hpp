@@ -18,7 +18,12 @@ namespace llmctl {
 extern const char* const k_hint_corrupt;
 
 // The schema version this build writes; a newer file is refused, never downgraded.
-constexpr int k_schema_version = 3;
+constexpr int k_schema_version = 4;
+
+// The events table keeps the newest k_events_kept rows; every k_events_trim_every-th insert
+// deletes the older ones (ARCHITECTURE.md, "The state file").
+constexpr std::int64_t k_events_kept = 10'000;
+constexpr std::int64_t k_events_trim_every = 100;
 
 class Store;
 
@@ -56,7 +61,8 @@ private:
 class Store {
 public:
     // Opens the state file for changes, creating it (0600) and migrating the schema as needed.
-    // Throws Error(failure) for a file that is not SQLite, truncated, corrupt or newer.
+    // Throws Error(failure) for a file that is not SQLite, truncated or corrupt, and
+    // Error(newer_state) for one migrated by a newer llmctl (as every open does).
     static Store open_write(const std::string& path);
 
     // Opens an existing state file read-only; nullopt when it is missing, empty or has no schema
@@ -76,6 +82,12 @@ public:
     void exec(const char* sql);
     Stmt prepare(const char* sql) { return Stmt(*this, sql); }
     int user_version();
+    // True when the file's schema is, to the byte, the one this version's migrations make: a
+    // flipped byte in a table's definition (a column renamed) passes SQLite's quick_check.
+    bool schema_intact();
+    // Throws Error(newer_state) when a newer llmctl has migrated the file since this connection
+    // opened it (a long-running process: `serve`).
+    void check_not_newer();
     std::int64_t changes() const;
     std::int64_t last_insert_id() const;
     const std::string& path() const { return path_; }
@@ -91,7 +103,7 @@ public:
     // Throws an Error for the current SQLite error, naming the state file.
     [[noreturn]] void fail(int rc, const std::string& what) const;
 
-    // Appends an event row (inside the caller's transaction).
+    // Appends an event row (inside the caller's transaction), trimming the oldest now and then.
     void add_event(const std::string& server, const std::string& kind, const std::string& detail);
 
     // True while the path still names the file this Store opened (compared by inode, taken
@@ -107,6 +119,7 @@ private:
     Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     void configure(bool fresh);
     void watch_wal();
+    void trim_events(std::int64_t newest);
     sqlite3* db_ = nullptr;
     std::string path_;
     std::uint64_t dev_ = 0, ino_ = 0; // of path_ just before the open

@@ -84,3 +84,40 @@ TEST_F(SlotsTest, NoSlotWhileALiveStopDrainsTheServer) {
     store_.prepare("UPDATE servers SET owner_pid=999999999").run();
     EXPECT_TRUE(my_turn(store_, req("m", 4), w).ok);
 }
+
+// A managed model's cap is the one recorded on its live server's row, whatever the acquirer's
+// config says; without a row, with a row of an earlier llmctl (no cap) or a dead server, and for
+// a `url` model, the acquirer's.
+TEST_F(SlotsTest, TheCapRecordedOnALiveServerRowIsInForce) {
+    lease("m", "active");
+    auto w = lease("m", "waiting");
+    auto managed = [](int cap) {
+        auto r = req("m", cap);
+        r.managed = true;
+        return r;
+    };
+    // Queued before the server exists: the acquirer's cap (3) for now.
+    EXPECT_TRUE(my_turn(store_, managed(3), w).ok);
+    ServerRow r;
+    r.name = "m";
+    r.instance = "i";
+    r.status = "running";
+    r.host = "127.0.0.1";
+    r.port = 1;
+    r.server = self_identity(); // a live process
+    r.max_concurrent = 1;
+    insert_server(store_, r);
+    // The server started with max_concurrent = 1: read at each decision, so it holds now.
+    auto t = my_turn(store_, managed(3), w);
+    EXPECT_FALSE(t.ok);
+    EXPECT_EQ(t.cap, 1);
+    EXPECT_TRUE(my_turn(store_, req("m", 3), w).ok); // a url model: the acquirer's config
+    store_.prepare("UPDATE servers SET max_concurrent=2").run();
+    t = my_turn(store_, managed(1), w); // an older config that says 1: the row's 2
+    EXPECT_TRUE(t.ok);
+    EXPECT_EQ(t.cap, 2);
+    store_.prepare("UPDATE servers SET max_concurrent=NULL").run(); // a row of an earlier llmctl
+    EXPECT_FALSE(my_turn(store_, managed(1), w).ok);
+    store_.prepare("UPDATE servers SET max_concurrent=2, pid=999999999").run(); // its server is gone
+    EXPECT_FALSE(my_turn(store_, managed(1), w).ok);
+}

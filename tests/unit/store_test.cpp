@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 #include <fstream>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -80,7 +81,8 @@ TEST_F(StoreTest, ReaderMigratesAV2FileAndSeesItsRows) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec("ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=2;");
+        s.exec("DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; ALTER TABLE servers DROP COLUMN spec; "
+               "PRAGMA user_version=2;");
     }
     auto r = Store::open_read(path_);
     ASSERT_TRUE(r.has_value());
@@ -96,7 +98,8 @@ TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec("DROP TABLE exec_users; ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;");
+        s.exec("DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; DROP TABLE exec_users; "
+               "ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;");
     }
     auto s = Store::open_write(path_);
     EXPECT_EQ(s.user_version(), k_schema_version);
@@ -104,6 +107,7 @@ TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
     auto q = s.prepare("SELECT count(*) FROM exec_users");
     ASSERT_TRUE(q.step());
     EXPECT_EQ(q.i64(0), 0);
+    EXPECT_TRUE(s.schema_intact()) << "a migrated file's schema is the one a new file gets";
 }
 
 TEST_F(StoreTest, RollbackOnException) {
@@ -184,8 +188,69 @@ TEST_F(StoreTest, NewerSchemaRefused) {
         FAIL();
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos);
+        EXPECT_EQ(e.code(), Exit::newer_state); // its own exit code: a supervisor restarts `serve` as the new binary
     }
     EXPECT_EQ(read_file(path_), before);
+    EXPECT_THROW(Store::open_read(path_), Error);
+}
+
+// A connection opened before a newer llmctl migrated the file (a long-running serve) notices.
+TEST_F(StoreTest, CheckNotNewerNoticesAMigrationByANewerLlmctl) {
+    auto s = Store::open_write(path_);
+    EXPECT_NO_THROW(s.check_not_newer());
+    {
+        auto other = Store::open_write(path_);
+        other.exec(fmt::format("PRAGMA user_version={}", k_schema_version + 1).c_str());
+    }
+    try {
+        s.check_not_newer();
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::newer_state);
+    }
+}
+
+// A version-3 file (before servers.max_concurrent and gateways) keeps its rows; their cap is
+// unknown (NULL: the acquirer's config decides).
+TEST_F(StoreTest, MigratesV3ToV4KeepingRowsWithoutACap) {
+    {
+        auto s = Store::open_write(path_);
+        insert_server(s, "a", 10501);
+        s.exec("DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; PRAGMA user_version=3;");
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    EXPECT_EQ(count_servers(s), 1);
+    auto q = s.prepare("SELECT max_concurrent, (SELECT count(*) FROM gateways) FROM servers");
+    ASSERT_TRUE(q.step());
+    EXPECT_TRUE(q.is_null(0));
+    EXPECT_EQ(q.i64(1), 0);
+}
+
+// A byte flipped in a table's definition (a column renamed) passes quick_check; reap --rebuild
+// must still see the damage.
+TEST_F(StoreTest, SchemaIntactOnlyForTheMigrationsOwnSchema) {
+    auto s = Store::open_write(path_);
+    EXPECT_TRUE(s.schema_intact());
+    s.exec("ALTER TABLE gateways RENAME COLUMN served TO servex");
+    EXPECT_FALSE(s.schema_intact());
+}
+
+// The events table keeps the newest k_events_kept rows, trimming every k_events_trim_every-th insert.
+TEST_F(StoreTest, EventsAreTrimmedToTheNewest) {
+    auto s = Store::open_write(path_);
+    const std::int64_t total = k_events_kept + 3 * k_events_trim_every + 7;
+    {
+        Transaction tx(s);
+        for (std::int64_t i = 1; i <= total; ++i) s.add_event("m", "test", std::to_string(i));
+        tx.commit();
+    }
+    auto q = s.prepare("SELECT count(*), min(detail + 0), max(detail + 0) FROM events");
+    ASSERT_TRUE(q.step());
+    EXPECT_GE(q.i64(0), k_events_kept);
+    EXPECT_LT(q.i64(0), k_events_kept + k_events_trim_every);
+    EXPECT_EQ(q.i64(2), total);                // the newest is kept
+    EXPECT_EQ(q.i64(1), total - q.i64(0) + 1); // and only the oldest went
 }
 
 TEST_F(StoreTest, ReadOfMissingOrEmptyIsNothing) {

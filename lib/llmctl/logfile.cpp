@@ -107,14 +107,17 @@ private:
     Fd fd_;
 };
 
+std::uint64_t block_size(const struct stat& sb) { return static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096); }
+
 // One rotation of an open live log, under its lock. The head is copied to NAME.log.1.tmp, then
 // removed from the live file; only then are the old files shifted and the copy named .1, so a
-// copy that fails leaves the old files as they were.
+// copy that fails leaves the old files as they were. The log is larger than one block, so the
+// head is at least one block (rotate_log leaves smaller logs alone).
 class Rotation {
 public:
     Rotation(const std::string& path, int keep, Fd live, const struct stat& sb)
         : path_(path), tmp_(path + ".1.tmp"), keep_(keep), live_(std::move(live)), size_(static_cast<std::uint64_t>(sb.st_size)),
-          block_(static_cast<std::uint64_t>(sb.st_blksize > 0 ? sb.st_blksize : 4096)), olds_(count_old_files(path)), keeping_(keep > 0) {
+          block_(block_size(sb)), olds_(count_old_files(path)), keeping_(keep > 0) {
         // Block-aligned and short of the end: a collapse range reaching EOF is refused (EINVAL).
         head_ = (size_ - 1) / block_ * block_;
     }
@@ -140,7 +143,7 @@ public:
 
 private:
     void move_head() {
-        if (keeping_ && head_ > 0) keep_upto(head_);
+        if (keeping_) keep_upto(head_);
         if (!collapse_head()) truncate_all();
         if (keeping_) {
             shift_old_files();
@@ -156,10 +159,6 @@ private:
 
     // Removes the head in place (lossless); false when the filesystem cannot.
     bool collapse_head() {
-        if (head_ == 0) {
-            res_.fallback_reason = "the log is smaller than one block";
-            return false;
-        }
         if (::fallocate(live_.get(), FALLOC_FL_COLLAPSE_RANGE, 0, static_cast<off_t>(head_)) != 0) {
             res_.fallback_reason = std::strerror(errno);
             return false;
@@ -275,11 +274,20 @@ RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int kee
     if (::fstat(fd.get(), &sb) != 0) throw_sys("stat", path, errno);
     auto size = static_cast<std::uint64_t>(sb.st_size);
     if (size == 0 || (!force && size <= max_size)) return {}; // rotated by someone else meanwhile
+    // At most one block: there is no whole block to collapse (the range must end short of EOF),
+    // and copy + truncate would lose what the server writes meanwhile, so the log stays as it
+    // is, whatever the server writes from now on; the next rotation takes it. (A log that was
+    // this small here but had grown by the time of the copy + truncate lost output on ext4.)
+    if (std::uint64_t block = block_size(sb); size <= block) {
+        RotateResult r;
+        r.not_rotated = fmt::format("{}: a log of at most one block, {}, is left as it is", format_size(size), format_size(block));
+        return r;
+    }
     return Rotation(path, keep, std::move(fd), sb).run();
 }
 
 std::string describe_rotation(const RotateResult& r, const std::string& path, bool verbose) {
-    if (!r.rotated) return fmt::format("{}: nothing to rotate", path);
+    if (!r.rotated) return fmt::format("{}: nothing to rotate{}", path, r.not_rotated.empty() ? "" : " (" + r.not_rotated + ")");
     std::string name = path.substr(path.rfind('/') + 1);
     std::string text = fmt::format("rotated {}: ", path);
     if (r.kept)

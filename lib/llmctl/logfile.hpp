@@ -5,7 +5,9 @@
 // files shift to .2 … .keep) and then removed in place with fallocate(FALLOC_FL_COLLAPSE_RANGE),
 // which ext4 and xfs support: nothing the server writes meanwhile is lost. Where collapse is
 // unsupported (tmpfs, overlayfs: EOPNOTSUPP) it falls back to copy + truncate, which loses what
-// the server writes between the copy and the truncate (a window of one copy). A per-log lock
+// the server writes between the copy and the truncate (a window of one copy). A log of at most
+// one block (st_blksize, 4 KiB on ext4) is never rotated, even when forced: there is no whole
+// block to collapse, and copy + truncate would lose output on ext4 too. A per-log lock
 // (NAME.log.lock) serialises rotations, never the state lock. NAME.log.offset holds the
 // cumulative number of bytes removed from the head, so a follower can tell a collapse from new
 // output, and the old files plus the live file read as one stream (log_stream.hpp).
@@ -25,6 +27,7 @@ struct RotateResult {
     bool collapsed = false;      // true: lossless collapse; false: copytruncate fallback
     std::uint64_t removed = 0;   // bytes removed from the head of the live file
     std::string fallback_reason; // why collapse was not used, if it was not
+    std::string not_rotated;     // why a log that is there was left as it is ("3.1KiB: a log of at most one block …")
     bool kept = false;           // the removed bytes are in NAME.log.1 (false: log_keep = 0, or discarded)
     // The filesystem was full: `full_reason` names the failing call ("write(/s/w.log.1.tmp):
     // No space left on device"); `deleted_files` oldest kept files (`deleted_bytes` in all)
@@ -39,7 +42,8 @@ struct RotateResult {
 };
 
 // Rotates `path` when it is larger than `max_size`, keeping `keep` older files. With
-// `force`, rotates whatever the size (logs --rotate). Throws Error(failure) on I/O errors.
+// `force`, rotates whatever the size (logs --rotate), except that a log of at most one block
+// is left as it is (`not_rotated` says so). Throws Error(failure) on I/O errors.
 RotateResult rotate_log(const std::string& path, std::uint64_t max_size, int keep, bool force = false);
 
 // One line saying what a rotation of `path` did, for logs --rotate and reap: where the bytes

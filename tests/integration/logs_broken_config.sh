@@ -36,7 +36,7 @@ rc=0; wait "$follower" || rc=$?
 [ $rc -eq 130 ] || fail "logs -f exited $rc on SIGINT, want 130"
 # --rotate: the built-in log_keep (3), not the broken file's 1, and it says so.
 for i in 1 2 3 4; do
-  echo "rotation $i" >>"$logs/s.log"
+  seq -f "rotation $i, line %g" 300 >>"$logs/s.log" # more than a block: a smaller log is left as it is
   expect_rc 0 llmctl logs --rotate s
 done
 echo "$ERR" | grep -q 'built-in log_keep = 3' || fail "logs --rotate does not say it uses the built-in log_keep: $ERR"

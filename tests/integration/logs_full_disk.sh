@@ -68,6 +68,7 @@ rc=0; wait "$follower" || rc=$?
 tail -n +2 "$T/followed" | grep -v '^--- llmctl: starting filler ' | cmp -s - <(numbered 20000 $((last + 1))) || fail "the follower printed lines twice, out of order or not at all"
 expect_rc 0 llmctl logs -n 3 filler
 [ "$OUT" = "$(numbered $((last - 2)) $((last + 1)))" ] || fail "logs -n 3 after the rotations: $OUT"
+numbered $((last + 1)) $((last + 501)) >>"$log" # more than a block: a smaller log is left as it is
 expect_rc 0 llmctl logs --rotate filler -q
 [ -s "$log.1" ] || fail "with room again, a rotation keeps filler.log.1"
 echo "logs_full_disk: ok"

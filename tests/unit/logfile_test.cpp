@@ -2,11 +2,13 @@
 #include "llmctl/files.hpp"
 #include "llmctl/logfile.hpp"
 #include "llmctl/strings.hpp"
+#include "llmctl/units.hpp"
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 
 using namespace llmctl;
@@ -99,13 +101,65 @@ TEST(Logfile, AFailedCopyLeavesTheOldFilesAndAFinalSidecar) {
     auto first = rotate_log(log, 0, 3, true);
     ASSERT_TRUE(first.rotated);
     std::string kept = read_file(log + ".1").value(), live = read_file(log).value();
-    std::ofstream(log, std::ios::app | std::ios::binary) << numbered_lines(100);
-    fs::create_directory(log + ".1.tmp"); // the copy of the head cannot be opened
+    std::ofstream(log, std::ios::app | std::ios::binary) << numbered_lines(300); // more than a block: rotated
+    fs::create_directory(log + ".1.tmp");                                        // the copy of the head cannot be opened
     EXPECT_THROW(rotate_log(log, 0, 3, true), Error);
     // Nothing shifted, nothing removed, and followers are not left waiting on "pending".
     EXPECT_EQ(read_file(log + ".1").value(), kept);
     EXPECT_FALSE(fs::exists(log + ".2"));
-    EXPECT_EQ(read_file(log).value(), live + numbered_lines(100));
+    EXPECT_EQ(read_file(log).value(), live + numbered_lines(300));
     EXPECT_EQ(read_offset(log), (LogOffset{first.removed, false}));
+    fs::remove_all(dir);
+}
+
+// A log of at most one block is left as it is, even when forced: no whole block can be collapsed,
+// and a copy + truncate would lose what the server writes meanwhile. It used to be copied and
+// truncated, and on ext4 a log that was that small when the rotation looked but had grown by
+// the copy lost the output written between the copy and the truncate (integration.logs under
+// load: a server that wrote less than a block between two logs --rotate).
+TEST(Logfile, ALogOfAtMostOneBlockIsLeftAsItIs) {
+    std::string dir = make_dir(fs::temp_directory_path().string());
+    ASSERT_FALSE(dir.empty());
+    std::string log = dir + "/s.log";
+    write(log, "x");
+    struct stat sb {};
+    ASSERT_EQ(::stat(log.c_str(), &sb), 0);
+    const std::string block(static_cast<std::size_t>(sb.st_blksize), 'b');
+    struct statfs sf {};
+    ASSERT_EQ(statfs(dir.c_str(), &sf), 0);
+    bool collapse_fs = sf.f_type == 0xEF53 /* ext4 */ || sf.f_type == 0x58465342 /* xfs */;
+
+    write(log, block); // exactly one block
+    for (bool force : {true, false}) {
+        auto r = rotate_log(log, 16, 2, force);
+        EXPECT_FALSE(r.rotated);
+        EXPECT_NE(r.not_rotated.find("at most one block"), std::string::npos) << r.not_rotated;
+        EXPECT_NE(describe_rotation(r, log, true).find("nothing to rotate (" + format_size(block.size())), std::string::npos)
+            << describe_rotation(r, log, true);
+    }
+    EXPECT_EQ(read_file(log).value(), block);
+    EXPECT_FALSE(fs::exists(log + ".1"));
+    EXPECT_FALSE(fs::exists(log + ".1.tmp"));
+    EXPECT_EQ(read_offset(log), (LogOffset{0, false}));
+
+    // Two bytes more: rotated, on ext4 and xfs by collapsing exactly the first block.
+    std::ofstream(log, std::ios::app | std::ios::binary) << "1\n";
+    auto r = rotate_log(log, 0, 2, true);
+    ASSERT_TRUE(r.rotated);
+    EXPECT_TRUE(r.not_rotated.empty());
+    if (collapse_fs) {
+        EXPECT_TRUE(r.collapsed) << r.fallback_reason;
+        EXPECT_EQ(r.removed, block.size());
+        EXPECT_EQ(read_file(log).value(), "1\n");
+    }
+    // Just rotated, and the server wrote less than a block since: left as it is, nothing lost.
+    std::string live = read_file(log).value() + "2\n";
+    std::ofstream(log, std::ios::app | std::ios::binary) << "2\n";
+    auto again = rotate_log(log, 0, 2, true);
+    EXPECT_FALSE(again.rotated);
+    EXPECT_EQ(read_file(log).value(), live);
+    EXPECT_FALSE(fs::exists(log + ".2"));
+    EXPECT_EQ(read_offset(log), (LogOffset{r.removed, false}));
+    EXPECT_EQ(read_file(log + ".1").value() + read_file(log).value(), block + "1\n2\n");
     fs::remove_all(dir);
 }

@@ -5,8 +5,11 @@ Run through tests/bench/bench.sh, which installs hyperfine, supervisor and pm2 a
 binaries. Every figure comes from one run on one machine; the table reports ratios, and
 docs/BENCHMARKS.md gets the table with the date, CPU and core count.
 
-Everything runs in a private temp dir with ports from 23000-23999; every process started here is
-stopped here (by the PIDs we started or the tool that started them), never by name.
+Everything runs in a private temp dir with ports from 23000-23999 (the serve section: from 52000,
+skipping ports in use); every process started here is stopped here (by the PIDs we started or the
+tool that started them), never by name. The serve section drives `llmctl serve`, a private nginx
+and the mock directly with one C++ load generator (serve_load.cpp) and measures leases with a
+driver built on llmctl's own slots code (lease_driver.cpp).
 """
 
 import argparse
@@ -52,6 +55,8 @@ class Bench:
         self.llmctl = os.path.join(self.build, "bin", "llmctl")
         self.mock = os.path.join(self.build, "bin", "llmctl-mock-server")
         self.floor = os.path.join(self.build, "bin", "llmctl-bench-floor")
+        self.load = os.path.join(self.build, "bin", "llmctl-bench-load")
+        self.leases = os.path.join(self.build, "bin", "llmctl-bench-leases")
         self.tmp = tempfile.mkdtemp(prefix="llmctl-bench-")
         self.rows = []     # (section, what, value, reference, ratio text, target text, ok or None)
         self.notes = []
@@ -67,8 +72,20 @@ class Bench:
         self.next_port += n
         return base, base + n - 1
 
-    def env(self, name, models, port_count=None, defaults=""):
-        """A config and state dir; models maps name -> mock args (list) or a full command list."""
+    def free_port(self):
+        """The next port that nothing listens on now (other programs on the machine may use the range)."""
+        while True:
+            port = self.ports(1)[0]
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                    return port
+                except OSError:
+                    continue
+
+    def env(self, name, models, port_count=None, defaults="", model_keys=None, tail=""):
+        """A config and state dir; models maps name -> mock args (list) or a full command list;
+        model_keys maps name -> more lines of its table; tail ends the file (e.g. [serve])."""
         d = os.path.join(self.tmp, name)
         os.makedirs(d, mode=0o700)
         lo, hi = self.ports(port_count or max(len(models), 1) + 4)
@@ -76,7 +93,8 @@ class Bench:
             f.write(f"[defaults]\nport_range = [{lo}, {hi}]\n{defaults}\n")
             for m, a in models.items():
                 cmd = a if a and os.path.isabs(a[0]) else [self.mock, "--port", "{port}"] + a
-                f.write(f"[models.{m}]\ncommand = {json.dumps(cmd)}\n")
+                f.write(f"[models.{m}]\ncommand = {json.dumps(cmd)}\n{(model_keys or {}).get(m, '')}\n")
+            f.write(tail)
         e = {"dir": d, "config": os.path.join(d, "llmctl.toml"), "state": os.path.join(d, "state")}
         self.envs.append(e)
         return e
@@ -334,6 +352,195 @@ class Bench:
             self.started = [p for p in self.started if p not in sleepers]
             self.run(self.cmd(e, "stop", "--all"), check=False)
 
+    # --- the gateway (llmctl serve) ------------------------------------------------------------
+
+    def serve(self):
+        """`llmctl serve` next to a direct connection to the mock (the floor) and to nginx as a
+        streaming reverse proxy, all three driven by the same C++ load generator; the mocks are
+        llmctl-managed servers, so direct, nginx and serve reach the very same processes."""
+        q = self.quick
+        secs = 2 if q else 8            # one streaming run
+        lat_secs, lat_runs = (2, 1) if q else (5, 3)
+        levels = (1, 64) if q else (1, 64, 512)
+        idle_n = 100 if q else 1000
+        rate = 2000
+        self.next_port = max(self.next_port, 52000)
+        many = "max_concurrent = 4096"
+        slow = ["--reply-tokens", "2", "--tokens-per-second", "0.005"]  # one token, the next in 200 s
+        listen = self.free_port()
+        e = self.env("serve", {"fast": ["--reply-tokens", "20000"],
+                               "paced": ["--reply-tokens", str(rate * (lat_secs + 5)), "--tokens-per-second", str(rate),
+                                         "--stamp-tokens"],
+                               "one": ["--reply-tokens", "1"], "idle": slow, "held": slow},
+                     model_keys={"fast": many, "paced": many, "one": many, "idle": many, "held": "max_concurrent = 1"},
+                     tail=f'[serve]\nlisten = "127.0.0.1:{listen}"\nmax_queue = 100000\n')
+        models = ("fast", "paced", "one", "idle", "held")
+        for m in models:
+            self.run(self.cmd(e, "start", m, "-q"))
+        upstream = {s["name"]: s["port"] for s in json.loads(self.run(self.cmd(e, "ps", "--json")).stdout)}
+        ngx = Nginx(self, upstream)
+        ngx.up()
+        srv = Serve(self, e, listen)
+        srv.up()
+        targets = {"direct": lambda m: upstream[m], "nginx": lambda m: ngx.ports[m], "serve": lambda m: listen}
+        order = ("direct", "nginx", "serve")
+        gen_cpu = []  # the generator's share of a core in the saturated runs
+
+        def load(mode, who, model, c, d=None, n=None, stream=True, check=True):
+            body = json.dumps({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]})
+            argv = [self.load, mode, "--target", f"127.0.0.1:{targets[who](model)}", "--body", body, "-c", str(c)]
+            argv += ["-d", str(d)] if d is not None else []
+            argv += ["-n", str(n)] if n is not None else []
+            r = json.loads(self.run(argv).stdout)
+            if check and r["errors"]:
+                self.notes.append(f"serve: {mode} -c {c} via {who}: {r['errors']} errors (first: {r['first_error']}).")
+            return r
+
+        def cpu_of(who):
+            return srv.cpu_ms() if who == "serve" else ngx.cpu_ms() if who == "nginx" else 0.0
+
+        try:
+            # Streaming relay at the mock's fastest rate; CPU per 1,000 tokens from the 64-stream runs.
+            load("stream", "direct", "fast", 4, d=1)  # warm-up
+            per_k = {}
+            for c in levels:
+                res = {}
+                for who in order:
+                    c0 = cpu_of(who)
+                    r = load("stream", who, "fast", c, d=secs)
+                    res[who] = r["tokens_per_s"]
+                    gen_cpu.append(r["cpu_s"] / r["seconds"])
+                    if c == 64 and who != "direct":
+                        per_k[who] = (cpu_of(who) - c0) / max(r["tokens"], 1) * 1000
+                s, d_, n_ = res["serve"], max(res["direct"], 1e-9), max(res["nginx"], 1e-9)
+                self.add("serve relay, unpaced", f"tokens/s, {c} stream{'s' if c > 1 else ''}", f"{s:.0f}",
+                         f"direct {d_:.0f}; nginx {n_:.0f}", f"{s / d_:.2f}x direct, {s / n_:.2f}x nginx",
+                         ">= 0.9x direct, >= nginx", s >= 0.9 * d_ and s >= n_)
+            if 64 in levels:
+                self.add("serve relay, unpaced, 64 streams", "CPU per 1,000 relayed tokens", f"{per_k['serve']:.2f} ms",
+                         f"nginx {per_k['nginx']:.2f} ms", f"{per_k['serve'] / max(per_k['nginx'], 1e-9):.1f}x nginx")
+
+            # Per-token latency at 2,000 tokens/s per stream, 64 streams: arrival - the mock's send stamp.
+            lat = {who: [] for who in order}
+            for _ in range(lat_runs):
+                for who in order:
+                    r = load("stream", who, "paced", 64, d=lat_secs)
+                    t = r["token_latency_ms"]
+                    lat[who].append((t["p50"], t["p99"], r["tokens_per_s"]))
+            for i, name in ((0, "p50"), (1, "p99")):
+                def added(who):
+                    v = [lat[who][k][i] - lat["direct"][k][i] for k in range(lat_runs)]
+                    return statistics.median(v), min(v), max(v)
+                sv, nv = added("serve"), added("nginx")
+                dv = statistics.median(x[i] for x in lat["direct"])
+                self.add(f"serve relay @ {rate} tok/s, 64 streams", f"added per-token latency {name} (median, range of {lat_runs})",
+                         f"{sv[0]:+.3f} ms ({sv[1]:+.3f}..{sv[2]:+.3f})",
+                         f"nginx {nv[0]:+.3f} ms ({nv[1]:+.3f}..{nv[2]:+.3f}); direct {dv:.3f} ms", f"{sv[0] - nv[0]:+.3f} ms vs nginx",
+                         "no worse than nginx (aim)", sv[0] <= nv[0])
+            got = statistics.median(x[2] for x in lat["serve"]) / 64
+            self.notes.append(f"serve: at {rate} tokens/s per stream, 64 streams, each stream through serve delivered "
+                              f"{got:.0f} tokens/s (median of the runs); direct "
+                              f"{statistics.median(x[2] for x in lat['direct']) / 64:.0f}.")
+
+            # Time to first byte, 64 clients, each request one lease through serve (running model).
+            reps = 10 if q else 40
+            tt = {}
+            for who in order:
+                load("ttfb", who, "one", 8, n=5)  # warm-up
+                tt[who] = load("ttfb", who, "one", 64, n=reps)["ttfb_ms"]
+            d50, d99 = tt["direct"]["p50"], tt["direct"]["p99"]
+            o50, o99 = tt["serve"]["p50"] - d50, tt["serve"]["p99"] - d99
+            self.add("serve time to first byte, 64 clients", f"overhead over direct p50 / p99 ({64 * reps} requests)",
+                     f"{o50:+.2f} / {o99:+.2f} ms",
+                     f"direct {d50:.2f} / {d99:.2f} ms; nginx {tt['nginx']['p50'] - d50:+.2f} / {tt['nginx']['p99'] - d99:+.2f} ms",
+                     "", "p50 <= 1 ms, p99 <= 5 ms", o50 <= 1 and o99 <= 5)
+
+            # Small non-streaming requests, 64 keep-alive connections.
+            rps = {}
+            for who in order:
+                load("rps", who, "one", 8, d=1, stream=False)  # warm-up
+                rps[who] = load("rps", who, "one", 64, d=lat_secs, stream=False)["requests_per_s"]
+            r = rps["serve"] / rps["nginx"]
+            self.add("serve small requests, 64 connections", "requests/s (non-streaming)", f"{rps['serve']:.0f}",
+                     f"nginx {rps['nginx']:.0f}; direct {rps['direct']:.0f}", f"{r:.2f}x nginx", ">= 0.8x nginx", r >= 0.8)
+
+            # Leases through the state file: the lease driver, 64 threads of one process.
+            le = self.env("leases", {"m": []})
+            self.run(self.cmd(le, "ps"))  # makes the state file
+            lr = {"leases_per_s": float("nan")}
+            if os.path.exists(self.leases):
+                lr = json.loads(self.run([self.leases, le["state"], "m", "64", str(lat_secs)]).stdout)
+            self.add("serve leases, 64 concurrent", "acquired and released per second (lease driver)", f"{lr['leases_per_s']:.0f}/s",
+                     f"through serve {rps['serve']:.0f}/s (one lease per request)")
+
+            # 1,000 idle streams held open (opened one after another): RSS (serve's and nginx's);
+            # 1,000 streams asked for at once: how many began within a while; 1,000 waiting for a
+            # slot: CPU.
+            base_rss = srv.rss_kib()
+            rss = {}
+            for who in ("nginx", "serve"):
+                h = Hold(self, targets[who]("idle"), "idle", idle_n, ready_on="head", serial=True)
+                try:
+                    h.wait_ready()
+                    time.sleep(1)
+                    rss[who] = srv.rss_kib() if who == "serve" else ngx.rss_kib()
+                    if who == "serve":
+                        threads = srv.threads()
+                finally:
+                    h.stop()
+                time.sleep(2)  # the streams end upstream too
+            self.add(f"serve {idle_n:,} idle streams", "RSS of serve", f"{rss['serve'] / 1024:.1f} MiB",
+                     f"nginx (all processes) {rss['nginx'] / 1024:.1f} MiB; serve before {base_rss / 1024:.1f} MiB", "",
+                     "<= 64 MiB", rss["serve"] <= 64 * 1024)
+            self.notes.append(f"serve: holding {idle_n} streams it ran {threads} threads.")
+            burst_s = 3 if q else 10
+            began = {}
+            for who in ("nginx", "serve"):
+                h = Hold(self, targets[who]("idle"), "idle", idle_n, ready_on="sent")
+                try:
+                    h.wait_ready()
+                    time.sleep(burst_s)
+                finally:
+                    began[who] = (h.stop() or {}).get("heads", 0)
+                deadline = time.monotonic() + 90  # the streams end, and serve drops their leases
+                while time.monotonic() < deadline:
+                    row = [s for s in json.loads(self.run(self.cmd(e, "ps", "--json")).stdout) if s["name"] == "idle"][0]
+                    if row.get("queued", 0) == 0 and row.get("active", 0) == 0:
+                        break
+                    time.sleep(0.5)
+                time.sleep(1)
+            self.add(f"serve {idle_n:,} idle streams", f"streams begun {burst_s} s after {idle_n:,} asked at once", f"{began['serve']}",
+                     f"nginx {began['nginx']}", f"{began['serve'] / max(began['nginx'], 1):.2f}x nginx")
+            holder = Hold(self, listen, "held", 1, ready_on="head")
+            waiting = None
+            try:
+                holder.wait_ready()
+                waiting = Hold(self, listen, "held", idle_n, ready_on="sent")
+                waiting.wait_ready()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    row = [s for s in json.loads(self.run(self.cmd(e, "ps", "--json")).stdout) if s["name"] == "held"][0]
+                    if row.get("queued", 0) >= idle_n:
+                        break
+                    time.sleep(0.2)
+                time.sleep(1)
+                span = 3 if q else 10
+                c0, t0 = srv.cpu_ms(), time.monotonic()
+                time.sleep(span)
+                share = (srv.cpu_ms() - c0) / ((time.monotonic() - t0) * 1000)
+                self.add(f"serve {idle_n:,} requests waiting for a slot", f"CPU of serve over {span} s; RSS",
+                         f"{share * 100:.1f}% of a core; {srv.rss_kib() / 1024:.1f} MiB", f"{row.get('queued', 0)} queued in ps")
+            finally:
+                if waiting:
+                    waiting.stop()
+                holder.stop()
+            self.notes.append(f"serve: the load generator used at most {max(gen_cpu) * 100:.0f}% of a core in the "
+                              "unpaced runs (it is one thread).")
+        finally:
+            srv.down()
+            ngx.down()
+            self.run(self.cmd(e, "stop", "--all"), check=False)
+
     # --- the end -------------------------------------------------------------------------------
 
     def cleanup(self):
@@ -347,7 +554,7 @@ class Bench:
                 p.wait()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def report(self):
+    def report(self, rows):
         cpu = "unknown"
         with open("/proc/cpuinfo") as f:
             for ln in f:
@@ -358,26 +565,38 @@ class Bench:
                 f"CPU: {cpu}, {os.cpu_count()} cores; kernel {platform.release()}; {_os_name()}",
                 f"Build: {os.path.relpath(self.build, ROOT)}/, LLMCTL_LEAN_LINK ({'quick run' if self.quick else 'full run'})"]
         lines = ["| section | measured | value | reference | ratio | target | met |", "|---|---|---|---|---|---|---|"]
-        for sec, what, val, ref, ratio, target, ok in self.rows:
+        for sec, what, val, ref, ratio, target, ok in rows:
             lines.append(f"| {sec} | {what} | {val} | {ref} | {ratio} | {target} | {'' if ok is None else ('yes' if ok else '**no**')} |")
         return head, lines
 
     def write(self, path):
-        head, lines = self.report()
-        print("\n".join(head + [""] + lines + [""] + self.notes))
-        if not path:
-            return
-        with open(path) as f:
-            doc = f.read()
-        start, end = "<!-- bench:begin -->", "<!-- bench:end -->"
-        block = start + "\n" + "\n\n".join(["  \n".join(head), "\n".join(lines)] + self.notes) + "\n" + end
-        if start in doc and end in doc:
-            doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
-        else:
-            doc += "\n" + block + "\n"
-        with open(path, "w") as f:
-            f.write(doc)
-        log(f"wrote {path}")
+        """Two blocks in the doc: the gateway's rows (sections "serve ...") in bench-serve, the
+        others in bench; a block is replaced only when this run has rows for it."""
+        gw = "serve: "
+        blocks = [("bench", [r for r in self.rows if not r[0].startswith("serve ")], [n for n in self.notes if not n.startswith(gw)]),
+                  ("bench-serve", [r for r in self.rows if r[0].startswith("serve ")],
+                   [n[len(gw):] for n in self.notes if n.startswith(gw)])]
+        doc = None
+        if path:
+            with open(path) as f:
+                doc = f.read()
+        for name, rows, notes in blocks:
+            if not rows:
+                continue
+            head, lines = self.report(rows)
+            print("\n".join(head + [""] + lines + [""] + notes))
+            if doc is None:
+                continue
+            start, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+            block = start + "\n" + "\n\n".join(["  \n".join(head), "\n".join(lines)] + notes) + "\n" + end
+            if start in doc and end in doc:
+                doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end):]
+            else:
+                doc += "\n" + block + "\n"
+        if doc is not None:
+            with open(path, "w") as f:
+                f.write(doc)
+            log(f"wrote {path}")
 
 
 def _quote(s):
@@ -459,6 +678,155 @@ def read_stamps(argv, want_cpu=False, first_only=False):
     return lat, count, first, last, cpu, (time.monotonic_ns() - t0) / 1e9
 
 
+def proc_cpu_ms(pid):
+    """utime + stime of a process, all its threads, in ms (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for ln in f:
+            if ln.startswith(key + ":"):
+                return int(ln.split()[1])
+    return 0
+
+
+def proc_children(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    s = f.read()
+            except OSError:
+                continue
+            if int(s[s.rindex(")") + 2:].split()[1]) == pid:
+                kids.append(int(d))
+    return kids
+
+
+class Nginx:
+    """A private nginx from Debian as a streaming reverse proxy: its own config, prefix, pid file and
+    logs in a temp dir, one listening port per upstream model, run as our child (daemon off) and
+    stopped by its pid."""
+
+    def __init__(self, bench, upstream):
+        self.bench = bench
+        self.dir = os.path.join(bench.tmp, "nginx")
+        self.upstream = upstream
+        self.ports = {m: bench.free_port() for m in upstream}
+        self.proc = None
+
+    def up(self):
+        d = self.dir
+        os.makedirs(os.path.join(d, "logs"))
+        conf = [f"worker_processes {os.cpu_count()};", "worker_rlimit_nofile 20000;", f"pid {d}/nginx.pid;",
+                f"error_log {d}/logs/error.log warn;", "events { worker_connections 10000; }", "http {",
+                f"  access_log {d}/logs/access.log;",
+                *(f"  {k}_temp_path {d}/{k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))]
+        for m, port in self.upstream.items():
+            conf += [f"  upstream {m} {{ server 127.0.0.1:{port}; keepalive 512; }}",
+                     f"  server {{ listen 127.0.0.1:{self.ports[m]} backlog=4096;",
+                     f"    location / {{ proxy_pass http://{m}; proxy_http_version 1.1; proxy_set_header Connection \"\";",
+                     "      proxy_buffering off; proxy_read_timeout 600s; } }"]
+        conf.append("}")
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write("\n".join(conf) + "\n")
+        self.proc = subprocess.Popen(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "logs", "error.log"),
+                                      "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for port in self.ports.values():
+            wait_port(port)
+        if self.proc.poll() is not None:
+            with open(os.path.join(self.dir, "logs", "error.log")) as f:
+                raise SystemExit(f"bench: nginx exited: {f.read().strip()}")
+
+    def pids(self):
+        return [self.proc.pid] + proc_children(self.proc.pid)
+
+    def cpu_ms(self):
+        return sum(proc_cpu_ms(p) for p in self.pids())
+
+    def rss_kib(self):
+        return sum(proc_status(p, "VmRSS") for p in self.pids())
+
+    def down(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # the master stops its workers
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Serve:
+    """`llmctl serve` on a bench env, its stderr (the access log) to a file."""
+
+    def __init__(self, bench, e, port):
+        self.bench, self.e, self.port, self.proc = bench, e, port, None
+
+    def up(self):
+        with open(os.path.join(self.e["dir"], "serve.err"), "w") as err:
+            self.proc = subprocess.Popen(self.bench.cmd(self.e, "serve"), stdout=subprocess.DEVNULL, stderr=err)
+        wait_port(self.port)
+        if self.proc.poll() is not None:
+            raise SystemExit(f"bench: llmctl serve exited {self.proc.returncode} (see {self.e['dir']}/serve.err)")
+
+    def cpu_ms(self):
+        return proc_cpu_ms(self.proc.pid)
+
+    def rss_kib(self):
+        return proc_status(self.proc.pid, "VmRSS")
+
+    def threads(self):
+        return proc_status(self.proc.pid, "Threads")
+
+    def down(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Hold:
+    """The load generator holding N streaming requests open until stopped."""
+
+    def __init__(self, bench, port, model, n, ready_on, serial=False):
+        body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        self.proc = subprocess.Popen([bench.load, "hold", "--target", f"127.0.0.1:{port}", "--body", body, "-c", str(n),
+                                      "-d", "600", "--ready-on", ready_on] + (["--serial"] if serial else []),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_ready(self, timeout=120):
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stderr.fileno()
+        os.set_blocking(fd, False)
+        buf = ""
+        while time.monotonic() < deadline:
+            try:
+                buf += os.read(fd, 4096).decode(errors="replace")
+            except BlockingIOError:
+                pass
+            if "ready" in buf:
+                return
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: the load generator (hold) exited: {buf.strip()}")
+            time.sleep(0.05)
+        raise SystemExit("bench: the held requests were not all sent/answered in time")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        return json.loads(out) if out.strip() else None
+
+
 class Pm2:
     def __init__(self, bench, prefix):
         self.bin = os.path.join(prefix, "node_modules", ".bin", "pm2")
@@ -526,7 +894,7 @@ def main():
     ap.add_argument("--no-supervisor", action="store_true", help="skip the supervisor rows")
     ap.add_argument("--write", metavar="FILE", help="replace the bench block in FILE (docs/BENCHMARKS.md)")
     ap.add_argument("--quick", action="store_true", help="small sizes and few runs (a smoke run, not figures)")
-    ap.add_argument("--only", help="comma-separated sections: ps,startup,stop,race,chat,log,tail,reap")
+    ap.add_argument("--only", help="comma-separated sections: ps,startup,stop,race,chat,log,tail,reap,serve")
     args = ap.parse_args()
     b = Bench(args)
     only = set(args.only.split(",")) if args.only else None
@@ -547,7 +915,7 @@ def main():
             if sup:
                 sup.down()
         for name, fn in (("startup", b.startup), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat),
-                         ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap)):
+                         ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap), ("serve", b.serve)):
             if only is None or name in only:
                 fn()
         b.write(args.write)

@@ -2,30 +2,38 @@
 # llmctl's benchmarks (docs/BENCHMARKS.md): builds llmctl, installs what the comparison needs,
 # runs tests/bench/bench.py and writes its table into docs/BENCHMARKS.md.
 #
-#   tests/bench/bench.sh            full run (about 6 minutes on 2 cores), writes the doc
+#   tests/bench/bench.sh            full run (about 10 minutes on 2 cores), writes the doc
 #   tests/bench/bench.sh --quick    small sizes and few runs: a smoke run, the doc untouched
-#   tests/bench/bench.sh --only race,chat   some sections (ps,startup,stop,race,chat,log,tail,reap)
+#   tests/bench/bench.sh --only race,chat   some sections (ps,startup,stop,race,chat,log,tail,reap,serve)
+#   tests/bench/bench.sh --only serve       the gateway: llmctl serve next to the mock and nginx
 #
 # What it installs, once (idempotent):
-#   - hyperfine, supervisor, curl and procps from Debian. supervisor's own system service is never
-#     started (policy-rc.d denies it for the install) and never used: the benchmark runs a private
-#     supervisord with its own config and socket in a temp dir, and stops it at the end.
+#   - hyperfine, supervisor, nginx, curl and procps from Debian. The system services of supervisor
+#     and nginx are never started (policy-rc.d denies them for the install) and never used: the
+#     benchmark runs a private supervisord (its own config and socket) and a private nginx (its own
+#     config, prefix, pid file and logs, as a child with daemon off) in temp dirs, and stops them by
+#     their pids at the end.
 #   - pm2 from the npm registry into a temp prefix (removed afterwards), never globally; its
-#     daemon runs with a private PM2_HOME and is killed at the end.
+#     daemon runs with a private PM2_HOME and is killed at the end. Only for the ps section.
 # Nothing here signals a process it did not start.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 quick=0
+only=
 args=()
+prev=
 for a in "$@"; do
   case $a in
-    --quick) quick=1; args+=("$a") ;;
-    *) args+=("$a") ;;
+    --quick) quick=1 ;;
+    --only=*) only=${a#--only=} ;;
   esac
+  [ "$prev" != --only ] || only=$a
+  args+=("$a")
+  prev=$a
 done
 
-debs="hyperfine supervisor curl procps"
+debs="hyperfine supervisor nginx curl procps"
 missing=$(for p in $debs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done)
 # Node.js and npm from Debian only when the machine has no npm of its own (a newer one from
 # elsewhere would conflict with Debian's).
@@ -42,16 +50,22 @@ if [ -n "$missing" ]; then
   [ $added_policy = 0 ] || rm -f /usr/sbin/policy-rc.d
 fi
 
-make -s build >/dev/null
+# The programs the benchmark runs (not the test suite): llmctl, the mock, the floor and the
+# gateway section's load generator and lease driver.
+make -s deps >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "${JOBS:-2}" --target llmctl llmctl-mock-server llmctl-bench-floor llmctl-bench-load llmctl-bench-leases >/dev/null
 
-prefix=$(mktemp -d /tmp/llmctl-bench-pm2.XXXXXX)
-trap 'rm -rf "$prefix"' EXIT
-echo "bench: installing pm2 from the npm registry into $prefix" >&2
 pm2_args=()
-if npm install --prefix "$prefix" pm2 --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
-  pm2_args=(--pm2-prefix "$prefix")
-else
-  echo "bench: warning: npm could not install pm2; the pm2 rows are left out" >&2
+if [ -z "$only" ] || [[ ,$only, == *,ps,* ]]; then
+  prefix=$(mktemp -d /tmp/llmctl-bench-pm2.XXXXXX)
+  trap 'rm -rf "$prefix"' EXIT
+  echo "bench: installing pm2 from the npm registry into $prefix" >&2
+  if npm install --prefix "$prefix" pm2 --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
+    pm2_args=(--pm2-prefix "$prefix")
+  else
+    echo "bench: warning: npm could not install pm2; the pm2 rows are left out" >&2
+  fi
 fi
 
 write=(--write docs/BENCHMARKS.md)

@@ -1,0 +1,60 @@
+// The lease figure of the gateway benchmark (docs/BENCHMARKS.md, section serve): leases
+// acquired and released per second through the state file, by N threads of one process that
+// each take a lease, turn it into a slot and release it, over and over, for a duration. It is
+// what `llmctl serve` does per request (QueuedLease, the process's one LeaseWatch, the slot's
+// release), without the HTTP around it.
+//
+//   llmctl-bench-leases STATE_DIR MODEL THREADS SECONDS
+//
+// Prints one JSON object: {"leases": N, "seconds": S, "leases_per_s": R, "errors": E}. The state
+// dir must exist with a state file (any llmctl command on it makes one); MODEL needs no server.
+
+#include "llmctl/lease_watch.hpp"
+#include "llmctl/slots.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+int main(int argc, char** argv) {
+    if (argc != 5) {
+        std::fprintf(stderr, "usage: llmctl-bench-leases STATE_DIR MODEL THREADS SECONDS\n");
+        return 2;
+    }
+    std::string dir = argv[1];
+    int threads = std::atoi(argv[3]);
+    double seconds = std::atof(argv[4]);
+    llmctl::LeaseWatch watch(dir);
+    llmctl::SlotRequest req;
+    req.model = argv[2];
+    req.max_concurrent = 100000;
+    req.watch = &watch;
+    std::atomic<long> leases{0}, errors{0};
+    std::atomic<bool> stop{false};
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (int i = 0; i < threads; ++i)
+        pool.emplace_back([&] {
+            while (!stop) {
+                try {
+                    llmctl::QueuedLease lease(dir, req); // queued on arrival, as serve does
+                    llmctl::Slot slot = lease.wait();
+                    slot.release();
+                    ++leases;
+                } catch (const std::exception& e) {
+                    if (++errors == 1) std::fprintf(stderr, "llmctl-bench-leases: %s\n", e.what());
+                }
+            }
+        });
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+    long done = leases.load();
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (auto& t : pool) t.join();
+    std::printf("{\"leases\": %ld, \"seconds\": %.3f, \"leases_per_s\": %.1f, \"errors\": %ld}\n", done, wall, done / wall, errors.load());
+    return 0;
+}

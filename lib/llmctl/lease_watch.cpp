@@ -43,9 +43,14 @@ LeaseWatch::~LeaseWatch() {
 }
 
 void LeaseWatch::enroll(std::int64_t id, const SlotRequest& req) {
-    std::lock_guard<std::mutex> g(mu_);
-    waiting_[id] = Waiting{&req, false};
-    newcomer_ = true;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        Waiting& w = waiting_[id];
+        w.req = &req;
+        w.worth_trying = false;
+        newcomer_ = true;
+    }
+    work_.notify_one();
 }
 
 void LeaseWatch::leave(std::int64_t id) {
@@ -65,7 +70,7 @@ bool LeaseWatch::wait(std::int64_t id, Millis at_most) {
     std::unique_lock<std::mutex> g(mu_);
     auto it = waiting_.find(id);
     if (it == waiting_.end()) return true;
-    bool woken = woken_.wait_for(g, at_most, [&] { return it->second.worth_trying || stop_; });
+    bool woken = it->second.woken.wait_for(g, at_most, [&] { return it->second.worth_trying || stop_; });
     it->second.worth_trying = false;
     return woken;
 }
@@ -82,7 +87,6 @@ void LeaseWatch::watch() {
         bool newcomer = std::exchange(newcomer_, false); // (cleared even when nobody waits)
         if (stop_ || waiting_.empty()) continue;
         g.unlock();
-        bool woke_any = false;
         try {
             if (!reader || !reader->still_current()) reader = Store::open_read(state_db_path(dir_));
             if (reader) {
@@ -93,35 +97,40 @@ void LeaseWatch::watch() {
                     last_liveness = clock::now();
                     changed = an_owner_died(*reader);
                 }
-                if (changed) woke_any = look(*reader);
+                if (changed) look(*reader);
             }
         } catch (const std::exception&) {
             reader.reset(); // a damaged or replaced file: the waiters' own tries report it
         }
         g.lock();
-        if (woke_any) woken_.notify_all();
     }
-    woken_.notify_all();
+    for (auto& [id, w] : waiting_) w.woken.notify_all();
 }
 
-// Marks the queue head of each model worth trying when its turn has come (or every head when an
-// owner died: the try reclaims it). Called without mu_; takes it to read and mark.
-bool LeaseWatch::look(Store& reader) {
-    std::map<std::string, std::pair<std::int64_t, SlotRequest>> heads; // model -> lowest waiting id
+// Wakes the waiting leases of this process that may take a slot now: per model, those among the
+// first waiting leases (of every process) that fit its free slots; every head when an owner
+// died (its try reclaims the dead lease). Called without mu_; takes it to read and to wake.
+void LeaseWatch::look(Store& reader) {
+    std::map<std::string, SlotRequest> models; // one request per model, for its cap and limits
+    std::map<std::string, std::int64_t> heads; // model -> our lowest waiting id
     {
         std::lock_guard<std::mutex> g(mu_);
         for (auto& [id, w] : waiting_)
-            if (!heads.count(w.req->model)) heads.emplace(w.req->model, std::make_pair(id, *w.req));
+            if (models.emplace(w.req->model, *w.req).second) heads.emplace(w.req->model, id);
     }
-    bool dead = an_owner_died(reader);
     std::set<std::int64_t> wake;
-    for (auto& [model, head] : heads)
-        if (dead || my_turn(reader, head.second, head.first).ok) wake.insert(head.first);
-    if (wake.empty()) return false;
+    if (an_owner_died(reader))
+        for (auto& [model, id] : heads) wake.insert(id);
+    else
+        for (auto& [model, req] : models)
+            for (auto id : grantable_leases(reader, req)) wake.insert(id);
+    if (wake.empty()) return;
     std::lock_guard<std::mutex> g(mu_);
     for (auto id : wake)
-        if (auto it = waiting_.find(id); it != waiting_.end()) it->second.worth_trying = true;
-    return true;
+        if (auto it = waiting_.find(id); it != waiting_.end()) {
+            it->second.worth_trying = true;
+            it->second.woken.notify_one();
+        }
 }
 
 } // namespace llmctl

@@ -1,8 +1,10 @@
 #pragma once
 // One watcher of the state file's leases for a process that holds many waiting ones (`llmctl
 // serve`): instead of each waiting request polling the file, one thread notices every change
-// (SQLite's data_version, every 10 ms) and every lease owner that died (every 500 ms), works out
-// which queue heads may now be granted, and wakes only those. With a thousand requests waiting,
+// (SQLite's data_version, every 10 ms, or at once for a newcomer or a release of this process)
+// and every lease owner that died (every 500 ms), works out which waiting leases may now be
+// granted (as many as the model has free slots, in order), and wakes only those, each through a
+// condition variable of its own. With a thousand requests waiting,
 // the process stays near idle, and a slot freed by another process is noticed within tens of ms.
 
 #include "llmctl/slots.hpp"
@@ -39,13 +41,14 @@ private:
     struct Waiting {
         const SlotRequest* req = nullptr;
         bool worth_trying = false;
+        std::condition_variable woken;
     };
     void watch();
-    bool look(class Store& reader);
+    void look(class Store& reader);
 
     std::string dir_;
     std::mutex mu_;
-    std::condition_variable woken_, work_;
+    std::condition_variable work_;
     std::map<std::int64_t, Waiting> waiting_; // by lease id: FIFO order within a model
     bool stop_ = false;
     bool newcomer_ = false; // an enrolment since the last look

@@ -53,13 +53,30 @@ Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     t.place = static_cast<int>(ahead) + 1;
     if (draining(row)) return t; // a stop or restart is draining the server: wait until it is gone
     std::int64_t active = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
-    t.ok = ahead == 0 && active < t.cap;
+    t.ok = ahead + active < t.cap; // every lease ahead of us fits too: none of theirs is taken
     if (t.ok && req.max_inflight > 0) {
         auto q = store.prepare("SELECT count(*) FROM leases WHERE state='active'");
         std::int64_t all = q.step() ? q.i64(0) : 0;
         t.ok = all < req.max_inflight; // the global cap; FIFO holds within each model
     }
     return t;
+}
+
+std::vector<std::int64_t> grantable_leases(Store& store, const SlotRequest& req) {
+    std::vector<std::int64_t> out;
+    const auto row = find_server(store, req.model);
+    if (draining(row)) return out;
+    std::int64_t cap = req.managed && row ? slot_cap(*row, req.max_concurrent) : req.max_concurrent;
+    std::int64_t free = cap - count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
+    if (req.max_inflight > 0) {
+        auto q = store.prepare("SELECT count(*) FROM leases WHERE state='active'");
+        free = std::min<std::int64_t>(free, req.max_inflight - (q.step() ? q.i64(0) : 0));
+    }
+    if (free <= 0) return out;
+    auto q = store.prepare("SELECT id FROM leases WHERE model=? AND state='waiting' ORDER BY id LIMIT ?");
+    q.bind(1, req.model).bind(2, free);
+    while (q.step()) out.push_back(q.i64(0));
+    return out;
 }
 
 // One client in a model's queue: its lease, taken under the lock, and the waits between tries,

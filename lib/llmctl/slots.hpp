@@ -1,7 +1,9 @@
 #pragma once
 // Concurrency slots (ARCHITECTURE.md): a lease row per client, owned by the client's process
 // identity. At most `max_concurrent` active leases per model (and `max_inflight` over all
-// models when set), granted FIFO by lease id. No slot is granted while the model's server is
+// models when set), granted in lease id order: a lease may take a slot when the active leases
+// and the waiting ones ahead of it together leave one free (so no later lease ever takes a slot
+// an earlier one needs, and many queued at once are granted at once). No slot is granted while the model's server is
 // `stopping` under a live stop (a drain): those clients wait until it is gone or replaced. A dead owner's lease is reclaimed by the next
 // acquirer or by reap, so a client killed with SIGKILL can never keep a slot.
 
@@ -10,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 #include <map>
 #include <memory>
 #include <optional>
@@ -89,15 +92,20 @@ private:
     bool tried_ = false; // the constructor already tried to take it
 };
 
-// Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: FIFO
-// by lease id within the model, at most `cap` active on it (SlotRequest::managed) and
-// max_inflight over all models; never while a live stop drains the model's server.
+// Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: the
+// active leases of the model plus the waiting ones ahead of it are fewer than `cap`
+// (SlotRequest::managed), and the active ones over all models fewer than max_inflight; never
+// while a live stop drains the model's server.
 struct Turn {
     int place = 1;
     bool ok = false;
     int cap = 1; // the model's cap in force at this decision
 };
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id);
+
+// The waiting leases of `req.model` (of every process) that may take a slot now, as my_turn would
+// decide for each: the first ones in id order.
+std::vector<std::int64_t> grantable_leases(Store& store, const SlotRequest& req);
 
 // Deletes the lease of a client that died, with an event lease_reclaimed saying `why`; inside
 // the caller's transaction (a slot's acquirer and reap both reclaim).

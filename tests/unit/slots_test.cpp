@@ -42,9 +42,25 @@ TEST_F(SlotsTest, FirstComeFirstServedWithinAModel) {
     auto t = my_turn(store_, req("m", 1), a);
     EXPECT_TRUE(t.ok);
     EXPECT_EQ(t.place, 1);
-    t = my_turn(store_, req("m", 2), b); // a free slot, but a is ahead
+    t = my_turn(store_, req("m", 1), b); // a free slot, but a is ahead and needs it
     EXPECT_FALSE(t.ok);
     EXPECT_EQ(t.place, 2);
+    EXPECT_TRUE(my_turn(store_, req("m", 2), b).ok); // two free: a fits too, b may go first
+    lease("m", "active");
+    EXPECT_FALSE(my_turn(store_, req("m", 2), b).ok); // one free, and it is a's
+}
+
+TEST_F(SlotsTest, GrantableAreTheFirstWaitingThatFitTheFreeSlots) {
+    lease("m", "active");
+    auto a = lease("m", "waiting");
+    auto b = lease("m", "waiting");
+    auto c = lease("m", "waiting");
+    lease("other", "waiting");
+    EXPECT_EQ(grantable_leases(store_, req("m", 1)), std::vector<std::int64_t>{});
+    EXPECT_EQ(grantable_leases(store_, req("m", 3)), (std::vector<std::int64_t>{a, b}));
+    EXPECT_EQ(grantable_leases(store_, req("m", 10)), (std::vector<std::int64_t>{a, b, c}));
+    EXPECT_EQ(grantable_leases(store_, req("m", 10, 2)), std::vector<std::int64_t>{a}); // max_inflight 2, one active
+    for (auto id : grantable_leases(store_, req("m", 3))) EXPECT_TRUE(my_turn(store_, req("m", 3), id).ok) << id;
 }
 
 TEST_F(SlotsTest, AtMostMaxConcurrentActive) {

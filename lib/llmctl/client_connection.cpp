@@ -42,11 +42,13 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
     }
 }
 
+// Both try the call first and wait with poll(2) only when it would block: a relay's writes
+// mostly go straight into the socket buffer.
 std::size_t DeadlineSocket::read_into(void* data, std::size_t size, beast::error_code& ec) {
     ec = {};
     if (size == 0) return 0;
-    for (;;) {
-        if (!ready(POLLIN, ec)) return 0;
+    for (bool first = true;; first = false) {
+        if (!first && !ready(POLLIN, ec)) return 0;
         ssize_t n = ::recv(fd_.get(), data, size, MSG_DONTWAIT);
         if (n > 0) return static_cast<std::size_t>(n);
         if (n == 0) {
@@ -61,8 +63,8 @@ std::size_t DeadlineSocket::read_into(void* data, std::size_t size, beast::error
 
 std::size_t DeadlineSocket::write_from(const void* data, std::size_t size, beast::error_code& ec) {
     ec = {};
-    for (;;) {
-        if (!ready(POLLOUT, ec)) return 0;
+    for (bool first = true;; first = false) {
+        if (!first && !ready(POLLOUT, ec)) return 0;
         ssize_t n = ::send(fd_.get(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n >= 0) return static_cast<std::size_t>(n);
         if (errno == EAGAIN || errno == EINTR) continue;

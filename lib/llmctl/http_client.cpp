@@ -65,10 +65,22 @@ public:
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
                 throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
             if (ec) throw fail(ec, first ? "waiting for the first token" : "waiting for the next token (stalled)", limit);
+            parse_buffered();
             std::size_t n = sizeof chunk - parser_.get().body().size;
             if (n == 0) continue;
             first = false;
             on_piece(std::string_view(chunk, n));
+        }
+    }
+
+    // What the last read brought beyond the piece it parsed (a fast server's next tokens) is
+    // parsed too, without another round of I/O, so that it goes on as one piece with one write.
+    void parse_buffered() {
+        while (!parser_.is_done() && buf_.size() > 0 && parser_.get().body().size > 0) {
+            beast::error_code ec;
+            std::size_t used = parser_.put(buf_.data(), ec);
+            buf_.consume(used);
+            if (ec || used == 0) return; // need_more, need_buffer, or an error the next read reports
         }
     }
 

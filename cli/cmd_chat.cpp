@@ -145,6 +145,7 @@ SlotRequest slot_request(const Opts& o, const ModelConfig& m, const Config& cfg,
     sr.model = m.name;
     sr.max_concurrent = std::max(1, m.max_concurrent);
     sr.managed = !m.external();
+    sr.take_if_ready = true; // a running server's chat: queued and granted in one transaction
     sr.max_inflight = cfg.defaults.max_inflight;
     if (o.queue_limit) {
         if (o.queue_limit->count() > 0) sr.queue_timeout = o.queue_limit; // --queue-timeout 0: no limit

@@ -211,6 +211,7 @@ SlotRequest slot_request(const ModelConfig& m, const ProxyLimits& limits, std::f
     sr.model = m.name;
     sr.max_concurrent = std::max(1, m.max_concurrent);
     sr.managed = !m.external();
+    sr.take_if_ready = true; // a running model's request: queued and granted in one transaction
     sr.max_inflight = limits.max_inflight;
     sr.max_queue = limits.max_queue;
     sr.watch = limits.watch;

@@ -51,6 +51,7 @@ Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     t.cap = req.managed && row ? slot_cap(*row, req.max_concurrent) : req.max_concurrent;
     std::int64_t ahead = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id);
     t.place = static_cast<int>(ahead) + 1;
+    t.server_running = row && row->status == "running";
     if (draining(row)) return t; // a stop or restart is draining the server: wait until it is gone
     std::int64_t active = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
     t.ok = ahead + active < t.cap; // every lease ahead of us fits too: none of theirs is taken
@@ -103,7 +104,7 @@ public:
         }
         Turn t = my_turn(store, req_, id_);
         cap_ = t.cap;
-        t.ok = t.ok && may_take;
+        t.ok = t.ok && (may_take || (req_.take_if_ready && (!req_.managed || t.server_running)));
         if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
         tx.commit();
         if (!t.ok) report(t.place);

@@ -31,6 +31,9 @@ struct SlotRequest {
     // one number whatever config it read (looked up at each decision: a lease may be queued
     // before its server exists).
     bool managed = false;
+    // A QueuedLease queued on arrival may take its slot at once (one transaction, not two) when
+    // nothing has to start first: the model's server runs, or the model is a `url` one.
+    bool take_if_ready = false;
     int max_inflight = 0;                // 0: no global cap
     std::optional<Millis> queue_timeout; // none: wait as long as it takes
     // Waiting leases of the model (from every process) beyond which a new one is refused with
@@ -99,7 +102,8 @@ private:
 struct Turn {
     int place = 1;
     bool ok = false;
-    int cap = 1; // the model's cap in force at this decision
+    bool server_running = false; // the model's row says running (managed models)
+    int cap = 1;                 // the model's cap in force at this decision
 };
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id);
 

@@ -28,20 +28,6 @@ url = "http://127.0.0.1:$((PORT_BASE + 31))"
 EOT
 db="$LLMCTL_HOME/state.db"
 leases() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from leases").fetchone()[0])' "$db"; }
-# max_overlap FILE: the largest number of requests in flight at once in a mock request log.
-max_overlap() {
-  python3 - "$1" <<'PY'
-import sys
-ev = []
-for line in open(sys.argv[1]):
-    s, e = line.split()[:2]
-    ev += [(int(s), 1), (int(e), -1)]
-cur = best = 0
-for _, d in sorted(ev, key=lambda x: (x[0], x[1])):
-    cur += d; best = max(best, cur)
-print(best)
-PY
-}
 
 # 1. 8 parallel chats per model; each prints exactly the reply to its own prompt.
 for m in one three; do

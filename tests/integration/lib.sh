@@ -40,6 +40,22 @@ ps_count() { "$LLMCTL_BIN" ps --json "$@" | python3 -c 'import json,sys; print(l
 ps_rows() {
   "$LLMCTL_BIN" ps --json "${@:2}" | python3 -c 'import json,sys; [print(":".join(str(r[f]) for f in sys.argv[1].split(","))) for r in json.load(sys.stdin)]' "$1"
 }
+# field_is NAME FIELD VALUE: NAME's FIELD in `llmctl ps --json` is VALUE (for wait_for).
+field_is() { [ "$(ps_field "$1" "$2")" = "$3" ]; }
+# max_overlap LOG: the most requests of the mock's request log in flight at one moment (an end
+# at the same nanosecond as a start counts first).
+max_overlap() {
+  python3 -c 'import sys
+ev = []
+for line in open(sys.argv[1]):
+    s, e = line.split()[:2]
+    ev += [(int(s), 1), (int(e), -1)]
+ev.sort(key=lambda x: (x[0], x[1]))
+n = best = 0
+for _, d in ev:
+    n += d; best = max(best, n)
+print(best)' "$1"
+}
 # json_get PATH: the value at PATH (keys and list indexes joined by ".", as in 0.pid) of the JSON
 # on stdin; fails if there is none.
 json_get() {

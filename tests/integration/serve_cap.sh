@@ -22,22 +22,8 @@ llmctl start m >/dev/null
 # was started with 1.
 cap_config "$T/go2" "$T/m2.log" 3
 [ "$(ps_field m max_concurrent)" = 3 ] || fail "ps does not show the config's max_concurrent: $(llmctl ps --json)"
-field_is() { [ "$(ps_field "$1" "$2")" = "$3" ]; }
 stream() { curl -sN -m 60 -o "$T/out.$1" "$SERVE_URL/v1/chat/completions" -d "$(chat_body m "cap $1" true)"; }
 chat() { timeout 60 "$LLMCTL_BIN" chat m "cap $1" >"$T/out.$1" 2>"$T/err.$1"; }
-# max_overlap LOG: the most requests of the mock's request log in flight at one moment.
-max_overlap() {
-  python3 -c 'import sys
-ev = []
-for line in open(sys.argv[1]):
-    s, e = line.split()[:2]
-    ev += [(int(s), 1), (int(e), -1)]
-ev.sort(key=lambda x: (x[0], x[1]))
-n = best = 0
-for _, d in ev:
-    n += d; best = max(best, n)
-print(best)' "$1"
-}
 
 # Two requests through serve (its config: 1) and two chats (theirs: 3): one at a time.
 pids=()

@@ -23,7 +23,6 @@ url_b=$SERVE_URL
 llmctl start q >/dev/null
 llmctl start t >/dev/null
 
-field_is() { [ "$(ps_field "$1" "$2")" = "$3" ]; }
 # send NAME URL MODEL TEXT [STREAM]: a chat request; $T/NAME.code (HTTP code, then the time it took
 # in ms), $T/NAME.head (the response's headers) and $T/NAME.body.
 send() {

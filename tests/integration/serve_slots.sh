@@ -43,22 +43,6 @@ expect_ok() {
   [ "$(head -1 "$T/out.$1")" = 200 ] || fail "client $1: $(cat "$T/out.$1")"
   tail -n +2 "$T/out.$1" | grep -q '^tok0 tok1 tok2 tok3 tok4' || fail "client $1 answer: $(cat "$T/out.$1")"
 }
-# field_is NAME FIELD VALUE: NAME's FIELD in `llmctl ps --json` is VALUE (for wait_for).
-field_is() { [ "$(ps_field "$1" "$2")" = "$3" ]; }
-# max_overlap LOG: the most requests of the mock's request log in flight at one moment (an end
-# at the same nanosecond as a start counts first).
-max_overlap() {
-  python3 -c 'import sys
-ev = []
-for line in open(sys.argv[1]):
-    s, e = line.split()[:2]
-    ev += [(int(s), 1), (int(e), -1)]
-ev.sort(key=lambda x: (x[0], x[1]))
-n = best = 0
-for _, d in ev:
-    n += d; best = max(best, n)
-print(best)' "$1"
-}
 
 # 1. 30 streams at once over m: 10 through each serve, 10 chats.
 pids=()

@@ -34,7 +34,6 @@ error_is() {
 }
 header_of() { grep -i "^$2:" "$T/$1.head" | cut -d' ' -f2- | tr -d '\r'; }
 stopped() { local s; s=$(ps_field "$1" status); [ -z "$s" ] || [ "$s" = stopped ]; }
-field_is() { [ "$(ps_field "$1" "$2")" = "$3" ]; }
 
 # The key guard holds for /upstream/ as for every route.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$SERVE_URL/upstream/m/slots")" = 401 ] || fail "no key: not 401"

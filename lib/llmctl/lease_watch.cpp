@@ -80,12 +80,16 @@ bool LeaseWatch::wait(std::int64_t id, Millis at_most) {
 void LeaseWatch::watch() {
     std::optional<Store> reader;
     std::int64_t seen_version = -1;
-    auto last_liveness = clock::now();
+    auto last_liveness = clock::now(), last_cancel_check = clock::now();
     std::unique_lock<std::mutex> g(mu_);
     while (!stop_) {
         work_.wait_for(g, std::chrono::milliseconds(10), [&] { return stop_ || newcomer_; });
         bool newcomer = std::exchange(newcomer_, false); // (cleared even when nobody waits)
         if (stop_ || waiting_.empty()) continue;
+        if (clock::now() - last_cancel_check >= std::chrono::seconds(1)) {
+            last_cancel_check = clock::now();
+            wake_the_cancelled();
+        }
         g.unlock();
         try {
             if (!reader || !reader->still_current()) reader = Store::open_read(state_db_path(dir_));
@@ -105,6 +109,17 @@ void LeaseWatch::watch() {
         g.lock();
     }
     for (auto& [id, w] : waiting_) w.woken.notify_all();
+}
+
+// Once a second, for every waiter at once (so that a thousand waiting requests do not each wake
+// to look): those whose request was cancelled (its client left) are woken to leave. Under mu_:
+// a request outlives its enrolment, not more.
+void LeaseWatch::wake_the_cancelled() {
+    for (auto& [id, w] : waiting_)
+        if (w.req->cancelled && w.req->cancelled()) {
+            w.worth_trying = true;
+            w.woken.notify_one();
+        }
 }
 
 // Wakes the waiting leases of this process that may take a slot now: per model, those among the

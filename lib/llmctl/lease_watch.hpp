@@ -34,7 +34,8 @@ public:
     void poke();
 
     // Blocks until the enrolled lease `id` is worth a try (its turn per the watcher's last look,
-    // or a holder died) or `at_most` passed; true when woken for a try.
+    // or a holder died), its request is cancelled (SlotRequest::cancelled, polled by the watcher
+    // once a second for all waiters), or `at_most` passed; true when woken.
     bool wait(std::int64_t id, Millis at_most);
 
 private:
@@ -45,6 +46,7 @@ private:
     };
     void watch();
     void look(class Store& reader);
+    void wake_the_cancelled();
 
     std::string dir_;
     std::mutex mu_;

@@ -71,6 +71,10 @@ Identity self_identity() {
 
 bool is_alive(const Identity& id) {
     if (id.pid <= 0 || id.boot_id != boot_id()) return false;
+    // Ourselves (a gateway owns most leases it looks at): reading /proc/self/stat sums the CPU
+    // times of every thread, a thousand of them in a busy gateway. (After a fork the cached
+    // identity is the parent's, and /proc decides.)
+    if (const Identity& me = self_identity(); id.pid == ::getpid() && me.pid == id.pid) return me.start_ticks == id.start_ticks;
     auto st = read_proc_stat(id.pid);
     return st && st->state != 'Z' && st->state != 'X' && st->start_ticks == id.start_ticks;
 }

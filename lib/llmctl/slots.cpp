@@ -134,8 +134,8 @@ public:
     }
 
 private:
-    // Woken by the process's watcher when worth it; once a second (or at the queue timeout) to
-    // check the limits.
+    // Woken by the process's watcher when worth it or when cancelled; at the queue timeout; and
+    // every 30 s regardless, a safety net.
     void wait_for_the_watch() {
         if (!enrolled_) {
             req_.watch->enroll(id_, req_);
@@ -143,12 +143,15 @@ private:
         }
         for (;;) {
             check_limits();
-            Millis step(1'000);
+            Millis step(30'000);
             if (req_.queue_timeout) {
                 auto left = std::chrono::duration_cast<Millis>(*req_.queue_timeout - (std::chrono::steady_clock::now() - start_));
                 step = std::clamp(left, Millis(1), step);
             }
-            if (req_.watch->wait(id_, step)) return;
+            if (req_.watch->wait(id_, step)) {
+                check_limits(); // woken because the client left: no try for it
+                return;
+            }
         }
     }
 

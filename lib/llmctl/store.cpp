@@ -14,6 +14,10 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 namespace llmctl {
@@ -280,9 +284,51 @@ void Store::checkpoint_if_large() {
     sqlite3_busy_timeout(db_, 10'000);
 }
 
+namespace {
+
+// The kept write connection of each state file (LockedStore::keep), with the process that opened
+// it. Never destroyed: at exit the connections close with the process.
+struct KeptStore {
+    pid_t pid = 0;
+    std::unique_ptr<Store> store;
+};
+std::mutex g_kept_mu;
+std::map<std::string, KeptStore>& kept_stores() {
+    static auto* kept = new std::map<std::string, KeptStore>;
+    return *kept;
+}
+
+// The kept connection to `db`, if there is one of this process.
+std::optional<Store> take_kept(const std::string& db) {
+    std::lock_guard<std::mutex> g(g_kept_mu);
+    auto it = kept_stores().find(db);
+    if (it == kept_stores().end() || !it->second.store) return std::nullopt;
+    if (it->second.pid != ::getpid()) { // a parent's, inherited by fork: neither used nor closed here
+        (void)it->second.store.release();
+        kept_stores().erase(it);
+        return std::nullopt;
+    }
+    std::optional<Store> s(std::move(*it->second.store));
+    it->second.store.reset();
+    return s;
+}
+
+void give_back(Store&& s) {
+    std::lock_guard<std::mutex> g(g_kept_mu);
+    KeptStore& k = kept_stores()[s.path()];
+    if (k.store && k.pid == ::getpid()) return; // one is kept already: this one closes
+    k.pid = ::getpid();
+    k.store = std::make_unique<Store>(std::move(s));
+}
+
+} // namespace
+
+bool Store::idle() const { return db_ && sqlite3_get_autocommit(db_) != 0; }
+
 LockedStore::~LockedStore() {
     lock.release();
     store.checkpoint_if_large();
+    if (keep && store.idle()) give_back(std::move(store));
 }
 
 bool Store::still_current() const {
@@ -306,11 +352,12 @@ LockedStore open_locked(const std::string& state_dir, LockOrder order) {
     // This process's turn first: the threads of a gateway then hold one connection at a time
     // between opening the file and the lock, not one each.
     auto turn = FileLock::queue_in_process(state_lock_path(state_dir), lock_timeout());
-    Store store = Store::open_write(db);
-    store.exec("SELECT 1 FROM sqlite_master LIMIT 0"); // parse the schema now, not under the lock
+    std::optional<Store> kept = take_kept(db);
+    Store store = kept ? std::move(*kept) : Store::open_write(db);
+    if (!kept) store.exec("SELECT 1 FROM sqlite_master LIMIT 0"); // parse the schema now, not under the lock
     FileLock lock = FileLock::acquire_file(state_lock_path(state_dir), lock_timeout(), std::move(turn));
     if (!store.still_current()) store = Store::open_write(db);
-    return LockedStore{std::move(lock), std::move(store)};
+    return LockedStore{std::move(lock), std::move(store), true};
 }
 Store::~Store() {
     if (db_) sqlite3_close_v2(db_);

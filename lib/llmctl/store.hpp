@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "llmctl/file_use.hpp"
 #include "llmctl/lock.hpp"
@@ -91,6 +92,8 @@ public:
     std::int64_t changes() const;
     std::int64_t last_insert_id() const;
     const std::string& path() const { return path_; }
+    // Open, and not inside a transaction: fit to be kept for the next decision.
+    bool idle() const;
     sqlite3* handle() const { return db_; }
 
     // Runs the migrations from the file's user_version up to k_schema_version.
@@ -168,11 +171,17 @@ enum class LockOrder {
 // The state lock plus a write connection, for one decision-and-write. When it ends, the lock is
 // released first and then, outside it, the WAL is checkpointed if it has grown (automatic
 // checkpoints are off: one would run inside the lock, fsyncs included).
+//
+// The connection of a store_first decision is kept for the next one of this process (one per
+// state file): a gateway makes hundreds of decisions a second, and opening a connection, checking
+// the file and parsing the schema were most of each. A kept connection is used again only while
+// its file is the one at the path (a rebuild replaces it), and never in a forked child.
 struct LockedStore {
     FileLock lock;
     Store store;
-    LockedStore(FileLock l, Store s) : lock(std::move(l)), store(std::move(s)) {}
-    LockedStore(LockedStore&&) = default;
+    bool keep = false; // give the connection back for the next decision
+    LockedStore(FileLock l, Store s, bool keep_it = false) : lock(std::move(l)), store(std::move(s)), keep(keep_it) {}
+    LockedStore(LockedStore&& o) noexcept : lock(std::move(o.lock)), store(std::move(o.store)), keep(std::exchange(o.keep, false)) {}
     ~LockedStore();
 };
 LockedStore open_locked(const std::string& state_dir, LockOrder order = LockOrder::store_first);

@@ -211,14 +211,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     // Every text in `msgs` and `o.stop` went through as_utf8; replacing is only a safety net.
     const std::string request = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     // However the request ends (answered, failed, cut, Ctrl-C), the idle clock starts then.
-    struct IdleClockAtEnd {
-        const std::string& dir;
-        const Target& target;
-        Millis idle;
-        ~IdleClockAtEnd() {
-            if (target.row) touch_last_used(dir, *target.row, idle);
-        }
-    } idle_clock{dir, target, m.idle_timeout};
+    IdleClockAtEnd idle_clock{dir, target.row, m.idle_timeout}; // however the request ends, the idle clock starts then
     for (int attempt = 1;; ++attempt) {
         try {
             res = http_post_stream(

@@ -255,16 +255,6 @@ Slot wait_for_slot(QueuedLease& lease) {
     }
 }
 
-// However the request ends, the idle clock of its server starts then.
-struct IdleClockAtEnd {
-    const std::string& dir;
-    const Target& t;
-    Millis idle;
-    ~IdleClockAtEnd() {
-        if (t.row) touch_last_used(dir, *t.row, idle);
-    }
-};
-
 // Once our slot is released, the next request of this process in the model's queue is looked at
 // at once.
 struct PokeAtEnd {
@@ -287,7 +277,7 @@ void relay_in_turn(const std::string& dir, const ProxyCall& call, const ProxyLim
     Slot slot = wait_for_slot(*lease);
     out.queue_wait = since(began);
     Target t = m.external() ? external_target(m) : managed_target(dir, m);
-    IdleClockAtEnd idle_clock{dir, t, m.idle_timeout};
+    IdleClockAtEnd idle_clock{dir, t.row, m.idle_timeout};
     relay(t, call, m, answer, client, out, began);
     answer.finish();
 }

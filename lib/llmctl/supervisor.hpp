@@ -8,6 +8,7 @@
 #include "llmctl/store.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,17 @@ int chats_in_flight(const std::string& state_dir, const std::string& model);
 // than a tenth of the idle timeout, and at least a second), so the hot path stays cheap. One
 // SQLite write, without the state lock; a failure (a full disk) is ignored.
 void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis idle_timeout);
+
+// Starts the idle clock of a request's server however the request ends (answered, failed, cut,
+// cancelled): touch_last_used when it goes out of scope, if the request had a server row.
+struct IdleClockAtEnd {
+    const std::string& state_dir;
+    const std::optional<ServerRow>& row;
+    Millis idle_timeout;
+    ~IdleClockAtEnd() {
+        if (row) touch_last_used(state_dir, *row, idle_timeout);
+    }
+};
 
 // SIGTERM to every process of a server, SIGKILL to what is left after `stop_timeout` (children
 // forked meanwhile included), without touching its row.

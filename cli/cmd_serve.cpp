@@ -93,6 +93,7 @@ int run(const Opts& o, Globals& g) {
     catch_cancel();
     catch_sighup();
     go.stop_requested = [] { return cancel_signal() != 0; };
+    go.stop_now = [] { return cancel_count() >= 2; };
     auto watch = std::make_shared<ConfigWatch>(resolve_config_path(g.config_path));
     go.reload_requested = [watch] { return take_sighup() | watch->changed(); }; // both, always: the watch keeps up
     go.reload = [&o, &g, host = go.listen_host, listen] {
@@ -109,7 +110,7 @@ int run(const Opts& o, Globals& g) {
     };
     go.log = [](const std::string& line) { std::cerr << line << '\n' << std::flush; };
     GatewayEnd end = run_gateway(go);
-    if (!quiet) std::cerr << (end.drained ? "llmctl serve: stopped\n" : "llmctl serve: stopped (requests cut at drain_timeout)\n");
+    if (!quiet) std::cerr << (end.drained ? "llmctl serve: stopped\n" : "llmctl serve: stopped (requests in flight cut)\n");
     if (!end.drained) {
         if (end.fatal) print_error(*end.fatal);
         std::cerr << std::flush;
@@ -148,7 +149,8 @@ std::function<int()> setup_serve(CLI::App& app, Globals& g) {
                "A stopped model is started on demand; every request holds a slot (max_concurrent) shared\n"
                "with llmctl chat and other serve processes. Access log: stderr and `llmctl logs @serve`.\n"
                "SIGHUP or a change of the config file: reload it (requests in flight keep theirs).\n"
-               "SIGTERM or Ctrl-C: finish requests, exit 0. Under systemd (Type=notify) it reports ready.\n"
+               "SIGTERM or Ctrl-C: finish requests (a second one: cut them), exit 0.\n"
+               "Under systemd (Type=notify) it reports ready, reloading and stopping.\n"
                "Examples:\n  llmctl serve\n"
                "  OPENAI_BASE_URL=http://127.0.0.1:8080/v1 my-app\n"
                "  KEY=secret llmctl serve --listen 0.0.0.0:8080 --api-key-env KEY\n");

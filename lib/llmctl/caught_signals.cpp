@@ -10,12 +10,16 @@ namespace {
 
 std::atomic<bool> g_sigint{false};
 volatile sig_atomic_t g_cancel = 0; // the signal that cancelled
+std::atomic<int> g_cancels{0};      // how many came (lock-free: safe in a handler)
 volatile sig_atomic_t g_forward_target = 0;
 std::atomic<bool> g_sighup{false};
 
 void on_sigint(int) { g_sigint = true; }
 
-void on_cancel(int sig) { g_cancel = sig; }
+void on_cancel(int sig) {
+    g_cancel = sig;
+    g_cancels.fetch_add(1);
+}
 void on_sighup(int) { g_sighup = true; }
 
 // Passed on: signals sent with kill(2), except by the target itself.
@@ -48,6 +52,8 @@ void catch_cancel() {
 }
 
 int cancel_signal() { return g_cancel; }
+
+int cancel_count() { return g_cancels.load(); }
 
 void catch_sighup() {
     struct sigaction sa {};

@@ -18,6 +18,8 @@ void clear_sigint();
 void catch_cancel();
 // The signal that cancelled (the last one caught), 0 while none came.
 int cancel_signal();
+// How many cancel signals were caught (a second Ctrl-C while draining means "now").
+int cancel_count();
 
 // From now on SIGHUP sets a flag instead of killing or cancelling (a daemon's "reload", for
 // `llmctl serve`); call after catch_cancel.

@@ -298,7 +298,13 @@ private:
         if (connections_ > 0)
             log(fmt::format("stopping: waiting for {} connection(s) (drain_timeout {})", connections_, format_duration(drain_timeout)));
         auto deadline = clock::now() + (drain_timeout.count() > 0 ? drain_timeout : Millis(0));
-        idle_.wait_until(g, deadline, [&] { return connections_ == 0; });
+        while (connections_ > 0 && clock::now() < deadline) {
+            idle_.wait_for(g, std::chrono::milliseconds(100), [&] { return connections_ == 0; });
+            if (connections_ > 0 && o_.stop_now && o_.stop_now()) {
+                log(fmt::format("stopping now (a second signal): {} connection(s) cut", connections_));
+                return false;
+            }
+        }
         if (connections_ == 0) return true;
         log(fmt::format("stopping with {} connection(s) still open (drain_timeout reached)", connections_));
         return false;

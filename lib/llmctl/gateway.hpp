@@ -37,6 +37,8 @@ struct GatewayOptions {
     GatewaySettings settings;
     // Polled every 100 ms: true stops the gateway (it stops accepting and drains).
     std::function<bool()> stop_requested;
+    // Polled while draining: true cuts the requests in flight at once (a second Ctrl-C).
+    std::function<bool()> stop_now;
     // Polled every 100 ms: true when the settings should be read again (then `reload` is called;
     // an Error it throws is logged and the settings in force stay).
     std::function<bool()> reload_requested;

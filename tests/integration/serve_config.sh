@@ -98,6 +98,22 @@ rc=0; wait $SERVE_PID || rc=$?
 [ $rc = 0 ] || fail "serve exited $rc"
 grep -q '^STOPPING=1' "$T/notify.log" || fail "no STOPPING=1: $(cat "$T/notify.log")"
 
+# A second SIGTERM while serve drains cuts the requests in flight at once (Ctrl-C twice).
+NOTIFY_SOCKET= "$LLMCTL_BIN" serve 2>"$T/serve2.log" &
+SERVE_PID=$!
+wait_for 20 curl -sf -o /dev/null "$serve_url/health" || fail "serve did not start again: $(cat "$T/serve2.log")"
+long=$(seq -s ' ' 1 400) # 20 s of tokens
+curl -sN "$serve_url/v1/chat/completions" -d "$(chat_body slow "$long" true)" >"$T/long" &
+wait_for 30 grep -q '"content"' "$T/long" || fail "the long stream did not begin"
+kill -TERM $SERVE_PID
+wait_for 10 grep -q 'stopping: waiting for 1 connection' "$T/serve2.log" || fail "no drain: $(cat "$T/serve2.log")"
+kill -TERM $SERVE_PID
+wait_for 10 sh -c "! kill -0 $SERVE_PID 2>/dev/null" || fail "a second SIGTERM did not end serve: $(cat "$T/serve2.log")"
+rc=0; wait $SERVE_PID || rc=$?
+[ $rc = 0 ] || fail "serve exited $rc after two SIGTERMs"
+grep -q 'stopping now (a second signal): 1 connection(s) cut' "$T/serve2.log" || fail "the cut is not logged: $(cat "$T/serve2.log")"
+[ "$(sse_text <"$T/long")" != "$long" ] || fail "the stream was not cut"
+
 # Flags override [serve]: another port, and reap_every 0 (never).
 start_serve $((port + 1)) --reap-every 0 --max-queue 3
 [ "$(post "$SERVE_URL/v1/chat/completions" -d "$(chat_body m1 flag)")" = 200 ] || fail "serve on the flag's port: $(cat "$T/body")"

@@ -1,5 +1,7 @@
 #include "llmctl/store.hpp"
 
+#include <unordered_map>
+
 #include "llmctl/paths.hpp"
 
 #include "llmctl/errors.hpp"
@@ -18,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace llmctl {
@@ -197,11 +200,70 @@ FileCheck check_state_file(const std::string& path) {
 // --- Stmt ---
 
 Stmt::Stmt(Store& store, const char* sql) : store_(&store) {
-    int rc = sqlite3_prepare_v2(store.handle(), sql, -1, &stmt_, nullptr);
-    if (rc != SQLITE_OK) store.fail(rc, "prepare");
+    bool cached = false;
+    stmt_ = store.borrow_stmt(sql, cached);
+    if (cached) cache_key_ = sql;
 }
-Stmt::Stmt(Stmt&& o) noexcept : store_(o.store_), stmt_(std::exchange(o.stmt_, nullptr)) {}
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+Stmt::Stmt(Stmt&& o) noexcept : store_(o.store_), stmt_(std::exchange(o.stmt_, nullptr)), cache_key_(o.cache_key_) {}
+Stmt::~Stmt() {
+    if (!stmt_) return;
+    if (cache_key_)
+        store_->return_stmt(cache_key_, stmt_);
+    else
+        sqlite3_finalize(stmt_);
+}
+
+// --- the statement cache ---
+
+// By the address of the SQL text (a literal, nearly always) and checked against the text itself;
+// at most k_max statements (SQL made at run time would otherwise fill it).
+struct StmtCache {
+    static constexpr std::size_t k_max = 96;
+    struct Entry {
+        std::string sql;
+        sqlite3_stmt* stmt = nullptr;
+        bool busy = false;
+    };
+    std::unordered_map<const char*, Entry> by_text;
+    ~StmtCache() {
+        for (auto& [k, e] : by_text) sqlite3_finalize(e.stmt);
+    }
+};
+
+void StmtCacheFree::operator()(StmtCache* c) const { delete c; }
+
+sqlite3_stmt* Store::borrow_stmt(const char* sql, bool& cached) {
+    cached = false;
+    if (!stmts_) stmts_.reset(new StmtCache);
+    auto it = stmts_->by_text.find(sql);
+    if (it != stmts_->by_text.end() && !it->second.busy && it->second.sql == sql) {
+        it->second.busy = true;
+        cached = true;
+        return it->second.stmt;
+    }
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) fail(rc, "prepare");
+    bool room = it == stmts_->by_text.end() ? stmts_->by_text.size() < StmtCache::k_max : !it->second.busy;
+    if (room && stmt) {
+        auto& e = stmts_->by_text[sql];
+        sqlite3_finalize(e.stmt); // another text at the same address (SQL made at run time)
+        e = StmtCache::Entry{sql, stmt, true};
+        cached = true;
+    }
+    return stmt;
+}
+
+void Store::return_stmt(const char* sql, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (stmts_)
+        if (auto it = stmts_->by_text.find(sql); it != stmts_->by_text.end() && it->second.stmt == stmt) {
+            it->second.busy = false;
+            return;
+        }
+    sqlite3_finalize(stmt);
+}
 
 Stmt& Stmt::bind(int i, std::int64_t v) {
     sqlite3_bind_int64(stmt_, i, v);
@@ -243,13 +305,15 @@ std::optional<std::int64_t> Stmt::opt_i64(int col) const {
 
 Store::Store(Store&& o) noexcept
     : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_), wal_frames_(o.wal_frames_),
-      use_(std::move(o.use_)) {
+      stmts_(std::move(o.stmts_)), use_(std::move(o.use_)) {
     watch_wal();
 }
 Store& Store::operator=(Store&& o) noexcept {
     if (this != &o) {
+        stmts_.reset(); // (its statements are finalized before their connection closes)
         if (db_) sqlite3_close_v2(db_);
         db_ = std::exchange(o.db_, nullptr);
+        stmts_ = std::move(o.stmts_);
         path_ = std::move(o.path_);
         dev_ = o.dev_;
         ino_ = o.ino_;
@@ -356,10 +420,14 @@ LockedStore open_locked(const std::string& state_dir, LockOrder order) {
     Store store = kept ? std::move(*kept) : Store::open_write(db);
     if (!kept) store.exec("SELECT 1 FROM sqlite_master LIMIT 0"); // parse the schema now, not under the lock
     FileLock lock = FileLock::acquire_file(state_lock_path(state_dir), lock_timeout(), std::move(turn));
-    if (!store.still_current()) store = Store::open_write(db);
+    if (!store.still_current())
+        store = Store::open_write(db);
+    else if (kept)
+        store.check_not_newer(); // a newer llmctl may have migrated it since (as every open checks)
     return LockedStore{std::move(lock), std::move(store), true};
 }
 Store::~Store() {
+    stmts_.reset();
     if (db_) sqlite3_close_v2(db_);
 }
 

@@ -57,6 +57,13 @@ public:
 private:
     Store* store_;
     sqlite3_stmt* stmt_ = nullptr;
+    const char* cache_key_ = nullptr; // borrowed from the store's cache: reset and given back, not finalized
+};
+
+// The prepared statements of a connection, by SQL text (StmtCache in store.cpp).
+struct StmtCache;
+struct StmtCacheFree {
+    void operator()(StmtCache* c) const;
 };
 
 class Store {
@@ -96,6 +103,12 @@ public:
     bool idle() const;
     sqlite3* handle() const { return db_; }
 
+    // A prepared statement of `sql` from this connection's cache (a gateway runs the same few
+    // statements thousands of times a second: parsing them was much of each decision), or a
+    // fresh one when the cached one is in use; `cached` says which.
+    sqlite3_stmt* borrow_stmt(const char* sql, bool& cached);
+    void return_stmt(const char* sql, sqlite3_stmt* stmt);
+
     // Runs the migrations from the file's user_version up to k_schema_version.
     void migrate();
 
@@ -127,7 +140,8 @@ private:
     std::string path_;
     std::uint64_t dev_ = 0, ino_ = 0; // of path_ just before the open
     int wal_frames_ = 0;              // WAL size after this connection's last commit
-    FileUse use_;                     // declared last: dropped after the connection closed
+    std::unique_ptr<StmtCache, StmtCacheFree> stmts_;
+    FileUse use_; // declared last: dropped after the connection closed
 };
 
 // BEGIN EXCLUSIVE (or DEFERRED for reads) … COMMIT; rolls back when destroyed uncommitted,

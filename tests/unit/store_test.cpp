@@ -333,3 +333,25 @@ TEST_F(StoreTest, ManyFirstOpenersOfAFreshDirAllSucceed) {
         ASSERT_EQ(failures.load(), 0) << "round " << round << ": " << first_error;
     }
 }
+
+// The statement cache: a statement is the same prepared one the next time, reset and unbound;
+// two of the same text alive at once are two statements (a nested loop over one query).
+TEST_F(StoreTest, CachedStatementsComeBackResetAndNestedOnesAreDistinct) {
+    Store s = Store::open_write(path_);
+    s.exec("CREATE TABLE t(x INTEGER)");
+    for (int i = 1; i <= 3; ++i) s.prepare("INSERT INTO t(x) VALUES(?)").bind(1, i).run();
+    static const char* const k_sql = "SELECT x FROM t WHERE x >= ? ORDER BY x";
+    std::vector<std::string> pairs;
+    {
+        auto outer = s.prepare(k_sql);
+        outer.bind(1, 2);
+        while (outer.step()) {
+            auto inner = s.prepare(k_sql); // the cached one is busy: a fresh one
+            inner.bind(1, outer.i64(0));
+            while (inner.step()) pairs.push_back(fmt::format("{}{}", outer.i64(0), inner.i64(0)));
+        }
+    }
+    EXPECT_EQ(pairs, (std::vector<std::string>{"22", "23", "33"}));
+    auto again = s.prepare(k_sql); // given back half-stepped above: reset, bindings cleared (NULL: no row)
+    EXPECT_FALSE(again.step());
+}

@@ -5,6 +5,7 @@
 #include "llmctl/gateway_proxy.hpp"
 #include "llmctl/gateway_reaper.hpp"
 #include "llmctl/gateway_registry.hpp"
+#include "llmctl/lease_broker.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
@@ -486,6 +487,7 @@ private:
         limits.max_inflight = p.config().defaults.max_inflight;
         limits.max_queue = p.settings.max_queue;
         limits.watch = &watch_;
+        limits.broker = &broker_;
         ++in_flight_;
         struct Done {
             std::atomic<int>& n;
@@ -543,6 +545,7 @@ private:
     std::shared_ptr<const Policy> policy_;
     GatewayReaper* reaper_ = nullptr; // while it runs
     SharedStarts starts_;
+    LeaseBroker broker_{o_.state_dir}; // (destroyed after the watcher: its last round makes the last releases)
     LeaseWatch watch_{o_.state_dir};
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};

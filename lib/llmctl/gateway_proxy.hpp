@@ -37,11 +37,13 @@ struct ProxyOutcome {
 };
 
 class LeaseWatch;
+class LeaseBroker;
 
 struct ProxyLimits {
     int max_inflight = 0;
     int max_queue = 64;
-    LeaseWatch* watch = nullptr; // the process's lease watcher (slots.hpp)
+    LeaseWatch* watch = nullptr;   // the process's lease watcher (slots.hpp)
+    LeaseBroker* broker = nullptr; // and its lease broker
 };
 
 class SharedStarts;

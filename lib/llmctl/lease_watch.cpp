@@ -61,6 +61,7 @@ void LeaseWatch::leave(std::int64_t id) {
 void LeaseWatch::poke() {
     {
         std::lock_guard<std::mutex> g(mu_);
+        if (waiting_.empty()) return; // nobody to wake
         newcomer_ = true;
     }
     work_.notify_all();

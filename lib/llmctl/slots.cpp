@@ -1,6 +1,7 @@
 #include "llmctl/slots.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/lease_broker.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/paths.hpp"
@@ -15,11 +16,7 @@
 
 namespace llmctl {
 
-namespace {
-
-// Deletes leases whose owner is dead (event lease_reclaimed); inside the caller's transaction.
-// Each owner is checked once: a gateway may own a thousand leases.
-void reclaim_dead(Store& store) {
+void reclaim_dead_leases(Store& store) {
     std::vector<Identity> dead_owners;
     auto owners = store.prepare("SELECT DISTINCT owner_pid, owner_start_ticks, owner_boot_id FROM leases");
     while (owners.step())
@@ -32,6 +29,8 @@ void reclaim_dead(Store& store) {
         for (auto& [id, why] : dead) reclaim_lease(store, id, why);
     }
 }
+
+namespace {
 
 std::int64_t count(Store& store, const char* sql, const std::string& model, std::int64_t id = 0) {
     auto q = store.prepare(sql);
@@ -52,6 +51,7 @@ Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id) {
     std::int64_t ahead = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting' AND id<?", req.model, id);
     t.place = static_cast<int>(ahead) + 1;
     t.server_running = row && row->status == "running";
+    t.server = row;
     if (draining(row)) return t; // a stop or restart is draining the server: wait until it is gone
     std::int64_t active = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='active'", req.model);
     t.ok = ahead + active < t.cap; // every lease ahead of us fits too: none of theirs is taken
@@ -93,23 +93,35 @@ public:
 
     // Under the lock: reclaims dead owners' leases, queues ours (once: past max_queue waiting,
     // QueueFull) and makes it active when it is our turn. True when it is.
+    // Through the broker when the request has one (one transaction shared with the process's other
+    // steps), else in a transaction of its own.
     bool try_take(bool may_take = true) {
-        auto locked = open_locked(dir_);
-        auto& store = locked.store;
-        Transaction tx(store);
-        reclaim_dead(store);
-        if (!id_) {
-            check_queue_room(store);
-            queue(store);
+        const bool fresh = !id_;
+        Turn t;
+        auto step = [&](Store& store) { t = decide(store, may_take); };
+        try {
+            if (req_.broker) {
+                req_.broker->run(step);
+            } else {
+                auto locked = open_locked(dir_);
+                Transaction tx(locked.store);
+                reclaim_dead_leases(locked.store);
+                step(locked.store);
+                tx.commit();
+            }
+        } catch (...) {
+            if (fresh) id_ = 0; // not queued after all (and the id may be given again)
+            throw;
         }
-        Turn t = my_turn(store, req_, id_);
-        cap_ = t.cap;
-        t.ok = t.ok && (may_take || (req_.take_if_ready && (!req_.managed || t.server_running)));
-        if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
-        tx.commit();
-        if (!t.ok) report(t.place);
+        if (t.ok)
+            granted_row_ = std::move(t.server);
+        else
+            report(t.place);
         return t.ok;
     }
+
+    LeaseBroker* broker() const { return req_.broker; }
+    std::optional<ServerRow> take_granted_row() { return std::move(granted_row_); }
 
     // Without the lock, backing off from 5 to 50 ms: returns when a read snapshot says trying
     // again is worth it (our turn, or a holder died, whose slot only a reclaim frees). Throws
@@ -134,6 +146,21 @@ public:
     }
 
 private:
+    // Queues our lease (once: past max_queue waiting, QueueFull) and makes it active when it is
+    // our turn (and `may_take`, or the request may take it at once); inside the caller's
+    // transaction, after dead owners' leases were reclaimed.
+    Turn decide(Store& store, bool may_take) {
+        if (!id_) {
+            check_queue_room(store);
+            queue(store);
+        }
+        Turn t = my_turn(store, req_, id_);
+        cap_ = t.cap;
+        t.ok = t.ok && (may_take || (req_.take_if_ready && (!req_.managed || t.server_running)));
+        if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
+        return t;
+    }
+
     // Woken by the process's watcher when worth it or when cancelled; at the queue timeout; and
     // every 30 s regardless, a safety net.
     void wait_for_the_watch() {
@@ -208,11 +235,12 @@ private:
     int last_place_ = 0;
     int cap_ = req_.max_concurrent; // the cap in force at our last look
     bool enrolled_ = false;
+    std::optional<ServerRow> granted_row_; // the server row the granting decision saw
 };
 
 QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req, bool take_now)
     : waiter_(std::make_unique<Waiter>(state_dir, req)) {
-    ensure_state_dir(state_dir);
+    if (!req.broker) ensure_state_dir(state_dir); // (a broker's process made it when it began)
     try {
         taken_ = waiter_->try_take(take_now);
         tried_ = take_now;
@@ -225,7 +253,8 @@ QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req, b
 QueuedLease::~QueuedLease() { drop(); }
 
 void QueuedLease::drop() noexcept {
-    if (waiter_ && waiter_->lease()) Slot(waiter_->dir(), waiter_->lease()).release(); // never leave our queued lease behind
+    if (waiter_ && waiter_->lease())
+        Slot(waiter_->dir(), waiter_->lease(), waiter_->broker()).release(); // never leave our queued lease behind
     waiter_.reset();
 }
 
@@ -241,7 +270,7 @@ Slot QueuedLease::wait() {
         drop();
         throw;
     }
-    Slot slot(waiter_->dir(), waiter_->lease());
+    Slot slot(waiter_->dir(), waiter_->lease(), waiter_->broker(), waiter_->take_granted_row());
     waiter_.reset();
     return slot;
 }
@@ -252,6 +281,10 @@ Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) { retur
 
 void Slot::release() noexcept {
     if (!id_) return;
+    if (broker_) {
+        broker_->release(std::exchange(id_, 0));
+        return;
+    }
     try {
         auto locked = open_locked(dir_);
         auto& store = locked.store;

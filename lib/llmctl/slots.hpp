@@ -8,6 +8,7 @@
 // acquirer or by reap, so a client killed with SIGKILL can never keep a slot.
 
 #include "llmctl/errors.hpp"
+#include "llmctl/servers.hpp"
 #include "llmctl/units.hpp"
 
 #include <cstdint>
@@ -17,11 +18,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace llmctl {
 
 class Store;
 class LeaseWatch;
+class LeaseBroker;
 
 struct SlotRequest {
     std::string model;
@@ -46,6 +49,9 @@ struct SlotRequest {
     // A process holding many waiting leases (serve) waits through one watcher (lease_watch.hpp)
     // instead of each polling the state file; `cancelled` is then polled once a second.
     LeaseWatch* watch = nullptr;
+    // Such a process makes its lease steps (queue, try, release) through one broker
+    // (lease_broker.hpp): many in one transaction.
+    LeaseBroker* broker = nullptr;
 };
 
 // The model's queue is full (SlotRequest::max_queue).
@@ -59,18 +65,23 @@ class Slot {
 public:
     // Waits for a slot; throws Error(timeout) after queue_timeout, naming how many are ahead.
     static Slot acquire(const std::string& state_dir, const SlotRequest& req);
-    Slot(Slot&& o) noexcept : dir_(std::move(o.dir_)), id_(o.id_) { o.id_ = 0; }
+    Slot(Slot&& o) noexcept : dir_(std::move(o.dir_)), id_(std::exchange(o.id_, 0)), broker_(o.broker_), server_(std::move(o.server_)) {}
     Slot(const Slot&) = delete;
     ~Slot() { release(); }
     // Deletes the lease (idempotent; errors are swallowed: reap reclaims it otherwise).
     void release() noexcept;
     std::int64_t id() const { return id_; }
+    // The model's server row as the transaction that granted the slot saw it (a managed model's).
+    const std::optional<ServerRow>& server_at_grant() const { return server_; }
 
 private:
     friend class QueuedLease;
-    Slot(std::string dir, std::int64_t id) : dir_(std::move(dir)), id_(id) {}
+    Slot(std::string dir, std::int64_t id, LeaseBroker* broker, std::optional<ServerRow> server = std::nullopt)
+        : dir_(std::move(dir)), id_(id), broker_(broker), server_(std::move(server)) {}
     std::string dir_;
     std::int64_t id_ = 0;
+    LeaseBroker* broker_ = nullptr;
+    std::optional<ServerRow> server_;
 };
 
 // A lease taken when a request arrives, before it asks for its server (so a server started for
@@ -87,6 +98,9 @@ public:
     // queueing: the server's start has a timeout of its own). Call once.
     Slot wait();
     std::int64_t id() const;
+    // The slot was taken by the constructor (`take_now`, or SlotRequest::take_if_ready with the
+    // model's server running): wait() returns at once.
+    bool taken() const { return taken_; }
 
 private:
     void drop() noexcept;
@@ -102,14 +116,19 @@ private:
 struct Turn {
     int place = 1;
     bool ok = false;
-    bool server_running = false; // the model's row says running (managed models)
-    int cap = 1;                 // the model's cap in force at this decision
+    bool server_running = false;     // the model's row says running (managed models)
+    int cap = 1;                     // the model's cap in force at this decision
+    std::optional<ServerRow> server; // the model's server row at this decision
 };
 Turn my_turn(Store& store, const SlotRequest& req, std::int64_t id);
 
 // The waiting leases of `req.model` (of every process) that may take a slot now, as my_turn would
 // decide for each: the first ones in id order.
 std::vector<std::int64_t> grantable_leases(Store& store, const SlotRequest& req);
+
+// Deletes the leases whose owner died (event lease_reclaimed for each); inside the caller's
+// transaction. Each owner is checked once: a gateway may own a thousand leases.
+void reclaim_dead_leases(Store& store);
 
 // Deletes the lease of a client that died, with an event lease_reclaimed saying `why`; inside
 // the caller's transaction (a slot's acquirer and reap both reclaim).

@@ -1,0 +1,110 @@
+#include "llmctl/lease_broker.hpp"
+
+#include "llmctl/slots.hpp"
+#include "llmctl/store.hpp"
+
+#include <chrono>
+#include <utility>
+
+namespace llmctl {
+
+namespace {
+
+// A step's own savepoint: its changes kept when it returns, undone when it throws.
+void run_under_savepoint(Store& store, const std::function<void(Store&)>& step) {
+    store.exec("SAVEPOINT step");
+    try {
+        step(store);
+    } catch (...) {
+        store.exec("ROLLBACK TO step");
+        store.exec("RELEASE step");
+        throw;
+    }
+    store.exec("RELEASE step");
+}
+
+void delete_leases(Store& store, const std::vector<std::int64_t>& ids) {
+    for (std::int64_t id : ids) store.prepare("DELETE FROM leases WHERE id=?").bind(1, id).run();
+}
+
+} // namespace
+
+LeaseBroker::LeaseBroker(std::string state_dir) : dir_(std::move(state_dir)), thread_([this] { loop(); }) {}
+
+LeaseBroker::~LeaseBroker() {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        stop_ = true;
+    }
+    work_.notify_all();
+    thread_.join();
+}
+
+void LeaseBroker::run(const std::function<void(Store&)>& step) {
+    Step s;
+    s.fn = &step;
+    std::unique_lock<std::mutex> g(mu_);
+    steps_.push_back(&s);
+    work_.notify_one();
+    s.woken.wait(g, [&] { return s.done; });
+    if (s.error) std::rethrow_exception(s.error);
+}
+
+void LeaseBroker::release(std::int64_t id) {
+    if (!id) return;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        releases_.push_back(id);
+    }
+    work_.notify_one();
+}
+
+// The thread: a round whenever steps or releases wait, taking all of them; after a failed
+// round, releases are tried again 100 ms later (and at the end, once more).
+void LeaseBroker::loop() {
+    std::unique_lock<std::mutex> g(mu_);
+    for (;;) {
+        work_.wait(g, [&] { return stop_ || !steps_.empty() || !releases_.empty(); });
+        if (steps_.empty() && releases_.empty()) return; // stopping, nothing left
+        std::vector<Step*> steps = std::exchange(steps_, {});
+        std::vector<std::int64_t> releases = std::exchange(releases_, {});
+        g.unlock();
+        round(steps, releases);
+        g.lock();
+        for (Step* s : steps) {
+            s->done = true;
+            s->woken.notify_one();
+        }
+        if (!releases.empty()) { // the round failed: keep them
+            releases_.insert(releases_.end(), releases.begin(), releases.end());
+            if (stop_) return;
+            work_.wait_for(g, std::chrono::milliseconds(100), [&] { return stop_; });
+        }
+    }
+}
+
+// One transaction for all: releases first (their slots are free for the steps), then the dead
+// owners' leases, then each step. `releases` is emptied once they are committed.
+void LeaseBroker::round(std::vector<Step*>& steps, std::vector<std::int64_t>& releases) {
+    try {
+        auto locked = open_locked(dir_);
+        Store& store = locked.store;
+        Transaction tx(store);
+        delete_leases(store, releases);
+        if (!steps.empty()) reclaim_dead_leases(store);
+        for (Step* s : steps) {
+            try {
+                run_under_savepoint(store, *s->fn);
+            } catch (...) {
+                s->error = std::current_exception();
+            }
+        }
+        tx.commit();
+        releases.clear();
+    } catch (...) {
+        for (Step* s : steps)
+            if (!s->error) s->error = std::current_exception();
+    }
+}
+
+} // namespace llmctl

@@ -20,66 +20,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-bool DeadlineSocket::ready(short events, beast::error_code& ec) {
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            ec = beast::error::timeout;
-            return false;
-        }
-        if (stop_ends_wait_ && stopping_.load()) {
-            ec = asio::error::operation_aborted;
-            return false;
-        }
-        int wait = static_cast<int>(std::min<std::int64_t>(left.count(), stop_ends_wait_ ? 1'000 : 3'600'000));
-        pollfd p{fd_.get(), events, 0};
-        int n = ::poll(&p, 1, wait);
-        if (n > 0) return true; // readable, writable, or an error/hangup the next call reports
-        if (n < 0 && errno != EINTR) {
-            ec = beast::error_code(errno, beast::system_category());
-            return false;
-        }
-    }
-}
-
-// Both try the call first and wait with poll(2) only when it would block: a relay's writes
-// mostly go straight into the socket buffer.
-std::size_t DeadlineSocket::read_into(void* data, std::size_t size, beast::error_code& ec) {
-    ec = {};
-    if (size == 0) return 0;
-    for (bool first = true;; first = false) {
-        if (!first && !ready(POLLIN, ec)) return 0;
-        ssize_t n = ::recv(fd_.get(), data, size, MSG_DONTWAIT);
-        if (n > 0) return static_cast<std::size_t>(n);
-        if (n == 0) {
-            ec = asio::error::eof;
-            return 0;
-        }
-        if (errno == EAGAIN || errno == EINTR) continue;
-        ec = beast::error_code(errno, beast::system_category());
-        return 0;
-    }
-}
-
-std::size_t DeadlineSocket::write_from(const void* data, std::size_t size, beast::error_code& ec) {
-    ec = {};
-    for (bool first = true;; first = false) {
-        if (!first && !ready(POLLOUT, ec)) return 0;
-        ssize_t n = ::send(fd_.get(), data, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        if (errno == EAGAIN || errno == EINTR) continue;
-        ec = beast::error_code(errno, beast::system_category());
-        return 0;
-    }
-}
-
-void DeadlineSocket::close() {
-    if (fd_.valid()) ::shutdown(fd_.get(), SHUT_RDWR);
-    fd_.reset();
-}
-
 ClientConnection::ClientConnection(Fd socket, std::string peer, const std::atomic<bool>& stopping)
-    : socket_(std::move(socket), stopping), peer_(std::move(peer)) {
+    : socket_(std::move(socket), &stopping), peer_(std::move(peer)) {
     int one = 1;
     ::setsockopt(socket_.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
@@ -148,25 +90,34 @@ void ClientConnection::respond(int status, const std::vector<Header>& headers, c
 
 // An HTTP/1.0 client knows no chunked encoding: its stream is the bytes as they are, ended by
 // closing the connection.
-void ClientConnection::begin_stream(int status, const std::vector<Header>& headers) {
+void ClientConnection::begin_stream(int status, const std::vector<Header>& headers, bool held) {
     if (http10_) keep_alive_ = false;
-    write_all(head(status, headers, http10_ ? "" : "Transfer-Encoding: chunked\r\n"));
+    held_head_ = head(status, headers, http10_ ? "" : "Transfer-Encoding: chunked\r\n");
     streaming_ = true;
+    if (!held) write_all(std::exchange(held_head_, {}));
 }
 
-void ClientConnection::stream_piece(std::string_view data) {
-    if (data.empty()) return;
-    if (http10_) return write_all(data);
-    std::string out = fmt::format("{:x}\r\n", data.size());
-    out += data;
-    out += "\r\n";
-    write_all(out);
+void ClientConnection::stream_piece(std::string_view data, bool last) {
+    std::string out = std::exchange(held_head_, {});
+    if (!data.empty()) {
+        if (http10_) {
+            out += data;
+        } else {
+            out += fmt::format("{:x}\r\n", data.size());
+            out += data;
+            out += "\r\n";
+        }
+    }
+    if (last && streaming_) {
+        streaming_ = false;
+        if (!http10_) out += "0\r\n\r\n";
+    }
+    if (!out.empty()) write_all(out);
 }
 
 void ClientConnection::end_stream() {
     if (!streaming_) return;
-    streaming_ = false;
-    if (!http10_) write_all("0\r\n\r\n");
+    stream_piece({}, true);
 }
 
 bool ClientConnection::peer_gone() {

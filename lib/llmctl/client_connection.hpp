@@ -4,6 +4,7 @@
 // thread's, and costs one descriptor: blocking I/O with poll(2) for the deadlines (no event loop),
 // so a thousand idle or waiting clients cost a thousand parked threads and sockets, nothing more.
 
+#include "llmctl/deadline_socket.hpp"
 #include "llmctl/fd.hpp"
 #include "llmctl/units.hpp"
 
@@ -39,54 +40,6 @@ enum class ReadResult {
     bad_request,      // not HTTP/1.x: answer 400, then close
 };
 
-// A connected socket as Beast's synchronous streams want it, each call bounded by a deadline
-// (poll(2)); while `stop_ends_wait` is set, a stop of the gateway ends a wait within a second.
-class DeadlineSocket {
-public:
-    DeadlineSocket(Fd fd, const std::atomic<bool>& stopping) : fd_(std::move(fd)), stopping_(stopping) {}
-    void expires_after(Millis d) { deadline_ = std::chrono::steady_clock::now() + d; }
-    void stop_ends_wait(bool on) { stop_ends_wait_ = on; }
-
-    template <class Buffers>
-    std::size_t read_some(const Buffers& buffers, boost::beast::error_code& ec) {
-        auto b = *boost::asio::buffer_sequence_begin(buffers);
-        return read_into(b.data(), b.size(), ec);
-    }
-    template <class Buffers>
-    std::size_t read_some(const Buffers& buffers) {
-        boost::beast::error_code ec;
-        auto n = read_some(buffers, ec);
-        if (ec) throw boost::system::system_error(ec);
-        return n;
-    }
-    template <class Buffers>
-    std::size_t write_some(const Buffers& buffers, boost::beast::error_code& ec) {
-        auto b = *boost::asio::buffer_sequence_begin(buffers);
-        return write_from(b.data(), b.size(), ec);
-    }
-    template <class Buffers>
-    std::size_t write_some(const Buffers& buffers) {
-        boost::beast::error_code ec;
-        auto n = write_some(buffers, ec);
-        if (ec) throw boost::system::system_error(ec);
-        return n;
-    }
-
-    int fd() const { return fd_.get(); }
-    void close();
-
-private:
-    // Waits for `events` until the deadline; false with `ec` set when it passed or a stop came.
-    bool ready(short events, boost::beast::error_code& ec);
-    std::size_t read_into(void* data, std::size_t size, boost::beast::error_code& ec);
-    std::size_t write_from(const void* data, std::size_t size, boost::beast::error_code& ec);
-
-    Fd fd_;
-    const std::atomic<bool>& stopping_;
-    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-    bool stop_ends_wait_ = false;
-};
-
 class ClientConnection {
 public:
     // Takes the accepted socket's descriptor.
@@ -102,9 +55,10 @@ public:
     // A whole answer (Content-Length). Throws ClientGone when it cannot be written.
     void respond(int status, const std::vector<Header>& headers, const std::string& body);
     // A streamed answer: the head (chunked), then pieces, then the end. Each throws ClientGone
-    // when the client is gone or has not read for the write timeout.
-    void begin_stream(int status, const std::vector<Header>& headers);
-    void stream_piece(std::string_view data);
+    // when the client is gone or has not read for the write timeout. A head `held` goes out with
+    // the first piece (one write, when the piece is at hand); a `last` piece carries the end.
+    void begin_stream(int status, const std::vector<Header>& headers, bool held = false);
+    void stream_piece(std::string_view data, bool last = false);
     void end_stream();
     bool streaming() const { return streaming_; }
 
@@ -122,6 +76,7 @@ private:
     std::string head(int status, const std::vector<Header>& headers, const char* framing) const;
 
     DeadlineSocket socket_;
+    std::string held_head_; // begin_stream's, until the first piece
     boost::beast::flat_buffer buf_;
     std::string peer_;
     bool keep_alive_ = true;

@@ -57,16 +57,16 @@ public:
             upstream_failed_ = h.status / 100 != 2;
             return;
         }
-        begin(h.status, h.content_type.empty() ? "application/json" : h.content_type);
+        begin(h.status, h.content_type.empty() ? "application/json" : h.content_type, h.body_at_hand);
     }
 
-    void body(std::string_view data) {
+    void body(std::string_view data, bool last) {
         if (upstream_failed_) { // after our own 200: the upstream's error body becomes an event (its first 64 KiB)
             constexpr std::size_t k_kept = 64 * 1024;
             if (failed_body_.size() < k_kept) failed_body_.append(data.substr(0, k_kept - failed_body_.size()));
             return;
         }
-        piece(data);
+        piece(data, last);
     }
 
     void finish() {
@@ -93,7 +93,12 @@ public:
             return;
         }
         client_.end_after_this();
-        if (!sse_) return; // no final chunk: the client sees the body cut short
+        if (!sse_) { // no final chunk: the client sees the body cut short (after the head, if held)
+            try {
+                client_.stream_piece({});
+            } catch (const ClientGone&) {}
+            return;
+        }
         piece(openai_error_event(e));
         client_.end_stream();
     }
@@ -101,18 +106,19 @@ public:
 private:
     static constexpr std::string_view k_sse = "text/event-stream";
 
-    void begin(int status, std::string_view content_type) {
+    // The head, held back to go with the first piece when that is at hand.
+    void begin(int status, std::string_view content_type, bool held = false) {
         std::vector<ClientConnection::Header> h = headers_;
         h.push_back({"Content-Type", std::string(content_type)});
         h.push_back({"Cache-Control", "no-cache"});
-        client_.begin_stream(status, h);
+        client_.begin_stream(status, h, held);
         begun_ = true;
         sse_ = content_type.substr(0, k_sse.size()) == k_sse;
         out_.status = status;
     }
-    void piece(std::string_view data) {
+    void piece(std::string_view data, bool last = false) {
         out_.bytes += data.size();
-        client_.stream_piece(data);
+        client_.stream_piece(data, last);
     }
 
     ClientConnection& client_;
@@ -132,19 +138,26 @@ Target external_target(const ModelConfig& m) {
     return t;
 }
 
-// The running server of a managed model, or nothing.
-std::optional<Target> running_server(const std::string& dir, const ModelConfig& m) {
+// The server of a running row, or nothing.
+std::optional<Target> target_of(std::optional<ServerRow> row) {
+    if (!row || row->status != "running" || !row->port || !is_alive(row->server)) return std::nullopt;
     Target t;
-    if (auto store = Store::open_read(state_db_path(dir))) t.row = find_server(*store, m.name);
-    if (!t.row || t.row->status != "running" || !t.row->port || !is_alive(t.row->server)) return std::nullopt;
-    t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
+    t.url = Url{connect_host(row->host), static_cast<int>(*row->port), ""};
+    t.row = std::move(row);
     return t;
 }
 
-// The running server of a managed model, read after the slot was granted (a restart may have
-// replaced the one that was started for us while we queued).
-Target managed_target(const std::string& dir, const ModelConfig& m) {
-    if (auto t = running_server(dir, m)) return *t;
+// The running server of a managed model, or nothing.
+std::optional<Target> running_server(const std::string& dir, const ModelConfig& m) {
+    std::optional<ServerRow> row;
+    if (auto store = Store::open_read(state_db_path(dir))) row = find_server(*store, m.name);
+    return target_of(std::move(row));
+}
+
+// The running server of a managed model as the transaction that granted the slot saw it (a
+// restart may have replaced the one that was started for us while we queued).
+Target managed_target(const ModelConfig& m, const Slot& slot) {
+    if (auto t = target_of(slot.server_at_grant())) return *t;
     throw Error(Exit::server, fmt::format("{} is not running (it stopped while the request waited)", m.name), "send the request again");
 }
 
@@ -178,7 +191,7 @@ void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, Answer&
                     out.first_byte = since(began);
                     answer.head(h);
                 },
-                [&](std::string_view piece) { answer.body(piece); }, [&] { return client.peer_gone(); });
+                [&](std::string_view piece, bool last) { answer.body(piece, last); }, [&] { return client.peer_gone(); });
             return;
         } catch (const Error& e) {
             if (e.code() == Exit::interrupted) throw ClientGone();
@@ -215,6 +228,7 @@ SlotRequest slot_request(const ModelConfig& m, const ProxyLimits& limits, std::f
     sr.max_inflight = limits.max_inflight;
     sr.max_queue = limits.max_queue;
     sr.watch = limits.watch;
+    sr.broker = limits.broker;
     if (m.queue_timeout.count() > 0) sr.queue_timeout = m.queue_timeout;
     sr.cancelled = std::move(gone);
     return sr;
@@ -273,10 +287,10 @@ void relay_in_turn(const std::string& dir, const ProxyCall& call, const ProxyLim
     SlotRequest sr = slot_request(m, limits, gone);
     std::optional<QueuedLease> lease;
     take_lease(lease, dir, sr);
-    ensure_started(dir, m, starts, answer, gone);
+    if (!lease->taken()) ensure_started(dir, m, starts, answer, gone); // (taken: its server runs)
     Slot slot = wait_for_slot(*lease);
     out.queue_wait = since(began);
-    Target t = m.external() ? external_target(m) : managed_target(dir, m);
+    Target t = m.external() ? external_target(m) : managed_target(m, slot);
     IdleClockAtEnd idle_clock{dir, t.row, m.idle_timeout};
     relay(t, call, m, answer, client, out, began);
     answer.finish();

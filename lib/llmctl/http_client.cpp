@@ -3,11 +3,19 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 
+#include "llmctl/deadline_socket.hpp"
+#include "llmctl/upstream_pool.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <optional>
+#include <poll.h>
+#include <sys/socket.h>
 
 namespace llmctl {
 
@@ -17,50 +25,55 @@ namespace http = beast::http;
 
 namespace {
 
-// One request and its streamed answer: each phase (connect, send, first byte, every next
-// piece) under its own deadline, capped by the total one, with Ctrl-C polled every 100 ms.
+// One request and its streamed answer over a blocking socket (deadline_socket.hpp): each phase
+// (connect, send, first byte, every next piece) under its own deadline, capped by the total one,
+// with Ctrl-C polled every 100 ms. The connection is one kept from an earlier answer to the same
+// server when there is one (upstream_pool.hpp), and is kept in turn when the answer ends whole.
 class Exchange {
 public:
     Exchange(const Url& url, const std::string& path, const HttpTimeouts& t, const std::function<bool()>& cancelled)
-        : url_(url), t_(t), cancelled_(cancelled), stream_(ioc_), began_(std::chrono::steady_clock::now()),
+        : url_(url), t_(t), cancelled_(cancelled), began_(std::chrono::steady_clock::now()),
           where_(fmt::format("http://{}:{}{}{}", url_host(url.host), url.port, url.base, path)) {}
 
+    // A kept connection when there is one, else a new one.
     void connect() {
-        auto ep = endpoint();
-        stream_.expires_after(deadline(t_.connect));
-        await([&](auto done) { stream_.async_connect(ep, [done](beast::error_code e) { done(e); }); }, "connect", t_.connect);
+        Fd kept = take_kept_connection(url_.host, url_.port);
+        reused_ = kept.valid();
+        sock_.emplace(reused_ ? std::move(kept) : dial());
+        if (cancelled_) sock_->cancel_when(&cancelled_);
     }
 
-    void send(const http::request<http::string_body>& req) {
-        stream_.expires_after(deadline(t_.first_byte));
-        await([&](auto done) { http::async_write(stream_, req, [done](beast::error_code e, std::size_t) { done(e); }); },
-              "sending the request", t_.first_byte);
-    }
-
-    // The status line and the headers a relay passes on.
-    HttpHead read_header() {
+    // Sends the request and reads the answer's status line and headers; false when a kept
+    // connection turned out closed by the server before answering (send it again on a new one).
+    bool exchange(const http::request<http::string_body>& req, HttpHead& head) {
+        sock_->expires_after(deadline(t_.first_byte));
+        beast::error_code ec;
+        http::write(*sock_, req, ec);
+        if (ec && reused_ && closed_by_peer(ec)) return false;
+        if (ec) throw fail(ec, "sending the request", t_.first_byte);
         parser_.body_limit(boost::none);
-        stream_.expires_after(deadline(t_.first_byte));
-        await([&](auto done) { http::async_read_header(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); },
-              "waiting for the first token", t_.first_byte);
+        sock_->expires_after(deadline(t_.first_byte));
+        http::read_header(*sock_, buf_, parser_, ec);
+        if (ec && reused_ && closed_by_peer(ec) && buf_.size() == 0 && !parser_.got_some()) return false;
+        if (ec) throw fail(ec, "waiting for the first token", t_.first_byte);
         const auto& res = parser_.get();
-        HttpHead head;
         head.status = static_cast<int>(res.result_int());
         head.content_type = std::string(res[http::field::content_type]);
-        return head;
+        head.body_at_hand = buf_.size() > 0 || parser_.is_done();
+        return true;
     }
 
     // Every piece of the body, as it arrives, to `on_piece`.
-    void read_body(const std::function<void(std::string_view)>& on_piece) {
+    void read_body(const std::function<void(std::string_view, bool)>& on_piece) {
         char chunk[16 * 1024];
         bool first = true;
         while (!parser_.is_done()) {
             parser_.get().body().data = chunk;
             parser_.get().body().size = sizeof chunk;
             Millis limit = first ? t_.first_byte : t_.stall;
-            stream_.expires_after(deadline(limit));
-            auto ec = run(
-                [&](auto done) { http::async_read_some(stream_, buf_, parser_, [done](beast::error_code e, std::size_t) { done(e); }); });
+            sock_->expires_after(deadline(limit));
+            beast::error_code ec;
+            http::read_some(*sock_, buf_, parser_, ec);
             if (ec == http::error::need_buffer) ec = {};
             if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
                 throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
@@ -69,10 +82,21 @@ public:
             std::size_t n = sizeof chunk - parser_.get().body().size;
             if (n == 0) continue;
             first = false;
-            on_piece(std::string_view(chunk, n));
+            on_piece(std::string_view(chunk, n), parser_.is_done());
         }
     }
 
+    // The answer ended whole: its connection is kept for the next request to the server when
+    // both sides allow (HTTP/1.1 keep-alive, nothing read beyond the answer), else closed.
+    void finish() {
+        if (parser_.is_done() && parser_.get().keep_alive() && buf_.size() == 0) {
+            keep_connection(url_.host, url_.port, sock_->release_fd());
+            return;
+        }
+        sock_->close();
+    }
+
+private:
     // What the last read brought beyond the piece it parsed (a fast server's next tokens) is
     // parsed too, without another round of I/O, so that it goes on as one piece with one write.
     void parse_buffered() {
@@ -84,47 +108,41 @@ public:
         }
     }
 
-    void close() {
-        beast::error_code ignored;
-        stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    static bool closed_by_peer(const beast::error_code& ec) {
+        return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+               ec == asio::error::broken_pipe || ec == http::error::partial_message;
     }
 
-private:
     asio::ip::tcp::endpoint endpoint() {
         beast::error_code ec;
         auto addr = asio::ip::make_address(url_.host == "localhost" ? "127.0.0.1" : url_.host, ec);
         if (!ec) return asio::ip::tcp::endpoint(addr, static_cast<unsigned short>(url_.port));
-        asio::ip::tcp::resolver res(ioc_);
+        asio::io_context ioc; // a name to resolve (rare: a model's url)
+        asio::ip::tcp::resolver res(ioc);
         auto r = res.resolve(url_.host, std::to_string(url_.port), ec);
         if (ec || r.empty()) throw Error(Exit::server, fmt::format("{}: cannot resolve {}: {}", where_, url_.host, ec.message()));
         return *r.begin();
     }
 
-    // Starts an operation (`start` gets the completion to call) and runs it to its end, waking
-    // every 100 ms to look for Ctrl-C; returns its error.
-    template <class Start>
-    beast::error_code run(Start start) {
+    // A new connection, made under the connect deadline.
+    Fd dial() {
+        auto ep = endpoint();
+        Fd fd(::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (!fd.valid()) throw fail(beast::error_code(errno, beast::system_category()), "connect", t_.connect);
+        int one = 1;
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (::connect(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) return fd;
+        if (errno != EINPROGRESS) throw fail(beast::error_code(errno, beast::system_category()), "connect", t_.connect);
+        DeadlineSocket s(std::move(fd));
+        if (cancelled_) s.cancel_when(&cancelled_);
+        s.expires_after(deadline(t_.connect));
         beast::error_code ec;
-        bool done = false;
-        start([&](beast::error_code e) {
-            ec = e;
-            done = true;
-        });
-        ioc_.restart();
-        while (!done) {
-            ioc_.run_one_for(std::chrono::milliseconds(100));
-            if (!done && cancelled_ && cancelled_()) {
-                interrupted_ = true;
-                beast::error_code ignored;
-                stream_.socket().close(ignored);
-            }
-        }
-        return ec;
-    }
-
-    template <class Start>
-    void await(Start start, const char* phase, Millis limit) {
-        if (auto ec = run(start)) throw fail(ec, phase, limit);
+        if (!s.ready(POLLOUT, ec)) throw fail(ec, "connect", t_.connect);
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) throw fail(beast::error_code(err, beast::system_category()), "connect", t_.connect);
+        return s.release_fd();
     }
 
     // The phase's deadline, or what is left of the total one when that comes first.
@@ -138,7 +156,7 @@ private:
     }
 
     Error fail(const beast::error_code& ec, const char* phase, Millis limit) const {
-        if (interrupted_) return Error(Exit::interrupted, "interrupted");
+        if (ec == asio::error::operation_aborted && cancelled_ && cancelled_()) return Error(Exit::interrupted, "interrupted");
         if (ec == beast::error::timeout) {
             if (total_binds_)
                 return Error(Exit::timeout,
@@ -151,11 +169,10 @@ private:
     const Url& url_;
     const HttpTimeouts& t_;
     const std::function<bool()>& cancelled_;
-    asio::io_context ioc_;
-    beast::tcp_stream stream_;
+    std::optional<DeadlineSocket> sock_;
+    bool reused_ = false; // sock_ is a kept connection
     std::chrono::steady_clock::time_point began_;
     std::string where_;
-    bool interrupted_ = false;
     bool total_binds_ = false; // the running phase ends at the total deadline, not its own
     beast::flat_buffer buf_;
     http::response_parser<http::buffer_body> parser_;
@@ -176,13 +193,18 @@ http::request<http::string_body> make_request(const Url& url, const UpstreamRequ
 } // namespace
 
 void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
-                  const std::function<void(std::string_view)>& on_body, const std::function<bool()>& cancelled) {
-    Exchange x(url, r.path, t, cancelled);
-    x.connect();
-    x.send(make_request(url, r));
-    on_head(x.read_header());
-    x.read_body(on_body);
-    x.close();
+                  const std::function<void(std::string_view, bool)>& on_body, const std::function<bool()>& cancelled) {
+    const auto req = make_request(url, r);
+    for (;;) {
+        Exchange x(url, r.path, t, cancelled);
+        x.connect();
+        HttpHead head;
+        if (!x.exchange(req, head)) continue; // a kept connection the server had closed: a new one
+        on_head(head);
+        x.read_body(on_body);
+        x.finish();
+        return;
+    }
 }
 
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
@@ -200,7 +222,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
             result.status = head.status;
             ok = head.status / 100 == 2;
         },
-        [&](std::string_view piece) {
+        [&](std::string_view piece, bool) {
             if (ok)
                 on_body(piece);
             else if (result.error_body.size() < 64 * 1024)

@@ -38,13 +38,15 @@ struct UpstreamRequest {
 struct HttpHead {
     int status = 0;
     std::string content_type;
+    bool body_at_hand = false; // body bytes came with the head: the first piece follows at once
 };
 
 // Sends `r` to `url`; `on_head` gets the status line and headers, then `on_body` every piece of
-// the body (whatever the status) as it arrives. Timeouts, `cancelled` and errors as for
-// http_post_stream; an exception thrown by a callback cuts the exchange (the connection closes).
+// the body (whatever the status) as it arrives, `last` with the piece that ends it. Timeouts,
+// `cancelled` and errors as for http_post_stream; an exception thrown by a callback cuts the
+// exchange (the connection closes).
 void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
-                  const std::function<void(std::string_view)>& on_body, const std::function<bool()>& cancelled);
+                  const std::function<void(std::string_view, bool last)>& on_body, const std::function<bool()>& cancelled);
 
 // POSTs `body` (JSON) to `url.base + path`. For a 2xx answer, every piece of the body goes to
 // `on_body` as it arrives. `cancelled` is polled every 100 ms (Ctrl-C): the exchange is cut

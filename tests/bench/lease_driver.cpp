@@ -1,14 +1,15 @@
 // The lease figure of the gateway benchmark (docs/BENCHMARKS.md, section serve): leases
 // acquired and released per second through the state file, by N threads of one process that
 // each take a lease, turn it into a slot and release it, over and over, for a duration. It is
-// what `llmctl serve` does per request (QueuedLease, the process's one LeaseWatch, the slot's
-// release), without the HTTP around it.
+// what `llmctl serve` does per request (QueuedLease taken on arrival, through the process's one
+// LeaseBroker and LeaseWatch; the slot's release, not waited for), without the HTTP around it.
 //
 //   llmctl-bench-leases STATE_DIR MODEL THREADS SECONDS
 //
 // Prints one JSON object: {"leases": N, "seconds": S, "leases_per_s": R, "errors": E}. The state
 // dir must exist with a state file (any llmctl command on it makes one); MODEL needs no server.
 
+#include "llmctl/lease_broker.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/slots.hpp"
 
@@ -28,11 +29,14 @@ int main(int argc, char** argv) {
     std::string dir = argv[1];
     int threads = std::atoi(argv[3]);
     double seconds = std::atof(argv[4]);
+    llmctl::LeaseBroker broker(dir);
     llmctl::LeaseWatch watch(dir);
     llmctl::SlotRequest req;
     req.model = argv[2];
     req.max_concurrent = 100000;
+    req.take_if_ready = true; // no server to start: taken in the transaction that queues it
     req.watch = &watch;
+    req.broker = &broker;
     std::atomic<long> leases{0}, errors{0};
     std::atomic<bool> stop{false};
     auto t0 = std::chrono::steady_clock::now();

@@ -108,7 +108,10 @@ int run(const Opts& o, Globals& g) {
         if (!quiet)
             std::cerr << fmt::format("llmctl serve: listening on {}/v1 ({} models, state {})\n", url, cfg.models.size(), go.state_dir);
     };
-    go.log = [](const std::string& line) { std::cerr << line << '\n' << std::flush; };
+    go.log = [](const std::string& line) { // one write per line: threads log at once
+        std::string whole = line + '\n';
+        (void)!::write(STDERR_FILENO, whole.data(), whole.size());
+    };
     GatewayEnd end = run_gateway(go);
     if (!quiet) std::cerr << (end.drained ? "llmctl serve: stopped\n" : "llmctl serve: stopped (requests in flight cut)\n");
     if (!end.drained) {

@@ -523,9 +523,8 @@ private:
     // file's line also names this gateway, as several may share the file.
     void log(const std::string& line) {
         std::string stamp = utc_stamp();
-        std::lock_guard<std::mutex> g(log_mu_);
         if (o_.log) o_.log(stamp + ' ' + line);
-        if (access_log_.valid()) {
+        if (access_log_.valid()) { // one O_APPEND write per line: lines of threads and gateways never mix
             std::string file_line = fmt::format("{} [{}] {}\n", stamp, gateway_tag_, line);
             [[maybe_unused]] auto n = ::write(access_log_.get(), file_line.data(), file_line.size()); // a full disk: stderr has it
         }
@@ -551,7 +550,7 @@ private:
     std::atomic<int> in_flight_{0};
     std::atomic<std::uint64_t> served_{0};
     std::optional<Error> fatal_;
-    std::mutex mu_, log_mu_;
+    std::mutex mu_;
     Fd access_log_;
     std::string gateway_tag_;
     std::condition_variable idle_;

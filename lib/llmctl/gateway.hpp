@@ -45,7 +45,9 @@ struct GatewayOptions {
     std::function<GatewaySettings()> reload;
     // Called once it listens, with the URL it answers on.
     std::function<void(const std::string& url)> on_ready;
-    // One line per request (the access log) and per notable event.
+    // One line per request (the access log) and per notable event; called from any thread, with
+    // no lock held (a request thread's line must not wait for another's): it writes each line
+    // whole, at once.
     std::function<void(const std::string&)> log;
 };
 

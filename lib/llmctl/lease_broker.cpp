@@ -1,5 +1,6 @@
 #include "llmctl/lease_broker.hpp"
 
+#include "llmctl/paths.hpp"
 #include "llmctl/slots.hpp"
 #include "llmctl/store.hpp"
 
@@ -29,7 +30,10 @@ void delete_leases(Store& store, const std::vector<std::int64_t>& ids) {
 
 } // namespace
 
-LeaseBroker::LeaseBroker(std::string state_dir) : dir_(std::move(state_dir)), thread_([this] { loop(); }) {}
+LeaseBroker::LeaseBroker(std::string state_dir) : dir_(std::move(state_dir)) {
+    ensure_state_dir(dir_); // once here, not at each lease
+    thread_ = std::thread([this] { loop(); });
+}
 
 LeaseBroker::~LeaseBroker() {
     {
@@ -52,19 +56,25 @@ void LeaseBroker::run(const std::function<void(Store&)>& step) {
 
 void LeaseBroker::release(std::int64_t id) {
     if (!id) return;
+    bool first = false;
     {
         std::lock_guard<std::mutex> g(mu_);
+        first = releases_.empty();
+        if (first) releases_due_ = std::chrono::steady_clock::now() + k_release_delay;
         releases_.push_back(id);
     }
-    work_.notify_one();
+    if (first) work_.notify_one(); // (the broker may be idle: its clock for them starts)
 }
 
-// The thread: a round whenever steps or releases wait, taking all of them; after a failed
-// round, releases are tried again 100 ms later (and at the end, once more).
+// The thread: a round whenever steps wait, taking them and every pending release; releases
+// alone wait up to k_release_delay for a step to go with (a round of their own each would cost a
+// transaction and a wake per request). After a failed round, releases are tried again 100 ms
+// later (and at the end, once more).
 void LeaseBroker::loop() {
     std::unique_lock<std::mutex> g(mu_);
     for (;;) {
         work_.wait(g, [&] { return stop_ || !steps_.empty() || !releases_.empty(); });
+        if (steps_.empty() && !stop_) work_.wait_until(g, releases_due_, [&] { return stop_ || !steps_.empty(); });
         if (steps_.empty() && releases_.empty()) return; // stopping, nothing left
         std::vector<Step*> steps = std::exchange(steps_, {});
         std::vector<std::int64_t> releases = std::exchange(releases_, {});
@@ -76,6 +86,7 @@ void LeaseBroker::loop() {
             s->woken.notify_one();
         }
         if (!releases.empty()) { // the round failed: keep them
+            if (releases_.empty()) releases_due_ = std::chrono::steady_clock::now();
             releases_.insert(releases_.end(), releases.begin(), releases.end());
             if (stop_) return;
             work_.wait_for(g, std::chrono::milliseconds(100), [&] { return stop_; });

@@ -7,6 +7,7 @@
 
 #include "llmctl/units.hpp"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -33,9 +34,10 @@ public:
     // what ended the round (the step's changes are then undone).
     void run(const std::function<void(Store&)>& step);
 
-    // Deletes lease `id` in the next round, without waiting (a round that fails keeps it for the
-    // next one).
+    // Deletes lease `id` in the next round, without waiting: with the next step's, or within
+    // k_release_delay (a round that fails keeps it for the next one).
     void release(std::int64_t id);
+    static constexpr Millis k_release_delay{5};
 
     const std::string& state_dir() const { return dir_; }
 
@@ -54,6 +56,7 @@ private:
     std::condition_variable work_;
     std::vector<Step*> steps_;
     std::vector<std::int64_t> releases_;
+    std::chrono::steady_clock::time_point releases_due_; // the first pending release's round, at the latest
     bool stop_ = false;
     std::thread thread_;
 };

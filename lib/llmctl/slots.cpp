@@ -240,7 +240,7 @@ private:
 
 QueuedLease::QueuedLease(const std::string& state_dir, const SlotRequest& req, bool take_now)
     : waiter_(std::make_unique<Waiter>(state_dir, req)) {
-    if (!req.broker) ensure_state_dir(state_dir); // (a broker's process made it when it began)
+    if (!req.broker) ensure_state_dir(state_dir); // (a broker made it when it began)
     try {
         taken_ = waiter_->try_take(take_now);
         tried_ = take_now;

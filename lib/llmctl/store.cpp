@@ -537,7 +537,19 @@ void Store::migrate() {
     tx.commit();
 }
 
+namespace {
+
+// Before SQLite's first use in the process: no global allocation statistics, whose mutex every
+// allocation of every connection took (a gateway's threads contended on it).
+void configure_sqlite_once() {
+    static const int done = [] { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }();
+    (void)done;
+}
+
+} // namespace
+
 Store Store::open_write(const std::string& path) {
+    configure_sqlite_once();
     FileCheck fc = check_state_file(path);
     if (fc == FileCheck::missing) {
         int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -573,6 +585,7 @@ std::optional<Store> Store::open_read(const std::string& path) { return open_exi
 std::optional<Store> Store::open_update(const std::string& path) { return open_existing(path, true); }
 
 std::optional<Store> Store::open_existing(const std::string& path, bool writable) {
+    configure_sqlite_once();
     FileCheck fc = check_state_file(path);
     if (fc != FileCheck::ok) return std::nullopt;
     struct stat before {};

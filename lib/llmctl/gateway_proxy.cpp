@@ -140,7 +140,9 @@ Target external_target(const ModelConfig& m) {
 
 // The server of a running row, or nothing.
 std::optional<Target> target_of(std::optional<ServerRow> row) {
-    if (!row || row->status != "running" || !row->port || !is_alive(row->server)) return std::nullopt;
+    // (A server that died since the last look, 250 ms at most ago, refuses the connection: the
+    // relay's error says so.)
+    if (!row || row->status != "running" || !row->port || !is_alive_lately(row->server, Millis(250))) return std::nullopt;
     Target t;
     t.url = Url{connect_host(row->host), static_cast<int>(*row->port), ""};
     t.row = std::move(row);

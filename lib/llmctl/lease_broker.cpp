@@ -13,15 +13,15 @@ namespace {
 
 // A step's own savepoint: its changes kept when it returns, undone when it throws.
 void run_under_savepoint(Store& store, const std::function<void(Store&)>& step) {
-    store.exec("SAVEPOINT step");
+    store.prepare("SAVEPOINT step").run(); // (prepared once: exec would parse it each time)
     try {
         step(store);
     } catch (...) {
-        store.exec("ROLLBACK TO step");
-        store.exec("RELEASE step");
+        store.prepare("ROLLBACK TO step").run();
+        store.prepare("RELEASE step").run();
         throw;
     }
-    store.exec("RELEASE step");
+    store.prepare("RELEASE step").run();
 }
 
 void delete_leases(Store& store, const std::vector<std::int64_t>& ids) {
@@ -45,13 +45,13 @@ LeaseBroker::~LeaseBroker() {
 }
 
 void LeaseBroker::run(const std::function<void(Store&)>& step) {
-    Step s;
-    s.fn = &step;
+    auto s = std::make_shared<Step>();
+    s->fn = &step;
     std::unique_lock<std::mutex> g(mu_);
-    steps_.push_back(&s);
-    work_.notify_one();
-    s.woken.wait(g, [&] { return s.done; });
-    if (s.error) std::rethrow_exception(s.error);
+    steps_.push_back(s);
+    if (steps_.size() == 1) work_.notify_one(); // (else the broker has been told)
+    s->woken.wait(g, [&] { return s->done; });
+    if (s->error) std::rethrow_exception(s->error);
 }
 
 void LeaseBroker::release(std::int64_t id) {
@@ -76,15 +76,16 @@ void LeaseBroker::loop() {
         work_.wait(g, [&] { return stop_ || !steps_.empty() || !releases_.empty(); });
         if (steps_.empty() && !stop_) work_.wait_until(g, releases_due_, [&] { return stop_ || !steps_.empty(); });
         if (steps_.empty() && releases_.empty()) return; // stopping, nothing left
-        std::vector<Step*> steps = std::exchange(steps_, {});
+        std::vector<std::shared_ptr<Step>> steps = std::exchange(steps_, {});
         std::vector<std::int64_t> releases = std::exchange(releases_, {});
         g.unlock();
         round(steps, releases);
         g.lock();
-        for (Step* s : steps) {
-            s->done = true;
-            s->woken.notify_one();
-        }
+        for (auto& s : steps) s->done = true;
+        g.unlock();
+        for (auto& s : steps) s->woken.notify_one();
+        steps.clear();
+        g.lock();
         if (!releases.empty()) { // the round failed: keep them
             if (releases_.empty()) releases_due_ = std::chrono::steady_clock::now();
             releases_.insert(releases_.end(), releases.begin(), releases.end());
@@ -96,14 +97,14 @@ void LeaseBroker::loop() {
 
 // One transaction for all: releases first (their slots are free for the steps), then the dead
 // owners' leases, then each step. `releases` is emptied once they are committed.
-void LeaseBroker::round(std::vector<Step*>& steps, std::vector<std::int64_t>& releases) {
+void LeaseBroker::round(std::vector<std::shared_ptr<Step>>& steps, std::vector<std::int64_t>& releases) {
     try {
         auto locked = open_locked(dir_);
         Store& store = locked.store;
         Transaction tx(store);
         delete_leases(store, releases);
         if (!steps.empty()) reclaim_dead_leases(store);
-        for (Step* s : steps) {
+        for (auto& s : steps) {
             try {
                 run_under_savepoint(store, *s->fn);
             } catch (...) {
@@ -113,7 +114,7 @@ void LeaseBroker::round(std::vector<Step*>& steps, std::vector<std::int64_t>& re
         tx.commit();
         releases.clear();
     } catch (...) {
-        for (Step* s : steps)
+        for (auto& s : steps)
             if (!s->error) s->error = std::current_exception();
     }
 }

@@ -13,6 +13,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -49,12 +50,14 @@ private:
         std::condition_variable woken; // its thread's own: a round wakes only its steps' threads
     };
     void loop();
-    void round(std::vector<Step*>& steps, std::vector<std::int64_t>& releases);
+    void round(std::vector<std::shared_ptr<Step>>& steps, std::vector<std::int64_t>& releases);
 
     std::string dir_;
     std::mutex mu_;
     std::condition_variable work_;
-    std::vector<Step*> steps_;
+    // Shared with the broker's thread, which wakes a step's caller after letting go of mu_ (a
+    // thread woken under it would block on it at once: a context switch more per lease).
+    std::vector<std::shared_ptr<Step>> steps_;
     std::vector<std::int64_t> releases_;
     std::chrono::steady_clock::time_point releases_due_; // the first pending release's round, at the latest
     bool stop_ = false;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,29 @@ bool is_alive(const Identity& id) {
     if (const Identity& me = self_identity(); id.pid == ::getpid() && me.pid == id.pid) return me.start_ticks == id.start_ticks;
     auto st = read_proc_stat(id.pid);
     return st && st->state != 'Z' && st->state != 'X' && st->start_ticks == id.start_ticks;
+}
+
+bool is_alive_lately(const Identity& id, Millis max_age) {
+    using clock = std::chrono::steady_clock;
+    struct Look {
+        Identity id;
+        bool alive = false;
+        clock::time_point at;
+    };
+    static std::mutex mu;
+    static std::vector<Look> looks; // a few servers
+    const auto now = clock::now();
+    {
+        std::lock_guard<std::mutex> g(mu);
+        for (const Look& l : looks)
+            if (l.id.pid == id.pid && l.id.start_ticks == id.start_ticks && l.id.boot_id == id.boot_id && now - l.at < max_age)
+                return l.alive;
+    }
+    const bool alive = is_alive(id);
+    std::lock_guard<std::mutex> g(mu);
+    std::erase_if(looks, [&](const Look& l) { return l.id.pid == id.pid || now - l.at >= max_age; });
+    looks.push_back(Look{id, alive, now});
+    return alive;
 }
 
 std::vector<pid_t> list_pids() {

@@ -2,6 +2,8 @@
 // Process identity: (pid, start ticks, boot id). A PID alone is not an identity: PIDs are
 // recycled, and an orphan stays a zombie until PID 1 reaps it.
 
+#include "llmctl/units.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +48,10 @@ Identity self_identity();
 
 // True when the process exists, is not a zombie, and its start ticks and boot id match.
 bool is_alive(const Identity& id);
+// As is_alive, but a look less than `max_age` old at the same identity is answered again (a
+// gateway relays thousands of requests a second to the same server: reading its /proc/PID/stat
+// for each was a tenth of the relay's CPU). For a check whose failure is caught anyway.
+bool is_alive_lately(const Identity& id, Millis max_age);
 
 // Every PID currently in /proc.
 std::vector<pid_t> list_pids();

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
+#include <limits>
 #include <thread>
 
 namespace llmctl {
@@ -150,14 +151,17 @@ private:
     // our turn (and `may_take`, or the request may take it at once); inside the caller's
     // transaction, after dead owners' leases were reclaimed.
     Turn decide(Store& store, bool may_take) {
-        if (!id_) {
-            check_queue_room(store);
-            queue(store);
-        }
-        Turn t = my_turn(store, req_, id_);
+        // A newcomer comes after every waiting lease: its turn is worked out before it is
+        // written, and it is written once, active or waiting.
+        const bool newcomer = !id_;
+        Turn t = my_turn(store, req_, newcomer ? std::numeric_limits<std::int64_t>::max() : id_);
+        if (newcomer) check_queue_room(t.place - 1);
         cap_ = t.cap;
         t.ok = t.ok && (may_take || (req_.take_if_ready && (!req_.managed || t.server_running)));
-        if (t.ok) store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
+        if (newcomer)
+            queue(store, t.ok);
+        else if (t.ok)
+            store.prepare("UPDATE leases SET state='active', acquired_at=? WHERE id=?").bind(1, now_ms()).bind(2, id_).run();
         return t;
     }
 
@@ -182,22 +186,25 @@ private:
         }
     }
 
-    void check_queue_room(Store& store) const {
+    // Past max_queue waiting leases of the model, QueueFull.
+    void check_queue_room(std::int64_t waiting) const {
         if (req_.max_queue <= 0) return;
-        auto waiting = count(store, "SELECT count(*) FROM leases WHERE model=? AND state='waiting'", req_.model);
         if (waiting >= req_.max_queue)
             throw QueueFull(fmt::format("{} requests already wait for {} (max_queue {})", waiting, req_.model, req_.max_queue));
     }
 
-    void queue(Store& store) {
+    void queue(Store& store, bool active) {
+        const std::int64_t now = now_ms();
         store
-            .prepare(
-                "INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES(?,?,?,?, 'waiting', ?)")
+            .prepare("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at, acquired_at) "
+                     "VALUES(?,?,?,?,?,?,?)")
             .bind(1, req_.model)
             .bind(2, me_.pid)
             .bind(3, static_cast<std::int64_t>(me_.start_ticks))
             .bind(4, me_.boot_id)
-            .bind(5, now_ms())
+            .bind(5, active ? "active" : "waiting")
+            .bind(6, now)
+            .bind(7, active ? std::optional<std::int64_t>(now) : std::nullopt)
             .run();
         id_ = store.last_insert_id();
     }

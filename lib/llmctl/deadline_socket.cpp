@@ -17,7 +17,7 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
             ec = beast::error::timeout;
             return false;
         }
-        if ((stop_ends_wait_ && stopping_ && stopping_->load()) || (cancelled_ && (*cancelled_)())) {
+        if (stop_ends_wait_ && stopping_ && stopping_->load()) {
             ec = asio::error::operation_aborted;
             return false;
         }
@@ -28,6 +28,12 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
         if (n > 0) return true; // readable, writable, or an error/hangup the next call reports
         if (n < 0 && errno != EINTR) {
             ec = beast::error_code(errno, beast::system_category());
+            return false;
+        }
+        // Looked at after each 100 ms of waiting, not before every wait: a relay waits once per
+        // token, and the look is a system call of its own.
+        if (n == 0 && cancelled_ && (*cancelled_)()) {
+            ec = asio::error::operation_aborted;
             return false;
         }
     }

@@ -52,6 +52,9 @@ public:
         if (ec && reused_ && closed_by_peer(ec)) return false;
         if (ec) throw fail(ec, "sending the request", t_.first_byte);
         parser_.body_limit(boost::none);
+        // Room for what a fast server sent since the last read, all of it in one read (Beast
+        // reads into the buffer's free capacity, at least 512 bytes: three tokens or so).
+        buf_.reserve(k_read_room);
         sock_->expires_after(deadline(t_.first_byte));
         http::read_header(*sock_, buf_, parser_, ec);
         if (ec && reused_ && closed_by_peer(ec) && buf_.size() == 0 && !parser_.got_some()) return false;
@@ -166,6 +169,7 @@ private:
         return Error(Exit::server, fmt::format("{}: {}: {}", where_, phase, ec.message()));
     }
 
+    static constexpr std::size_t k_read_room = 16 * 1024;
     const Url& url_;
     const HttpTimeouts& t_;
     const std::function<bool()>& cancelled_;

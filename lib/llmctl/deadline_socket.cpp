@@ -12,7 +12,8 @@ namespace beast = boost::beast;
 
 bool DeadlineSocket::ready(short events, beast::error_code& ec) {
     for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+        const auto now = std::chrono::steady_clock::now();
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
         if (left.count() <= 0) {
             ec = beast::error::timeout;
             return false;
@@ -21,6 +22,15 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
             ec = asio::error::operation_aborted;
             return false;
         }
+        // Looked at every 100 ms, not before every wait: a relay waits once per token, and the
+        // look is a system call of its own.
+        if (cancelled_ && now >= next_cancel_look_) {
+            next_cancel_look_ = now + std::chrono::milliseconds(100);
+            if ((*cancelled_)()) {
+                ec = asio::error::operation_aborted;
+                return false;
+            }
+        }
         const std::int64_t step = cancelled_ ? 100 : stop_ends_wait_ ? 1'000 : 3'600'000;
         int wait = static_cast<int>(std::min<std::int64_t>(left.count(), step));
         pollfd p{fd_.get(), events, 0};
@@ -28,12 +38,6 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
         if (n > 0) return true; // readable, writable, or an error/hangup the next call reports
         if (n < 0 && errno != EINTR) {
             ec = beast::error_code(errno, beast::system_category());
-            return false;
-        }
-        // Looked at after each 100 ms of waiting, not before every wait: a relay waits once per
-        // token, and the look is a system call of its own.
-        if (n == 0 && cancelled_ && (*cancelled_)()) {
-            ec = asio::error::operation_aborted;
             return false;
         }
     }

@@ -74,6 +74,7 @@ private:
     Fd fd_;
     const std::atomic<bool>* stopping_ = nullptr;
     const std::function<bool()>* cancelled_ = nullptr;
+    std::chrono::steady_clock::time_point next_cancel_look_{};
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     bool stop_ends_wait_ = false;
 };

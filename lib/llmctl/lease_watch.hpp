@@ -1,11 +1,12 @@
 #pragma once
 // One watcher of the state file's leases for a process that holds many waiting ones (`llmctl
 // serve`): instead of each waiting request polling the file, one thread notices every change
-// (SQLite's data_version, every 10 ms, or at once for a newcomer or a release of this process)
-// and every lease owner that died (every 500 ms), works out which waiting leases may now be
-// granted (as many as the model has free slots, in order), and wakes only those, each through a
-// condition variable of its own. With a thousand requests waiting,
-// the process stays near idle, and a slot freed by another process is noticed within tens of ms.
+// (SQLite's data_version, every 10 ms, every 25 ms after a quiet second, or at once for a
+// newcomer or a release of this process) and every lease owner that died (every 500 ms), works
+// out which waiting leases may now be granted (as many as the model has free slots, in order),
+// and wakes only those, each through a condition variable of its own. With a thousand requests
+// waiting, the process stays near idle, and a slot freed by another process is noticed within
+// tens of ms.
 
 #include "llmctl/slots.hpp"
 #include "llmctl/units.hpp"

@@ -93,3 +93,22 @@ TEST(Process, ListsPidsAndStartTimes) {
     EXPECT_LE(started, now_ms());
     EXPECT_GT(started, now_ms() - 3'600'000); // this test started less than an hour ago
 }
+
+// is_alive_lately answers a look younger than max_age again (a process that died since is seen
+// at the next look after it), and looks anew at once with no age allowed.
+TEST(Process, AliveLatelyAnswersARecentLookAgain) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    ASSERT_GT(pid, 0);
+    auto id = identity_of(pid);
+    ASSERT_TRUE(id);
+    EXPECT_TRUE(is_alive_lately(*id, std::chrono::hours(1)));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    EXPECT_TRUE(is_alive_lately(*id, std::chrono::hours(1)));  // the look an hour allows
+    EXPECT_FALSE(is_alive_lately(*id, Millis(0)));             // a new look
+    EXPECT_FALSE(is_alive_lately(*id, std::chrono::hours(1))); // and that one is kept
+}

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <csignal>
 #include <fmt/format.h>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <unistd.h>
 
@@ -151,6 +153,17 @@ void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis 
     std::int64_t now = now_ms();
     std::int64_t stale_after = std::max<std::int64_t>(idle_timeout.count() / 10, 1000);
     if (row.last_used && now - *row.last_used < stale_after) return;
+    {
+        // Once per server and stale_after in this process: a gateway's requests that all saw the
+        // same stale row would each open the file to write the same clock.
+        static std::mutex mu;
+        static std::map<std::string, std::int64_t> touched; // instance -> when
+        std::lock_guard<std::mutex> g(mu);
+        auto& at = touched[row.instance];
+        if (now - at < stale_after) return;
+        at = now;
+        if (touched.size() > 64) std::erase_if(touched, [&](const auto& e) { return now - e.second >= stale_after; });
+    }
     try {
         // One statement, no decision: SQLite serialises it with the lock holders' transactions,
         // so it needs no state lock (which keeps `start` of a running server lock-free).

@@ -3,10 +3,26 @@
 #include <algorithm>
 #include <csignal>
 #include <gtest/gtest.h>
+#include <optional>
+#include <utility>
 #include <sys/wait.h>
 #include <unistd.h>
 
 using namespace llmctl;
+
+namespace {
+
+// A child that waits for a signal, and its identity.
+std::pair<pid_t, std::optional<Identity>> paused_child() {
+    pid_t pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    return {pid, pid > 0 ? identity_of(pid) : std::nullopt};
+}
+
+} // namespace
 
 TEST(Process, ParseStatWithParensInComm) {
     std::string line = "123 (a (b) c) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 42 rest\n";
@@ -39,13 +55,8 @@ TEST(Process, RecycledPidIsNotAlive) {
 }
 
 TEST(Process, ZombieIsNotAlive) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        pause();
-        _exit(0);
-    }
+    auto [pid, id] = paused_child();
     ASSERT_GT(pid, 0);
-    auto id = identity_of(pid);
     ASSERT_TRUE(id);
     EXPECT_TRUE(is_alive(*id));
     kill(pid, SIGKILL);
@@ -97,13 +108,8 @@ TEST(Process, ListsPidsAndStartTimes) {
 // is_alive_lately answers a look younger than max_age again (a process that died since is seen
 // at the next look after it), and looks anew at once with no age allowed.
 TEST(Process, AliveLatelyAnswersARecentLookAgain) {
-    pid_t pid = fork();
-    if (pid == 0) {
-        pause();
-        _exit(0);
-    }
+    auto [pid, id] = paused_child();
     ASSERT_GT(pid, 0);
-    auto id = identity_of(pid);
     ASSERT_TRUE(id);
     EXPECT_TRUE(is_alive_lately(*id, std::chrono::hours(1)));
     ::kill(pid, SIGKILL);

@@ -14,6 +14,8 @@ expect_rc 0 llmctl stop a
 ! alive "$a" || fail "stop with a broken config left a"
 echo "$ERR" | grep -q "warning: the config cannot be used ($LLMCTL_CONFIG:$line:[0-9]*: TOML syntax error" || fail "stop's warning: $ERR"
 kill -KILL "$c"
+# (SIGKILL takes effect when the process next runs: on a busy machine, a moment later)
+wait_for 10 eval '! alive "$c"' || fail "c survived SIGKILL"
 expect_rc 0 llmctl reap
 echo "$OUT" | grep -q "^reaped c (pid $c): running server's process is gone" || fail "reap with a broken config: $OUT"
 echo "$ERR" | grep -q "warning: reap: the config cannot be used ($LLMCTL_CONFIG:$line" || fail "reap's config warning: $ERR"

@@ -91,7 +91,8 @@ POST /v1/chat/completions and POST /v1/completions (streaming and not; also at
 /completion, llama-server's path), POST /v1/embeddings (8 numbers per input from a hash of
 its text; float or base64). Of llama-server's own routes: GET /slots (one slot, busy while a
 completion runs; 503 then with ?fail_on_no_slot=1), GET /metrics (Prometheus text) and
-POST /tokenize ({"content": TEXT} -> {"tokens": [...]}, a number per word).
+POST /tokenize ({"content": TEXT} -> {"tokens": [...]}, a number per word). GET /empty
+answers 204 No Content (an answer without a body, for relays' tests).
 Replies echo the last user message (of a completion: its prompt).
 
 Durations: 500ms, 2s, 1m, 1h or a plain number of seconds. Sizes: bytes or K/M/G (binary).

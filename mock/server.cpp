@@ -51,6 +51,7 @@ Outcome route(tcp::socket& socket, const Request& request, ServerState& state) {
     if (get && path == "/slots") return handle_slots(socket, request, state);
     if (get && path == "/metrics") return handle_metrics(socket, request, state);
     if (post && path == "/tokenize") return handle_tokenize(socket, request, state);
+    if (get && path == "/empty") return respond_text(socket, request, http::status::no_content, "text/plain", ""); // (relays' tests)
     return respond_json(socket, request, http::status::not_found, not_found_json());
 }
 

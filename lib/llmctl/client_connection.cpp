@@ -88,6 +88,8 @@ void ClientConnection::respond(int status, const std::vector<Header>& headers, c
     write_all(out);
 }
 
+void ClientConnection::respond_without_body(int status, const std::vector<Header>& headers) { write_all(head(status, headers, "")); }
+
 // An HTTP/1.0 client knows no chunked encoding: its stream is the bytes as they are, ended by
 // closing the connection.
 void ClientConnection::begin_stream(int status, const std::vector<Header>& headers, bool held) {

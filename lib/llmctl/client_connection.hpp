@@ -54,6 +54,8 @@ public:
     };
     // A whole answer (Content-Length). Throws ClientGone when it cannot be written.
     void respond(int status, const std::vector<Header>& headers, const std::string& body);
+    // An answer that has no body by its status (204, 304): the head alone, with no framing.
+    void respond_without_body(int status, const std::vector<Header>& headers);
     // A streamed answer: the head (chunked), then pieces, then the end. Each throws ClientGone
     // when the client is gone or has not read for the write timeout. A head `held` goes out with
     // the first piece (one write, when the piece is at hand); a `last` piece carries the end.

@@ -57,6 +57,11 @@ public:
             upstream_failed_ = h.status / 100 != 2;
             return;
         }
+        if (h.status == 204 || h.status == 304) { // no body by its status: no chunked framing either
+            client_.respond_without_body(h.status, headers_);
+            begun_ = true;
+            return;
+        }
         begin(h.status, h.content_type.empty() ? "application/json" : h.content_type, h.body_at_hand);
     }
 

@@ -85,6 +85,15 @@ call metrics /upstream/mm/metrics
 code_is metrics 200
 [ "$(header_of metrics content-type)" = 'text/plain; version=0.0.4' ] || fail "metrics content type: $(cat "$T/metrics.head")"
 grep -qx 'llamacpp:requests_processing 1' "$T/metrics.body" || fail "metrics: $(cat "$T/metrics.body")"
+# An answer with no body by its status (204): the head alone, without chunked framing, and the
+# connection good for the next request (curl sends both on one connection).
+call empty /upstream/m/empty
+code_is empty 204
+! grep -qi '^transfer-encoding:' "$T/empty.head" || fail "204 with chunked framing: $(cat "$T/empty.head")"
+[ ! -s "$T/empty.body" ] || fail "204 with a body: $(cat "$T/empty.body")"
+two=$(curl -s -m 10 -H "Authorization: Bearer $SERVE_KEY" -o /dev/null -o /dev/null -w '%{http_code} %{num_connects}\n' \
+  "$SERVE_URL/upstream/m/empty" "$SERVE_URL/upstream/m/slots") || fail "204 then a request on its connection: curl failed: $two"
+[ "$(echo $two)" = "204 1 200 0" ] || fail "204 then a request on its connection: $two"
 grep -q '"GET /upstream/m/slots?fail_on_no_slot=1" model=m status=503' "$T/serve.$port.log" ||
   fail "no access-log line: $(tail -5 "$T/serve.$port.log")"
 

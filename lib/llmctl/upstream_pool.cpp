@@ -22,6 +22,11 @@ struct Kept {
     clock::time_point since;
 };
 
+// Closes the connections of `q` idle for too long (the oldest are first).
+void drop_idle(std::deque<Kept>& q) {
+    while (!q.empty() && clock::now() - q.front().since > k_idle_for) q.pop_front(); // (closes it)
+}
+
 struct Pool {
     std::mutex mu;
     std::map<std::pair<std::string, int>, std::deque<Kept>> by_address;
@@ -34,7 +39,7 @@ struct Pool {
         last_sweep = clock::now();
         for (auto it = by_address.begin(); it != by_address.end();) {
             auto& q = it->second;
-            while (!q.empty() && clock::now() - q.front().since > k_idle_for) q.pop_front();
+            drop_idle(q);
             it = q.empty() ? by_address.erase(it) : std::next(it);
         }
     }
@@ -63,7 +68,7 @@ Fd take_kept_connection(const std::string& host, int port) {
             auto it = p.by_address.find({host, port});
             if (it == p.by_address.end() || it->second.empty()) return Fd();
             auto& q = it->second;
-            while (!q.empty() && clock::now() - q.front().since > k_idle_for) q.pop_front(); // (closes it)
+            drop_idle(q);
             if (q.empty()) return Fd();
             k = std::move(q.back()); // the most recent: the least likely to have been closed by the server
             q.pop_back();

@@ -291,6 +291,15 @@ private:
         }
     }
 
+    // Moves the bytes of `d` up to a newline into c.size_line (the newline consumed); false when
+    // `d` ended first (all of it taken: the line goes on in the next read).
+    static bool take_line(Conn& c, std::string_view& d) {
+        auto nl = d.find('\n');
+        c.size_line.append(d.substr(0, nl));
+        d.remove_prefix(nl == std::string_view::npos ? d.size() : nl + 1);
+        return nl != std::string_view::npos;
+    }
+
     // Consumes bytes of the answer; false when the connection was closed or replaced.
     bool feed(std::size_t i, std::string_view d, std::int64_t now) {
         while (!d.empty()) {
@@ -317,13 +326,7 @@ private:
                 break;
             }
             case Conn::chunk_size: {
-                auto nl = d.find('\n');
-                if (nl == std::string_view::npos) {
-                    c.size_line.append(d);
-                    return true;
-                }
-                c.size_line.append(d.substr(0, nl));
-                d.remove_prefix(nl + 1);
+                if (!take_line(c, d)) return true;
                 c.left = std::strtoull(c.size_line.c_str(), nullptr, 16);
                 c.size_line.clear();
                 c.phase = c.left == 0 ? Conn::trailer : Conn::chunk_data;
@@ -349,13 +352,7 @@ private:
             }
             case Conn::trailer: {
                 // After the last chunk: trailer lines, then an empty line ("\r\n").
-                auto nl = d.find('\n');
-                if (nl == std::string_view::npos) {
-                    c.size_line.append(d);
-                    return true;
-                }
-                c.size_line.append(d.substr(0, nl));
-                d.remove_prefix(nl + 1);
+                if (!take_line(c, d)) return true;
                 bool empty = c.size_line.empty() || c.size_line == "\r";
                 c.size_line.clear();
                 if (empty) {

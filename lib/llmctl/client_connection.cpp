@@ -2,6 +2,7 @@
 
 #include "llmctl/address.hpp"
 
+#include <array>
 #include <boost/asio/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
@@ -64,13 +65,45 @@ ReadResult ClientConnection::read_failure(const beast::error_code& ec) {
 }
 
 void ClientConnection::write_all(std::string_view data) {
+    if (defer_) {
+        defer(data);
+        return;
+    }
     socket_.expires_after(write_timeout_);
     beast::error_code ec;
-    asio::write(socket_, asio::buffer(data.data(), data.size()), ec);
-    if (ec) {
-        keep_alive_ = false;
-        throw ClientGone();
+    if (!deferred_.empty()) {
+        asio::write(socket_, std::array<asio::const_buffer, 2>{asio::buffer(deferred_), asio::buffer(data.data(), data.size())}, ec);
+        deferred_.clear();
+    } else {
+        asio::write(socket_, asio::buffer(data.data(), data.size()), ec);
     }
+    if (ec) gone();
+}
+
+void ClientConnection::defer(std::string_view data) {
+    if (deferred_.empty()) {
+        beast::error_code ec;
+        data.remove_prefix(socket_.write_now(data, ec));
+        if (ec) gone();
+        if (data.empty()) return;
+        deferred_since_ = std::chrono::steady_clock::now();
+    }
+    deferred_.append(data);
+}
+
+void ClientConnection::flush_deferred() {
+    if (deferred_.empty()) return;
+    beast::error_code ec;
+    std::size_t n = socket_.write_now(deferred_, ec);
+    if (ec) gone();
+    if (n == 0) return;
+    deferred_.erase(0, n);
+    deferred_since_ = std::chrono::steady_clock::now();
+}
+
+void ClientConnection::gone() {
+    keep_alive_ = false;
+    throw ClientGone();
 }
 
 std::string ClientConnection::head(int status, const std::vector<Header>& headers, const char* framing) const {

@@ -64,6 +64,17 @@ public:
     void end_stream();
     bool streaming() const { return streaming_; }
 
+    // While writes are deferred (serve's relay pump moves this connection's stream), a write that
+    // would block keeps its rest instead of waiting for the client; flush_deferred writes what it
+    // can of that when the socket takes more. Once deferring ends, the next write sends the kept
+    // bytes first.
+    void defer_writes(bool on) { defer_ = on; }
+    bool has_deferred() const { return !deferred_.empty(); }
+    void flush_deferred();
+    // When the oldest kept byte has waited the write timeout, the client is taken as gone.
+    std::chrono::steady_clock::time_point deferred_deadline() const { return deferred_since_ + write_timeout_; }
+    int fd() const { return socket_.fd(); }
+
     // True when the client hung up (checked without reading what it may have sent).
     bool peer_gone();
     // False once the request or a failure says the connection ends after this answer.
@@ -75,10 +86,15 @@ public:
 private:
     ReadResult read_failure(const boost::beast::error_code& ec);
     void write_all(std::string_view data);
+    void defer(std::string_view data);
+    [[noreturn]] void gone();
     std::string head(int status, const std::vector<Header>& headers, const char* framing) const;
 
     DeadlineSocket socket_;
     std::string held_head_; // begin_stream's, until the first piece
+    bool defer_ = false;
+    std::string deferred_; // what a deferred write could not write yet
+    std::chrono::steady_clock::time_point deferred_since_{};
     boost::beast::flat_buffer buf_;
     std::string peer_;
     bool keep_alive_ = true;

@@ -78,6 +78,17 @@ std::size_t DeadlineSocket::write_from(const iovec* v, int count, beast::error_c
     }
 }
 
+std::size_t DeadlineSocket::write_now(std::string_view data, beast::error_code& ec) {
+    ec = {};
+    for (;;) {
+        ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) ec = beast::error_code(errno, beast::system_category());
+        return 0;
+    }
+}
+
 void DeadlineSocket::close() {
     if (fd_.valid()) ::shutdown(fd_.get(), SHUT_RDWR);
     fd_.reset();

@@ -10,6 +10,7 @@
 #include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <functional>
+#include <string_view>
 #include <sys/uio.h>
 
 namespace llmctl {
@@ -57,6 +58,10 @@ public:
         if (ec) throw boost::system::system_error(ec);
         return n;
     }
+
+    // One write of what the socket takes now, without waiting: the bytes written (0 when it
+    // would block, or with `ec` set on an error).
+    std::size_t write_now(std::string_view data, boost::beast::error_code& ec);
 
     // Waits for `events` (POLLIN, POLLOUT) until the deadline; false with `ec` set when it passed,
     // a stop came or the wait was cancelled.

@@ -23,8 +23,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-namespace {
-
 // One request and its streamed answer over a blocking socket (deadline_socket.hpp): each phase
 // (connect, send, first byte, every next piece) under its own deadline, capped by the total one,
 // with Ctrl-C polled every 100 ms. The connection is one kept from an earlier answer to the same
@@ -52,8 +50,8 @@ public:
         if (ec && reused_ && closed_by_peer(ec)) return false;
         if (ec) throw fail(ec, "sending the request", t_.first_byte);
         parser_.body_limit(boost::none);
-        // Room for what a fast server sent since the last read, all of it in one read (Beast
-        // reads into the buffer's free capacity, at least 512 bytes: three tokens or so).
+        // Room for a first read of the head and what follows it (Beast reads into the buffer's
+        // free capacity, at least 512 bytes: three tokens or so).
         buf_.reserve(k_read_room);
         sock_->expires_after(deadline(t_.first_byte));
         http::read_header(*sock_, buf_, parser_, ec);
@@ -63,31 +61,49 @@ public:
         head.status = static_cast<int>(res.result_int());
         head.content_type = std::string(res[http::field::content_type]);
         head.body_at_hand = buf_.size() > 0 || parser_.is_done();
+        restart_piece_clock();
         return true;
     }
 
-    // Every piece of the body, as it arrives, to `on_piece`.
-    void read_body(const std::function<void(std::string_view, bool)>& on_piece) {
-        char chunk[16 * 1024];
-        bool first = true;
-        while (!parser_.is_done()) {
-            parser_.get().body().data = chunk;
-            parser_.get().body().size = sizeof chunk;
-            Millis limit = first ? t_.first_byte : t_.stall;
-            sock_->expires_after(deadline(limit));
+    // Every piece of the body, as it arrives, to `on_piece`: what is at hand, then a wait for
+    // the socket to be readable, under the piece's deadline.
+    void read_body(const PieceFn& on_piece) {
+        for (;;) {
+            ReadStep step = read_at_hand(on_piece);
+            if (step == ReadStep::done) return;
+            if (step == ReadStep::more) continue;
+            sock_->expires_after(std::chrono::ceil<Millis>(piece_deadline_ - std::chrono::steady_clock::now()));
             beast::error_code ec;
-            http::read_some(*sock_, buf_, parser_, ec);
-            if (ec == http::error::need_buffer) ec = {};
-            if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message)
-                throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
-            if (ec) throw fail(ec, first ? "waiting for the first token" : "waiting for the next token (stalled)", limit);
-            parse_buffered();
-            std::size_t n = sizeof chunk - parser_.get().body().size;
-            if (n == 0) continue;
-            first = false;
-            on_piece(std::string_view(chunk, n), parser_.is_done());
+            if (sock_->ready(POLLIN, ec)) continue;
+            if (ec == beast::error::timeout) throw piece_timed_out();
+            throw fail(ec, piece_phase(), piece_limit());
         }
     }
+
+    // What has arrived of the body, without waiting: one read at most (of all a fast server sent
+    // since the last one), parsed and handed on as one piece, so that it goes on with one write.
+    ReadStep read_at_hand(const PieceFn& on_piece) {
+        if (deliver_buffered(on_piece)) return ReadStep::done;
+        auto room = buf_.prepare(k_read_room);
+        for (;;) {
+            ssize_t n = ::recv(sock_->fd(), room.data(), room.size(), MSG_DONTWAIT);
+            if (n > 0) {
+                buf_.commit(static_cast<std::size_t>(n));
+                return deliver_buffered(on_piece) ? ReadStep::done : ReadStep::more;
+            }
+            if (n == 0) return end_of_stream();
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadStep::would_block;
+            throw fail(beast::error_code(errno, beast::system_category()), piece_phase(), piece_limit());
+        }
+    }
+
+    // The end of the wait for the next piece (the first token's timeout before the first piece,
+    // the stall timeout after), counted from the last piece or from `restart_piece_clock`.
+    std::chrono::steady_clock::time_point piece_deadline() const { return piece_deadline_; }
+    void restart_piece_clock() { piece_deadline_ = std::chrono::steady_clock::now() + deadline(piece_limit()); }
+    Error piece_timed_out() const { return fail(beast::error::timeout, piece_phase(), piece_limit()); }
+    int fd() const { return sock_->fd(); }
 
     // The answer ended whole: its connection is kept for the next request to the server when
     // both sides allow (HTTP/1.1 keep-alive, nothing read beyond the answer), else closed.
@@ -100,16 +116,41 @@ public:
     }
 
 private:
-    // What the last read brought beyond the piece it parsed (a fast server's next tokens) is
-    // parsed too, without another round of I/O, so that it goes on as one piece with one write.
-    void parse_buffered() {
-        while (!parser_.is_done() && buf_.size() > 0 && parser_.get().body().size > 0) {
-            beast::error_code ec;
-            std::size_t used = parser_.put(buf_.data(), ec);
-            buf_.consume(used);
-            if (ec || used == 0) return; // need_more, need_buffer, or an error the next read reports
+    // Parses what is buffered and hands it on as one piece (more when over the piece buffer);
+    // true once the body has ended.
+    bool deliver_buffered(const PieceFn& on_piece) {
+        for (;;) {
+            parser_.get().body().data = piece_;
+            parser_.get().body().size = sizeof piece_;
+            while (!parser_.is_done() && buf_.size() > 0 && parser_.get().body().size > 0) {
+                beast::error_code ec;
+                std::size_t used = parser_.put(buf_.data(), ec);
+                buf_.consume(used);
+                if (ec == http::error::need_buffer || ec == http::error::need_more) break;
+                if (ec) throw fail(ec, piece_phase(), piece_limit());
+                if (used == 0) break;
+            }
+            std::size_t n = sizeof piece_ - parser_.get().body().size;
+            if (n > 0) {
+                got_piece_ = true;
+                restart_piece_clock();
+                on_piece(std::string_view(piece_, n), parser_.is_done());
+            }
+            if (parser_.is_done()) return true;
+            if (n < sizeof piece_) return false; // all that is buffered is parsed
         }
     }
+
+    // The server closed: the end of a body that runs to the close, else an answer cut short.
+    ReadStep end_of_stream() {
+        beast::error_code ec;
+        parser_.put_eof(ec);
+        if (!ec && parser_.is_done()) return ReadStep::done;
+        throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
+    }
+
+    const char* piece_phase() const { return got_piece_ ? "waiting for the next token (stalled)" : "waiting for the first token"; }
+    Millis piece_limit() const { return got_piece_ ? t_.stall : t_.first_byte; }
 
     static bool closed_by_peer(const beast::error_code& ec) {
         return ec == asio::error::eof || ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
@@ -149,7 +190,7 @@ private:
     }
 
     // The phase's deadline, or what is left of the total one when that comes first.
-    Millis deadline(Millis phase) {
+    Millis deadline(Millis phase) const {
         total_binds_ = false;
         if (phase.count() <= 0) phase = Millis(std::int64_t{1} << 40); // 0: no limit (about 35 years)
         if (!t_.total) return phase;
@@ -177,10 +218,15 @@ private:
     bool reused_ = false; // sock_ is a kept connection
     std::chrono::steady_clock::time_point began_;
     std::string where_;
-    bool total_binds_ = false; // the running phase ends at the total deadline, not its own
+    mutable bool total_binds_ = false; // the running phase ends at the total deadline, not its own
+    bool got_piece_ = false;           // the body's first piece has come (the stall timeout applies)
+    std::chrono::steady_clock::time_point piece_deadline_{};
+    char piece_[16 * 1024];
     beast::flat_buffer buf_;
     http::response_parser<http::buffer_body> parser_;
 };
+
+namespace {
 
 http::request<http::string_body> make_request(const Url& url, const UpstreamRequest& r) {
     http::request<http::string_body> req{r.method == "GET" ? http::verb::get : http::verb::post, url.base + r.path, 11};
@@ -196,19 +242,35 @@ http::request<http::string_body> make_request(const Url& url, const UpstreamRequ
 
 } // namespace
 
-void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
-                  const std::function<void(std::string_view, bool)>& on_body, const std::function<bool()>& cancelled) {
-    const auto req = make_request(url, r);
+UpstreamCall::UpstreamCall(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<bool()>& cancelled)
+    : url_(url), r_(r), t_(t), cancelled_(cancelled) {}
+
+UpstreamCall::~UpstreamCall() = default;
+
+HttpHead UpstreamCall::send() {
+    const auto req = make_request(url_, r_);
     for (;;) {
-        Exchange x(url, r.path, t, cancelled);
-        x.connect();
+        x_ = std::make_unique<Exchange>(url_, r_.path, t_, cancelled_);
+        x_->connect();
         HttpHead head;
-        if (!x.exchange(req, head)) continue; // a kept connection the server had closed: a new one
-        on_head(head);
-        x.read_body(on_body);
-        x.finish();
-        return;
+        if (x_->exchange(req, head)) return head; // (false: a kept connection the server had closed: a new one)
     }
+}
+
+void UpstreamCall::read_all(const PieceFn& on_piece) { x_->read_body(on_piece); }
+ReadStep UpstreamCall::read_at_hand(const PieceFn& on_piece) { return x_->read_at_hand(on_piece); }
+int UpstreamCall::fd() const { return x_->fd(); }
+std::chrono::steady_clock::time_point UpstreamCall::piece_deadline() const { return x_->piece_deadline(); }
+void UpstreamCall::restart_piece_clock() { x_->restart_piece_clock(); }
+void UpstreamCall::piece_timed_out() const { throw x_->piece_timed_out(); }
+void UpstreamCall::finish() { x_->finish(); }
+
+void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
+                  const PieceFn& on_body, const std::function<bool()>& cancelled) {
+    UpstreamCall call(url, r, t, cancelled);
+    on_head(call.send());
+    call.read_all(on_body);
+    call.finish();
 }
 
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,

@@ -5,7 +5,9 @@
 #include "llmctl/address.hpp"
 #include "llmctl/units.hpp"
 
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +41,48 @@ struct HttpHead {
     int status = 0;
     std::string content_type;
     bool body_at_hand = false; // body bytes came with the head: the first piece follows at once
+};
+
+using PieceFn = std::function<void(std::string_view, bool last)>;
+
+// What a read without waiting gave (UpstreamCall::read_at_hand).
+enum class ReadStep {
+    done,       // the body has ended
+    more,       // a piece went on; more may follow at once
+    would_block // nothing at hand: wait for the socket to be readable
+};
+
+class Exchange;
+
+// One request and its answer, step by step, for a relay that waits for the body's pieces itself
+// (serve's relay pump): send() connects (taking a kept connection when there is one) and reads
+// the head; read_at_hand() hands on what has arrived of the body; finish() keeps the connection
+// for the next request when the answer ended whole. Errors as for http_forward.
+class UpstreamCall {
+public:
+    UpstreamCall(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<bool()>& cancelled);
+    ~UpstreamCall();
+    UpstreamCall(const UpstreamCall&) = delete;
+    UpstreamCall& operator=(const UpstreamCall&) = delete;
+
+    HttpHead send();
+    // Every piece of the body, waiting for each on this thread.
+    void read_all(const PieceFn& on_piece);
+    ReadStep read_at_hand(const PieceFn& on_piece);
+    // The socket to wait on, and until when (the first token's or the stall timeout, counted from
+    // the last piece or from restart_piece_clock; capped by the total timeout).
+    int fd() const;
+    std::chrono::steady_clock::time_point piece_deadline() const;
+    void restart_piece_clock();
+    [[noreturn]] void piece_timed_out() const;
+    void finish();
+
+private:
+    const Url& url_;
+    const UpstreamRequest& r_;
+    const HttpTimeouts& t_;
+    const std::function<bool()>& cancelled_;
+    std::unique_ptr<Exchange> x_;
 };
 
 // Sends `r` to `url`; `on_head` gets the status line and headers, then `on_body` every piece of

@@ -1,0 +1,216 @@
+#include "llmctl/relay_pump.hpp"
+
+#include "llmctl/errors.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+namespace llmctl {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr auto k_deadline_look = std::chrono::milliseconds(100); // timeouts are whole seconds: a tenth is near enough
+
+} // namespace
+
+// A task while the pump has it. It lives on the stack of the thread in run(), which waits for
+// `done`: the pump never touches it after setting that.
+struct RelayPump::Entry {
+    explicit Entry(PumpTask& t) : task(t) {}
+    struct Tag {
+        Entry* entry;
+        bool sink;
+    };
+    PumpTask& task;
+    Tag source_tag{this, false}, sink_tag{this, true};
+    bool source_watched = false, sink_watched = false;
+    std::uint32_t sink_events = 0;
+    bool body_read = false; // the source has given the whole body
+    bool ended = false;     // whole (flushed) or failed: handed back after this round of events
+    std::size_t index = 0;  // in the pump's list of active tasks
+    std::exception_ptr error;
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+};
+
+RelayPump::RelayPump() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (!epoll_.valid() || !wake_.valid())
+        throw Error(Exit::failure, fmt::format("cannot make the relay's event loop: {}", std::strerror(errno)));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr; // the wake-up descriptor
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+    thread_ = std::thread([this] { loop(); });
+}
+
+RelayPump::~RelayPump() {
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        stop_ = true;
+    }
+    wake();
+    thread_.join();
+}
+
+void RelayPump::run(PumpTask& task) {
+    Entry e(task);
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        incoming_.push_back(&e);
+    }
+    wake();
+    std::unique_lock<std::mutex> l(e.m);
+    e.cv.wait(l, [&] { return e.done; });
+    if (e.error) std::rethrow_exception(e.error);
+}
+
+void RelayPump::wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+}
+
+void RelayPump::loop() {
+    std::vector<Entry*> active;
+    epoll_event events[64];
+    auto next_look = clock::now() + k_deadline_look;
+    for (;;) {
+        int wait = -1;
+        if (!active.empty())
+            wait = static_cast<int>(
+                std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(next_look - clock::now()).count() + 1));
+        int n = ::epoll_wait(epoll_.get(), events, 64, wait);
+        for (int i = 0; i < n; ++i) {
+            auto* tag = static_cast<Entry::Tag*>(events[i].data.ptr);
+            if (!tag) {
+                std::uint64_t count;
+                [[maybe_unused]] auto r = ::read(wake_.get(), &count, sizeof count);
+                continue;
+            }
+            on_event(*tag->entry, tag->sink, events[i].events);
+        }
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            if (stop_ && incoming_.empty() && active.empty()) return;
+        }
+        take_new(active);
+        if (clock::now() >= next_look) {
+            check_deadlines(active);
+            next_look = clock::now() + k_deadline_look;
+        }
+        hand_back(active);
+    }
+}
+
+// Ended tasks go back only after a round of events: a later event of the round may still name
+// them.
+void RelayPump::hand_back(std::vector<Entry*>& active) {
+    for (Entry* e : ended_) {
+        forget(*e);
+        active[e->index] = active.back(); // (order does not matter: swap with the last)
+        active[e->index]->index = e->index;
+        active.pop_back();
+        std::lock_guard<std::mutex> g(e->m); // (notified under the lock: the waiter may destroy e once it has it)
+        e->done = true;
+        e->cv.notify_one();
+    }
+    ended_.clear();
+}
+
+void RelayPump::end(Entry& e, std::exception_ptr error) {
+    if (e.ended) return;
+    e.ended = true;
+    e.error = std::move(error);
+    ended_.push_back(&e);
+}
+
+void RelayPump::take_new(std::vector<Entry*>& active) {
+    std::deque<Entry*> fresh;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        fresh.swap(incoming_);
+    }
+    for (Entry* e : fresh) {
+        e->index = active.size();
+        active.push_back(e);
+        try {
+            watch(*e);
+        } catch (...) {
+            end(*e, std::current_exception());
+        }
+    }
+}
+
+void RelayPump::on_event(Entry& e, bool sink_side, std::uint32_t events) {
+    if (e.ended) return;
+    try {
+        step(e, sink_side, events);
+    } catch (...) {
+        end(e, std::current_exception());
+    }
+}
+
+// The source readable (or hung up: the read finds out), or the sink writable or hung up.
+void RelayPump::step(Entry& e, bool sink_side, std::uint32_t events) {
+    if (sink_side) {
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e.task.sink_gone();
+        if (events & EPOLLOUT) e.task.flush_sink();
+    } else if (!e.body_read) {
+        e.body_read = e.task.read_ready();
+    }
+    if (e.body_read && !e.task.sink_pending()) {
+        end(e, nullptr);
+        return;
+    }
+    watch(e);
+}
+
+// The source is read while the sink takes what it is given; while the sink holds bytes back, it
+// is waited on instead. The sink's hangup is watched throughout.
+void RelayPump::watch(Entry& e) {
+    const bool pending = e.task.sink_pending();
+    const bool want_source = !pending && !e.body_read;
+    if (want_source != e.source_watched) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.ptr = &e.source_tag;
+        if (::epoll_ctl(epoll_.get(), want_source ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, e.task.source_fd(), &ev) != 0)
+            throw Error(Exit::failure, fmt::format("the relay's event loop: {}", std::strerror(errno)));
+        e.source_watched = want_source;
+    }
+    const std::uint32_t sink_events = EPOLLRDHUP | (pending ? EPOLLOUT : 0u);
+    if (!e.sink_watched || sink_events != e.sink_events) {
+        epoll_event ev{};
+        ev.events = sink_events;
+        ev.data.ptr = &e.sink_tag;
+        if (::epoll_ctl(epoll_.get(), e.sink_watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, e.task.sink_fd(), &ev) != 0)
+            throw Error(Exit::failure, fmt::format("the relay's event loop: {}", std::strerror(errno)));
+        e.sink_watched = true;
+        e.sink_events = sink_events;
+    }
+}
+
+void RelayPump::forget(Entry& e) {
+    if (e.source_watched) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, e.task.source_fd(), nullptr);
+    if (e.sink_watched) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, e.task.sink_fd(), nullptr);
+    e.source_watched = e.sink_watched = false;
+}
+
+void RelayPump::check_deadlines(std::vector<Entry*>& active) {
+    const auto now = clock::now();
+    for (Entry* e : active) {
+        if (e->ended || now < e->task.deadline()) continue;
+        try {
+            e->task.timed_out();
+        } catch (...) {
+            end(*e, std::current_exception());
+        }
+    }
+}
+
+} // namespace llmctl

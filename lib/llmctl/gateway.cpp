@@ -5,6 +5,7 @@
 #include "llmctl/gateway_proxy.hpp"
 #include "llmctl/gateway_reaper.hpp"
 #include "llmctl/gateway_registry.hpp"
+#include "llmctl/relay_pump.hpp"
 #include "llmctl/lease_broker.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/model_routes.hpp"
@@ -488,6 +489,7 @@ private:
         limits.max_queue = p.settings.max_queue;
         limits.watch = &watch_;
         limits.broker = &broker_;
+        limits.pump = &pump_;
         ++in_flight_;
         struct Done {
             std::atomic<int>& n;
@@ -546,6 +548,7 @@ private:
     SharedStarts starts_;
     LeaseBroker broker_{o_.state_dir}; // (destroyed after the watcher: its last round makes the last releases)
     LeaseWatch watch_{o_.state_dir};
+    RelayPump pump_; // (its tasks are the connections' answers: all ended before it is destroyed)
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};
     std::atomic<std::uint64_t> served_{0};

@@ -7,6 +7,7 @@
 #include "llmctl/openai_error.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
+#include "llmctl/relay_pump.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/shared_starts.hpp"
 #include "llmctl/slots.hpp"
@@ -177,10 +178,57 @@ HttpTimeouts timeouts_of(const ModelConfig& m) {
     return t;
 }
 
+// The rest of an answer's body, moved by the relay pump: the upstream's pieces through the
+// answer to the client, whose writes are deferred meanwhile (kept while it does not read).
+class PumpedBody final : public PumpTask {
+public:
+    PumpedBody(UpstreamCall& up, ClientConnection& client, const PieceFn& on_piece) : up_(up), client_(client), on_piece_(on_piece) {
+        client_.defer_writes(true);
+    }
+    ~PumpedBody() override { client_.defer_writes(false); }
+    PumpedBody(const PumpedBody&) = delete;
+    PumpedBody& operator=(const PumpedBody&) = delete;
+
+    int source_fd() const override { return up_.fd(); }
+    int sink_fd() const override { return client_.fd(); }
+    bool read_ready() override { return up_.read_at_hand(on_piece_) == ReadStep::done; }
+    bool sink_pending() const override { return client_.has_deferred(); }
+    void flush_sink() override {
+        client_.flush_deferred();
+        if (!client_.has_deferred()) up_.restart_piece_clock(); // (the upstream was not read meanwhile)
+    }
+    clock::time_point deadline() const override { return client_.has_deferred() ? client_.deferred_deadline() : up_.piece_deadline(); }
+    void timed_out() override {
+        if (client_.has_deferred()) throw ClientGone(); // it has not read for the write timeout
+        up_.piece_timed_out();
+    }
+    void sink_gone() override { throw ClientGone(); }
+
+private:
+    UpstreamCall& up_;
+    ClientConnection& client_;
+    const PieceFn& on_piece_;
+};
+
+// The answer's body to the client: what is at hand on this thread, the rest (a stream's next
+// tokens) through the pump when there is one.
+void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, RelayPump* pump) {
+    const PieceFn on_piece = [&](std::string_view piece, bool last) { answer.body(piece, last); };
+    if (!pump) {
+        up.read_all(on_piece);
+        return;
+    }
+    ReadStep step;
+    while ((step = up.read_at_hand(on_piece)) == ReadStep::more) {}
+    if (step == ReadStep::done) return;
+    PumpedBody rest(up, client, on_piece);
+    pump->run(rest);
+}
+
 // The relay, retried (at most 3 times, backing off) while nothing has come back: a refused or
 // reset connection, from a server that a restart has just replaced.
-void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, Answer& answer, ClientConnection& client, ProxyOutcome& out,
-           clock::time_point began) {
+void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPump* pump, Answer& answer, ClientConnection& client,
+           ProxyOutcome& out, clock::time_point began) {
     UpstreamRequest r;
     r.method = call.method;
     r.path = call.upstream_path;
@@ -188,17 +236,18 @@ void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, Answer&
     if (!call.content_type.empty()) r.content_type = call.content_type;
     if (!call.accept.empty()) r.accept = call.accept;
     r.bearer = t.bearer;
+    const HttpTimeouts timeouts = timeouts_of(m);
+    const std::function<bool()> gone = [&] { return client.peer_gone(); };
     for (int attempt = 1;; ++attempt) {
         bool got_head = false;
         try {
-            http_forward(
-                t.url, r, timeouts_of(m),
-                [&](const HttpHead& h) {
-                    got_head = true;
-                    out.first_byte = since(began);
-                    answer.head(h);
-                },
-                [&](std::string_view piece, bool last) { answer.body(piece, last); }, [&] { return client.peer_gone(); });
+            UpstreamCall up(t.url, r, timeouts, gone);
+            HttpHead head = up.send();
+            got_head = true;
+            out.first_byte = since(began);
+            answer.head(head);
+            relay_body(up, answer, client, pump);
+            up.finish();
             return;
         } catch (const Error& e) {
             if (e.code() == Exit::interrupted) throw ClientGone();
@@ -299,15 +348,15 @@ void relay_in_turn(const std::string& dir, const ProxyCall& call, const ProxyLim
     out.queue_wait = since(began);
     Target t = m.external() ? external_target(m) : managed_target(m, slot);
     IdleClockAtEnd idle_clock{dir, t.row, m.idle_timeout};
-    relay(t, call, m, answer, client, out, began);
+    relay(t, call, m, limits.pump, answer, client, out, began);
     answer.finish();
 }
 
 // A look at a model's server (a GET through /upstream/): no lease, no start, no queue, and no
 // use for its idle clock (a scraper of /metrics must not keep a model loaded); 503 when it is not
 // running.
-void relay_if_running(const std::string& dir, const ProxyCall& call, Answer& answer, ClientConnection& client, ProxyOutcome& out,
-                      clock::time_point began) {
+void relay_if_running(const std::string& dir, const ProxyCall& call, RelayPump* pump, Answer& answer, ClientConnection& client,
+                      ProxyOutcome& out, clock::time_point began) {
     const ModelConfig& m = *call.model;
     std::optional<Target> t = m.external() ? external_target(m) : running_server(dir, m);
     if (!t)
@@ -316,7 +365,7 @@ void relay_if_running(const std::string& dir, const ProxyCall& call, Answer& ans
                                            "`llmctl start {}`, or send a POST (which starts it)",
                                            m.name, m.name),
                                "server_error", "model_not_running", std::nullopt}};
-    relay(*t, call, m, answer, client, out, began);
+    relay(*t, call, m, pump, answer, client, out, began);
     answer.finish();
 }
 
@@ -332,7 +381,7 @@ ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const Pro
         if (call.takes_lease)
             relay_in_turn(dir, call, limits, starts, answer, client, out, began);
         else
-            relay_if_running(dir, call, answer, client, out, began);
+            relay_if_running(dir, call, limits.pump, answer, client, out, began);
     } catch (const Refused& r) {
         out.queue_wait = since(began);
         answer.fail(r.error);

@@ -38,12 +38,14 @@ struct ProxyOutcome {
 
 class LeaseWatch;
 class LeaseBroker;
+class RelayPump;
 
 struct ProxyLimits {
     int max_inflight = 0;
     int max_queue = 64;
     LeaseWatch* watch = nullptr;   // the process's lease watcher (slots.hpp)
     LeaseBroker* broker = nullptr; // and its lease broker
+    RelayPump* pump = nullptr;     // moves a body once its next piece is not at hand (nullptr: this thread waits for each)
 };
 
 class SharedStarts;

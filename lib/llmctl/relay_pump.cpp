@@ -20,7 +20,7 @@ constexpr auto k_deadline_look = std::chrono::milliseconds(100); // timeouts are
 
 // A task while the pump has it. It lives on the stack of the thread in run(), which waits for
 // `done`: the pump never touches it after setting that.
-struct RelayPump::Entry {
+struct PumpLoop::Entry {
     explicit Entry(PumpTask& t) : task(t) {}
     struct Tag {
         Entry* entry;
@@ -39,7 +39,14 @@ struct RelayPump::Entry {
     bool done = false;
 };
 
-RelayPump::RelayPump() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+RelayPump::RelayPump(unsigned loops) {
+    if (loops == 0) loops = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < loops; ++i) loops_.push_back(std::make_unique<PumpLoop>());
+}
+
+void RelayPump::run(PumpTask& task) { loops_[next_++ % loops_.size()]->run(task); }
+
+PumpLoop::PumpLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!epoll_.valid() || !wake_.valid())
         throw Error(Exit::failure, fmt::format("cannot make the relay's event loop: {}", std::strerror(errno)));
     epoll_event ev{};
@@ -49,7 +56,7 @@ RelayPump::RelayPump() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd
     thread_ = std::thread([this] { loop(); });
 }
 
-RelayPump::~RelayPump() {
+PumpLoop::~PumpLoop() {
     {
         std::lock_guard<std::mutex> g(mu_);
         stop_ = true;
@@ -58,7 +65,7 @@ RelayPump::~RelayPump() {
     thread_.join();
 }
 
-void RelayPump::run(PumpTask& task) {
+void PumpLoop::run(PumpTask& task) {
     Entry e(task);
     {
         std::lock_guard<std::mutex> g(mu_);
@@ -70,12 +77,12 @@ void RelayPump::run(PumpTask& task) {
     if (e.error) std::rethrow_exception(e.error);
 }
 
-void RelayPump::wake() {
+void PumpLoop::wake() {
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
-void RelayPump::loop() {
+void PumpLoop::loop() {
     std::vector<Entry*> active;
     epoll_event events[64];
     auto next_look = clock::now() + k_deadline_look;
@@ -109,7 +116,7 @@ void RelayPump::loop() {
 
 // Ended tasks go back only after a round of events: a later event of the round may still name
 // them.
-void RelayPump::hand_back(std::vector<Entry*>& active) {
+void PumpLoop::hand_back(std::vector<Entry*>& active) {
     for (Entry* e : ended_) {
         forget(*e);
         active[e->index] = active.back(); // (order does not matter: swap with the last)
@@ -122,14 +129,14 @@ void RelayPump::hand_back(std::vector<Entry*>& active) {
     ended_.clear();
 }
 
-void RelayPump::end(Entry& e, std::exception_ptr error) {
+void PumpLoop::end(Entry& e, std::exception_ptr error) {
     if (e.ended) return;
     e.ended = true;
     e.error = std::move(error);
     ended_.push_back(&e);
 }
 
-void RelayPump::take_new(std::vector<Entry*>& active) {
+void PumpLoop::take_new(std::vector<Entry*>& active) {
     std::deque<Entry*> fresh;
     {
         std::lock_guard<std::mutex> g(mu_);
@@ -146,7 +153,7 @@ void RelayPump::take_new(std::vector<Entry*>& active) {
     }
 }
 
-void RelayPump::on_event(Entry& e, bool sink_side, std::uint32_t events) {
+void PumpLoop::on_event(Entry& e, bool sink_side, std::uint32_t events) {
     if (e.ended) return;
     try {
         step(e, sink_side, events);
@@ -156,7 +163,7 @@ void RelayPump::on_event(Entry& e, bool sink_side, std::uint32_t events) {
 }
 
 // The source readable (or hung up: the read finds out), or the sink writable or hung up.
-void RelayPump::step(Entry& e, bool sink_side, std::uint32_t events) {
+void PumpLoop::step(Entry& e, bool sink_side, std::uint32_t events) {
     if (sink_side) {
         if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e.task.sink_gone();
         if (events & EPOLLOUT) e.task.flush_sink();
@@ -172,7 +179,7 @@ void RelayPump::step(Entry& e, bool sink_side, std::uint32_t events) {
 
 // The source is read while the sink takes what it is given; while the sink holds bytes back, it
 // is waited on instead. The sink's hangup is watched throughout.
-void RelayPump::watch(Entry& e) {
+void PumpLoop::watch(Entry& e) {
     const bool pending = e.task.sink_pending();
     const bool want_source = !pending && !e.body_read;
     if (want_source != e.source_watched) {
@@ -195,13 +202,13 @@ void RelayPump::watch(Entry& e) {
     }
 }
 
-void RelayPump::forget(Entry& e) {
+void PumpLoop::forget(Entry& e) {
     if (e.source_watched) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, e.task.source_fd(), nullptr);
     if (e.sink_watched) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, e.task.sink_fd(), nullptr);
     e.source_watched = e.sink_watched = false;
 }
 
-void RelayPump::check_deadlines(std::vector<Entry*>& active) {
+void PumpLoop::check_deadlines(std::vector<Entry*>& active) {
     const auto now = clock::now();
     for (Entry* e : active) {
         if (e->ended || now < e->task.deadline()) continue;

@@ -6,10 +6,12 @@
 
 #include "llmctl/fd.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -36,15 +38,13 @@ public:
     [[noreturn]] virtual void sink_gone() = 0;
 };
 
-class RelayPump {
+// One event loop and its thread: the tasks handed to it, until each ends.
+class PumpLoop {
 public:
-    RelayPump();
-    ~RelayPump(); // every task must have ended
-    RelayPump(const RelayPump&) = delete;
-    RelayPump& operator=(const RelayPump&) = delete;
-
-    // Moves `task`'s body until it ends: returns when it ended whole (its sink flushed), rethrows
-    // what ended it otherwise. Neither descriptor may be used by the caller meanwhile.
+    PumpLoop();
+    ~PumpLoop(); // every task must have ended
+    PumpLoop(const PumpLoop&) = delete;
+    PumpLoop& operator=(const PumpLoop&) = delete;
     void run(PumpTask& task);
 
 private:
@@ -64,8 +64,22 @@ private:
     std::mutex mu_;
     std::deque<Entry*> incoming_;
     bool stop_ = false;
-    std::vector<Entry*> ended_; // (the pump thread's)
+    std::vector<Entry*> ended_; // (the loop's thread's)
     std::thread thread_;
+};
+
+class RelayPump {
+public:
+    // `loops` event loops (0: one per core), each task given to the next in turn.
+    explicit RelayPump(unsigned loops = 0);
+
+    // Moves `task`'s body until it ends: returns when it ended whole (its sink flushed), rethrows
+    // what ended it otherwise. Neither descriptor may be used by the caller meanwhile.
+    void run(PumpTask& task);
+
+private:
+    std::vector<std::unique_ptr<PumpLoop>> loops_;
+    std::atomic<unsigned> next_{0};
 };
 
 } // namespace llmctl

@@ -6,7 +6,7 @@
 . "$TEST_LIB"
 port=$((PORT_BASE + 50))
 mock_config
-mock_model big --reply-tokens 200000
+mock_model big --reply-tokens 400000 --request-log "$T/big.requests"
 config_add 'max_concurrent = 4'
 mock_model stall --reply-tokens 50 --stall-after 3
 config_add 'stall_timeout = "1s"'
@@ -18,11 +18,14 @@ start_serve $port
 db="$LLMCTL_HOME/state.db"
 leases() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM leases").fetchone()[0])' "$db"; }
 
-# A reader that stops: 200,000 tokens (about 30 MB of events) into a client that reads the head,
-# then nothing for 3 s, then all of it.
-python3 - "$port" "$SERVE_PID" "$(chat_body big hi true)" >"$T/reader.out" 2>&1 <<'EOF' || fail "slow reader: $(cat "$T/reader.out")"
-import json, socket, sys, time, urllib.request
-port, serve_pid, body = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# A reader that stops: 400,000 tokens (about 60 MB of events) into a client that reads the head,
+# then nothing for 3 s, then all of it. Were serve to go on reading the model meanwhile, it would
+# buffer megabytes a second.
+python3 - "$port" "$SERVE_PID" "$(chat_body big hi true)" "$T/big.requests" >"$T/reader.out" 2>&1 <<'EOF' || fail "slow reader: $(cat "$T/reader.out")"
+import json, os, socket, sys, time, urllib.request
+port, serve_pid, body, requests_log = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def model_answers_ended():  # the mock's own log: a line when an answer's last byte is written
+    return len(open(requests_log).readlines()) if os.path.exists(requests_log) else 0
 def rss_kib():
     for line in open(f"/proc/{serve_pid}/status"):
         if line.startswith("VmRSS:"): return int(line.split()[1])
@@ -32,9 +35,13 @@ s.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCont
           f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
 data = s.recv(4096)
 assert data.startswith(b"HTTP/1.1 200"), data[:200]
+time.sleep(1)  # not reading: the socket buffers fill, then serve holds back and the model's writes block
 before = rss_kib()
-time.sleep(3)  # not reading: serve holds back, the model's writes block
-during = rss_kib()
+time.sleep(2)
+during = rss_kib()  # (from a second in: what an allocator keeps of the first second's pieces is not growth)
+# The model has not finished: its writes wait for serve, which waits for the client (the socket
+# buffers hold some MB of the 60; had serve read on, it would hold the rest and the model be done).
+if model_answers_ended() != 0: sys.exit("the model finished its answer while the client read nothing: serve buffered it")
 t0 = time.monotonic()  # meanwhile, another request is answered
 with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions",
         data=json.dumps({"model": "big", "messages": [{"role": "user", "content": "x"}]}).encode(),
@@ -42,12 +49,14 @@ with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/
     answer = json.load(r)  # (not streamed: 1.5 MB with a Content-Length)
 other_s = time.monotonic() - t0
 n = len(answer["choices"][0]["message"]["content"].split())
-assert n == 200000, f"the other request's answer has {n} tokens"
+assert n == 400000, f"the other request's answer has {n} tokens"
 s.settimeout(60)
+data = bytearray(data)
 while not data.endswith(b"0\r\n\r\n"):
     chunk = s.recv(1 << 20)
     if not chunk: break
     data += chunk
+data = bytes(data)
 def unchunk(raw):
     out, i = bytearray(), 0
     while True:
@@ -65,13 +74,13 @@ for line in text.split(b"\n"):
         for c in json.loads(line[6:]).get("choices", []):
             words.append((c.get("delta") or {}).get("content") or "")
 got = "".join(words).split()
-want = [f"tok{i}" for i in range(200000)]
+want = [f"tok{i}" for i in range(400000)]
 if got != want:
     first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
     sys.exit(f"{len(got)} tokens, first difference at {first}: {got[first:first + 3]} vs {want[first:first + 3]}")
 assert b"data: [DONE]" in text, "no [DONE]"
 grew = (during - before) / 1024
-print(f"200000 tokens in order; serve's RSS grew {grew:.1f} MiB while the client did not read; another request took {other_s:.2f} s")
+print(f"400000 tokens in order; serve's RSS grew {grew:.1f} MiB while the client did not read; another request took {other_s:.2f} s")
 if grew > 16: sys.exit(f"serve's RSS grew {grew:.1f} MiB while its client did not read (it should hold back, not buffer)")
 if other_s > 10: sys.exit(f"another request took {other_s:.1f} s while a client did not read")
 EOF

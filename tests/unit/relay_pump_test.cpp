@@ -109,37 +109,42 @@ bool counting(const std::string& s) {
     return true;
 }
 
+// `n` bytes through the pump, their reader starting after `pause`: what it got, and the most the
+// task held back at once.
+struct Transfer {
+    std::string got;
+    std::size_t max_held = 0;
+};
+Transfer transfer(RelayPump& pump, std::size_t n, std::chrono::milliseconds pause = {}) {
+    Pair source, sink;
+    Transfer t;
+    auto w = writer(source.theirs.get(), n);
+    auto r = reader(sink.theirs.get(), n, t.got, pause);
+    CopyTask task(source.ours.get(), sink.ours.get(), std::chrono::seconds(20));
+    pump.run(task);
+    w.join();
+    r.join();
+    t.max_held = task.max_held();
+    return t;
+}
+
 } // namespace
 
 TEST(RelayPump, MovesABodyWholeAndInOrder) {
     RelayPump pump;
-    Pair source, sink;
     constexpr std::size_t n = 4 << 20;
-    std::string got;
-    auto w = writer(source.theirs.get(), n);
-    auto r = reader(sink.theirs.get(), n, got);
-    CopyTask task(source.ours.get(), sink.ours.get(), std::chrono::seconds(10));
-    pump.run(task);
-    w.join();
-    r.join();
-    ASSERT_EQ(got.size(), n);
-    EXPECT_TRUE(counting(got));
+    Transfer t = transfer(pump, n);
+    ASSERT_EQ(t.got.size(), n);
+    EXPECT_TRUE(counting(t.got));
 }
 
 TEST(RelayPump, ASinkThatDoesNotReadHoldsItsSourceBack) {
     RelayPump pump;
-    Pair source, sink;
     constexpr std::size_t n = 16 << 20;
-    std::string got;
-    auto w = writer(source.theirs.get(), n);
-    auto r = reader(sink.theirs.get(), n, got, std::chrono::milliseconds(300));
-    CopyTask task(source.ours.get(), sink.ours.get(), std::chrono::seconds(10));
-    pump.run(task);
-    w.join();
-    r.join();
-    ASSERT_EQ(got.size(), n);
-    EXPECT_TRUE(counting(got));
-    EXPECT_LE(task.max_held(), 4096u) << "held more than one read while the sink did not read";
+    Transfer t = transfer(pump, n, std::chrono::milliseconds(300));
+    ASSERT_EQ(t.got.size(), n);
+    EXPECT_TRUE(counting(t.got));
+    EXPECT_LE(t.max_held, 4096u) << "held more than one read while the sink did not read";
 }
 
 TEST(RelayPump, AWaitThatRunsOutEndsTheTaskWithItsError) {
@@ -175,15 +180,8 @@ TEST(RelayPump, ManyTasksAtOnceAllEnd) {
     std::atomic<int> whole{0};
     for (int i = 0; i < k; ++i) {
         callers.emplace_back([&] {
-            Pair source, sink;
-            std::string got;
-            auto w = writer(source.theirs.get(), n);
-            auto r = reader(sink.theirs.get(), n, got);
-            CopyTask task(source.ours.get(), sink.ours.get(), std::chrono::seconds(20));
-            pump.run(task);
-            w.join();
-            r.join();
-            if (got.size() == n && counting(got)) ++whole;
+            Transfer t = transfer(pump, n);
+            if (t.got.size() == n && counting(t.got)) ++whole;
         });
     }
     for (auto& t : callers) t.join();

@@ -93,8 +93,7 @@ bool is_alive_lately(const Identity& id, Millis max_age) {
     {
         std::lock_guard<std::mutex> g(mu);
         for (const Look& l : looks)
-            if (l.id.pid == id.pid && l.id.start_ticks == id.start_ticks && l.id.boot_id == id.boot_id && now - l.at < max_age)
-                return l.alive;
+            if (l.id == id && now - l.at < max_age) return l.alive;
     }
     const bool alive = is_alive(id);
     std::lock_guard<std::mutex> g(mu);

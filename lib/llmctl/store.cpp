@@ -1,7 +1,5 @@
 #include "llmctl/store.hpp"
 
-#include <unordered_map>
-
 #include "llmctl/paths.hpp"
 
 #include "llmctl/errors.hpp"

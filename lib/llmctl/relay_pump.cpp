@@ -22,12 +22,8 @@ constexpr auto k_deadline_look = std::chrono::milliseconds(100); // timeouts are
 // `done`: the pump never touches it after setting that.
 struct PumpLoop::Entry {
     explicit Entry(PumpTask& t) : task(t) {}
-    struct Tag {
-        Entry* entry;
-        bool sink;
-    };
     PumpTask& task;
-    Tag source_tag{this, false}, sink_tag{this, true};
+    LoopTag source_tag{this, false, nullptr, 0}, sink_tag{this, true, nullptr, 0};
     bool source_watched = false, sink_watched = false;
     std::uint32_t sink_events = 0;
     bool body_read = false; // the source has given the whole body
@@ -63,6 +59,33 @@ PumpLoop::~PumpLoop() {
     }
     wake();
     thread_.join();
+    for (LoopResident* r : adopted_) delete r;
+    for (LoopResident* r : residents_) delete r;
+}
+
+void PumpLoop::adopt(std::unique_ptr<LoopResident> r) {
+    r->loop_ = this;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        adopted_.push_back(r.release());
+    }
+    wake();
+}
+
+namespace {
+thread_local PumpLoop* t_current_loop = nullptr;
+} // namespace
+
+PumpLoop* PumpLoop::current() { return t_current_loop; }
+
+void PumpLoop::post(std::function<void()> fn) {
+    bool first = false;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        first = posted_.empty();
+        posted_.push_back(std::move(fn));
+    }
+    if (first && t_current_loop != this) wake(); // (else the loop has been told, or is awake)
 }
 
 void PumpLoop::run(PumpTask& task) {
@@ -83,35 +106,120 @@ void PumpLoop::wake() {
 }
 
 void PumpLoop::loop() {
+    t_current_loop = this;
     std::vector<Entry*> active;
     epoll_event events[64];
     auto next_look = clock::now() + k_deadline_look;
     for (;;) {
         int wait = -1;
-        if (!active.empty())
+        if (!active.empty() || !residents_.empty())
             wait = static_cast<int>(
                 std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(next_look - clock::now()).count() + 1));
+        {
+            std::lock_guard<std::mutex> g(mu_);
+            if (!posted_.empty()) wait = 0; // (posted by this thread: it was not woken for them)
+        }
         int n = ::epoll_wait(epoll_.get(), events, 64, wait);
         for (int i = 0; i < n; ++i) {
-            auto* tag = static_cast<Entry::Tag*>(events[i].data.ptr);
+            auto* tag = static_cast<LoopTag*>(events[i].data.ptr);
             if (!tag) {
                 std::uint64_t count;
                 [[maybe_unused]] auto r = ::read(wake_.get(), &count, sizeof count);
-                continue;
+            } else if (tag->resident) {
+                on_resident_event(*tag->resident, tag->slot, events[i].events);
+            } else {
+                on_event(*static_cast<Entry*>(tag->entry), tag->sink, events[i].events);
             }
-            on_event(*tag->entry, tag->sink, events[i].events);
         }
         {
             std::lock_guard<std::mutex> g(mu_);
             if (stop_ && incoming_.empty() && active.empty()) return;
         }
         take_new(active);
+        run_posted();
         if (clock::now() >= next_look) {
             check_deadlines(active);
             next_look = clock::now() + k_deadline_look;
         }
         hand_back(active);
+        bury_retired();
     }
+}
+
+// The work other threads posted, and the residents they handed over.
+void PumpLoop::run_posted() {
+    std::vector<std::function<void()>> fns;
+    std::vector<LoopResident*> fresh;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        fns.swap(posted_);
+        fresh.swap(adopted_);
+    }
+    for (LoopResident* r : fresh) {
+        r->index_ = residents_.size();
+        residents_.push_back(r);
+        try {
+            r->on_adopted();
+        } catch (...) {
+            retire(*r);
+        }
+    }
+    for (auto& fn : fns) fn();
+}
+
+void PumpLoop::on_resident_event(LoopResident& r, int slot, std::uint32_t events) {
+    if (r.retired_) return;
+    try {
+        r.on_ready(slot, events);
+    } catch (...) {
+        retire(r);
+    }
+}
+
+void LoopResident::watch(int slot, int fd, std::uint32_t events) { loop_->set_watch(*this, slot, fd, events); }
+void LoopResident::retire() { loop_->retire(*this); }
+
+void PumpLoop::set_watch(LoopResident& r, int slot, int fd, std::uint32_t events) {
+    LoopResident::Watch& w = r.watches_[slot];
+    if (w.fd == fd && w.events == events) return;
+    if (w.fd >= 0 && w.fd != fd) { // another descriptor in this slot: the old one is forgotten
+        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.fd, nullptr);
+        w.fd = -1;
+        w.events = 0;
+    }
+    if (events == 0) {
+        if (w.fd >= 0) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.fd, nullptr);
+        w.fd = -1;
+        w.events = 0;
+        return;
+    }
+    w.tag = LoopTag{nullptr, false, &r, slot};
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = &w.tag;
+    if (::epoll_ctl(epoll_.get(), w.fd >= 0 ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
+        throw Error(Exit::failure, fmt::format("the event loop: {}", std::strerror(errno)));
+    w.fd = fd;
+    w.events = events;
+}
+
+// A resident leaves: no more calls; deleted after the round (a later event of the round may still
+// name it).
+void PumpLoop::retire(LoopResident& r) {
+    if (r.retired_) return;
+    r.retired_ = true;
+    for (int slot = 0; slot < 2; ++slot) set_watch(r, slot, -1, 0);
+    retired_.push_back(&r);
+}
+
+void PumpLoop::bury_retired() {
+    for (LoopResident* r : retired_) {
+        residents_[r->index_] = residents_.back();
+        residents_[r->index_]->index_ = r->index_;
+        residents_.pop_back();
+        delete r;
+    }
+    retired_.clear();
 }
 
 // Ended tasks go back only after a round of events: a later event of the round may still name
@@ -216,6 +324,14 @@ void PumpLoop::check_deadlines(std::vector<Entry*>& active) {
             e->task.timed_out();
         } catch (...) {
             end(*e, std::current_exception());
+        }
+    }
+    for (LoopResident* r : residents_) { // (retired ones stay in the list until the round's end)
+        if (r->retired_ || now < r->deadline()) continue;
+        try {
+            r->on_deadline();
+        } catch (...) {
+            retire(*r);
         }
     }
 }

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -38,33 +39,98 @@ public:
     [[noreturn]] virtual void sink_gone() = 0;
 };
 
-// One event loop and its thread: the tasks handed to it, until each ends.
+class PumpLoop;
+class LoopResident;
+
+// What epoll hands back: a task's source or sink (entry), or a resident's watch.
+struct LoopTag {
+    void* entry = nullptr;
+    bool sink = false;
+    LoopResident* resident = nullptr;
+    int slot = 0;
+};
+
+// Something that lives on a loop between its events, with no thread waiting for it (serve's
+// client connections): the loop tells it what its descriptors are ready for and when its deadline
+// has passed. Every call is made on the loop's thread, one at a time; what a call throws is its
+// own business (the loop retires a resident whose call threw). It leaves by retire(): the loop
+// deletes it after the round of events.
+class LoopResident {
+public:
+    virtual ~LoopResident() = default;
+    // Its first call, once on the loop.
+    virtual void on_adopted() = 0;
+    // The descriptor watched as `slot` (0 or 1) is ready for `events` (or hung up).
+    virtual void on_ready(int slot, std::uint32_t events) = 0;
+    // Looked at every 100 ms: on_deadline is called once it has passed.
+    virtual std::chrono::steady_clock::time_point deadline() const = 0;
+    virtual void on_deadline() = 0;
+
+protected:
+    // Watches `fd` for `events` (EPOLLIN, EPOLLOUT, EPOLLRDHUP; 0: no longer) as watch `slot`.
+    // Throws Error when the loop cannot.
+    void watch(int slot, int fd, std::uint32_t events);
+    void retire();
+    PumpLoop& loop() const { return *loop_; }
+
+private:
+    friend class PumpLoop;
+    struct Watch {
+        int fd = -1;
+        std::uint32_t events = 0;
+        LoopTag tag;
+    };
+    PumpLoop* loop_ = nullptr;
+    Watch watches_[2];
+    std::size_t index_ = 0; // in the loop's list of residents
+    bool retired_ = false;
+};
+
+// One event loop and its thread: the tasks handed to it, until each ends, and the residents it
+// was given, until each retires.
 class PumpLoop {
 public:
     PumpLoop();
-    ~PumpLoop(); // every task must have ended
+    ~PumpLoop(); // every task must have ended; residents left are deleted
     PumpLoop(const PumpLoop&) = delete;
     PumpLoop& operator=(const PumpLoop&) = delete;
     void run(PumpTask& task);
+    // From any thread: `r` lives on this loop from its next round (on_adopted first).
+    void adopt(std::unique_ptr<LoopResident> r);
+    // From any thread: `fn` runs on the loop's thread in its next round (from the loop's own
+    // thread: at the end of this one).
+    void post(std::function<void()> fn);
+    // The loop whose thread this is, or nullptr.
+    static PumpLoop* current();
 
 private:
+    friend class LoopResident;
     struct Entry;
     void loop();
     void take_new(std::vector<Entry*>& active);
+    void run_posted();
     void on_event(Entry& e, bool sink_side, std::uint32_t events);
+    void on_resident_event(LoopResident& r, int slot, std::uint32_t events);
     void step(Entry& e, bool sink_side, std::uint32_t events);
     void watch(Entry& e);
     void forget(Entry& e);
     void check_deadlines(std::vector<Entry*>& active);
     void end(Entry& e, std::exception_ptr error);
     void hand_back(std::vector<Entry*>& active);
+    void set_watch(LoopResident& r, int slot, int fd, std::uint32_t events);
+    void retire(LoopResident& r);
+    void bury_retired();
     void wake();
 
     Fd epoll_, wake_;
     std::mutex mu_;
     std::deque<Entry*> incoming_;
+    std::vector<LoopResident*> adopted_;
+    std::vector<std::function<void()>> posted_;
     bool stop_ = false;
-    std::vector<Entry*> ended_; // (the loop's thread's)
+    std::vector<Entry*> ended_; // (the loop's thread's, as are the following)
+    std::vector<LoopResident*> residents_;
+    std::vector<LoopResident*> retired_;
     std::thread thread_;
 };
 
@@ -76,6 +142,8 @@ public:
     // Moves `task`'s body until it ends: returns when it ended whole (its sink flushed), rethrows
     // what ended it otherwise. Neither descriptor may be used by the caller meanwhile.
     void run(PumpTask& task);
+    // The next loop in turn (for a resident).
+    PumpLoop& next_loop() { return *loops_[next_++ % loops_.size()]; }
 
 private:
     std::vector<std::unique_ptr<PumpLoop>> loops_;

@@ -1,9 +1,15 @@
 // The relay pump: bodies moved from a source socket to a sink socket on the pump's thread while
 // the callers wait; a sink that stops reading holds its source back; a task ends with its own
-// error when its wait runs out or its sink hangs up; many tasks at once all end.
+// error when its wait runs out or its sink hangs up; many tasks at once all end. Its loops'
+// residents: told of their events and deadlines on the loop's thread, deleted once retired (or
+// at the end); work posted from another thread runs on the loop's, in order.
 #include "llmctl/relay_pump.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <functional>
+#include <mutex>
+#include <sys/epoll.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -186,4 +192,116 @@ TEST(RelayPump, ManyTasksAtOnceAllEnd) {
     }
     for (auto& t : callers) t.join();
     EXPECT_EQ(whole.load(), k);
+}
+
+namespace {
+
+// A resident that sends back what it reads, uppercased, until it reads a '.'; then it retires.
+// Its deadline retires it too. What happened is told through `seen`.
+struct Seen {
+    std::atomic<bool> adopted{false}, timed_out{false}, deleted{false};
+    std::atomic<PumpLoop*> loop_at_adoption{nullptr};
+};
+
+class EchoResident final : public LoopResident {
+public:
+    EchoResident(int fd, Seen& seen, std::chrono::milliseconds wait) : fd_(fd), seen_(seen), deadline_(steady_clock::now() + wait) {}
+    ~EchoResident() override { seen_.deleted = true; }
+    void on_adopted() override {
+        seen_.loop_at_adoption = PumpLoop::current();
+        seen_.adopted = true;
+        watch(0, fd_, EPOLLIN);
+    }
+    void on_ready(int, std::uint32_t) override {
+        char buf[256];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return retire();
+        std::string out(buf, static_cast<std::size_t>(n));
+        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        [[maybe_unused]] auto w = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
+        if (out.find('.') != std::string::npos) retire();
+    }
+    steady_clock::time_point deadline() const override { return deadline_; }
+    void on_deadline() override {
+        seen_.timed_out = true;
+        retire();
+    }
+
+private:
+    int fd_;
+    Seen& seen_;
+    steady_clock::time_point deadline_;
+};
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    auto end = steady_clock::now() + limit;
+    while (!cond()) {
+        if (steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+} // namespace
+
+TEST(PumpLoopResidents, AResidentIsToldOfItsEventsOnTheLoopsThreadAndDeletedOnceRetired) {
+    RelayPump pump(1);
+    Pair p;
+    Seen seen;
+    PumpLoop& loop = pump.next_loop();
+    loop.adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::seconds(30)));
+    ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
+    EXPECT_EQ(seen.loop_at_adoption.load(), &loop);
+    EXPECT_EQ(PumpLoop::current(), nullptr); // (this thread is no loop's)
+    ASSERT_EQ(::send(p.theirs.get(), "abc", 3, 0), 3);
+    std::string got;
+    auto r = reader(p.theirs.get(), 3, got);
+    r.join();
+    EXPECT_EQ(got, "ABC");
+    EXPECT_FALSE(seen.deleted.load());
+    ASSERT_EQ(::send(p.theirs.get(), "x.", 2, 0), 2);
+    EXPECT_TRUE(wait_until([&] { return seen.deleted.load(); }));
+    EXPECT_FALSE(seen.timed_out.load());
+}
+
+TEST(PumpLoopResidents, AResidentWhoseDeadlinePassesIsToldWithinTheLoopsLook) {
+    RelayPump pump(1);
+    Pair p;
+    Seen seen;
+    auto t0 = steady_clock::now();
+    pump.next_loop().adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::milliseconds(150)));
+    ASSERT_TRUE(wait_until([&] { return seen.deleted.load(); }));
+    EXPECT_TRUE(seen.timed_out.load());
+    EXPECT_GE(steady_clock::now() - t0, std::chrono::milliseconds(150));
+}
+
+TEST(PumpLoopResidents, PostedWorkRunsOnTheLoopsThreadInOrder) {
+    RelayPump pump(1);
+    PumpLoop& loop = pump.next_loop();
+    std::mutex mu;
+    std::vector<int> order;
+    std::atomic<int> on_loop{0};
+    for (int i = 0; i < 100; ++i)
+        loop.post([&, i] {
+            if (PumpLoop::current() == &loop) ++on_loop;
+            std::lock_guard<std::mutex> g(mu);
+            order.push_back(i);
+        });
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard<std::mutex> g(mu);
+        return order.size() == 100;
+    }));
+    EXPECT_EQ(on_loop.load(), 100);
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+}
+
+TEST(PumpLoopResidents, ResidentsLeftAtTheEndAreDeleted) {
+    Pair p;
+    Seen seen;
+    {
+        RelayPump pump(1);
+        pump.next_loop().adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::seconds(30)));
+        ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
+    }
+    EXPECT_TRUE(seen.deleted.load());
 }

@@ -54,16 +54,61 @@ void LeaseBroker::run(const std::function<void(Store&)>& step) {
     if (s->error) std::rethrow_exception(s->error);
 }
 
+void LeaseBroker::submit(std::function<void(Store&)> step, std::function<void(std::exception_ptr)> done) {
+    auto s = std::make_shared<Step>();
+    s->owned = std::move(step);
+    s->fn = &s->owned;
+    s->then = std::move(done);
+    std::lock_guard<std::mutex> g(mu_);
+    steps_.push_back(std::move(s));
+    if (steps_.size() == 1) work_.notify_one();
+}
+
 void LeaseBroker::release(std::int64_t id) {
     if (!id) return;
-    bool first = false;
-    {
-        std::lock_guard<std::mutex> g(mu_);
-        first = releases_.empty();
-        if (first) releases_due_ = std::chrono::steady_clock::now() + k_release_delay;
-        releases_.push_back(id);
+    std::lock_guard<std::mutex> g(mu_);
+    if (releases_.empty()) releases_since_ = clock::now();
+    if (!releases_pending()) work_.notify_one(); // (the broker may be idle: its clock for them starts)
+    releases_.push_back(id);
+}
+
+void LeaseBroker::release_spare(Spare spare) {
+    if (!spare.id) return;
+    spare.released = clock::now();
+    std::lock_guard<std::mutex> g(mu_);
+    if (!releases_pending()) work_.notify_one();
+    spares_.push_back(std::move(spare));
+}
+
+// When the oldest release pending is due: a plain release k_release_delay after it came (or with
+// the next step), a spare k_release_delay after it was let go of (a round for steps leaves the
+// younger spares, which the next quick requests may still take back).
+LeaseBroker::clock::time_point LeaseBroker::next_due() const {
+    auto due = clock::time_point::max();
+    if (!releases_.empty()) due = releases_since_ + k_release_delay;
+    if (!spares_.empty()) due = std::min(due, spares_.front().released + k_release_delay);
+    return due;
+}
+
+// The releases a round makes: every plain one, and the spares due (all of them when stopping).
+std::vector<std::int64_t> LeaseBroker::take_due_releases() {
+    std::vector<std::int64_t> out = std::exchange(releases_, {});
+    const auto cutoff = clock::now() - k_release_delay;
+    auto it = spares_.begin(); // (in the order they were let go of)
+    while (it != spares_.end() && (stop_ || it->released <= cutoff)) out.push_back((it++)->id);
+    spares_.erase(spares_.begin(), it);
+    return out;
+}
+
+std::optional<LeaseBroker::Spare> LeaseBroker::take_spare(const std::string& model, std::chrono::steady_clock::time_point granted_after) {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = spares_.rbegin(); it != spares_.rend(); ++it) {
+        if (it->model != model || it->granted < granted_after) continue;
+        Spare s = std::move(*it);
+        spares_.erase(std::next(it).base());
+        return s;
     }
-    if (first) work_.notify_one(); // (the broker may be idle: its clock for them starts)
+    return std::nullopt;
 }
 
 // The thread: a round whenever steps wait, taking them and every pending release; releases
@@ -73,21 +118,32 @@ void LeaseBroker::release(std::int64_t id) {
 void LeaseBroker::loop() {
     std::unique_lock<std::mutex> g(mu_);
     for (;;) {
-        work_.wait(g, [&] { return stop_ || !steps_.empty() || !releases_.empty(); });
-        if (steps_.empty() && !stop_) work_.wait_until(g, releases_due_, [&] { return stop_ || !steps_.empty(); });
-        if (steps_.empty() && releases_.empty()) return; // stopping, nothing left
+        work_.wait(g, [&] { return stop_ || !steps_.empty() || releases_pending(); });
+        if (steps_.empty() && !stop_ && clock::now() < next_due()) {
+            work_.wait_until(g, next_due(), [&] { return stop_ || !steps_.empty(); });
+            continue; // (a step came, a release is due, or the spares were taken back)
+        }
+        std::vector<std::int64_t> releases = take_due_releases();
+        if (steps_.empty() && releases.empty()) {
+            if (stop_) return; // nothing left
+            continue;
+        }
         std::vector<std::shared_ptr<Step>> steps = std::exchange(steps_, {});
-        std::vector<std::int64_t> releases = std::exchange(releases_, {});
         g.unlock();
         round(steps, releases);
         g.lock();
         for (auto& s : steps) s->done = true;
         g.unlock();
-        for (auto& s : steps) s->woken.notify_one();
+        for (auto& s : steps) {
+            if (s->then)
+                s->then(s->error);
+            else
+                s->woken.notify_one();
+        }
         steps.clear();
         g.lock();
-        if (!releases.empty()) { // the round failed: keep them
-            if (releases_.empty()) releases_due_ = std::chrono::steady_clock::now();
+        if (!releases.empty()) {                                                     // the round failed: keep them
+            if (releases_.empty()) releases_since_ = clock::now() - k_release_delay; // (due now)
             releases_.insert(releases_.end(), releases.begin(), releases.end());
             if (stop_) return;
             work_.wait_for(g, std::chrono::milliseconds(100), [&] { return stop_; });

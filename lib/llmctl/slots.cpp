@@ -121,6 +121,16 @@ public:
         return t.ok;
     }
 
+    // The quick way (take_if_free): our lease written active when a newcomer may take a slot
+    // now and the model's server runs; nothing written otherwise.
+    bool take_if_free(Store& store) {
+        Turn t = my_turn(store, req_, std::numeric_limits<std::int64_t>::max());
+        if (!t.ok || (req_.managed && !t.server_running)) return false;
+        queue(store, true);
+        granted_row_ = std::move(t.server);
+        return true;
+    }
+
     LeaseBroker* broker() const { return req_.broker; }
     std::optional<ServerRow> take_granted_row() { return std::move(granted_row_); }
 
@@ -283,6 +293,12 @@ Slot QueuedLease::wait() {
 }
 
 std::int64_t QueuedLease::id() const { return waiter_ ? waiter_->lease() : 0; }
+
+std::optional<Slot> take_if_free(Store& store, const std::string& state_dir, const SlotRequest& req) {
+    Waiter w(state_dir, req);
+    if (!w.take_if_free(store)) return std::nullopt;
+    return Slot(state_dir, w.lease(), req.broker, w.take_granted_row());
+}
 
 Slot Slot::acquire(const std::string& state_dir, const SlotRequest& req) { return QueuedLease(state_dir, req, true).wait(); }
 

@@ -70,12 +70,16 @@ public:
     ~Slot() { release(); }
     // Deletes the lease (idempotent; errors are swallowed: reap reclaims it otherwise).
     void release() noexcept;
+    // Lets go of the lease without deleting it: the transaction that wrote it was undone (its id
+    // may already be another lease's).
+    void forget() noexcept { id_ = 0; }
     std::int64_t id() const { return id_; }
     // The model's server row as the transaction that granted the slot saw it (a managed model's).
     const std::optional<ServerRow>& server_at_grant() const { return server_; }
 
 private:
     friend class QueuedLease;
+    friend std::optional<Slot> take_if_free(Store&, const std::string&, const SlotRequest&);
     Slot(std::string dir, std::int64_t id, LeaseBroker* broker, std::optional<ServerRow> server = std::nullopt)
         : dir_(std::move(dir)), id_(id), broker_(broker), server_(std::move(server)) {}
     std::string dir_;
@@ -108,6 +112,12 @@ private:
     bool taken_ = false;
     bool tried_ = false; // the constructor already tried to take it
 };
+
+// The quick way of a request on an event loop (serve): a slot taken now, inside the caller's
+// transaction (a broker step: dead owners' leases already reclaimed), when a newcomer may take one
+// and the model's server runs (or it is a `url` model); nothing is written otherwise, and the
+// request goes the way of a QueuedLease.
+std::optional<Slot> take_if_free(Store& store, const std::string& state_dir, const SlotRequest& req);
 
 // Lease `id`'s place in its model's queue (1 = next) and whether the slot can be ours now: the
 // active leases of the model plus the waiting ones ahead of it are fewer than `cap`

@@ -149,31 +149,37 @@ int chats_in_flight(const std::string& state_dir, const std::string& model) {
     return n;
 }
 
+bool claim_last_used_write(const ServerRow& row, Millis idle_timeout, std::int64_t now) {
+    std::int64_t stale_after = std::max<std::int64_t>(idle_timeout.count() / 10, 1000);
+    if (row.last_used && now - *row.last_used < stale_after) return false;
+    // Once per server and stale_after in this process: a gateway's requests that all saw the
+    // same stale row would each open the file to write the same clock.
+    static std::mutex mu;
+    static std::map<std::string, std::int64_t> touched; // instance -> when
+    std::lock_guard<std::mutex> g(mu);
+    auto& at = touched[row.instance];
+    if (now - at < stale_after) return false;
+    at = now;
+    if (touched.size() > 64) std::erase_if(touched, [&](const auto& e) { return now - e.second >= stale_after; });
+    return true;
+}
+
+void write_last_used(Store& store, const ServerRow& row, std::int64_t now) {
+    store.prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
+        .bind(1, now)
+        .bind(2, row.name)
+        .bind(3, row.instance)
+        .bind(4, now)
+        .run();
+}
+
 void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis idle_timeout) {
     std::int64_t now = now_ms();
-    std::int64_t stale_after = std::max<std::int64_t>(idle_timeout.count() / 10, 1000);
-    if (row.last_used && now - *row.last_used < stale_after) return;
-    {
-        // Once per server and stale_after in this process: a gateway's requests that all saw the
-        // same stale row would each open the file to write the same clock.
-        static std::mutex mu;
-        static std::map<std::string, std::int64_t> touched; // instance -> when
-        std::lock_guard<std::mutex> g(mu);
-        auto& at = touched[row.instance];
-        if (now - at < stale_after) return;
-        at = now;
-        if (touched.size() > 64) std::erase_if(touched, [&](const auto& e) { return now - e.second >= stale_after; });
-    }
+    if (!claim_last_used_write(row, idle_timeout, now)) return;
     try {
         // One statement, no decision: SQLite serialises it with the lock holders' transactions,
         // so it needs no state lock (which keeps `start` of a running server lock-free).
-        if (auto store = Store::open_update(state_db_path(state_dir)))
-            store->prepare("UPDATE servers SET last_used=? WHERE name=? AND instance=? AND (last_used IS NULL OR last_used < ?)")
-                .bind(1, now)
-                .bind(2, row.name)
-                .bind(3, row.instance)
-                .bind(4, now)
-                .run();
+        if (auto store = Store::open_update(state_db_path(state_dir))) write_last_used(*store, row, now);
     } catch (const Error&) {
         // A full disk or a busy file: a stale timestamp only makes idle reaping come sooner.
     }

@@ -77,6 +77,11 @@ int chats_in_flight(const std::string& state_dir, const std::string& model);
 // than a tenth of the idle timeout, and at least a second), so the hot path stays cheap. One
 // SQLite write, without the state lock; a failure (a full disk) is ignored.
 void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis idle_timeout);
+// Its two halves, for a caller that writes through its own transaction (serve's event loop, through
+// the lease broker): whether this process should write `row`'s last_used `now` (claimed once per
+// server and stale period), and the write.
+bool claim_last_used_write(const ServerRow& row, Millis idle_timeout, std::int64_t now);
+void write_last_used(Store& store, const ServerRow& row, std::int64_t now);
 
 // Starts the idle clock of a request's server however the request ends (answered, failed, cut,
 // cancelled): touch_last_used when it goes out of scope, if the request had a server row.

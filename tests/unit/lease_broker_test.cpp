@@ -1,11 +1,15 @@
 // The lease broker (group commit): many threads' lease steps in shared transactions, a step that
-// throws undoing itself alone, and releases made without waiting.
+// throws undoing itself alone, releases made without waiting; steps submitted without waiting,
+// and spares (a quick request's slot taken back by the next until its round deletes it).
 #include "llmctl/lease_broker.hpp"
 #include "llmctl/slots.hpp"
 #include "llmctl/store.hpp"
 #include "temp_dir.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <gtest/gtest.h>
 #include <set>
 #include <thread>
@@ -95,4 +99,106 @@ TEST(LeaseBrokerTest, AReleaseIsMadeWithoutWaitingAndFreesTheSlot) {
     // The next step's round comes after the release's: the slot is free for it.
     QueuedLease next(dir.path, req);
     EXPECT_TRUE(next.taken());
+}
+
+namespace {
+
+// A quick take through the broker without waiting (serve's event loop): the lease it got, or 0.
+std::int64_t quick_take(LeaseBroker& broker, const std::string& dir, const SlotRequest& req) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool answered = false;
+    std::int64_t id = 0;
+    broker.submit(
+        [&](Store& store) {
+            if (auto s = take_if_free(store, dir, req)) {
+                id = s->id();
+                s->forget(); // (the caller releases it through the broker)
+            }
+        },
+        [&](std::exception_ptr e) {
+            std::lock_guard<std::mutex> g(mu);
+            if (e) id = 0;
+            answered = true;
+            cv.notify_one();
+        });
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [&] { return answered; });
+    return id;
+}
+
+LeaseBroker::Spare spare_of(std::int64_t id) {
+    LeaseBroker::Spare s;
+    s.id = id;
+    s.model = "m";
+    s.granted = std::chrono::steady_clock::now();
+    return s;
+}
+
+} // namespace
+
+TEST(LeaseBrokerTest, ASubmittedStepTakesAFreeSlotAndWritesNothingWhenThereIsNone) {
+    test_support::TempDir dir{"llmctl-broker"};
+    init_state_file(dir.path);
+    LeaseBroker broker(dir.path);
+    SlotRequest req = request(broker, 1);
+    std::int64_t first = quick_take(broker, dir.path, req);
+    EXPECT_NE(first, 0);
+    EXPECT_EQ(count_leases(dir.path, "state='active'"), 1);
+    EXPECT_EQ(quick_take(broker, dir.path, req), 0) << "a second slot of a model whose cap is 1";
+    EXPECT_EQ(count_leases(dir.path), 1) << "the refused take wrote a lease";
+    broker.release(first);
+}
+
+TEST(LeaseBrokerTest, ASpareIsTakenBackUntilItsRoundThenDeleted) {
+    test_support::TempDir dir{"llmctl-broker"};
+    init_state_file(dir.path);
+    LeaseBroker broker(dir.path);
+    SlotRequest req = request(broker, 1);
+    std::int64_t id = quick_take(broker, dir.path, req);
+    ASSERT_NE(id, 0);
+    broker.release_spare(spare_of(id));
+    auto back = broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->id, id);
+    EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1))) << "handed out twice";
+    EXPECT_EQ(count_leases(dir.path, "state='active'"), 1);
+    // A round for another step meanwhile leaves a young spare alone.
+    broker.release_spare(spare_of(id));
+    EXPECT_EQ(quick_take(broker, dir.path, req), 0);
+    EXPECT_TRUE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+    // Not taken back, it is deleted by a round of its own (k_release_delay after).
+    broker.release_spare(spare_of(id));
+    auto t0 = std::chrono::steady_clock::now();
+    while (count_leases(dir.path) != 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(count_leases(dir.path), 0);
+    EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+    EXPECT_NE(quick_take(broker, dir.path, req), 0) << "the slot is free again";
+}
+
+TEST(LeaseBrokerTest, ASpareOfAnotherModelOrGrantedTooLongAgoIsNotHandedOut) {
+    test_support::TempDir dir{"llmctl-broker"};
+    init_state_file(dir.path);
+    LeaseBroker broker(dir.path);
+    std::int64_t id = quick_take(broker, dir.path, request(broker, 1));
+    ASSERT_NE(id, 0);
+    LeaseBroker::Spare s = spare_of(id);
+    s.granted -= std::chrono::seconds(5);
+    broker.release_spare(s);
+    EXPECT_FALSE(broker.take_spare("other", std::chrono::steady_clock::now() - std::chrono::seconds(60)));
+    EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+    EXPECT_TRUE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(60)));
+}
+
+TEST(LeaseBrokerTest, SparesLeftAtTheEndAreDeleted) {
+    test_support::TempDir dir{"llmctl-broker"};
+    init_state_file(dir.path);
+    {
+        LeaseBroker broker(dir.path);
+        std::int64_t id = quick_take(broker, dir.path, request(broker, 4));
+        ASSERT_NE(id, 0);
+        broker.release_spare(spare_of(id));
+    }
+    EXPECT_EQ(count_leases(dir.path), 0);
 }

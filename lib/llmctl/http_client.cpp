@@ -65,6 +65,63 @@ public:
         return true;
     }
 
+    // The loop's way: the request written whole at once, on a kept connection or a new one
+    // (connecting: send_connected once the socket is writable). not_sent when the socket did not
+    // take it all (the exchange is then dropped: go the waiting way).
+    SendStep send_now(std::string_view wire) {
+        Fd kept = take_kept_connection(url_.host, url_.port);
+        reused_ = kept.valid();
+        if (reused_) return write_whole(Fd(std::move(kept)), wire);
+        auto ep = endpoint();
+        Fd fd = new_socket(ep);
+        if (::connect(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) return write_whole(std::move(fd), wire);
+        if (errno != EINPROGRESS) throw fail(beast::error_code(errno, beast::system_category()), "connect", t_.connect);
+        sock_.emplace(std::move(fd));
+        connecting_ = true;
+        piece_deadline_ = std::chrono::steady_clock::now() + deadline(t_.connect);
+        return SendStep::connecting;
+    }
+
+    SendStep send_connected(std::string_view wire) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(sock_->fd(), SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) throw fail(beast::error_code(err, beast::system_category()), "connect", t_.connect);
+        connecting_ = false;
+        return write_whole(sock_->release_fd(), wire);
+    }
+
+    // What has come of the answer's head, without waiting (after send_now).
+    HeadStep head_at_hand(HttpHead& head) {
+        for (;;) {
+            if (buf_.size() > 0) {
+                beast::error_code ec;
+                buf_.consume(parser_.put(buf_.data(), ec));
+                if (ec && ec != http::error::need_more) throw fail(ec, "waiting for the first token", t_.first_byte);
+                if (parser_.is_header_done()) {
+                    const auto& res = parser_.get();
+                    head.status = static_cast<int>(res.result_int());
+                    head.content_type = std::string(res[http::field::content_type]);
+                    head.body_at_hand = buf_.size() > 0 || parser_.is_done();
+                    restart_piece_clock();
+                    return HeadStep::head;
+                }
+            }
+            auto room = buf_.prepare(k_read_room);
+            ssize_t n = ::recv(sock_->fd(), room.data(), room.size(), MSG_DONTWAIT);
+            if (n > 0) {
+                buf_.commit(static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return HeadStep::wait;
+            beast::error_code ec = n == 0 ? beast::error_code(asio::error::eof) : beast::error_code(errno, beast::system_category());
+            if (closed_by_peer(ec) && buf_.size() == 0 && !parser_.got_some()) // a kept connection the server had closed
+                return HeadStep::closed_unanswered;
+            throw fail(ec, "waiting for the first token", t_.first_byte);
+        }
+    }
+
     // Every piece of the body, as it arrives, to `on_piece`: what is at hand, then a wait for
     // the socket to be readable, under the piece's deadline.
     void read_body(const PieceFn& on_piece) {
@@ -102,7 +159,10 @@ public:
     // the stall timeout after), counted from the last piece or from `restart_piece_clock`.
     std::chrono::steady_clock::time_point piece_deadline() const { return piece_deadline_; }
     void restart_piece_clock() { piece_deadline_ = std::chrono::steady_clock::now() + deadline(piece_limit()); }
-    Error piece_timed_out() const { return fail(beast::error::timeout, piece_phase(), piece_limit()); }
+    Error piece_timed_out() const {
+        if (connecting_) return fail(beast::error::timeout, "connect", t_.connect);
+        return fail(beast::error::timeout, piece_phase(), piece_limit());
+    }
     int fd() const { return sock_->fd(); }
 
     // The answer ended whole: its connection is kept for the next request to the server when
@@ -119,9 +179,15 @@ private:
     // Parses what is buffered and hands it on as one piece (more when over the piece buffer);
     // true once the body has ended.
     bool deliver_buffered(const PieceFn& on_piece) {
+        // The pieces are parsed into the thread's buffer (they are handed on at once): an exchange
+        // held open (a thousand idle streams) does not keep one of its own.
+        // (On the heap, made at the thread's first use: static TLS would cost every thread.)
+        static thread_local std::unique_ptr<char[]> buffer;
+        if (!buffer) buffer = std::make_unique<char[]>(k_piece);
+        char* const piece = buffer.get();
         for (;;) {
-            parser_.get().body().data = piece_;
-            parser_.get().body().size = sizeof piece_;
+            parser_.get().body().data = piece;
+            parser_.get().body().size = k_piece;
             while (!parser_.is_done() && buf_.size() > 0 && parser_.get().body().size > 0) {
                 beast::error_code ec;
                 std::size_t used = parser_.put(buf_.data(), ec);
@@ -130,14 +196,14 @@ private:
                 if (ec) throw fail(ec, piece_phase(), piece_limit());
                 if (used == 0) break;
             }
-            std::size_t n = sizeof piece_ - parser_.get().body().size;
+            std::size_t n = k_piece - parser_.get().body().size;
             if (n > 0) {
                 got_piece_ = true;
                 restart_piece_clock();
-                on_piece(std::string_view(piece_, n), parser_.is_done());
+                on_piece(std::string_view(piece, n), parser_.is_done());
             }
             if (parser_.is_done()) return true;
-            if (n < sizeof piece_) return false; // all that is buffered is parsed
+            if (n < k_piece) return false; // all that is buffered is parsed
         }
     }
 
@@ -168,13 +234,30 @@ private:
         return *r.begin();
     }
 
-    // A new connection, made under the connect deadline.
-    Fd dial() {
-        auto ep = endpoint();
+    // The request in one write; the socket is kept (closed with the exchange: a caller's loop may
+    // watch it) when it did not take it all.
+    SendStep write_whole(Fd fd, std::string_view wire) {
+        sock_.emplace(std::move(fd));
+        ssize_t n = ::send(sock_->fd(), wire.data(), wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n != static_cast<ssize_t>(wire.size())) return SendStep::not_sent;
+        parser_.body_limit(boost::none);
+        buf_.reserve(k_read_room);
+        restart_piece_clock();
+        return SendStep::sent;
+    }
+
+    Fd new_socket(const asio::ip::tcp::endpoint& ep) const {
         Fd fd(::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         if (!fd.valid()) throw fail(beast::error_code(errno, beast::system_category()), "connect", t_.connect);
         int one = 1;
         ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return fd;
+    }
+
+    // A new connection, made under the connect deadline.
+    Fd dial() {
+        auto ep = endpoint();
+        Fd fd = new_socket(ep);
         if (::connect(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) return fd;
         if (errno != EINPROGRESS) throw fail(beast::error_code(errno, beast::system_category()), "connect", t_.connect);
         DeadlineSocket s(std::move(fd));
@@ -211,17 +294,18 @@ private:
     }
 
     static constexpr std::size_t k_read_room = 16 * 1024;
+    static constexpr std::size_t k_piece = 16 * 1024;
     const Url& url_;
     const HttpTimeouts& t_;
     const std::function<bool()>& cancelled_;
     std::optional<DeadlineSocket> sock_;
-    bool reused_ = false; // sock_ is a kept connection
+    bool reused_ = false;     // sock_ is a kept connection
+    bool connecting_ = false; // send_now's connect has not completed yet
     std::chrono::steady_clock::time_point began_;
     std::string where_;
     mutable bool total_binds_ = false; // the running phase ends at the total deadline, not its own
     bool got_piece_ = false;           // the body's first piece has come (the stall timeout applies)
     std::chrono::steady_clock::time_point piece_deadline_{};
-    char piece_[16 * 1024];
     beast::flat_buffer buf_;
     http::response_parser<http::buffer_body> parser_;
 };
@@ -240,7 +324,32 @@ http::request<http::string_body> make_request(const Url& url, const UpstreamRequ
     return req;
 }
 
+// The request as it goes on the wire (what make_request makes, written by hand: the loop's way
+// sends it in one write).
+std::string wire_request(const Url& url, const UpstreamRequest& r) {
+    const bool get = r.method == "GET";
+    std::string out = fmt::format("{} {}{} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: llmctl\r\n", get ? "GET" : "POST", url.base, r.path,
+                                  url_host(url.host), url.port);
+    if (!get) out += fmt::format("Content-Type: {}\r\n", r.content_type);
+    out += fmt::format("Accept: {}\r\n", r.accept);
+    if (!r.bearer.empty()) out += fmt::format("Authorization: Bearer {}\r\n", r.bearer);
+    if (!get) out += fmt::format("Content-Length: {}\r\n", r.body.size());
+    out += "\r\n";
+    if (!get) out += r.body;
+    return out;
+}
+
 } // namespace
+
+SendStep UpstreamCall::send_now() {
+    x_ = std::make_unique<Exchange>(url_, r_.path, t_, cancelled_);
+    wire_ = wire_request(url_, r_);
+    return x_->send_now(wire_);
+}
+
+SendStep UpstreamCall::send_connected() { return x_->send_connected(wire_); }
+
+HeadStep UpstreamCall::head_at_hand(HttpHead& head) { return x_->head_at_hand(head); }
 
 UpstreamCall::UpstreamCall(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<bool()>& cancelled)
     : url_(url), r_(r), t_(t), cancelled_(cancelled) {}

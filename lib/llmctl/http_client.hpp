@@ -52,6 +52,20 @@ enum class ReadStep {
     would_block // nothing at hand: wait for the socket to be readable
 };
 
+// What sending without waiting did (UpstreamCall::send_now).
+enum class SendStep {
+    sent,       // the request went whole
+    connecting, // a new connection: wait for its socket to be writable, then send_connected
+    not_sent,   // the socket did not take it all at once: drop the call, send() it
+};
+
+// What a look at an answer's head without waiting gave (UpstreamCall::head_at_hand).
+enum class HeadStep {
+    head,              // the head is whole
+    wait,              // not yet: wait for the socket to be readable
+    closed_unanswered, // the kept connection had been closed by the server: nothing was answered
+};
+
 class Exchange;
 
 // One request and its answer, step by step, for a relay that waits for the body's pieces itself
@@ -66,6 +80,12 @@ public:
     UpstreamCall& operator=(const UpstreamCall&) = delete;
 
     HttpHead send();
+    // The event loop's way, instead of send(): the request written at once, whole, on a kept
+    // connection or a new one (once connected), then the head read as it comes. Until the head,
+    // piece_deadline is the connect's, then the first token's. Errors as for send().
+    SendStep send_now();
+    SendStep send_connected();
+    HeadStep head_at_hand(HttpHead& head);
     // Every piece of the body, waiting for each on this thread.
     void read_all(const PieceFn& on_piece);
     ReadStep read_at_hand(const PieceFn& on_piece);
@@ -83,6 +103,7 @@ private:
     const HttpTimeouts& t_;
     const std::function<bool()>& cancelled_;
     std::unique_ptr<Exchange> x_;
+    std::string wire_; // send_now's request, kept while connecting
 };
 
 // Sends `r` to `url`; `on_head` gets the status line and headers, then `on_body` every piece of

@@ -7,7 +7,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -21,38 +20,55 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-ClientConnection::ClientConnection(Fd socket, std::string peer, const std::atomic<bool>& stopping)
-    : socket_(std::move(socket), &stopping), peer_(std::move(peer)) {
+ClientConnection::ClientConnection(Fd socket, std::string peer) : socket_(std::move(socket)), peer_(std::move(peer)) {
     int one = 1;
     ::setsockopt(socket_.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-ReadResult ClientConnection::read(HttpRequest& req, const ReadLimits& limits, Millis idle_wait) {
-    // The first byte may take idle_wait (a kept-alive connection between requests); a stop ends
-    // that wait. Then the header has header_timeout, the body body_timeout.
-    if (buf_.size() == 0) {
-        socket_.expires_after(idle_wait);
-        socket_.stop_ends_wait(true);
-        beast::error_code ec;
-        std::size_t n = socket_.read_some(buf_.prepare(16 * 1024), ec);
-        socket_.stop_ends_wait(false);
-        if (ec) return ec == beast::error::timeout ? ReadResult::timed_out : ReadResult::closed;
-        buf_.commit(n);
+std::optional<ReadResult> ClientConnection::read_at_hand(HttpRequest& req, const ReadLimits& limits) {
+    if (!parser_) {
+        parser_.emplace();
+        parser_->header_limit(limits.max_header);
+        parser_->body_limit(limits.max_body);
+        parser_->eager(true);
     }
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(limits.max_header);
-    parser.body_limit(limits.max_body);
-    beast::error_code ec;
-    socket_.expires_after(limits.header_timeout);
-    http::read_header(socket_, buf_, parser, ec);
-    if (ec) return read_failure(ec);
-    socket_.expires_after(limits.body_timeout);
-    http::read(socket_, buf_, parser, ec);
-    if (ec) return read_failure(ec);
-    req = parser.release();
-    keep_alive_ = req.keep_alive();
-    http10_ = req.version() < 11;
-    return ReadResult::request;
+    for (;;) {
+        while (buf_.size() > 0 && !parser_->is_done()) {
+            beast::error_code ec;
+            std::size_t used = parser_->put(buf_.data(), ec);
+            buf_.consume(used);
+            if (ec == http::error::need_more) break;
+            if (ec) {
+                parser_.reset();
+                return read_failure(ec);
+            }
+            if (used == 0) break;
+        }
+        if (parser_->is_done()) {
+            req = parser_->release();
+            parser_.reset();
+            if (buf_.size() == 0) buf_.shrink_to_fit(); // (an idle connection, or a long answer's, keeps no read buffer)
+            keep_alive_ = req.keep_alive();
+            http10_ = req.version() < 11;
+            return ReadResult::request;
+        }
+        auto room = buf_.prepare(16 * 1024);
+        ssize_t n = ::recv(socket_.fd(), room.data(), room.size(), MSG_DONTWAIT);
+        if (n > 0) {
+            buf_.commit(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
+        keep_alive_ = false; // closed, or reset
+        return ReadResult::closed;
+    }
+}
+
+ClientConnection::ReadPhase ClientConnection::read_phase() const {
+    if (parser_ && parser_->is_header_done()) return ReadPhase::body;
+    if (buf_.size() > 0 || (parser_ && parser_->got_some())) return ReadPhase::header;
+    return ReadPhase::idle;
 }
 
 ReadResult ClientConnection::read_failure(const beast::error_code& ec) {

@@ -1,19 +1,20 @@
 #pragma once
-// One client's connection to `llmctl serve`: requests read under a deadline and size limits,
-// answers written whole or streamed in chunks, each write under a deadline. A connection is one
-// thread's, and costs one descriptor: blocking I/O with poll(2) for the deadlines (no event loop),
-// so a thousand idle or waiting clients cost a thousand parked threads and sockets, nothing more.
+// One client's connection to `llmctl serve`: requests read as they come under size limits (the
+// event loop that holds the connection keeps their deadlines), answers written whole or streamed
+// in chunks. On the loop, writes never wait (what the client does not take yet is kept, see
+// defer_writes); a thread that has the connection for a request that waits writes under a deadline.
 
 #include "llmctl/deadline_socket.hpp"
 #include "llmctl/fd.hpp"
 #include "llmctl/units.hpp"
 
-#include <atomic>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -43,11 +44,16 @@ enum class ReadResult {
 class ClientConnection {
 public:
     // Takes the accepted socket's descriptor.
-    ClientConnection(Fd socket, std::string peer, const std::atomic<bool>& stopping);
+    ClientConnection(Fd socket, std::string peer);
 
-    // The next request into `req`. While waiting for its first byte (up to `idle_wait`), a stop
-    // ends the wait.
-    ReadResult read(HttpRequest& req, const ReadLimits& limits, Millis idle_wait);
+    // What has come of the next request, without waiting: nullopt while it is not whole (wait for
+    // the socket to be readable).
+    std::optional<ReadResult> read_at_hand(HttpRequest& req, const ReadLimits& limits);
+    // How far the next request has come (its deadline: the idle wait, the header's, the body's).
+    enum class ReadPhase { idle, header, body };
+    ReadPhase read_phase() const;
+    // Bytes of a next request came with the last one (read them before waiting for the socket).
+    bool has_buffered() const { return buf_.size() > 0; }
 
     struct Header {
         std::string name, value;
@@ -64,10 +70,10 @@ public:
     void end_stream();
     bool streaming() const { return streaming_; }
 
-    // While writes are deferred (serve's relay pump moves this connection's stream), a write that
-    // would block keeps its rest instead of waiting for the client; flush_deferred writes what it
-    // can of that when the socket takes more. Once deferring ends, the next write sends the kept
-    // bytes first.
+    // While writes are deferred (the connection is on an event loop, or the relay pump moves its
+    // stream), a write that would block keeps its rest instead of waiting for the client;
+    // flush_deferred writes what it can of that when the socket takes more. Once deferring ends,
+    // the next write sends the kept bytes first.
     void defer_writes(bool on) { defer_ = on; }
     bool has_deferred() const { return !deferred_.empty(); }
     void flush_deferred();
@@ -96,6 +102,7 @@ private:
     std::string deferred_; // what a deferred write could not write yet
     std::chrono::steady_clock::time_point deferred_since_{};
     boost::beast::flat_buffer buf_;
+    std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_; // read_at_hand's request so far
     std::string peer_;
     bool keep_alive_ = true;
     bool streaming_ = false;

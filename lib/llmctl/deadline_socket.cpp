@@ -18,10 +18,6 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
             ec = beast::error::timeout;
             return false;
         }
-        if (stop_ends_wait_ && stopping_ && stopping_->load()) {
-            ec = asio::error::operation_aborted;
-            return false;
-        }
         // Looked at every 100 ms, not before every wait: a relay waits once per token, and the
         // look is a system call of its own.
         if (cancelled_ && now >= next_cancel_look_) {
@@ -31,7 +27,7 @@ bool DeadlineSocket::ready(short events, beast::error_code& ec) {
                 return false;
             }
         }
-        const std::int64_t step = cancelled_ ? 100 : stop_ends_wait_ ? 1'000 : 3'600'000;
+        const std::int64_t step = cancelled_ ? 100 : 3'600'000;
         int wait = static_cast<int>(std::min<std::int64_t>(left.count(), step));
         pollfd p{fd_.get(), events, 0};
         int n = ::poll(&p, 1, wait);

@@ -1,11 +1,10 @@
 #pragma once
-// Blocking socket I/O under deadlines (poll(2)), one descriptor and no event loop: what a
-// gateway's connection threads read and write their clients and upstreams with.
+// Blocking socket I/O under deadlines (poll(2)), one descriptor and no event loop: what a thread
+// that waits (chat, a gateway request that queues or starts its model) reads and writes with.
 
 #include "llmctl/fd.hpp"
 #include "llmctl/units.hpp"
 
-#include <atomic>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <chrono>
@@ -16,14 +15,12 @@
 namespace llmctl {
 
 // A connected socket as Beast's synchronous streams want it, each call bounded by a deadline
-// (poll(2)); while `stop_ends_wait` is set, a stop of the gateway ends a wait within a second,
-// and a `cancelled` check ends any wait within 100 ms (Error operation_aborted for both).
+// (poll(2)); a `cancelled` check ends any wait within 100 ms (Error operation_aborted).
 class DeadlineSocket {
 public:
-    explicit DeadlineSocket(Fd fd, const std::atomic<bool>* stopping = nullptr) : fd_(std::move(fd)), stopping_(stopping) {}
+    explicit DeadlineSocket(Fd fd) : fd_(std::move(fd)) {}
     DeadlineSocket(DeadlineSocket&&) = default;
     void expires_after(Millis d) { deadline_ = std::chrono::steady_clock::now() + d; }
-    void stop_ends_wait(bool on) { stop_ends_wait_ = on; }
     // Polled every 100 ms while a call waits (it must outlive the wait); nullptr: none.
     void cancel_when(const std::function<bool()>* cancelled) { cancelled_ = cancelled; }
 
@@ -63,8 +60,8 @@ public:
     // would block, or with `ec` set on an error).
     std::size_t write_now(std::string_view data, boost::beast::error_code& ec);
 
-    // Waits for `events` (POLLIN, POLLOUT) until the deadline; false with `ec` set when it passed,
-    // a stop came or the wait was cancelled.
+    // Waits for `events` (POLLIN, POLLOUT) until the deadline; false with `ec` set when it passed
+    // or the wait was cancelled.
     bool ready(short events, boost::beast::error_code& ec);
 
     int fd() const { return fd_.get(); }
@@ -77,11 +74,9 @@ private:
     std::size_t write_from(const iovec* v, int n, boost::beast::error_code& ec);
 
     Fd fd_;
-    const std::atomic<bool>* stopping_ = nullptr;
     const std::function<bool()>* cancelled_ = nullptr;
     std::chrono::steady_clock::time_point next_cancel_look_{};
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
-    bool stop_ends_wait_ = false;
 };
 
 } // namespace llmctl

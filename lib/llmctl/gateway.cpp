@@ -2,6 +2,7 @@
 
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/gateway_connection.hpp"
 #include "llmctl/gateway_proxy.hpp"
 #include "llmctl/gateway_reaper.hpp"
 #include "llmctl/gateway_registry.hpp"
@@ -41,8 +42,9 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-// A thread per connection, with a small stack: a waiting request costs a parked thread. (Under
-// AddressSanitizer frames are several times larger.)
+// A thread for each request that waits (for its model's start, its turn in the queue, the state
+// file), with a small stack: a waiting request costs a parked thread. (Under AddressSanitizer
+// frames are several times larger.)
 #if defined(__SANITIZE_ADDRESS__)
 constexpr std::size_t k_thread_stack = 8 << 20;
 #elif defined(__has_feature)
@@ -111,17 +113,9 @@ void raise_open_file_limit() {
     }
 }
 
-// The settings in force, and the request guard's rules made of them: one immutable snapshot that a
-// request holds from its first byte to its last, so a reload never changes a request midway.
-struct Policy {
-    GatewaySettings settings;
-    GuardRules rules;
-    const Config& config() const { return *settings.config; }
-};
-
 using Headers = std::vector<ClientConnection::Header>;
 
-class Gateway {
+class Gateway final : public ConnectionHost {
 public:
     explicit Gateway(const GatewayOptions& o) : o_(o) { install(o.settings); }
 
@@ -158,13 +152,13 @@ public:
     const std::optional<Error>& fatal() const { return fatal_; }
 
 private:
-    std::shared_ptr<const Policy> policy() const {
+    std::shared_ptr<const GatewayPolicy> policy() const override {
         std::lock_guard<std::mutex> g(policy_mu_);
         return policy_;
     }
 
     void install(const GatewaySettings& settings) {
-        auto p = std::make_shared<Policy>();
+        auto p = std::make_shared<GatewayPolicy>();
         p->settings = settings;
         p->rules.listen_host = o_.listen_host;
         p->rules.listen_port = o_.listen_port;
@@ -263,33 +257,78 @@ private:
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
 
+    // A new connection lives on an event loop between its requests (LoopConnection).
     void hand_over(tcp::socket& socket) {
         boost::system::error_code ec;
         auto ep = socket.remote_endpoint(ec);
         std::string peer = ec ? "?" : fmt::format("{}:{}", url_host(ep.address().to_string()), ep.port());
-        auto* fd = new Fd(socket.release(ec));
-        if (ec) {
-            delete fd;
-            return;
-        }
-        {
-            std::lock_guard<std::mutex> g(mu_);
-            ++connections_;
-        }
+        Fd fd(socket.release(ec));
+        if (ec) return;
+        connection_opened();
         try {
-            start_thread([this, fd, peer] {
-                std::unique_ptr<Fd> owned(fd);
-                serve_connection(std::move(*owned), peer);
-                std::lock_guard<std::mutex> g(mu_);
-                --connections_;
-                idle_.notify_all();
-            });
-        } catch (const Error& e) {
-            delete fd;
+            to_loop(std::make_unique<ClientConnection>(std::move(fd), peer), true);
+        } catch (const std::exception& e) {
             log(e.what());
-            std::lock_guard<std::mutex> g(mu_);
-            --connections_;
+            connection_closed();
         }
+    }
+
+    void to_loop(std::unique_ptr<ClientConnection> c, bool first) { serve_on_loop(pump_.next_loop(), *this, std::move(c), first); }
+
+    bool stopping() const override { return stopping_; }
+    const std::string& state_dir() const override { return o_.state_dir; }
+
+    void connection_opened() {
+        std::lock_guard<std::mutex> g(mu_);
+        ++connections_;
+    }
+
+    void connection_closed() override {
+        std::lock_guard<std::mutex> g(mu_);
+        --connections_;
+        idle_.notify_all();
+    }
+
+    // A request that waits has a thread of its own; the connection goes back to a loop after its
+    // answer.
+    void to_thread(WaitingRequest w) override {
+        auto* j = new WaitingRequest(std::move(w));
+        try {
+            start_thread([this, j] { serve_on_thread(std::unique_ptr<WaitingRequest>(j)); });
+        } catch (const Error& e) {
+            std::unique_ptr<WaitingRequest> owned(j);
+            log(fmt::format("{}: {}", owned->connection->peer(), e.what()));
+            owned->connection->close();
+            connection_closed();
+        }
+    }
+
+    // Nothing thrown here may end the process: a failure ends this connection only.
+    void serve_on_thread(std::unique_ptr<WaitingRequest> j) noexcept {
+        try {
+            ClientConnection& c = *j->connection;
+            c.defer_writes(false);
+            try {
+                if (j->call) {
+                    ProxyOutcome out;
+                    relay_call(*j->call, c, *j->policy, out);
+                    access_log(j->req, c, j->model, out, j->began);
+                } else {
+                    handle(j->req, c, *j->policy, j->began);
+                }
+            } catch (const ClientGone&) {
+                c.end_after_this();
+            } catch (const std::exception& e) {
+                log(fmt::format("{}: {}", c.peer(), e.what()));
+                c.end_after_this();
+            }
+            if (c.keep_alive() && !stopping_) {
+                to_loop(std::move(j->connection), false);
+                return;
+            }
+            c.close();
+        } catch (...) {}
+        connection_closed();
     }
 
     // Waits for the connections to end: each ends after its request in flight. False when some
@@ -312,38 +351,7 @@ private:
         return false;
     }
 
-    // A connection's thread: requests one after another while the client keeps it alive. Nothing
-    // thrown here may end the process: a failure ends this connection only.
-    void serve_connection(Fd socket, const std::string& peer) noexcept {
-        try {
-            ClientConnection c(std::move(socket), peer, stopping_);
-            try {
-                serve_requests(c);
-            } catch (const ClientGone&) {
-            } catch (const std::exception& e) {
-                log(fmt::format("{}: {}", c.peer(), e.what()));
-            }
-            c.close();
-        } catch (...) {}
-    }
-
-    void serve_requests(ClientConnection& c) {
-        for (bool first = true; !stopping_; first = false) {
-            HttpRequest req;
-            auto p = policy();
-            const ReadLimits& limits = p->settings.limits;
-            ReadResult r = c.read(req, limits, first ? limits.header_timeout : Millis(75'000));
-            if (r != ReadResult::request) {
-                refuse_unreadable(r, c, limits);
-                return;
-            }
-            p = policy(); // a reload while the connection sat idle counts for this request
-            handle(req, c, *p);
-            if (!c.keep_alive()) return;
-        }
-    }
-
-    void refuse_unreadable(ReadResult r, ClientConnection& c, const ReadLimits& limits) {
+    void refuse_unreadable(ReadResult r, ClientConnection& c, const ReadLimits& limits) override {
         if (r == ReadResult::too_large)
             answer(c, ApiError{413, fmt::format("the request body is over max_body ({})", format_size(limits.max_body)),
                                "invalid_request_error", "request_too_large", std::nullopt});
@@ -369,10 +377,17 @@ private:
         return body.size();
     }
 
-    void handle(HttpRequest& req, ClientConnection& c, const Policy& p) {
-        const auto began = clock::now();
+    void handle(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, clock::time_point began = clock::now()) {
         ProxyOutcome out;
         std::string model;
+        if (auto call = front(req, c, p, out, model)) relay_call(*call, c, p, out);
+        access_log(req, c, model, out, began);
+    }
+
+    // What the gateway answers itself (errors, /health, preflights, /v1/models) it answers here;
+    // a request for a model comes back as the call to make.
+    std::optional<ProxyCall> front(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, ProxyOutcome& out,
+                                   std::string& model) override {
         std::string target(req.target());
         std::string origin(req[boost::beast::http::field::origin]);
         std::vector<ClientConnection::Header> cors;
@@ -387,8 +402,8 @@ private:
         } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
             refuse(c, out, *k, cors);
         else
-            route(req, c, p, cors, out, model);
-        access_log(req, c, model, out, began);
+            return route(req, c, p, cors, out, model);
+        return std::nullopt;
     }
 
     void preflight(ClientConnection& c, const std::vector<ClientConnection::Header>& cors, ProxyOutcome& out) {
@@ -400,30 +415,26 @@ private:
         c.respond(204, h, "");
     }
 
-    void route(HttpRequest& req, ClientConnection& c, const Policy& p, const std::vector<ClientConnection::Header>& cors, ProxyOutcome& out,
-               std::string& model) {
+    std::optional<ProxyCall> route(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p,
+                                   const std::vector<ClientConnection::Header>& cors, ProxyOutcome& out, std::string& model) {
         std::string target(req.target());
         std::string path = target.substr(0, target.find('?'));
         bool post = req.method() == boost::beast::http::verb::post;
         if (path == "/v1/models" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
             out.bytes = answer_json(c, 200, models_list(p.config(), o_.state_dir), cors);
-            return;
+            return std::nullopt;
         }
-        if (post && (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings")) {
-            model_request(req, c, p, path, cors, out, model);
-            return;
-        }
-        if (is_upstream_target(target)) {
-            upstream_request(req, c, p, cors, out, model);
-            return;
-        }
+        if (post && (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings"))
+            return model_request(req, c, p, path, cors, out, model);
+        if (is_upstream_target(target)) return upstream_request(req, c, p, cors, out, model);
         ApiError e{404, fmt::format("no route for {} {}", std::string(req.method_string()), path), "invalid_request_error", "unknown_url",
                    std::nullopt};
         if (path == "/v1/chat/completions" || path == "/v1/completions" || path == "/v1/embeddings" || path == "/v1/models")
             e = ApiError{405, fmt::format("{} takes {}", path, path == "/v1/models" ? "GET" : "POST"), "invalid_request_error",
                          "method_not_allowed", std::nullopt};
         refuse(c, out, e, cors);
+        return std::nullopt;
     }
 
     // An error answer, as the access log will tell it.
@@ -433,9 +444,12 @@ private:
         out.bytes = answer(c, e, cors);
     }
 
-    void model_request(HttpRequest& req, ClientConnection& c, const Policy& p, const std::string& path, const Headers& cors,
-                       ProxyOutcome& out, std::string& model) {
-        auto fail = [&](const ApiError& e) { refuse(c, out, e, cors); };
+    std::optional<ProxyCall> model_request(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, const std::string& path,
+                                           const Headers& cors, ProxyOutcome& out, std::string& model) {
+        auto fail = [&](const ApiError& e) -> std::optional<ProxyCall> {
+            refuse(c, out, e, cors);
+            return std::nullopt;
+        };
         auto body = nlohmann::json::parse(req.body(), nullptr, false);
         if (body.is_discarded() || !body.is_object())
             return fail({400, "the request body is not a JSON object", "invalid_request_error", "invalid_json", std::nullopt});
@@ -447,21 +461,29 @@ private:
         const ModelConfig* mc = route_model(p.config(), model);
         if (!mc) return fail({404, unknown_model_message(p.config(), model), "invalid_request_error", "model_not_found", std::nullopt});
         model = mc->name;
-        *m = upstream_model_name(*mc);
         ProxyCall call;
         call.model = mc;
         call.upstream_path = path;
-        call.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string upstream_name = upstream_model_name(*mc);
+        if (upstream_name == m->get_ref<const std::string&>()) {
+            call.body = std::move(req.body()); // nothing to rewrite: the body goes as it came
+        } else {
+            *m = std::move(upstream_name);
+            call.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        }
         call.stream = asks_for_stream(body);
         call.headers = cors;
-        relay_call(call, c, p, out);
+        return call;
     }
 
     // /upstream/NAME/PATH: PATH (and its query) and the body to NAME's server as they are. A POST
     // goes as a model request does (lease, start, queue); a GET only looks at a running server.
-    void upstream_request(HttpRequest& req, ClientConnection& c, const Policy& p, const Headers& cors, ProxyOutcome& out,
-                          std::string& model) {
-        auto fail = [&](const ApiError& e) { refuse(c, out, e, cors); };
+    std::optional<ProxyCall> upstream_request(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, const Headers& cors,
+                                              ProxyOutcome& out, std::string& model) {
+        auto fail = [&](const ApiError& e) -> std::optional<ProxyCall> {
+            refuse(c, out, e, cors);
+            return std::nullopt;
+        };
         UpstreamRoute r = parse_upstream_target(req.target());
         if (r.problem == UpstreamProblem::no_path)
             return fail({404, "no route: /upstream/NAME/PATH passes PATH to the model NAME's server", "invalid_request_error",
@@ -480,16 +502,27 @@ private:
                          "invalid_request_error", "invalid_path", std::nullopt});
         ProxyCall call = upstream_call(req, *mc, r.path);
         call.headers = cors;
-        relay_call(call, c, p, out);
+        return call;
     }
 
-    void relay_call(const ProxyCall& call, ClientConnection& c, const Policy& p, ProxyOutcome& out) {
+    ProxyLimits limits_for(const GatewayPolicy& p) override {
         ProxyLimits limits;
         limits.max_inflight = p.config().defaults.max_inflight;
         limits.max_queue = p.settings.max_queue;
         limits.watch = &watch_;
         limits.broker = &broker_;
         limits.pump = &pump_;
+        return limits;
+    }
+
+    void call_began() override { ++in_flight_; }
+    void call_ended(bool served) override {
+        --in_flight_;
+        if (served) ++served_;
+    }
+
+    void relay_call(const ProxyCall& call, ClientConnection& c, const GatewayPolicy& p, ProxyOutcome& out) {
+        ProxyLimits limits = limits_for(p);
         ++in_flight_;
         struct Done {
             std::atomic<int>& n;
@@ -503,7 +536,7 @@ private:
     }
 
     void access_log(const HttpRequest& req, const ClientConnection& c, const std::string& model, const ProxyOutcome& out,
-                    clock::time_point began) {
+                    clock::time_point began) override {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
         log(fmt::format("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}{}", c.peer(),
                         std::string(req.method_string()), std::string(req.target()), model.empty() ? "-" : model, out.status,
@@ -523,13 +556,50 @@ private:
 
     // A line to stderr (through o_.log) and to the access log file, both with the time; the
     // file's line also names this gateway, as several may share the file.
+    // Lines logged on an event loop's thread wait for the end of its round of events and go
+    // together (a write for several requests); other threads write theirs at once.
     void log(const std::string& line) {
         std::string stamp = utc_stamp();
-        if (o_.log) o_.log(stamp + ' ' + line);
-        if (access_log_.valid()) { // one O_APPEND write per line: lines of threads and gateways never mix
-            std::string file_line = fmt::format("{} [{}] {}\n", stamp, gateway_tag_, line);
-            [[maybe_unused]] auto n = ::write(access_log_.get(), file_line.data(), file_line.size()); // a full disk: stderr has it
+        std::string err_line = stamp + ' ' + line;
+        std::string file_line = fmt::format("{} [{}] {}\n", stamp, gateway_tag_, line);
+        PumpLoop* loop = PumpLoop::current();
+        if (!loop) return write_log(err_line, file_line);
+        LogBatch& b = log_batch();
+        if (b.err.size() + err_line.size() >= k_log_batch) flush_log_batch();
+        if (!b.err.empty()) b.err += '\n';
+        b.err += err_line;
+        b.file += file_line;
+        if (!b.flush_posted) {
+            b.flush_posted = true;
+            loop->post([this] { flush_log_batch(); });
         }
+    }
+
+    struct LogBatch {
+        std::string err, file; // lines joined by \n; each line ended by \n
+        bool flush_posted = false;
+    };
+    // (Below PIPE_BUF: a pipe takes each write whole, never mixed with another writer's lines.)
+    static constexpr std::size_t k_log_batch = 4000;
+    static LogBatch& log_batch() {
+        static thread_local LogBatch b;
+        return b;
+    }
+    void flush_log_batch() {
+        LogBatch& b = log_batch();
+        b.flush_posted = false;
+        if (b.err.empty()) return;
+        write_log(b.err, b.file);
+        b.err.clear();
+        b.file.clear();
+    }
+
+    // To stderr (through o_.log) and to the access log file: one O_APPEND write of whole lines,
+    // so that lines of threads and gateways never mix.
+    void write_log(const std::string& err_lines, const std::string& file_lines) {
+        if (o_.log) o_.log(err_lines);
+        if (access_log_.valid()) [[maybe_unused]]
+            auto n = ::write(access_log_.get(), file_lines.data(), file_lines.size()); // a full disk: stderr has it
     }
 
     static std::string utc_stamp() {
@@ -543,7 +613,7 @@ private:
 
     GatewayOptions o_;
     mutable std::mutex policy_mu_;
-    std::shared_ptr<const Policy> policy_;
+    std::shared_ptr<const GatewayPolicy> policy_;
     GatewayReaper* reaper_ = nullptr; // while it runs
     SharedStarts starts_;
     LeaseBroker broker_{o_.state_dir}; // (destroyed after the watcher: its last round makes the last releases)

@@ -46,8 +46,8 @@ struct GatewayOptions {
     // Called once it listens, with the URL it answers on.
     std::function<void(const std::string& url)> on_ready;
     // One line per request (the access log) and per notable event; called from any thread, with
-    // no lock held (a request thread's line must not wait for another's): it writes each line
-    // whole, at once.
+    // no lock held (a request thread's line must not wait for another's), with one line or
+    // several (joined by '\n', under 4 KiB in all): it writes them whole, at once.
     std::function<void(const std::string&)> log;
 };
 

@@ -3,6 +3,7 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/http_client.hpp"
+#include "llmctl/lease_broker.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/openai_error.hpp"
 #include "llmctl/paths.hpp"
@@ -16,6 +17,7 @@
 
 #include <cstdlib>
 #include <fmt/format.h>
+#include <sys/epoll.h>
 #include <thread>
 
 namespace llmctl {
@@ -370,6 +372,215 @@ void relay_if_running(const std::string& dir, const ProxyCall& call, RelayPump* 
 }
 
 } // namespace
+
+struct QuickCall::Impl {
+    Impl(const std::string& state_dir, const ProxyCall& c, const ProxyLimits& l, ClientConnection& cl)
+        : dir(state_dir), call(c), limits(l), client(cl), answer(cl, call, out) {}
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    // The model server's connection goes (kept for the next request when its answer ended whole)
+    // only now: the caller's loop watched it until it let go of the call.
+    ~Impl() {
+        try {
+            if (up && whole) up->finish();
+        } catch (...) {}
+    }
+
+    // The slot a quick request of the same model has just let go of, if there is one.
+    bool take_spare() {
+        auto spare = limits.broker->take_spare(call.model->name, clock::now() - k_spare_for);
+        if (!spare) return false;
+        lease = spare->id;
+        granted = spare->granted;
+        server = std::move(spare->server);
+        return true;
+    }
+
+    void ask_for_slot(std::function<void()> answered) {
+        SlotRequest sr = slot_request(*call.model, limits, {});
+        limits.broker->submit(
+            [this, sr](Store& store) {
+                if (auto got = take_if_free(store, dir, sr)) {
+                    lease = got->id();
+                    server = got->server_at_grant();
+                    got->forget(); // (this call lets go of it: let_go)
+                }
+            },
+            [this, answered = std::move(answered)](std::exception_ptr e) {
+                if (e) lease = 0; // (its transaction was undone)
+                granted = clock::now();
+                answered();
+            });
+    }
+
+    // The slot's answer: the request goes at once on a kept connection, or the call is declined.
+    void slot_answered() {
+        if (!lease) return decline();
+        out.queue_wait = since(began);
+        target = target_of(server);
+        if (!target) return decline();
+        const ModelConfig& m = *call.model;
+        req.method = call.method;
+        req.path = call.upstream_path;
+        req.body = call.body;
+        if (!call.content_type.empty()) req.content_type = call.content_type;
+        if (!call.accept.empty()) req.accept = call.accept;
+        req.bearer = target->bearer;
+        timeouts = timeouts_of(m);
+        up.emplace(target->url, req, timeouts, no_cancel);
+        try {
+            sent(up->send_now());
+        } catch (...) {
+            failed(std::current_exception());
+        }
+    }
+
+    void sent(SendStep step) {
+        if (step == SendStep::not_sent) return decline();
+        connecting = step == SendStep::connecting;
+        state = State::relaying;
+    }
+
+    // The head once whole, then what has come of the body (one read), while the client takes it.
+    void upstream_ready() {
+        try {
+            if (connecting) return sent(up->send_connected());
+            if (!got_head) {
+                HttpHead head;
+                HeadStep h = up->head_at_hand(head);
+                if (h == HeadStep::wait) return;
+                if (h == HeadStep::closed_unanswered) return decline();
+                got_head = true;
+                out.first_byte = since(began);
+                answer.head(head);
+            }
+            if (client.has_deferred()) return;
+            if (up->read_at_hand(on_piece) == ReadStep::done) {
+                whole = true;
+                answer.finish();
+                end();
+            }
+        } catch (...) {
+            failed(std::current_exception());
+        }
+    }
+
+    void client_ready(std::uint32_t events) {
+        try {
+            if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) throw ClientGone();
+            if (!(events & EPOLLOUT)) return;
+            client.flush_deferred();
+            if (!client.has_deferred()) up->restart_piece_clock(); // (the upstream was not read meanwhile)
+        } catch (...) {
+            failed(std::current_exception());
+        }
+    }
+
+    clock::time_point deadline() const {
+        if (state != State::relaying) return clock::time_point::max();
+        return client.has_deferred() ? client.deferred_deadline() : up->piece_deadline();
+    }
+
+    void deadline_passed() {
+        try {
+            if (client.has_deferred()) throw ClientGone(); // it has not read for the write timeout
+            up->piece_timed_out();
+        } catch (...) {
+            failed(std::current_exception());
+        }
+    }
+
+    // What ended the relay: told the client as the waiting way tells it, or, before the head of a
+    // server that could not be reached, the call declined (the waiting way tries again).
+    void failed(std::exception_ptr e) {
+        try {
+            try {
+                std::rethrow_exception(e);
+            } catch (const Error& err) {
+                if (!got_head && err.code() == Exit::server) return decline();
+                answer.fail(api_error_from(err));
+            } catch (const ClientGone&) {
+                throw;
+            } catch (const std::exception& other) {
+                answer.fail(api_error_from(Error(Exit::failure, other.what())));
+            }
+        } catch (const ClientGone&) {
+            out.error = "the client closed the connection";
+            if (!out.status) out.status = 499; // nginx's "client closed request"
+            client.end_after_this();
+        }
+        end();
+    }
+
+    // The upstream's part is over: the slot goes back, the model's idle clock restarts (through
+    // the broker: the loop never waits for the state file).
+    void end() {
+        if (target && target->row) {
+            const std::int64_t now = now_ms();
+            if (claim_last_used_write(*target->row, call.model->idle_timeout, now))
+                limits.broker->submit([row = *target->row, now](Store& store) { write_last_used(store, row, now); },
+                                      [](std::exception_ptr) {});
+        }
+        let_go();
+        state = State::ended;
+    }
+
+    void decline() {
+        let_go();
+        state = State::declined;
+    }
+
+    // The slot goes back: as a spare for the next quick request after an answer that ended whole
+    // (its server answers), else released.
+    void let_go() {
+        if (!lease) return;
+        if (whole && state == State::relaying)
+            limits.broker->release_spare(LeaseBroker::Spare{std::exchange(lease, 0), call.model->name, granted, server});
+        else
+            limits.broker->release(std::exchange(lease, 0));
+        if (limits.watch) limits.watch->poke();
+    }
+
+    const std::string& dir;
+    ProxyCall call;
+    ProxyLimits limits;
+    ClientConnection& client;
+    ProxyOutcome out;
+    Answer answer;
+    clock::time_point began = clock::now();
+    State state = State::asking;
+    // A slot goes on from request to request as a spare for this long at most after the state
+    // file granted it; then a transaction decides again (a stop's drain, other processes' turns).
+    static constexpr Millis k_spare_for{200};
+    std::int64_t lease = 0;          // written by the broker's thread before `answered`
+    std::optional<ServerRow> server; // the model's server row as the grant saw it
+    clock::time_point granted{};
+    std::optional<Target> target;
+    UpstreamRequest req;
+    HttpTimeouts timeouts;
+    const std::function<bool()> no_cancel; // (the loop is never interrupted: a client that leaves hangs up)
+    std::optional<UpstreamCall> up;
+    bool connecting = false; // a new connection to the model's server: its socket is waited on for room
+    bool got_head = false;
+    bool whole = false; // the model server's answer ended whole: its connection may be kept
+    const PieceFn on_piece = [this](std::string_view piece, bool last) { answer.body(piece, last); };
+};
+
+QuickCall::QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client)
+    : impl_(std::make_unique<Impl>(state_dir, call, limits, client)) {}
+QuickCall::~QuickCall() = default;
+QuickCall::State QuickCall::state() const { return impl_->state; }
+bool QuickCall::take_spare() { return impl_->take_spare(); }
+void QuickCall::ask_for_slot(std::function<void()> answered) { impl_->ask_for_slot(std::move(answered)); }
+void QuickCall::slot_answered() { impl_->slot_answered(); }
+int QuickCall::upstream_fd() const { return impl_->up ? impl_->up->fd() : -1; }
+bool QuickCall::upstream_connecting() const { return impl_->connecting; }
+bool QuickCall::client_pending() const { return impl_->client.has_deferred(); }
+void QuickCall::upstream_ready() { impl_->upstream_ready(); }
+void QuickCall::client_ready(std::uint32_t events) { impl_->client_ready(events); }
+std::chrono::steady_clock::time_point QuickCall::deadline() const { return impl_->deadline(); }
+void QuickCall::deadline_passed() { impl_->deadline_passed(); }
+const ProxyOutcome& QuickCall::outcome() const { return impl_->out; }
 
 ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client) {

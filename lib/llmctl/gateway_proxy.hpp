@@ -8,6 +8,9 @@
 #include "llmctl/config.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,52 @@ struct ProxyLimits {
 };
 
 class SharedStarts;
+
+// A model call the quick way, on its client connection's event loop (serve's common case: a
+// running model, a free slot): the slot taken through the broker (or handed on by the request
+// before, a spare), the request written at once (once connected, on a new connection), the answer
+// moved as it comes, with no thread waiting for any of it. A call that needs anything else (a
+// start, a queue, a retry) is
+// declined before a byte of the answer was written, holding nothing; the caller then makes it the
+// waiting way (proxy_call, on a thread). Every call but ask_for_slot's `answered` is made on the
+// loop's thread.
+class QuickCall {
+public:
+    enum class State {
+        asking,   // the broker has the slot's step
+        relaying, // the request went; the answer comes
+        ended,    // answered (whole, or with the failure told): what the client holds back is the caller's to flush
+        declined, // go the waiting way
+    };
+    QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client);
+    ~QuickCall();
+    QuickCall(const QuickCall&) = delete;
+    QuickCall& operator=(const QuickCall&) = delete;
+
+    State state() const;
+    // The slot of a quick request of the same model that has just ended, when there is one:
+    // slot_answered follows at once.
+    bool take_spare();
+    // Hands the slot's step to the broker; `answered` runs on the broker's thread once it is
+    // decided, and must have slot_answered called on the loop.
+    void ask_for_slot(std::function<void()> answered);
+    void slot_answered();
+    // While relaying: the model server's socket, read while the client takes what it is given;
+    // while the client holds bytes back, its socket is waited on for room instead.
+    int upstream_fd() const;
+    // The model server's socket is a new connection's, waited on for room (EPOLLOUT) until connected.
+    bool upstream_connecting() const;
+    bool client_pending() const;
+    void upstream_ready();
+    void client_ready(std::uint32_t events); // room (EPOLLOUT) or a hangup
+    std::chrono::steady_clock::time_point deadline() const;
+    void deadline_passed();
+    const ProxyOutcome& outcome() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 // Serves one request for a model; a start it needs is shared with this process's other requests
 // through `starts`. The upstream's status, content type and body go back as they arrive; a

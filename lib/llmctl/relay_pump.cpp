@@ -133,7 +133,7 @@ void PumpLoop::loop() {
         }
         {
             std::lock_guard<std::mutex> g(mu_);
-            if (stop_ && incoming_.empty() && active.empty()) return;
+            if (stop_ && incoming_.empty() && active.empty() && posted_.empty()) return; // (what was posted runs first)
         }
         take_new(active);
         run_posted();

@@ -535,7 +535,7 @@ struct QuickCall::Impl {
     void let_go() {
         if (!lease) return;
         if (whole && state == State::relaying)
-            limits.broker->release_spare(LeaseBroker::Spare{std::exchange(lease, 0), call.model->name, granted, server});
+            limits.broker->release_spare(LeaseBroker::Spare{std::exchange(lease, 0), call.model->name, granted, std::move(server)});
         else
             limits.broker->release(std::exchange(lease, 0));
         if (limits.watch) limits.watch->poke();

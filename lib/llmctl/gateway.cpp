@@ -558,7 +558,7 @@ private:
     // file's line also names this gateway, as several may share the file.
     // Lines logged on an event loop's thread wait for the end of its round of events and go
     // together (a write for several requests); other threads write theirs at once.
-    void log(const std::string& line) {
+    void log(const std::string& line) override {
         std::string stamp = utc_stamp();
         std::string err_line = stamp + ' ' + line;
         std::string file_line = fmt::format("{} [{}] {}\n", stamp, gateway_tag_, line);

@@ -4,6 +4,7 @@
 #include "llmctl/upstream_route.hpp"
 
 #include <boost/beast/http/verb.hpp>
+#include <fmt/format.h>
 #include <sys/epoll.h>
 
 namespace llmctl {
@@ -19,10 +20,44 @@ public:
 
     void on_adopted() override {
         c_->defer_writes(true); // a loop never waits for a client to read
-        next_request();
+        guarded([&] { next_request(); });
     }
 
     void on_ready(int slot, std::uint32_t events) override {
+        guarded([&] { ready(slot, events); });
+    }
+
+    std::chrono::steady_clock::time_point deadline() const override {
+        switch (state_) {
+        case State::reading: return read_deadline();
+        case State::calling: return call_->deadline();
+        case State::flushing: return c_->deferred_deadline();
+        case State::asking: break;
+        }
+        return clock::time_point::max();
+    }
+
+    void on_deadline() override {
+        guarded([&] { deadline_passed(); });
+    }
+
+private:
+    enum class State { reading, asking, calling, flushing };
+
+    // What a step throws (it should not: out of memory, the loop's epoll refusing a socket) ends
+    // this connection alone, told in the log. (Never while asking: the broker's step, once handed
+    // over, is the last thing a step does.)
+    template <class Step>
+    void guarded(Step step) {
+        try {
+            step();
+        } catch (const std::exception& e) {
+            host_.log(fmt::format("{}: {}", c_ ? c_->peer() : std::string("?"), e.what()));
+            close();
+        }
+    }
+
+    void ready(int slot, std::uint32_t events) {
         if (slot == 0 && state_ != State::reading && (events & EPOLLIN) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
             in_muted_ = true; // the client sends before its answer has gone: read after it
             watch_client(state_ == State::flushing || (call_ && call_->client_pending()));
@@ -41,17 +76,7 @@ public:
         }
     }
 
-    std::chrono::steady_clock::time_point deadline() const override {
-        switch (state_) {
-        case State::reading: return read_deadline();
-        case State::calling: return call_->deadline();
-        case State::flushing: return c_->deferred_deadline();
-        case State::asking: break;
-        }
-        return clock::time_point::max();
-    }
-
-    void on_deadline() override {
+    void deadline_passed() {
         if (state_ == State::calling) {
             call_->deadline_passed();
             after_call_step();
@@ -59,9 +84,6 @@ public:
         }
         close(); // no whole request in time, a client that does not read, or a stop while it was idle
     }
-
-private:
-    enum class State { reading, asking, calling, flushing };
 
     // Between requests, and while a stop waits for the connections: the idle wait ends at once.
     clock::time_point read_deadline() const {
@@ -211,8 +233,8 @@ private:
 
     void close() {
         watch(0, -1, 0);
-        watch(1, -1, 0);
-        c_->close();
+        if (call_) end_call(false);
+        if (c_) c_->close();
         host_.connection_closed();
         retire();
     }

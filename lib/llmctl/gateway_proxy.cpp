@@ -380,10 +380,12 @@ struct QuickCall::Impl {
     Impl& operator=(const Impl&) = delete;
     // The model server's connection goes (kept for the next request when its answer ended whole)
     // only now: the caller's loop watched it until it let go of the call.
+    // A slot still held (a call cut short by its connection's failure) is released.
     ~Impl() {
         try {
             if (up && whole) up->finish();
         } catch (...) {}
+        if (lease) limits.broker->release(std::exchange(lease, 0));
     }
 
     // The slot a quick request of the same model has just let go of, if there is one.

@@ -158,15 +158,27 @@ TEST(LeaseBrokerTest, ASpareIsTakenBackUntilItsRoundThenDeleted) {
     std::int64_t id = quick_take(broker, dir.path, req);
     ASSERT_NE(id, 0);
     broker.release_spare(spare_of(id));
+    const auto let_go = std::chrono::steady_clock::now();
     auto back = broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    if (!back && std::chrono::steady_clock::now() - let_go >= LeaseBroker::k_release_delay)
+        GTEST_SKIP() << "the machine is too loaded: the spare was due before it was asked for";
     ASSERT_TRUE(back);
     EXPECT_EQ(back->id, id);
     EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1))) << "handed out twice";
     EXPECT_EQ(count_leases(dir.path, "state='active'"), 1);
-    // A round for another step meanwhile leaves a young spare alone.
+    // A round for another step meanwhile leaves a young spare alone (looked at when the round
+    // came before the spare was due: a loaded machine may take longer).
     broker.release_spare(spare_of(id));
-    EXPECT_EQ(quick_take(broker, dir.path, req), 0);
-    EXPECT_TRUE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+    const auto released = std::chrono::steady_clock::now();
+    std::int64_t other = quick_take(broker, dir.path, req);
+    if (std::chrono::steady_clock::now() - released < LeaseBroker::k_release_delay) {
+        EXPECT_EQ(other, 0);
+        EXPECT_TRUE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+    } else if (other) {
+        id = other; // (the spare was due and deleted: this lease is the one that goes on)
+    } else {
+        (void)broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    }
     // Not taken back, it is deleted by a round of its own (k_release_delay after).
     broker.release_spare(spare_of(id));
     auto t0 = std::chrono::steady_clock::now();
@@ -186,9 +198,13 @@ TEST(LeaseBrokerTest, ASpareOfAnotherModelOrGrantedTooLongAgoIsNotHandedOut) {
     LeaseBroker::Spare s = spare_of(id);
     s.granted -= std::chrono::seconds(5);
     broker.release_spare(s);
+    const auto let_go = std::chrono::steady_clock::now();
     EXPECT_FALSE(broker.take_spare("other", std::chrono::steady_clock::now() - std::chrono::seconds(60)));
     EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
-    EXPECT_TRUE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(60)));
+    auto back = broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(60));
+    if (!back && std::chrono::steady_clock::now() - let_go >= LeaseBroker::k_release_delay)
+        GTEST_SKIP() << "the machine is too loaded: the spare was due before it was asked for";
+    EXPECT_TRUE(back) << "a spare within the bound was not handed out";
 }
 
 TEST(LeaseBrokerTest, SparesLeftAtTheEndAreDeleted) {

@@ -378,9 +378,9 @@ struct QuickCall::Impl {
         : dir(state_dir), call(c), limits(l), client(cl), answer(cl, call, out) {}
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
-    // The model server's connection goes (kept for the next request when its answer ended whole)
-    // only now: the caller's loop watched it until it let go of the call.
-    // A slot still held (a call cut short by its connection's failure) is released.
+    // The model server's connection goes only now (kept for the next request when its answer
+    // ended whole): the caller's loop watched it until it let go of the call. A slot still held
+    // (a call cut short by its connection's failure) is released.
     ~Impl() {
         try {
             if (up && whole) up->finish();
@@ -415,7 +415,8 @@ struct QuickCall::Impl {
             });
     }
 
-    // The slot's answer: the request goes at once on a kept connection, or the call is declined.
+    // The slot's answer: the request goes at once (on a kept connection, or a new one once it is
+    // connected), or the call is declined.
     void slot_answered() {
         if (!lease) return decline();
         out.queue_wait = since(began);

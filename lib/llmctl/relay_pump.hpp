@@ -1,8 +1,9 @@
 #pragma once
-// One thread that moves the bodies of many streamed answers (`llmctl serve`): the connection
-// threads hand a stream over once its next piece is not there yet, and wait for its end. The
-// pump waits for all of them at once (epoll), so a token costs a read and a write, not a thread
-// woken per token; a connection's thread sleeps until its answer ends.
+// `llmctl serve`'s event loops (epoll), one thread each, one per core. They hold the client
+// connections between their events (residents: serve's connections, see gateway_connection), and
+// move the rest of a streamed answer for a thread that waits for it (a request that had to wait
+// for its model hands its stream over once its next piece is not there yet, and sleeps until it
+// ends). Either way a token costs a read and a write, not a thread woken per token.
 
 #include "llmctl/fd.hpp"
 

@@ -95,7 +95,11 @@ int run(const Opts& o, Globals& g) {
     go.stop_requested = [] { return cancel_signal() != 0; };
     go.stop_now = [] { return cancel_count() >= 2; };
     auto watch = std::make_shared<ConfigWatch>(resolve_config_path(g.config_path));
-    go.reload_requested = [watch] { return take_sighup() | watch->changed(); }; // both, always: the watch keeps up
+    go.reload_requested = [watch] {
+        const bool hup = take_sighup();
+        const bool changed = watch->changed(); // (asked always: the watch keeps up)
+        return hup || changed;
+    };
     go.reload = [&o, &g, host = go.listen_host, listen] {
         Config fresh = load_config(g.config_path);
         if (listen_of(o, fresh) != listen)

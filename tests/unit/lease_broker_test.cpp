@@ -135,27 +135,31 @@ LeaseBroker::Spare spare_of(std::int64_t id) {
     return s;
 }
 
+// A state file and its broker, for the quick way's tests.
+class QuickWay : public ::testing::Test {
+protected:
+    std::int64_t take(int cap = 1) { return quick_take(broker, dir.path, request(broker, cap)); }
+    bool spare_back(std::chrono::seconds granted_within = std::chrono::seconds(1)) {
+        return broker.take_spare("m", std::chrono::steady_clock::now() - granted_within).has_value();
+    }
+    test_support::TempDir dir{"llmctl-broker"};
+    int schema = init_state_file(dir.path); // (before the broker, as serve makes it)
+    LeaseBroker broker{dir.path};
+};
+
 } // namespace
 
-TEST(LeaseBrokerTest, ASubmittedStepTakesAFreeSlotAndWritesNothingWhenThereIsNone) {
-    test_support::TempDir dir{"llmctl-broker"};
-    init_state_file(dir.path);
-    LeaseBroker broker(dir.path);
-    SlotRequest req = request(broker, 1);
-    std::int64_t first = quick_take(broker, dir.path, req);
+TEST_F(QuickWay, ASubmittedStepTakesAFreeSlotAndWritesNothingWhenThereIsNone) {
+    std::int64_t first = take();
     EXPECT_NE(first, 0);
     EXPECT_EQ(count_leases(dir.path, "state='active'"), 1);
-    EXPECT_EQ(quick_take(broker, dir.path, req), 0) << "a second slot of a model whose cap is 1";
+    EXPECT_EQ(take(), 0) << "a second slot of a model whose cap is 1";
     EXPECT_EQ(count_leases(dir.path), 1) << "the refused take wrote a lease";
     broker.release(first);
 }
 
-TEST(LeaseBrokerTest, ASpareIsTakenBackUntilItsRoundThenDeleted) {
-    test_support::TempDir dir{"llmctl-broker"};
-    init_state_file(dir.path);
-    LeaseBroker broker(dir.path);
-    SlotRequest req = request(broker, 1);
-    std::int64_t id = quick_take(broker, dir.path, req);
+TEST_F(QuickWay, ASpareIsTakenBackUntilItsRoundThenDeleted) {
+    std::int64_t id = take();
     ASSERT_NE(id, 0);
     broker.release_spare(spare_of(id));
     const auto let_go = std::chrono::steady_clock::now();
@@ -164,20 +168,20 @@ TEST(LeaseBrokerTest, ASpareIsTakenBackUntilItsRoundThenDeleted) {
         GTEST_SKIP() << "the machine is too loaded: the spare was due before it was asked for";
     ASSERT_TRUE(back);
     EXPECT_EQ(back->id, id);
-    EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1))) << "handed out twice";
+    EXPECT_FALSE(spare_back()) << "handed out twice";
     EXPECT_EQ(count_leases(dir.path, "state='active'"), 1);
     // A round for another step meanwhile leaves a young spare alone (looked at when the round
     // came before the spare was due: a loaded machine may take longer).
     broker.release_spare(spare_of(id));
     const auto released = std::chrono::steady_clock::now();
-    std::int64_t other = quick_take(broker, dir.path, req);
+    std::int64_t other = take();
     if (std::chrono::steady_clock::now() - released < LeaseBroker::k_release_delay) {
         EXPECT_EQ(other, 0);
-        EXPECT_TRUE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+        EXPECT_TRUE(spare_back());
     } else if (other) {
         id = other; // (the spare was due and deleted: this lease is the one that goes on)
     } else {
-        (void)broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1));
+        (void)spare_back();
     }
     // Not taken back, it is deleted by a round of its own (k_release_delay after).
     broker.release_spare(spare_of(id));
@@ -185,22 +189,19 @@ TEST(LeaseBrokerTest, ASpareIsTakenBackUntilItsRoundThenDeleted) {
     while (count_leases(dir.path) != 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_EQ(count_leases(dir.path), 0);
-    EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
-    EXPECT_NE(quick_take(broker, dir.path, req), 0) << "the slot is free again";
+    EXPECT_FALSE(spare_back());
+    EXPECT_NE(take(), 0) << "the slot is free again";
 }
 
-TEST(LeaseBrokerTest, ASpareOfAnotherModelOrGrantedTooLongAgoIsNotHandedOut) {
-    test_support::TempDir dir{"llmctl-broker"};
-    init_state_file(dir.path);
-    LeaseBroker broker(dir.path);
-    std::int64_t id = quick_take(broker, dir.path, request(broker, 1));
+TEST_F(QuickWay, ASpareOfAnotherModelOrGrantedTooLongAgoIsNotHandedOut) {
+    std::int64_t id = take();
     ASSERT_NE(id, 0);
     LeaseBroker::Spare s = spare_of(id);
     s.granted -= std::chrono::seconds(5);
     broker.release_spare(s);
     const auto let_go = std::chrono::steady_clock::now();
     EXPECT_FALSE(broker.take_spare("other", std::chrono::steady_clock::now() - std::chrono::seconds(60)));
-    EXPECT_FALSE(broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1)));
+    EXPECT_FALSE(spare_back());
     auto back = broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(60));
     if (!back && std::chrono::steady_clock::now() - let_go >= LeaseBroker::k_release_delay)
         GTEST_SKIP() << "the machine is too loaded: the spare was due before it was asked for";

@@ -379,13 +379,13 @@ struct QuickCall::Impl {
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
     // The model server's connection goes only now (kept for the next request when its answer
-    // ended whole): the caller's loop watched it until it let go of the call. A slot still held
-    // (a call cut short by its connection's failure) is released.
+    // ended whole): the caller's loop watched it until it let go of the call. Then the slot: a
+    // request that takes it as a spare finds the connection kept.
     ~Impl() {
         try {
             if (up && whole) up->finish();
         } catch (...) {}
-        if (lease) limits.broker->release(std::exchange(lease, 0));
+        let_go();
     }
 
     // The slot a quick request of the same model has just let go of, if there is one.
@@ -515,8 +515,8 @@ struct QuickCall::Impl {
         end();
     }
 
-    // The upstream's part is over: the slot goes back, the model's idle clock restarts (through
-    // the broker: the loop never waits for the state file).
+    // The upstream's part is over: the model's idle clock restarts (through the broker: the loop
+    // never waits for the state file); the slot goes back when the caller lets go of the call.
     void end() {
         if (target && target->row) {
             const std::int64_t now = now_ms();
@@ -524,20 +524,16 @@ struct QuickCall::Impl {
                 limits.broker->submit([row = *target->row, now](Store& store) { write_last_used(store, row, now); },
                                       [](std::exception_ptr) {});
         }
-        let_go();
         state = State::ended;
     }
 
-    void decline() {
-        let_go();
-        state = State::declined;
-    }
+    void decline() { state = State::declined; }
 
     // The slot goes back: as a spare for the next quick request after an answer that ended whole
-    // (its server answers), else released.
+    // (its server answers), else released (a call declined, failed, or cut short).
     void let_go() {
         if (!lease) return;
-        if (whole && state == State::relaying)
+        if (whole && state == State::ended)
             limits.broker->release_spare(LeaseBroker::Spare{std::exchange(lease, 0), call.model->name, granted, std::move(server)});
         else
             limits.broker->release(std::exchange(lease, 0));

@@ -57,10 +57,11 @@ class SharedStarts;
 // running model, a free slot): the slot taken through the broker (or handed on by the request
 // before, a spare), the request written at once (once connected, on a new connection), the answer
 // moved as it comes, with no thread waiting for any of it. A call that needs anything else (a
-// start, a queue, a retry) is
-// declined before a byte of the answer was written, holding nothing; the caller then makes it the
-// waiting way (proxy_call, on a thread). Every call but ask_for_slot's `answered` is made on the
-// loop's thread.
+// start, a queue, a retry) is declined before a byte of the answer was written; the caller then
+// makes it the waiting way (proxy_call, on a thread). The slot and the model server's connection
+// go back when the call is destroyed (the connection first, kept when its answer ended whole; the
+// caller stops watching it before). Every call but ask_for_slot's `answered` is made on the loop's
+// thread.
 class QuickCall {
 public:
     enum class State {

@@ -171,6 +171,18 @@ Target managed_target(const ModelConfig& m, const Slot& slot) {
     throw Error(Exit::server, fmt::format("{} is not running (it stopped while the request waited)", m.name), "send the request again");
 }
 
+// The request as it goes to the model's server (both ways of a call).
+UpstreamRequest upstream_request(const ProxyCall& call, const Target& t) {
+    UpstreamRequest r;
+    r.method = call.method;
+    r.path = call.upstream_path;
+    r.body = call.body;
+    if (!call.content_type.empty()) r.content_type = call.content_type;
+    if (!call.accept.empty()) r.accept = call.accept;
+    r.bearer = t.bearer;
+    return r;
+}
+
 HttpTimeouts timeouts_of(const ModelConfig& m) {
     HttpTimeouts t;
     t.connect = m.connect_timeout;
@@ -231,13 +243,7 @@ void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, Rela
 // reset connection, from a server that a restart has just replaced.
 void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPump* pump, Answer& answer, ClientConnection& client,
            ProxyOutcome& out, clock::time_point began) {
-    UpstreamRequest r;
-    r.method = call.method;
-    r.path = call.upstream_path;
-    r.body = call.body;
-    if (!call.content_type.empty()) r.content_type = call.content_type;
-    if (!call.accept.empty()) r.accept = call.accept;
-    r.bearer = t.bearer;
+    const UpstreamRequest r = upstream_request(call, t);
     const HttpTimeouts timeouts = timeouts_of(m);
     const std::function<bool()> gone = [&] { return client.peer_gone(); };
     for (int attempt = 1;; ++attempt) {
@@ -422,14 +428,8 @@ struct QuickCall::Impl {
         out.queue_wait = since(began);
         target = target_of(server);
         if (!target) return decline();
-        const ModelConfig& m = *call.model;
-        req.method = call.method;
-        req.path = call.upstream_path;
-        req.body = call.body;
-        if (!call.content_type.empty()) req.content_type = call.content_type;
-        if (!call.accept.empty()) req.accept = call.accept;
-        req.bearer = target->bearer;
-        timeouts = timeouts_of(m);
+        req = upstream_request(call, *target);
+        timeouts = timeouts_of(*call.model);
         up.emplace(target->url, req, timeouts, no_cancel);
         try {
             sent(up->send_now());

@@ -102,10 +102,10 @@ std::vector<std::int64_t> LeaseBroker::take_due_releases() {
 
 std::optional<LeaseBroker::Spare> LeaseBroker::take_spare(const std::string& model, std::chrono::steady_clock::time_point granted_after) {
     std::lock_guard<std::mutex> g(mu_);
-    for (auto it = spares_.rbegin(); it != spares_.rend(); ++it) {
+    for (auto it = spares_.begin(); it != spares_.end(); ++it) {
         if (it->model != model || it->granted < granted_after) continue;
         Spare s = std::move(*it);
-        spares_.erase(std::next(it).base());
+        spares_.erase(it);
         return s;
     }
     return std::nullopt;

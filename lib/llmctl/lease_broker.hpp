@@ -58,8 +58,10 @@ public:
         std::chrono::steady_clock::time_point released{};
     };
     void release_spare(Spare spare);
-    // A spare of `model` granted at `granted_after` or later (a slot goes on from request to
-    // request for a bounded while only: then a transaction decides again, as for anybody else).
+    // The oldest spare of `model` granted at `granted_after` or later (a slot goes on from
+    // request to request for a bounded while only: then a transaction decides again, as for
+    // anybody else). Oldest first: under a steady load none falls due (each is taken back
+    // within a request's turn), where the newest first left the older ones to fall due.
     std::optional<Spare> take_spare(const std::string& model, std::chrono::steady_clock::time_point granted_after);
 
     const std::string& state_dir() const { return dir_; }

@@ -208,6 +208,24 @@ TEST_F(QuickWay, ASpareOfAnotherModelOrGrantedTooLongAgoIsNotHandedOut) {
     EXPECT_TRUE(back) << "a spare within the bound was not handed out";
 }
 
+TEST_F(QuickWay, TheOldestSpareGoesFirst) {
+    std::int64_t first = take(2), second = take(2);
+    ASSERT_NE(first, 0);
+    ASSERT_NE(second, 0);
+    broker.release_spare(spare_of(first));
+    const auto let_go = std::chrono::steady_clock::now();
+    broker.release_spare(spare_of(second));
+    auto a = broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    auto b = broker.take_spare("m", std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    if ((!a || !b) && std::chrono::steady_clock::now() - let_go >= LeaseBroker::k_release_delay)
+        GTEST_SKIP() << "the machine is too loaded: a spare was due before it was asked for";
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->id, first) << "the newer spare went first: the older one would fall due under a steady load";
+    EXPECT_EQ(b->id, second);
+    broker.release(first);
+    broker.release(second);
+}
+
 TEST(LeaseBrokerTest, SparesLeftAtTheEndAreDeleted) {
     test_support::TempDir dir{"llmctl-broker"};
     init_state_file(dir.path);

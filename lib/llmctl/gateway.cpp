@@ -121,9 +121,11 @@ public:
 
     bool run() {
         raise_open_file_limit();
-        // A thread per connection would otherwise get up to 8 malloc arenas per core, each keeping
-        // what a burst of clients left in it.
-        ::mallopt(M_ARENA_MAX, 2);
+        // A thread per waiting request would otherwise get up to 8 malloc arenas per core, each
+        // keeping what a burst of clients left in it; the event loops each need one of their own
+        // (two that share one take turns at its lock on every allocation: a futex call each
+        // fourth request was), and the few threads that come before them share the rest.
+        ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 4);
         asio::io_context ioc;
         tcp::acceptor acceptor(ioc);
         listen(acceptor);

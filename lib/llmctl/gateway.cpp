@@ -13,6 +13,7 @@
 #include "llmctl/paths.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/relay_pump.hpp"
+#include "llmctl/request_fields.hpp"
 #include "llmctl/request_guard.hpp"
 #include "llmctl/shared_starts.hpp"
 #include "llmctl/systemd_notify.hpp"
@@ -59,10 +60,17 @@ constexpr std::size_t k_thread_stack = 512 << 10;
 
 // A body {"stream": true}: the client reads SSE, so it is sent loading comments while the model
 // starts.
-bool asks_for_stream(const nlohmann::json& body) {
-    if (!body.is_object()) return false;
-    auto s = body.find("stream");
-    return s != body.end() && s->is_boolean() && s->get<bool>();
+bool asks_for_stream(std::string_view body) {
+    auto fields = read_request_fields(body);
+    return fields && fields->stream;
+}
+
+// The body with its top-level "model" renamed (an alias, or a model whose server knows it by
+// another name); it was read as a JSON object.
+std::string with_model_name(const std::string& body, std::string name) {
+    auto doc = nlohmann::json::parse(body);
+    doc["model"] = std::move(name);
+    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // A GET or POST through /upstream/ as it goes to the model's server: path, query, body and their
@@ -78,7 +86,7 @@ ProxyCall upstream_call(const HttpRequest& req, const ModelConfig& m, const std:
     if (!call.takes_lease) return call; // a GET sends no body
     call.body = req.body();
     call.content_type = std::string(req[http::field::content_type]);
-    call.stream = asks_for_stream(nlohmann::json::parse(req.body(), nullptr, false));
+    call.stream = asks_for_stream(req.body());
     return call;
 }
 
@@ -452,14 +460,13 @@ private:
             refuse(c, out, e, cors);
             return std::nullopt;
         };
-        auto body = nlohmann::json::parse(req.body(), nullptr, false);
-        if (body.is_discarded() || !body.is_object())
+        std::optional<RequestFields> fields = read_request_fields(req.body());
+        if (!fields || !fields->object)
             return fail({400, "the request body is not a JSON object", "invalid_request_error", "invalid_json", std::nullopt});
-        auto m = body.find("model");
-        if (m == body.end() || !m->is_string() || m->get<std::string>().empty())
+        if (!fields->model || fields->model->empty())
             return fail(
                 {400, "the request has no \"model\": name one of GET /v1/models", "invalid_request_error", "missing_model", std::nullopt});
-        model = m->get<std::string>();
+        model = *fields->model;
         const ModelConfig* mc = route_model(p.config(), model);
         if (!mc) return fail({404, unknown_model_message(p.config(), model), "invalid_request_error", "model_not_found", std::nullopt});
         model = mc->name;
@@ -467,13 +474,11 @@ private:
         call.model = mc;
         call.upstream_path = path;
         std::string upstream_name = upstream_model_name(*mc);
-        if (upstream_name == m->get_ref<const std::string&>()) {
+        if (upstream_name == *fields->model)
             call.body = std::move(req.body()); // nothing to rewrite: the body goes as it came
-        } else {
-            *m = std::move(upstream_name);
-            call.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        }
-        call.stream = asks_for_stream(body);
+        else
+            call.body = with_model_name(req.body(), std::move(upstream_name));
+        call.stream = fields->stream;
         call.headers = cors;
         return call;
     }

@@ -1,6 +1,8 @@
 #include "llmctl/gateway_connection.hpp"
 
+#include "llmctl/http_client.hpp"
 #include "llmctl/relay_pump.hpp"
+#include "llmctl/upstream_pool.hpp"
 #include "llmctl/upstream_route.hpp"
 
 #include <boost/beast/http/verb.hpp>
@@ -13,7 +15,9 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-// Watch 0 is the client's socket, watch 1 the model server's while a quick call relays.
+// Watch 0 is the client's socket, watch 1 the model server's: while a quick call relays, and
+// from one request to the next while its connection is kept (readable then only when the server
+// closed it).
 class LoopConnection final : public LoopResident {
 public:
     LoopConnection(ConnectionHost& host, std::unique_ptr<ClientConnection> c, bool first) : host_(host), c_(std::move(c)), first_(first) {}
@@ -29,7 +33,7 @@ public:
 
     std::chrono::steady_clock::time_point deadline() const override {
         switch (state_) {
-        case State::reading: return read_deadline();
+        case State::reading: return std::min(read_deadline(), kept_until());
         case State::calling: return call_->deadline();
         case State::flushing: return c_->deferred_deadline();
         case State::asking: break;
@@ -58,6 +62,7 @@ private:
     }
 
     void ready(int slot, std::uint32_t events) {
+        if (slot == 1 && state_ != State::calling) return drop_kept(); // (closed by the server, or worse)
         if (slot == 0 && state_ != State::reading && (events & EPOLLIN) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
             in_muted_ = true; // the client sends before its answer has gone: read after it
             watch_client(state_ == State::flushing || (call_ && call_->client_pending()));
@@ -82,7 +87,28 @@ private:
             after_call_step();
             return;
         }
+        if (state_ == State::reading && clock::now() >= kept_until()) {
+            let_go_of_kept();
+            if (clock::now() < read_deadline()) return;
+        }
         close(); // no whole request in time, a client that does not read, or a stop while it was idle
+    }
+
+    // The model server's connection is kept from one request to the next for a while only: then
+    // the process's pool has it, for any connection's request (a client that sits idle does not
+    // hold a connection of its own to the server, which may give each one a thread).
+    clock::time_point kept_until() const { return kept_.fd.valid() ? kept_since_ + k_kept_for : clock::time_point::max(); }
+
+    // The kept connection, no longer watched, to the process's pool.
+    void let_go_of_kept() {
+        if (!kept_.fd.valid()) return;
+        watch(1, -1, 0);
+        keep_connection(kept_.host, kept_.port, std::move(kept_.fd));
+    }
+
+    void drop_kept() {
+        watch(1, -1, 0);
+        kept_.fd = Fd();
     }
 
     // Between requests, and while a stop waits for the connections: the idle wait ends at once.
@@ -157,7 +183,7 @@ private:
         }
         if (!call) return answered();
         if (!call->takes_lease || call->model->external()) return to_thread(std::move(call));
-        call_.emplace(host_.state_dir(), *call, host_.limits_for(*policy_), *c_);
+        call_.emplace(host_.state_dir(), *call, host_.limits_for(*policy_), *c_, &kept_);
         made_call_ = std::move(call);
         host_.call_began();
         state_ = State::asking;
@@ -172,6 +198,7 @@ private:
     }
 
     void after_call_step() {
+        if (call_->state() != QuickCall::State::asking) let_go_of_kept(); // (the call did not take it: another server's)
         switch (call_->state()) {
         case QuickCall::State::asking: return;
         case QuickCall::State::relaying: {
@@ -189,10 +216,16 @@ private:
         }
     }
 
-    // (The model server's socket is no longer watched before the call lets go of it: kept for
-    // another request, it may be watched by another loop.)
+    // The model server's connection stays watched when this connection keeps it for its next
+    // request (no epoll_ctl from one to the next); else it is no longer watched before the call
+    // lets go of it (kept in the pool, it may be watched by another loop).
     void end_call(bool served) {
-        watch(1, -1, 0);
+        if (served && call_->keep_connection(kept_)) {
+            watch(1, kept_.fd.get(), EPOLLIN);
+            kept_since_ = clock::now();
+        } else {
+            watch(1, -1, 0);
+        }
         call_.reset();
         host_.call_ended(served);
     }
@@ -219,6 +252,7 @@ private:
     }
 
     void to_thread(std::optional<ProxyCall> call) {
+        let_go_of_kept();
         watch(0, -1, 0);
         WaitingRequest w;
         w.connection = std::move(c_);
@@ -234,6 +268,7 @@ private:
     void close() {
         watch(0, -1, 0);
         if (call_) end_call(false);
+        let_go_of_kept();
         if (c_) c_->close();
         host_.connection_closed();
         retire();
@@ -253,6 +288,9 @@ private:
     std::string model_;
     std::optional<QuickCall> call_;
     std::optional<ProxyCall> made_call_; // for the waiting way, when the quick one declines
+    KeptConnection kept_;                // the model server's connection of the last request, while kept
+    clock::time_point kept_since_{};
+    static constexpr Millis k_kept_for{1'000};
 };
 
 } // namespace

@@ -380,18 +380,27 @@ void relay_if_running(const std::string& dir, const ProxyCall& call, RelayPump* 
 } // namespace
 
 struct QuickCall::Impl {
-    Impl(const std::string& state_dir, const ProxyCall& c, const ProxyLimits& l, ClientConnection& cl)
-        : dir(state_dir), call(c), limits(l), client(cl), answer(cl, call, out) {}
+    Impl(const std::string& state_dir, const ProxyCall& c, const ProxyLimits& l, ClientConnection& cl, KeptConnection* k)
+        : dir(state_dir), call(c), limits(l), client(cl), kept(k), answer(cl, call, out) {}
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
     // The model server's connection goes only now (kept for the next request when its answer
-    // ended whole): the caller's loop watched it until it let go of the call. Then the slot: a
-    // request that takes it as a spare finds the connection kept.
+    // ended whole, unless the caller took it): the caller's loop watched it until it let go of
+    // the call. Then the slot.
     ~Impl() {
         try {
-            if (up && whole) up->finish();
+            if (up && whole && !connection_taken) up->finish();
         } catch (...) {}
         let_go();
+    }
+
+    bool keep_connection(KeptConnection& into) {
+        if (!up || !whole || state != State::ended || connection_taken) return false;
+        connection_taken = true;
+        Fd fd = up->finish_kept();
+        if (!fd.valid()) return false;
+        into = KeptConnection{target->url.host, target->url.port, std::move(fd)};
+        return true;
     }
 
     // The slot a quick request of the same model has just let go of, if there is one.
@@ -432,10 +441,16 @@ struct QuickCall::Impl {
         timeouts = timeouts_of(*call.model);
         up.emplace(target->url, req, timeouts, no_cancel);
         try {
-            sent(up->send_now());
+            sent(up->send_now(kept_for(target->url)));
         } catch (...) {
             failed(std::current_exception());
         }
+    }
+
+    // The caller's kept connection, when it is to the server at `url`.
+    Fd kept_for(const Url& url) {
+        if (!kept || !kept->fd.valid() || kept->host != url.host || kept->port != url.port) return Fd();
+        return std::move(kept->fd);
     }
 
     void sent(SendStep step) {
@@ -544,6 +559,7 @@ struct QuickCall::Impl {
     ProxyCall call;
     ProxyLimits limits;
     ClientConnection& client;
+    KeptConnection* kept; // the caller's, or nullptr
     ProxyOutcome out;
     Answer answer;
     clock::time_point began = clock::now();
@@ -561,12 +577,14 @@ struct QuickCall::Impl {
     std::optional<UpstreamCall> up;
     bool connecting = false; // a new connection to the model's server: its socket is waited on for room
     bool got_head = false;
-    bool whole = false; // the model server's answer ended whole: its connection may be kept
+    bool whole = false;            // the model server's answer ended whole: its connection may be kept
+    bool connection_taken = false; // by the caller (keep_connection)
     const PieceFn on_piece = [this](std::string_view piece, bool last) { answer.body(piece, last); };
 };
 
-QuickCall::QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client)
-    : impl_(std::make_unique<Impl>(state_dir, call, limits, client)) {}
+QuickCall::QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client,
+                     KeptConnection* kept)
+    : impl_(std::make_unique<Impl>(state_dir, call, limits, client, kept)) {}
 QuickCall::~QuickCall() = default;
 QuickCall::State QuickCall::state() const { return impl_->state; }
 bool QuickCall::take_spare() { return impl_->take_spare(); }
@@ -580,6 +598,7 @@ void QuickCall::client_ready(std::uint32_t events) { impl_->client_ready(events)
 std::chrono::steady_clock::time_point QuickCall::deadline() const { return impl_->deadline(); }
 void QuickCall::deadline_passed() { impl_->deadline_passed(); }
 const ProxyOutcome& QuickCall::outcome() const { return impl_->out; }
+bool QuickCall::keep_connection(KeptConnection& into) { return impl_->keep_connection(into); }
 
 ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client) {

@@ -16,6 +16,8 @@
 
 namespace llmctl {
 
+struct KeptConnection;
+
 struct ProxyCall {
     const ModelConfig* model = nullptr;
     std::string method = "POST"; // POST or GET
@@ -70,7 +72,10 @@ public:
         ended,    // answered (whole, or with the failure told): what the client holds back is the caller's to flush
         declined, // go the waiting way
     };
-    QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client);
+    // `kept`: the caller's connection to a model server, kept from its last request; the call
+    // takes it when its server is the one the slot names.
+    QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client,
+              KeptConnection* kept = nullptr);
     ~QuickCall();
     QuickCall(const QuickCall&) = delete;
     QuickCall& operator=(const QuickCall&) = delete;
@@ -94,6 +99,9 @@ public:
     std::chrono::steady_clock::time_point deadline() const;
     void deadline_passed();
     const ProxyOutcome& outcome() const;
+    // Once ended with the model server's answer whole: its connection, for the caller to keep
+    // (false when it cannot be kept; it is closed then, or kept in the process's pool).
+    bool keep_connection(KeptConnection& into);
 
 private:
     struct Impl;

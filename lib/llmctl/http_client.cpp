@@ -68,8 +68,8 @@ public:
     // The loop's way: the request written whole at once, on a kept connection or a new one
     // (connecting: send_connected once the socket is writable). not_sent when the socket did not
     // take it all (the exchange is then dropped: go the waiting way).
-    SendStep send_now(std::string_view wire) {
-        Fd kept = take_kept_connection(url_.host, url_.port);
+    SendStep send_now(std::string_view wire, Fd kept) {
+        if (!kept.valid()) kept = take_kept_connection(url_.host, url_.port);
         reused_ = kept.valid();
         if (reused_) return write_whole(Fd(std::move(kept)), wire);
         auto ep = endpoint();
@@ -167,12 +167,11 @@ public:
 
     // The answer ended whole: its connection is kept for the next request to the server when
     // both sides allow (HTTP/1.1 keep-alive, nothing read beyond the answer), else closed.
-    void finish() {
-        if (parser_.is_done() && parser_.get().keep_alive() && buf_.size() == 0) {
-            keep_connection(url_.host, url_.port, sock_->release_fd());
-            return;
-        }
+    void finish() { keep_connection(url_.host, url_.port, finish_kept()); }
+    Fd finish_kept() {
+        if (parser_.is_done() && parser_.get().keep_alive() && buf_.size() == 0) return sock_->release_fd();
         sock_->close();
+        return Fd();
     }
 
 private:
@@ -341,10 +340,10 @@ std::string wire_request(const Url& url, const UpstreamRequest& r) {
 
 } // namespace
 
-SendStep UpstreamCall::send_now() {
+SendStep UpstreamCall::send_now(Fd kept) {
     x_ = std::make_unique<Exchange>(url_, r_.path, t_, cancelled_);
     wire_ = wire_request(url_, r_);
-    return x_->send_now(wire_);
+    return x_->send_now(wire_, std::move(kept));
 }
 
 SendStep UpstreamCall::send_connected() { return x_->send_connected(wire_); }
@@ -373,6 +372,7 @@ std::chrono::steady_clock::time_point UpstreamCall::piece_deadline() const { ret
 void UpstreamCall::restart_piece_clock() { x_->restart_piece_clock(); }
 void UpstreamCall::piece_timed_out() const { throw x_->piece_timed_out(); }
 void UpstreamCall::finish() { x_->finish(); }
+Fd UpstreamCall::finish_kept() { return x_->finish_kept(); }
 
 void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
                   const PieceFn& on_body, const std::function<bool()>& cancelled) {

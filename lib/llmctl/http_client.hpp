@@ -3,6 +3,7 @@
 // body is handed over piece by piece as it arrives, with a deadline per phase.
 
 #include "llmctl/address.hpp"
+#include "llmctl/fd.hpp"
 #include "llmctl/units.hpp"
 
 #include <chrono>
@@ -66,6 +67,15 @@ enum class HeadStep {
     closed_unanswered, // the kept connection had been closed by the server: nothing was answered
 };
 
+// A connection to a model server that a caller keeps for its next request there, rather than
+// in the process's pool (serve's loop connections: watched from one request to the next, it costs
+// no epoll_ctl and no look at whether it is open).
+struct KeptConnection {
+    std::string host;
+    int port = 0;
+    Fd fd;
+};
+
 class Exchange;
 
 // One request and its answer, step by step, for a relay that waits for the body's pieces itself
@@ -83,7 +93,8 @@ public:
     // The event loop's way, instead of send(): the request written at once, whole, on a kept
     // connection or a new one (once connected), then the head read as it comes. Until the head,
     // piece_deadline is the connect's, then the first token's. Errors as for send().
-    SendStep send_now();
+    // `kept`: a connection to the same server the caller kept (else one from the pool, or new).
+    SendStep send_now(Fd kept = Fd());
     SendStep send_connected();
     HeadStep head_at_hand(HttpHead& head);
     // Every piece of the body, waiting for each on this thread.
@@ -96,6 +107,9 @@ public:
     void restart_piece_clock();
     [[noreturn]] void piece_timed_out() const;
     void finish();
+    // As finish, for a caller that keeps the connection itself: invalid when it cannot be kept
+    // (it is closed then).
+    Fd finish_kept();
 
 private:
     const Url& url_;

@@ -3,7 +3,7 @@
 # their answers whole and in order; a slot handed on from one request to the next (a spare) goes
 # back to the state file's queue within its bound, so that a chat of another process waiting for a
 # max_concurrent = 1 model gets its turn while serve's clients keep asking; once they stop, no
-# lease is left.
+# lease is left; a client's next request is answered after its model server was restarted.
 . "$TEST_LIB"
 # leases [WHAT]: the lease rows of the state file (count, or WHAT of each).
 leases() { python3 -c 'import sqlite3,sys; print("\n".join("|".join(map(str, r)) for r in sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True).execute("SELECT %s FROM leases" % sys.argv[2])))' "$LLMCTL_HOME/state.db" "${1:-count(*)}"; }
@@ -98,6 +98,28 @@ grep -q 'errors 0 ' "$T/load.out" || fail "serve's clients got errors: $(cat "$T
 # One at a time at the model, whoever asked.
 [ "$(max_overlap "$T/requests.log")" = 1 ] || fail "requests overlapped under max_concurrent = 1"
 wait_for 5 eval '[ "$(leases)" = 0 ]' || fail "leases left after the clients stopped: $(leases '*')"
+# A client's connection keeps its model server's connection from one request to the next: when
+# the server goes away meanwhile (a restart), the next request on the same client connection is
+# still answered (by the new server), and so is one after a second idle (the kept connection
+# went back to the pool).
+python3 - "$port" "$LLMCTL_BIN" >"$T/kept.out" 2>&1 <<'EOF' || fail "a request after a restart of its server: $(cat "$T/kept.out")"
+import http.client, json, subprocess, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+def ask(text):
+    c.request("POST", "/v1/chat/completions", json.dumps({"model": "echo", "messages": [{"role": "user", "content": text}]}),
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 200 or text not in json.loads(body)["choices"][0]["message"]["content"]:
+        sys.exit("%s: %d %r" % (text, r.status, body[:300]))
+ask("before the restart")
+subprocess.run([sys.argv[2], "restart", "echo"], check=True, stdout=subprocess.DEVNULL)
+ask("after the restart")
+ask("at once again")
+time.sleep(1.5)
+ask("after a second idle")
+print("ok")
+EOF
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID" || fail "serve did not exit 0"
 echo "serve_quick: ok ($(grep -o 'requests [0-9]*' "$T/load.out") through serve meanwhile; the chat waited $waited_ms ms)"

@@ -545,10 +545,13 @@ private:
     void access_log(const HttpRequest& req, const ClientConnection& c, const std::string& model, const ProxyOutcome& out,
                     clock::time_point began) override {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
-        log(fmt::format("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}{}", c.peer(),
-                        std::string(req.method_string()), std::string(req.target()), model.empty() ? "-" : model, out.status,
-                        out.queue_wait.count(), out.first_byte.count(), ms, out.bytes,
-                        out.error.empty() ? "" : fmt::format(" error=\"{}\"", out.error.substr(0, 300))));
+        // (Formatted in a buffer of the stack: a line costs no allocation.)
+        fmt::memory_buffer line;
+        fmt::format_to(std::back_inserter(line), "{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}", c.peer(),
+                       std::string_view(req.method_string()), std::string_view(req.target()), model.empty() ? "-" : model, out.status,
+                       out.queue_wait.count(), out.first_byte.count(), ms, out.bytes);
+        if (!out.error.empty()) fmt::format_to(std::back_inserter(line), " error=\"{}\"", std::string_view(out.error).substr(0, 300));
+        log(std::string_view(line.data(), line.size()));
     }
 
     // The access log file, shared by every gateway on the state dir (lines appended whole).
@@ -565,17 +568,16 @@ private:
     // file's line also names this gateway, as several may share the file.
     // Lines logged on an event loop's thread wait for the end of its round of events and go
     // together (a write for several requests); other threads write theirs at once.
-    void log(const std::string& line) override {
-        std::string stamp = utc_stamp();
-        std::string err_line = stamp + ' ' + line;
-        std::string file_line = fmt::format("{} [{}] {}\n", stamp, gateway_tag_, line);
+    void log(std::string_view line) override {
+        const std::string& stamp = utc_stamp();
         PumpLoop* loop = PumpLoop::current();
-        if (!loop) return write_log(err_line, file_line);
-        LogBatch& b = log_batch();
-        if (b.err.size() + err_line.size() >= k_log_batch) flush_log_batch();
+        LogBatch own; // (another thread's lines go at once)
+        LogBatch& b = loop ? log_batch() : own;
+        if (loop && b.err.size() + stamp.size() + line.size() + 2 >= k_log_batch) flush_log_batch();
         if (!b.err.empty()) b.err += '\n';
-        b.err += err_line;
-        b.file += file_line;
+        b.err.append(stamp).append(1, ' ').append(line);
+        b.file.append(stamp).append(" [").append(gateway_tag_).append("] ").append(line).append(1, '\n');
+        if (!loop) return write_log(b.err, b.file);
         if (!b.flush_posted) {
             b.flush_posted = true;
             loop->post([this] { flush_log_batch(); });
@@ -609,13 +611,19 @@ private:
             auto n = ::write(access_log_.get(), file_lines.data(), file_lines.size()); // a full disk: stderr has it
     }
 
-    static std::string utc_stamp() {
+    // The time to the second, made again when the second changed (the thread's own copy).
+    static const std::string& utc_stamp() {
+        static thread_local std::time_t made = -1;
+        static thread_local std::string stamp;
         std::time_t t = std::time(nullptr);
+        if (t == made) return stamp;
         std::tm tm{};
         ::gmtime_r(&t, &tm);
         char buf[32];
         std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        return buf;
+        stamp = buf;
+        made = t;
+        return stamp;
     }
 
     GatewayOptions o_;

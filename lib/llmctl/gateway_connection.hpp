@@ -60,7 +60,7 @@ public:
     virtual void to_thread(WaitingRequest w) = 0;
     virtual void connection_closed() = 0;
     // A line for the log (a connection that failed).
-    virtual void log(const std::string& line) = 0;
+    virtual void log(std::string_view line) = 0;
 };
 
 // Puts `c` on `loop` until it closes or a request of it waits. `first`: no request has come on it

@@ -30,8 +30,7 @@ namespace http = beast::http;
 class Exchange {
 public:
     Exchange(const Url& url, const std::string& path, const HttpTimeouts& t, const std::function<bool()>& cancelled)
-        : url_(url), t_(t), cancelled_(cancelled), began_(std::chrono::steady_clock::now()),
-          where_(fmt::format("http://{}:{}{}{}", url_host(url.host), url.port, url.base, path)) {}
+        : url_(url), path_(path), t_(t), cancelled_(cancelled), began_(std::chrono::steady_clock::now()) {}
 
     // A kept connection when there is one, else a new one.
     void connect() {
@@ -211,7 +210,7 @@ private:
         beast::error_code ec;
         parser_.put_eof(ec);
         if (!ec && parser_.is_done()) return ReadStep::done;
-        throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where_));
+        throw Error(Exit::server, fmt::format("{}: the server closed the connection mid-answer", where()));
     }
 
     const char* piece_phase() const { return got_piece_ ? "waiting for the next token (stalled)" : "waiting for the first token"; }
@@ -229,7 +228,7 @@ private:
         asio::io_context ioc; // a name to resolve (rare: a model's url)
         asio::ip::tcp::resolver res(ioc);
         auto r = res.resolve(url_.host, std::to_string(url_.port), ec);
-        if (ec || r.empty()) throw Error(Exit::server, fmt::format("{}: cannot resolve {}: {}", where_, url_.host, ec.message()));
+        if (ec || r.empty()) throw Error(Exit::server, fmt::format("{}: cannot resolve {}: {}", where(), url_.host, ec.message()));
         return *r.begin();
     }
 
@@ -286,22 +285,25 @@ private:
         if (ec == beast::error::timeout) {
             if (total_binds_)
                 return Error(Exit::timeout,
-                             fmt::format("{}: no complete answer within the total timeout {}", where_, format_duration(*t_.total)));
-            return Error(Exit::timeout, fmt::format("{}: {} timed out after {}", where_, phase, format_duration(limit)));
+                             fmt::format("{}: no complete answer within the total timeout {}", where(), format_duration(*t_.total)));
+            return Error(Exit::timeout, fmt::format("{}: {} timed out after {}", where(), phase, format_duration(limit)));
         }
-        return Error(Exit::server, fmt::format("{}: {}: {}", where_, phase, ec.message()));
+        return Error(Exit::server, fmt::format("{}: {}: {}", where(), phase, ec.message()));
     }
 
     static constexpr std::size_t k_read_room = 16 * 1024;
     static constexpr std::size_t k_piece = 16 * 1024;
+    // The URL the errors name (made only for an error).
+    std::string where() const { return fmt::format("http://{}:{}{}{}", url_host(url_.host), url_.port, url_.base, path_); }
+
     const Url& url_;
+    const std::string& path_; // (the caller's: it outlives the exchange)
     const HttpTimeouts& t_;
     const std::function<bool()>& cancelled_;
     std::optional<DeadlineSocket> sock_;
     bool reused_ = false;     // sock_ is a kept connection
     bool connecting_ = false; // send_now's connect has not completed yet
     std::chrono::steady_clock::time_point began_;
-    std::string where_;
     mutable bool total_binds_ = false; // the running phase ends at the total deadline, not its own
     bool got_piece_ = false;           // the body's first piece has come (the stall timeout applies)
     std::chrono::steady_clock::time_point piece_deadline_{};
@@ -327,14 +329,19 @@ http::request<http::string_body> make_request(const Url& url, const UpstreamRequ
 // sends it in one write).
 std::string wire_request(const Url& url, const UpstreamRequest& r) {
     const bool get = r.method == "GET";
-    std::string out = fmt::format("{} {}{} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: llmctl\r\n", get ? "GET" : "POST", url.base, r.path,
-                                  url_host(url.host), url.port);
-    if (!get) out += fmt::format("Content-Type: {}\r\n", r.content_type);
-    out += fmt::format("Accept: {}\r\n", r.accept);
-    if (!r.bearer.empty()) out += fmt::format("Authorization: Bearer {}\r\n", r.bearer);
-    if (!get) out += fmt::format("Content-Length: {}\r\n", r.body.size());
-    out += "\r\n";
-    if (!get) out += r.body;
+    // (Appended piece by piece into one allocation: this is every relayed request's.)
+    std::string out;
+    out.reserve(160 + url.base.size() + r.path.size() + url.host.size() + r.content_type.size() + r.accept.size() + r.bearer.size() +
+                (get ? 0 : r.body.size()));
+    out.append(get ? "GET " : "POST ").append(url.base).append(r.path).append(" HTTP/1.1\r\nHost: ");
+    out.append(url_host(url.host)).append(":").append(std::to_string(url.port)); // RFC 7230: [::1]:PORT
+    out.append("\r\nUser-Agent: llmctl\r\n");
+    if (!get) out.append("Content-Type: ").append(r.content_type).append("\r\n");
+    out.append("Accept: ").append(r.accept).append("\r\n");
+    if (!r.bearer.empty()) out.append("Authorization: Bearer ").append(r.bearer).append("\r\n");
+    if (!get) out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    out.append("\r\n");
+    if (!get) out.append(r.body);
     return out;
 }
 

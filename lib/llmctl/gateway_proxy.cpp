@@ -146,13 +146,20 @@ Target external_target(const ModelConfig& m) {
     return t;
 }
 
-// The server of a running row, or nothing.
-std::optional<Target> target_of(std::optional<ServerRow> row) {
+// Where a running row's server answers, or nothing.
+std::optional<Url> running_url(const ServerRow& row) {
     // (A server that died since the last look, 250 ms at most ago, refuses the connection: the
     // relay's error says so.)
-    if (!row || row->status != "running" || !row->port || !is_alive_lately(row->server, Millis(250))) return std::nullopt;
+    if (row.status != "running" || !row.port || !is_alive_lately(row.server, Millis(250))) return std::nullopt;
+    return Url{connect_host(row.host), static_cast<int>(*row.port), ""};
+}
+
+// The server of a running row, or nothing.
+std::optional<Target> target_of(std::optional<ServerRow> row) {
+    std::optional<Url> url = row ? running_url(*row) : std::nullopt;
+    if (!url) return std::nullopt;
     Target t;
-    t.url = Url{connect_host(row->host), static_cast<int>(*row->port), ""};
+    t.url = std::move(*url);
     t.row = std::move(row);
     return t;
 }
@@ -419,7 +426,7 @@ struct QuickCall::Impl {
             [this, sr](Store& store) {
                 if (auto got = take_if_free(store, dir, sr)) {
                     lease = got->id();
-                    server = got->server_at_grant();
+                    if (auto row = got->server_at_grant()) server = std::make_shared<const ServerRow>(std::move(*row));
                     got->forget(); // (this call lets go of it: let_go)
                 }
             },
@@ -435,8 +442,10 @@ struct QuickCall::Impl {
     void slot_answered() {
         if (!lease) return decline();
         out.queue_wait = since(began);
-        target = target_of(server);
-        if (!target) return decline();
+        std::optional<Url> url = server ? running_url(*server) : std::nullopt; // (the row is shared, not copied)
+        if (!url) return decline();
+        target.emplace();
+        target->url = std::move(*url);
         req = upstream_request(call, *target);
         timeouts = timeouts_of(*call.model);
         up.emplace(target->url, req, timeouts, no_cancel);
@@ -533,11 +542,10 @@ struct QuickCall::Impl {
     // The upstream's part is over: the model's idle clock restarts (through the broker: the loop
     // never waits for the state file); the slot goes back when the caller lets go of the call.
     void end() {
-        if (target && target->row) {
+        if (target && server) {
             const std::int64_t now = now_ms();
-            if (claim_last_used_write(*target->row, call.model->idle_timeout, now))
-                limits.broker->submit([row = *target->row, now](Store& store) { write_last_used(store, row, now); },
-                                      [](std::exception_ptr) {});
+            if (claim_last_used_write(*server, call.model->idle_timeout, now))
+                limits.broker->submit([row = server, now](Store& store) { write_last_used(store, *row, now); }, [](std::exception_ptr) {});
         }
         state = State::ended;
     }
@@ -567,8 +575,8 @@ struct QuickCall::Impl {
     // A slot goes on from request to request as a spare for this long at most after the state
     // file granted it; then a transaction decides again (a stop's drain, other processes' turns).
     static constexpr Millis k_spare_for{200};
-    std::int64_t lease = 0;          // written by the broker's thread before `answered`
-    std::optional<ServerRow> server; // the model's server row as the grant saw it
+    std::int64_t lease = 0;                  // written by the broker's thread before `answered`
+    std::shared_ptr<const ServerRow> server; // the model's server row as the grant saw it (shared by its spares)
     clock::time_point granted{};
     std::optional<Target> target;
     UpstreamRequest req;

@@ -54,7 +54,7 @@ public:
         std::int64_t id = 0;
         std::string model;
         std::chrono::steady_clock::time_point granted; // when the state file granted it
-        std::optional<ServerRow> server;               // the model's server row as that grant saw it
+        std::shared_ptr<const ServerRow> server;       // the model's server row as that grant saw it
         std::chrono::steady_clock::time_point released{};
     };
     void release_spare(Spare spare);
@@ -89,7 +89,7 @@ private:
     // thread woken under it would block on it at once: a context switch more per lease).
     std::vector<std::shared_ptr<Step>> steps_;
     std::vector<std::int64_t> releases_;
-    std::vector<Spare> spares_;
+    std::deque<Spare> spares_;         // (in the order they were let go of: the oldest go first)
     clock::time_point releases_since_; // when the oldest plain release came
     bool stop_ = false;
     std::thread thread_;

@@ -124,11 +124,15 @@ void ClientConnection::gone() {
 }
 
 std::string ClientConnection::head(int status, const std::vector<Header>& headers, const char* framing) const {
-    std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, std::string(http::obsolete_reason(http::int_to_status(status))));
-    for (const auto& h : headers) out += fmt::format("{}: {}\r\n", h.name, h.value);
-    out += framing;
-    if (!keep_alive_) out += "Connection: close\r\n";
-    out += "\r\n";
+    // (Appended piece by piece: every answer has one.)
+    std::string out;
+    out.reserve(128);
+    auto reason = http::obsolete_reason(http::int_to_status(status));
+    out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reason.data(), reason.size()).append("\r\n");
+    for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\r\n");
+    out.append(framing);
+    if (!keep_alive_) out.append("Connection: close\r\n");
+    out.append("\r\n");
     return out;
 }
 

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <malloc.h>
 #include <mutex>
@@ -547,7 +548,7 @@ private:
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
         // (Formatted in a buffer of the stack: a line costs no allocation.)
         fmt::memory_buffer line;
-        fmt::format_to(std::back_inserter(line), "{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}", c.peer(),
+        fmt::format_to(std::back_inserter(line), FMT_COMPILE("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}"), c.peer(),
                        std::string_view(req.method_string()), std::string_view(req.target()), model.empty() ? "-" : model, out.status,
                        out.queue_wait.count(), out.first_byte.count(), ms, out.bytes);
         if (!out.error.empty()) fmt::format_to(std::back_inserter(line), " error=\"{}\"", std::string_view(out.error).substr(0, 300));

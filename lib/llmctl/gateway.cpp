@@ -61,10 +61,7 @@ constexpr std::size_t k_thread_stack = 512 << 10;
 
 // A body {"stream": true}: the client reads SSE, so it is sent loading comments while the model
 // starts.
-bool asks_for_stream(std::string_view body) {
-    auto fields = read_request_fields(body);
-    return fields && fields->stream;
-}
+bool asks_for_stream(std::string_view body) { return read_request_fields(body).stream; }
 
 // The body with its top-level "model" renamed (an alias, or a model whose server knows it by
 // another name); it was read as a JSON object.
@@ -461,13 +458,16 @@ private:
             refuse(c, out, e, cors);
             return std::nullopt;
         };
-        std::optional<RequestFields> fields = read_request_fields(req.body());
-        if (!fields || !fields->object)
+        RequestFields fields = read_request_fields(req.body());
+        if (fields.shape == BodyShape::too_deep)
+            return fail({400, fmt::format("the request body nests arrays and objects deeper than {}", k_max_body_depth),
+                         "invalid_request_error", "invalid_json", std::nullopt});
+        if (fields.shape != BodyShape::object)
             return fail({400, "the request body is not a JSON object", "invalid_request_error", "invalid_json", std::nullopt});
-        if (!fields->model || fields->model->empty())
+        if (!fields.model || fields.model->empty())
             return fail(
                 {400, "the request has no \"model\": name one of GET /v1/models", "invalid_request_error", "missing_model", std::nullopt});
-        model = *fields->model;
+        model = *fields.model;
         const ModelConfig* mc = route_model(p.config(), model);
         if (!mc) return fail({404, unknown_model_message(p.config(), model), "invalid_request_error", "model_not_found", std::nullopt});
         model = mc->name;
@@ -475,11 +475,11 @@ private:
         call.model = mc;
         call.upstream_path = path;
         std::string upstream_name = upstream_model_name(*mc);
-        if (upstream_name == *fields->model)
+        if (upstream_name == *fields.model)
             call.body = std::move(req.body()); // nothing to rewrite: the body goes as it came
         else
             call.body = with_model_name(req.body(), std::move(upstream_name));
-        call.stream = fields->stream;
+        call.stream = fields.stream;
         call.headers = cors;
         return call;
     }
@@ -548,9 +548,9 @@ private:
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
         // (Formatted in a buffer of the stack: a line costs no allocation.)
         fmt::memory_buffer line;
-        fmt::format_to(std::back_inserter(line), FMT_COMPILE("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}"), c.peer(),
-                       std::string_view(req.method_string()), std::string_view(req.target()), model.empty() ? "-" : model, out.status,
-                       out.queue_wait.count(), out.first_byte.count(), ms, out.bytes);
+        fmt::format_to(std::back_inserter(line), FMT_COMPILE("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}"),
+                       c.peer(), std::string_view(req.method_string()), std::string_view(req.target()), model.empty() ? "-" : model,
+                       out.status, out.queue_wait.count(), out.first_byte.count(), ms, out.bytes);
         if (!out.error.empty()) fmt::format_to(std::back_inserter(line), " error=\"{}\"", std::string_view(out.error).substr(0, 300));
         log(std::string_view(line.data(), line.size()));
     }

@@ -54,6 +54,10 @@ grep -q 'did you mean \\"m1\\"' "$T/body" || fail "no did-you-mean: $(cat "$T/bo
 [ "$(post "$SERVE_URL/v1/chat/completions" -d '{"model": "m1", ')" = 400 ] || fail "malformed JSON: $(cat "$T/body")"
 [ "$(json_get error.type <"$T/body")" = invalid_request_error ] || fail "400 type: $(cat "$T/body")"
 [ "$(post "$SERVE_URL/v1/chat/completions" -d '{"messages": []}')" = 400 ] || fail "no model: $(cat "$T/body")"
+# A body nested deeper than 256 is refused, saying so (a million '[' does not overflow a stack).
+python3 -c 'print("{\"model\": \"m1\", \"x\": " + "[" * 1000000 + "]" * 1000000 + "}")' >"$T/deep"
+[ "$(post "$SERVE_URL/v1/chat/completions" --data-binary @"$T/deep")" = 400 ] || fail "a deep body: $(head -c 300 "$T/body")"
+grep -q 'deeper than 256' "$T/body" || fail "the deep body's error does not say why: $(head -c 300 "$T/body")"
 [ "$(post "$SERVE_URL/v1/chat/completions")" = 405 ] || fail "GET on chat: $(cat "$T/body")"
 [ "$(post "$SERVE_URL/v2/nothing")" = 404 ] || fail "unknown path: $(cat "$T/body")"
 head -c $((40 << 20)) /dev/zero | tr '\0' 'a' >"$T/big"

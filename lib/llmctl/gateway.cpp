@@ -17,6 +17,7 @@
 #include "llmctl/request_guard.hpp"
 #include "llmctl/shared_starts.hpp"
 #include "llmctl/systemd_notify.hpp"
+#include "llmctl/upstream_pool.hpp"
 #include "llmctl/upstream_route.hpp"
 
 #include <atomic>
@@ -255,6 +256,7 @@ private:
         if (clock::now() - last_reap_ < std::chrono::seconds(1)) return;
         last_reap_ = clock::now();
         reap_exited_children();
+        close_idle_connections();                 // (to the model servers, unused for 15 s)
         if (++ticks_ % 30 == 0) ::malloc_trim(0); // what a burst of clients left, back to the system
     }
 

@@ -21,6 +21,7 @@ using clock = std::chrono::steady_clock;
 class LoopConnection final : public LoopResident {
 public:
     LoopConnection(ConnectionHost& host, std::unique_ptr<ClientConnection> c, bool first) : host_(host), c_(std::move(c)), first_(first) {}
+    ~LoopConnection() override { release_claim(); }
 
     void on_adopted() override {
         c_->defer_writes(true); // a loop never waits for a client to read
@@ -104,11 +105,30 @@ private:
         if (!kept_.fd.valid()) return;
         watch(1, -1, 0);
         keep_connection(kept_.host, kept_.port, std::move(kept_.fd));
+        release_claim();
     }
 
     void drop_kept() {
         watch(1, -1, 0);
         kept_.fd = Fd();
+        release_claim();
+    }
+
+    // This connection's claim on one of the connections a model's server may have kept by
+    // callers (at most its max_concurrent: upstream_pool.hpp), held from the request whose
+    // connection it kept until it lets go of it (the next call uses it meanwhile).
+    bool claim_kept(int cap) {
+        if (claimed_ && (claimed_host_ != kept_.host || claimed_port_ != kept_.port)) release_claim();
+        if (!claimed_ && claim_kept_connection(kept_.host, kept_.port, cap)) {
+            claimed_ = true;
+            claimed_host_ = kept_.host;
+            claimed_port_ = kept_.port;
+        }
+        return claimed_;
+    }
+    void release_claim() {
+        if (claimed_) release_kept_connection(claimed_host_, claimed_port_);
+        claimed_ = false;
     }
 
     // Between requests, and while a stop waits for the connections: the idle wait ends at once.
@@ -220,11 +240,13 @@ private:
     // request (no epoll_ctl from one to the next); else it is no longer watched before the call
     // lets go of it (kept in the pool, it may be watched by another loop).
     void end_call(bool served) {
-        if (served && call_->keep_connection(kept_)) {
+        if (served && call_->keep_connection(kept_) && claim_kept(made_call_->model->max_concurrent)) {
             watch(1, kept_.fd.get(), EPOLLIN);
             kept_since_ = clock::now();
         } else {
             watch(1, -1, 0);
+            if (kept_.fd.valid()) keep_connection(kept_.host, kept_.port, std::move(kept_.fd)); // (no claim: the pool's)
+            release_claim();
         }
         call_.reset();
         host_.call_ended(served);
@@ -290,6 +312,9 @@ private:
     std::optional<ProxyCall> made_call_; // for the waiting way, when the quick one declines
     KeptConnection kept_;                // the model server's connection of the last request, while kept
     clock::time_point kept_since_{};
+    bool claimed_ = false; // (claim_kept)
+    std::string claimed_host_;
+    int claimed_port_ = 0;
     static constexpr Millis k_kept_for{1'000};
 };
 

@@ -30,12 +30,13 @@ void drop_idle(std::deque<Kept>& q) {
 struct Pool {
     std::mutex mu;
     std::map<std::pair<std::string, int>, std::deque<Kept>> by_address;
+    std::map<std::pair<std::string, int>, int> kept_by_callers;
     clock::time_point last_sweep = clock::now();
 
     // Closes the connections idle for too long, of every address (a server that stopped, or
     // moved to another port, is never asked again: its connections would stay open). Under mu.
-    void sweep() {
-        if (clock::now() - last_sweep < std::chrono::seconds(1)) return;
+    void sweep(bool now = false) {
+        if (!now && clock::now() - last_sweep < std::chrono::seconds(1)) return;
         last_sweep = clock::now();
         for (auto it = by_address.begin(); it != by_address.end();) {
             auto& q = it->second;
@@ -85,6 +86,28 @@ void keep_connection(const std::string& host, int port, Fd fd) {
     auto& q = p.by_address[{host, port}];
     if (q.size() >= k_per_address) return; // closed
     q.push_back(Kept{std::move(fd), clock::now()});
+}
+
+bool claim_kept_connection(const std::string& host, int port, int cap) {
+    Pool& p = pool();
+    std::lock_guard<std::mutex> g(p.mu);
+    int& n = p.kept_by_callers[{host, port}];
+    if (n >= cap) return false;
+    ++n;
+    return true;
+}
+
+void release_kept_connection(const std::string& host, int port) {
+    Pool& p = pool();
+    std::lock_guard<std::mutex> g(p.mu);
+    auto it = p.kept_by_callers.find({host, port});
+    if (it != p.kept_by_callers.end() && --it->second <= 0) p.kept_by_callers.erase(it);
+}
+
+void close_idle_connections() {
+    Pool& p = pool();
+    std::lock_guard<std::mutex> g(p.mu);
+    p.sweep(true);
 }
 
 } // namespace llmctl

@@ -63,10 +63,30 @@ print("ok")
 EOF
 
 # Four clients keep asking through serve (each its next request once its answer came) while a chat
-# of this test's own process waits for the one slot: it gets it.
-python3 - "$port" >"$T/load.out" 2>&1 <<'EOF' &
-import http.client, json, sys, threading, time
-port = int(sys.argv[1])
+# of this test's own process waits for the one slot: it gets it. Meanwhile serve's connections to
+# the model's server are counted: however many clients, at most twice its slots' worth (one kept
+# by a client's connection, one in the pool).
+echo_port=$(llmctl ps --json | json_get 0.port)
+python3 - "$port" "$SERVE_PID" "$echo_port" >"$T/load.out" 2>&1 <<'EOF' &
+import http.client, json, os, sys, threading, time
+port, serve_pid, echo_port = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+most = 0
+def upstream_connections():
+    """serve's sockets connected to the model's server (its descriptors' inodes in /proc/net/tcp)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{serve_pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{serve_pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for line in open("/proc/net/tcp").readlines()[1:]:
+        f = line.split()
+        if int(f[2].split(":")[1], 16) == echo_port and f[3] == "01" and f[9] in inodes:
+            n += 1
+    return n
 counts = [0] * 4
 errors = []
 stop = time.time() + 6
@@ -82,8 +102,11 @@ def client(k):
         counts[k] += 1
 threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
 for t in threads: t.start()
+while time.time() < stop:
+    most = max(most, upstream_connections())
+    time.sleep(0.02)
 for t in threads: t.join()
-print("requests", sum(counts), "errors", len(errors), errors[:3])
+print("requests", sum(counts), "errors", len(errors), errors[:3], "upstream_connections", most)
 EOF
 load=$!
 wait_for 10 eval '[ "$(grep -c "load " "$T/requests.log" 2>/dev/null)" -ge 20 ]' || fail "the load never got going: $(cat "$T/load.out")"
@@ -93,6 +116,9 @@ waited_ms=$((($(date +%s%N) - t0) / 1000000))
 grep -q 'the chat waits' "$T/chat.out" || fail "the chat got no answer: $(cat "$T/chat.out")"
 wait "$load" || fail "the load failed: $(cat "$T/load.out")"
 grep -q 'errors 0 ' "$T/load.out" || fail "serve's clients got errors: $(cat "$T/load.out")"
+most=$(grep -o 'upstream_connections [0-9]*' "$T/load.out" | cut -d' ' -f2)
+[ -n "$most" ] && [ "$most" -ge 1 ] && [ "$most" -le 2 ] ||
+  fail "serve held ${most:-?} connections to a max_concurrent = 1 model's server (at most 2): $(cat "$T/load.out")"
 # The chat came in while the load ran (the load ran 6 s; the chat took less than half of it).
 [ "$waited_ms" -lt 3000 ] || fail "the chat waited $waited_ms ms for its turn under serve's load"
 # One at a time at the model, whoever asked.
@@ -122,4 +148,4 @@ print("ok")
 EOF
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID" || fail "serve did not exit 0"
-echo "serve_quick: ok ($(grep -o 'requests [0-9]*' "$T/load.out") through serve meanwhile; the chat waited $waited_ms ms)"
+echo "serve_quick: ok ($(grep -o 'requests [0-9]*' "$T/load.out") through serve meanwhile, at most $most connections to the model; the chat waited $waited_ms ms)"

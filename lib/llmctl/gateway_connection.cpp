@@ -116,18 +116,14 @@ private:
 
     // This connection's claim on one of the connections a model's server may have kept by
     // callers (at most its max_concurrent: upstream_pool.hpp), held from the request whose
-    // connection it kept until it lets go of it (the next call uses it meanwhile).
+    // connection it kept until it lets go of it (the next call uses it meanwhile). The claim is
+    // always for kept_'s server: a call to another server lets go of kept_ first.
     bool claim_kept(int cap) {
-        if (claimed_ && (claimed_host_ != kept_.host || claimed_port_ != kept_.port)) release_claim();
-        if (!claimed_ && claim_kept_connection(kept_.host, kept_.port, cap)) {
-            claimed_ = true;
-            claimed_host_ = kept_.host;
-            claimed_port_ = kept_.port;
-        }
+        if (!claimed_) claimed_ = claim_kept_connection(kept_.host, kept_.port, cap);
         return claimed_;
     }
     void release_claim() {
-        if (claimed_) release_kept_connection(claimed_host_, claimed_port_);
+        if (claimed_) release_kept_connection(kept_.host, kept_.port);
         claimed_ = false;
     }
 
@@ -313,8 +309,6 @@ private:
     KeptConnection kept_;                // the model server's connection of the last request, while kept
     clock::time_point kept_since_{};
     bool claimed_ = false; // (claim_kept)
-    std::string claimed_host_;
-    int claimed_port_ = 0;
     static constexpr Millis k_kept_for{1'000};
 };
 

@@ -464,8 +464,11 @@ private:
         if (fields.shape == BodyShape::too_deep)
             return fail({400, fmt::format("the request body nests arrays and objects deeper than {}", k_max_body_depth),
                          "invalid_request_error", "invalid_json", std::nullopt});
+        if (fields.shape == BodyShape::not_json)
+            return fail({400, "the request body is not valid JSON (or holds a number beyond a double's range)", "invalid_request_error",
+                         "invalid_json", std::nullopt});
         if (fields.shape != BodyShape::object)
-            return fail({400, "the request body is not a JSON object", "invalid_request_error", "invalid_json", std::nullopt});
+            return fail({400, "the request body is JSON but not an object", "invalid_request_error", "invalid_json", std::nullopt});
         if (!fields.model || fields.model->empty())
             return fail(
                 {400, "the request has no \"model\": name one of GET /v1/models", "invalid_request_error", "missing_model", std::nullopt});

@@ -53,6 +53,9 @@ grep -q 'did you mean \\"m1\\"' "$T/body" || fail "no did-you-mean: $(cat "$T/bo
 [ "$(json_get error.code <"$T/body")" = model_not_found ] || fail "404 code: $(cat "$T/body")"
 [ "$(post "$SERVE_URL/v1/chat/completions" -d '{"model": "m1", ')" = 400 ] || fail "malformed JSON: $(cat "$T/body")"
 [ "$(json_get error.type <"$T/body")" = invalid_request_error ] || fail "400 type: $(cat "$T/body")"
+grep -q 'not valid JSON' "$T/body" || fail "malformed JSON, the message: $(cat "$T/body")"
+[ "$(post "$SERVE_URL/v1/chat/completions" -d '["m1"]')" = 400 ] || fail "a JSON array: $(cat "$T/body")"
+grep -q 'JSON but not an object' "$T/body" || fail "a JSON array, the message: $(cat "$T/body")"
 [ "$(post "$SERVE_URL/v1/chat/completions" -d '{"messages": []}')" = 400 ] || fail "no model: $(cat "$T/body")"
 # A body nested deeper than 256 is refused, saying so (a million '[' does not overflow a stack).
 python3 -c 'print("{\"model\": \"m1\", \"x\": " + "[" * 1000000 + "]" * 1000000 + "}")' >"$T/deep"

@@ -8,6 +8,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <fmt/format.h>
 #include <sys/epoll.h>
+#include <utility>
 
 namespace llmctl {
 
@@ -25,7 +26,13 @@ public:
 
     void on_adopted() override {
         c_->defer_writes(true); // a loop never waits for a client to read
-        guarded([&] { next_request(); });
+        guarded([&] {
+            if (!home_) home_ = &loop();
+            if (std::exchange(call_moved_, false))
+                after_call_step(); // (its watches, on this loop)
+            else
+                next_request();
+        });
     }
 
     void on_ready(int slot, std::uint32_t events) override {
@@ -71,11 +78,14 @@ private:
         switch (state_) {
         case State::reading: read_request(); break;
         case State::calling:
-            if (slot == 1)
+            if (slot == 1) {
                 call_->upstream_ready();
-            else
+                ++upstream_reads_;
+            } else {
                 call_->client_ready(events);
+            }
             after_call_step();
+            if (state_ == State::calling && upstream_reads_ == k_reads_of_a_long_stream && made_call_->stream) gather();
             break;
         case State::flushing: flush(events); break;
         case State::asking: break;
@@ -140,8 +150,19 @@ private:
         return clock::time_point::max();
     }
 
+    // A long stream goes on on the loop that gathers them while it has room (relay_pump.hpp);
+    // the connection comes home for its next request (requests are read, and their leases
+    // taken, on every loop).
+    void gather() {
+        PumpLoop& to = host_.limits_for(*policy_).pump->stream_loop(loop());
+        if (&to == &loop()) return;
+        call_moved_ = true;
+        move_to(to);
+    }
+
     void next_request() {
         if (!c_->keep_alive() || host_.stopping()) return close();
+        if (home_ != &loop()) return move_to(*home_); // (on_adopted there calls this again)
         state_ = State::reading;
         policy_ = host_.policy();
         phase_ = ClientConnection::ReadPhase::idle;
@@ -201,6 +222,7 @@ private:
         if (!call->takes_lease || call->model->external()) return to_thread(std::move(call));
         call_.emplace(host_.state_dir(), *call, host_.limits_for(*policy_), *c_, &kept_);
         made_call_ = std::move(call);
+        upstream_reads_ = 0;
         host_.call_began();
         state_ = State::asking;
         if (call_->take_spare()) return slot_answered();
@@ -308,7 +330,11 @@ private:
     std::optional<ProxyCall> made_call_; // for the waiting way, when the quick one declines
     KeptConnection kept_;                // the model server's connection of the last request, while kept
     clock::time_point kept_since_{};
-    bool claimed_ = false; // (claim_kept)
+    bool claimed_ = false;     // (claim_kept)
+    PumpLoop* home_ = nullptr; // the loop it was given first
+    int upstream_reads_ = 0;   // of this call's answer
+    bool call_moved_ = false;  // its call goes on on the loop it moves to (gather)
+    static constexpr int k_reads_of_a_long_stream = 64;
     static constexpr Millis k_kept_for{1'000};
 };
 

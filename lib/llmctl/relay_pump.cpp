@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <utility>
 
 namespace llmctl {
 
@@ -40,7 +41,9 @@ RelayPump::RelayPump(unsigned loops) {
     for (unsigned i = 0; i < loops; ++i) loops_.push_back(std::make_unique<PumpLoop>());
 }
 
-void RelayPump::run(PumpTask& task) { loops_[next_++ % loops_.size()]->run(task); }
+void RelayPump::run(PumpTask& task) { stream_loop(next_loop()).run(task); }
+
+PumpLoop& RelayPump::stream_loop(PumpLoop& here) { return loops_[0]->busy_permille() < k_gather_below ? *loops_[0] : here; }
 
 PumpLoop::PumpLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!epoll_.valid() || !wake_.valid())
@@ -109,17 +112,22 @@ void PumpLoop::loop() {
     t_current_loop = this;
     std::vector<Entry*> active;
     epoll_event events[64];
-    auto next_look = clock::now() + k_deadline_look;
+    window_start_ = clock::now();
+    auto next_look = window_start_ + k_deadline_look;
     for (;;) {
         int wait = -1;
+        const auto before = clock::now();
         if (!active.empty() || !residents_.empty())
             wait = static_cast<int>(
-                std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(next_look - clock::now()).count() + 1));
+                std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(next_look - before).count() + 1));
+        else
+            busy_permille_.store(0, std::memory_order_relaxed); // (nothing to watch: it may sleep for long)
         {
             std::lock_guard<std::mutex> g(mu_);
             if (!posted_.empty()) wait = 0; // (posted by this thread: it was not woken for them)
         }
         int n = ::epoll_wait(epoll_.get(), events, 64, wait);
+        waited_ += clock::now() - before;
         for (int i = 0; i < n; ++i) {
             auto* tag = static_cast<LoopTag*>(events[i].data.ptr);
             if (!tag) {
@@ -137,13 +145,23 @@ void PumpLoop::loop() {
         }
         take_new(active);
         run_posted();
-        if (clock::now() >= next_look) {
+        if (const auto now = clock::now(); now >= next_look) {
             check_deadlines(active);
-            next_look = clock::now() + k_deadline_look;
+            measure_busy(now);
+            next_look = now + k_deadline_look;
         }
         hand_back(active);
         bury_retired();
     }
+}
+
+void PumpLoop::measure_busy(clock::time_point now) {
+    const auto window = now - window_start_;
+    if (window.count() > 0)
+        busy_permille_.store(static_cast<int>(std::clamp<std::int64_t>(1000 - 1000 * waited_.count() / window.count(), 0, 1000)),
+                             std::memory_order_relaxed);
+    waited_ = {};
+    window_start_ = now;
 }
 
 // The work other threads posted, and the residents they handed over.
@@ -178,6 +196,10 @@ void PumpLoop::on_resident_event(LoopResident& r, int slot, std::uint32_t events
 
 void LoopResident::watch(int slot, int fd, std::uint32_t events) { loop_->set_watch(*this, slot, fd, events); }
 void LoopResident::retire() { loop_->retire(*this); }
+void LoopResident::move_to(PumpLoop& other) {
+    loop_->retire(*this);
+    moving_to_ = &other;
+}
 
 void PumpLoop::set_watch(LoopResident& r, int slot, int fd, std::uint32_t events) {
     LoopResident::Watch& w = r.watches_[slot];
@@ -217,7 +239,12 @@ void PumpLoop::bury_retired() {
         residents_[r->index_] = residents_.back();
         residents_[r->index_]->index_ = r->index_;
         residents_.pop_back();
-        delete r;
+        if (PumpLoop* to = std::exchange(r->moving_to_, nullptr)) {
+            r->retired_ = false;
+            to->adopt(std::unique_ptr<LoopResident>(r));
+        } else {
+            delete r;
+        }
     }
     retired_.clear();
 }

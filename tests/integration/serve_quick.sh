@@ -3,7 +3,9 @@
 # their answers whole and in order; a slot handed on from one request to the next (a spare) goes
 # back to the state file's queue within its bound, so that a chat of another process waiting for a
 # max_concurrent = 1 model gets its turn while serve's clients keep asking; once they stop, no
-# lease is left; a client's next request is answered after its model server was restarted.
+# lease is left; a client's next request is answered after its model server was restarted; long
+# streams that move to the loop that gathers them, and their connections' next requests, are
+# answered whole.
 . "$TEST_LIB"
 # leases [WHAT]: the lease rows of the state file (count, or WHAT of each).
 leases() { python3 -c 'import sqlite3,sys; print("\n".join("|".join(map(str, r)) for r in sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True).execute("SELECT %s FROM leases" % sys.argv[2])))' "$LLMCTL_HOME/state.db" "${1:-count(*)}"; }
@@ -11,7 +13,9 @@ port=$((PORT_BASE + 50))
 mock_config
 mock_model echo --request-log "$T/requests.log"
 config_add 'max_concurrent = 1'
+mock_model long --tokens-per-second 5000
 llmctl start echo >/dev/null || fail "start echo"
+llmctl start long >/dev/null || fail "start long"
 start_serve $port
 
 # Pipelined: five requests in one write, then the answers, read in order off the one connection.
@@ -144,6 +148,31 @@ ask("after the restart")
 ask("at once again")
 time.sleep(1.5)
 ask("after a second idle")
+print("ok")
+EOF
+# A long stream goes on on the loop that gathers streams, and its connection comes home for its
+# next request (relay_pump.hpp): on connections spread over the loops, a long stream, a small
+# request and a long stream again, each answered whole.
+python3 - "$port" >"$T/gather.out" 2>&1 <<'EOF' || fail "long streams moved between loops: $(cat "$T/gather.out")"
+import http.client, json, os, sys
+conns = [http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30) for _ in range(2 * (os.cpu_count() or 1))]
+def ask(c, text, stream):
+    c.request("POST", "/v1/chat/completions", json.dumps({"model": "long", "stream": stream, "messages": [{"role": "user", "content": text}]}),
+              {"Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read().decode()
+    if stream:
+        chunks = [json.loads(l[6:]) for l in body.splitlines() if l.startswith("data: {")]
+        got = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    else:
+        got = json.loads(body)["choices"][0]["message"]["content"]
+    if r.status != 200 or got.split() != text.split():
+        sys.exit("%s: %d, %d words of %d back" % ("stream" if stream else "request", r.status, len(got.split()), len(text.split())))
+for i, c in enumerate(conns):
+    words = " ".join("w%d.%d" % (i, k) for k in range(400))
+    ask(c, words, True)
+    ask(c, "small %d" % i, False)
+    ask(c, words, True)
 print("ok")
 EOF
 kill -TERM "$SERVE_PID"

@@ -18,6 +18,7 @@
 #include <string>
 #include <sys/socket.h>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace llmctl;
@@ -304,4 +305,95 @@ TEST(PumpLoopResidents, ResidentsLeftAtTheEndAreDeleted) {
         ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
     }
     EXPECT_TRUE(seen.deleted.load());
+}
+
+namespace {
+
+// Sends back what it reads, uppercased; an 'm' in it moves it to `other` (once), a '.' retires it.
+// Each adoption's loop and the loop of its last event are told through `seen`.
+struct MoveSeen {
+    std::atomic<int> adoptions{0};
+    std::atomic<PumpLoop*> adopted_on{nullptr}, last_event_on{nullptr};
+    std::atomic<bool> deleted{false};
+};
+
+class MovingResident final : public LoopResident {
+public:
+    MovingResident(int fd, PumpLoop& other, MoveSeen& seen) : fd_(fd), other_(other), seen_(seen) {}
+    ~MovingResident() override { seen_.deleted = true; }
+    void on_adopted() override {
+        seen_.adopted_on = PumpLoop::current();
+        ++seen_.adoptions;
+        watch(0, fd_, EPOLLIN);
+    }
+    void on_ready(int, std::uint32_t) override {
+        seen_.last_event_on = PumpLoop::current();
+        char buf[256];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0) return retire();
+        std::string out(buf, static_cast<std::size_t>(n));
+        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        [[maybe_unused]] auto w = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
+        if (out.find('.') != std::string::npos) return retire();
+        if (out.find('M') != std::string::npos && !std::exchange(moved_, true)) move_to(other_);
+    }
+    steady_clock::time_point deadline() const override { return steady_clock::time_point::max(); }
+    void on_deadline() override {}
+
+private:
+    int fd_;
+    PumpLoop& other_;
+    MoveSeen& seen_;
+    bool moved_ = false;
+};
+
+} // namespace
+
+TEST(PumpLoopResidents, AResidentThatMovesIsToldOfItsEventsOnTheOtherLoop) {
+    RelayPump pump(2);
+    PumpLoop& a = pump.next_loop();
+    PumpLoop& b = pump.next_loop();
+    ASSERT_NE(&a, &b);
+    Pair p;
+    MoveSeen seen;
+    a.adopt(std::make_unique<MovingResident>(p.ours.get(), b, seen));
+    ASSERT_TRUE(wait_until([&] { return seen.adoptions.load() == 1; }));
+    EXPECT_EQ(seen.adopted_on.load(), &a);
+    ASSERT_EQ(::send(p.theirs.get(), "am", 2, 0), 2);
+    std::string got;
+    reader(p.theirs.get(), 2, got).join();
+    EXPECT_EQ(got, "AM");
+    ASSERT_TRUE(wait_until([&] { return seen.adoptions.load() == 2; }));
+    EXPECT_EQ(seen.adopted_on.load(), &b);
+    EXPECT_FALSE(seen.deleted.load()); // (moved, not retired)
+    ASSERT_EQ(::send(p.theirs.get(), "bc", 2, 0), 2);
+    got.clear();
+    reader(p.theirs.get(), 2, got).join();
+    EXPECT_EQ(got, "BC");
+    EXPECT_EQ(seen.last_event_on.load(), &b);
+    ASSERT_EQ(::send(p.theirs.get(), "x.", 2, 0), 2);
+    EXPECT_TRUE(wait_until([&] { return seen.deleted.load(); }));
+    EXPECT_EQ(seen.adoptions.load(), 2);
+}
+
+TEST(RelayPump, StreamsGatherOnTheFirstLoopWhileItIsNotBusy) {
+    RelayPump pump(2);
+    PumpLoop& first = pump.next_loop();
+    PumpLoop& second = pump.next_loop();
+    EXPECT_EQ(&pump.stream_loop(second), &first);
+    EXPECT_EQ(&pump.stream_loop(first), &first);
+    // A resident keeps the first loop measuring (a loop with nothing to watch counts as idle); a
+    // posted piece of work keeps it busy for 400 ms: a stream stays where it is meanwhile, and
+    // gathers again once the loop is idle.
+    Pair p;
+    Seen seen;
+    first.adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::seconds(30)));
+    ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
+    first.post([] {
+        auto until = steady_clock::now() + std::chrono::milliseconds(400);
+        while (steady_clock::now() < until) {}
+    });
+    ASSERT_TRUE(wait_until([&] { return &pump.stream_loop(second) == &second; }));
+    ASSERT_TRUE(wait_until([&] { return &pump.stream_loop(second) == &first; }));
+    EXPECT_LT(first.busy_permille(), RelayPump::k_gather_below);
 }

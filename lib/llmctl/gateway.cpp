@@ -361,14 +361,22 @@ private:
         return false;
     }
 
+    // Logged with "- -" for its request line (what was read of it is not kept).
     void refuse_unreadable(ReadResult r, ClientConnection& c, const ReadLimits& limits) override {
+        std::optional<ApiError> e;
         if (r == ReadResult::too_large)
-            answer(c, ApiError{413, fmt::format("the request body is over max_body ({})", format_size(limits.max_body)),
-                               "invalid_request_error", "request_too_large", std::nullopt});
+            e = ApiError{413, fmt::format("the request body is over max_body ({})", format_size(limits.max_body)), "invalid_request_error",
+                         "request_too_large", std::nullopt};
         else if (r == ReadResult::header_too_large)
-            answer(c, ApiError{431, "the request's headers are too large", "invalid_request_error", "", std::nullopt});
+            e = ApiError{431, "the request's headers are too large", "invalid_request_error", "", std::nullopt};
         else if (r == ReadResult::bad_request)
-            answer(c, ApiError{400, "not an HTTP/1.1 request", "invalid_request_error", "", std::nullopt});
+            e = ApiError{400, "not an HTTP/1.1 request", "invalid_request_error", "", std::nullopt};
+        if (!e) return; // (a close or a timeout: nothing to answer)
+        ProxyOutcome out;
+        out.status = e->status;
+        out.error = e->message;
+        out.bytes = answer(c, *e);
+        log_access_line(c.peer(), "-", "-", "", out, 0);
     }
 
     // An answer made here, not relayed; returns the body's size (for the access log).
@@ -551,11 +559,16 @@ private:
     void access_log(const HttpRequest& req, const ClientConnection& c, const std::string& model, const ProxyOutcome& out,
                     clock::time_point began) override {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
+        log_access_line(c.peer(), std::string_view(req.method_string()), std::string_view(req.target()), model, out, ms);
+    }
+
+    void log_access_line(std::string_view peer, std::string_view method, std::string_view target, std::string_view model,
+                         const ProxyOutcome& out, std::int64_t ms) {
         // (Formatted in a buffer of the stack: a line costs no allocation.)
         fmt::memory_buffer line;
-        fmt::format_to(std::back_inserter(line), FMT_COMPILE("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}"),
-                       c.peer(), std::string_view(req.method_string()), std::string_view(req.target()), model.empty() ? "-" : model,
-                       out.status, out.queue_wait.count(), out.first_byte.count(), ms, out.bytes);
+        fmt::format_to(std::back_inserter(line), FMT_COMPILE("{} \"{} {}\" model={} status={} queue_ms={} ttfb_ms={} ms={} bytes={}"), peer,
+                       method, target, model.empty() ? std::string_view("-") : model, out.status, out.queue_wait.count(),
+                       out.first_byte.count(), ms, out.bytes);
         if (!out.error.empty()) fmt::format_to(std::back_inserter(line), " error=\"{}\"", std::string_view(out.error).substr(0, 300));
         log(std::string_view(line.data(), line.size()));
     }

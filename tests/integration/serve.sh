@@ -65,6 +65,15 @@ grep -q 'deeper than 256' "$T/body" || fail "the deep body's error does not say 
 [ "$(post "$SERVE_URL/v2/nothing")" = 404 ] || fail "unknown path: $(cat "$T/body")"
 head -c $((40 << 20)) /dev/zero | tr '\0' 'a' >"$T/big"
 [ "$(post "$SERVE_URL/v1/chat/completions" --data-binary @"$T/big")" = 413 ] || fail "40 MiB body: $(head -c 300 "$T/body")"
+# Requests that could not be read (a body over max_body, one that is not HTTP) are logged too,
+# with "- -" for their request line.
+python3 -c 'import socket,sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5); s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+while s.recv(4096): pass' "$port"
+wait_for 5 grep -q '"- -" model=- status=400 .*error="not an HTTP/1.1 request"' "$T/serve.$port.log" ||
+  fail "no log line for a request that is not HTTP: $(tail -5 "$T/serve.$port.log")"
+grep -q '"- -" model=- status=413 .*error="the request body is over max_body' "$T/serve.$port.log" ||
+  fail "no log line for the 40 MiB body: $(tail -5 "$T/serve.$port.log")"
 # Another site's page (Origin) and a rebound name (Host) are refused; the gateway's own name is not.
 [ "$(post -H 'Origin: http://evil.example' "$SERVE_URL/v1/models")" = 403 ] || fail "foreign origin: $(cat "$T/body")"
 [ "$(post -H 'Host: evil.example' "$SERVE_URL/v1/models")" = 403 ] || fail "foreign host: $(cat "$T/body")"

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <sys/epoll.h>
 #include <atomic>
 #include <cerrno>
@@ -204,6 +205,17 @@ struct Seen {
     std::atomic<PumpLoop*> loop_at_adoption{nullptr};
 };
 
+// Reads what `fd` has and sends it back uppercased: what it sent, or nullopt once `fd` is closed.
+std::optional<std::string> echo_uppercased(int fd) {
+    char buf[256];
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return std::nullopt;
+    std::string out(buf, static_cast<std::size_t>(n));
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    [[maybe_unused]] auto w = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+    return out;
+}
+
 class EchoResident final : public LoopResident {
 public:
     EchoResident(int fd, Seen& seen, std::chrono::milliseconds wait) : fd_(fd), seen_(seen), deadline_(steady_clock::now() + wait) {}
@@ -214,13 +226,8 @@ public:
         watch(0, fd_, EPOLLIN);
     }
     void on_ready(int, std::uint32_t) override {
-        char buf[256];
-        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-        if (n <= 0) return retire();
-        std::string out(buf, static_cast<std::size_t>(n));
-        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        [[maybe_unused]] auto w = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
-        if (out.find('.') != std::string::npos) retire();
+        std::optional<std::string> out = echo_uppercased(fd_);
+        if (!out || out->find('.') != std::string::npos) retire();
     }
     steady_clock::time_point deadline() const override { return deadline_; }
     void on_deadline() override {
@@ -328,14 +335,9 @@ public:
     }
     void on_ready(int, std::uint32_t) override {
         seen_.last_event_on = PumpLoop::current();
-        char buf[256];
-        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-        if (n <= 0) return retire();
-        std::string out(buf, static_cast<std::size_t>(n));
-        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        [[maybe_unused]] auto w = ::send(fd_, out.data(), out.size(), MSG_NOSIGNAL);
-        if (out.find('.') != std::string::npos) return retire();
-        if (out.find('M') != std::string::npos && !std::exchange(moved_, true)) move_to(other_);
+        std::optional<std::string> out = echo_uppercased(fd_);
+        if (!out || out->find('.') != std::string::npos) return retire();
+        if (out->find('M') != std::string::npos && !std::exchange(moved_, true)) move_to(other_);
     }
     steady_clock::time_point deadline() const override { return steady_clock::time_point::max(); }
     void on_deadline() override {}

@@ -456,8 +456,10 @@ class Bench:
                               f"{statistics.median(x[2] for x in lat['direct']) / 64:.0f}.")
 
             # Time to first byte, 64 clients, each request one lease through serve (running model):
-            # the overhead over direct of each round's percentiles.
-            reps = 10 if q else 20
+            # the overhead over direct of each round's percentiles. 200 requests a client (about
+            # 0.6 s a round): at 20 a round lasted 60 ms, and the floor's own p99 moved from 10 to
+            # 31 ms between rounds (one hiccup of the machine was 1% of the round).
+            reps = 50 if q else 200
             over = {"serve": ([], []), "nginx": ([], [])}
             direct_tt = []
             for who in order:

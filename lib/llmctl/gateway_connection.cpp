@@ -85,7 +85,7 @@ private:
                 call_->client_ready(events);
             }
             after_call_step();
-            if (state_ == State::calling && upstream_reads_ == k_reads_of_a_long_stream && made_call_->stream) gather();
+            if (state_ == State::calling && made_call_->stream) gather_or_scatter();
             break;
         case State::flushing: flush(events); break;
         case State::asking: break;
@@ -150,14 +150,19 @@ private:
         return clock::time_point::max();
     }
 
-    // A long stream goes on on the loop that gathers them while it has room (relay_pump.hpp);
-    // the connection comes home for its next request (requests are read, and their leases
-    // taken, on every loop).
-    void gather() {
-        PumpLoop& to = host_.limits_for(*policy_).pump->stream_loop(loop());
-        if (&to == &loop()) return;
+    // A long stream goes on on the loop that gathers them while it has room, and back home if
+    // that loop falls behind (relay_pump.hpp); the connection comes home for its next request
+    // anyway (requests are read, and their leases taken, on every loop).
+    void gather_or_scatter() {
+        RelayPump& pump = *host_.limits_for(*policy_).pump;
+        PumpLoop* to = nullptr;
+        if (upstream_reads_ == k_reads_of_a_long_stream)
+            to = &pump.stream_loop(loop());
+        else if (&loop() != home_ && upstream_reads_ > k_reads_of_a_long_stream && RelayPump::falls_behind(loop()))
+            to = home_;
+        if (!to || to == &loop()) return;
         call_moved_ = true;
-        move_to(to);
+        move_to(*to);
     }
 
     void next_request() {

@@ -152,10 +152,13 @@ private:
 // start). One loop wakes for several streams' tokens where two would each wake for fewer, and
 // spends less CPU on each token: on the 2-core machine, whose cores the model servers and the
 // clients share too, 64 streams relay 15-40% more tokens/s. Beyond the mark each loop keeps its
-// own streams; requests, their leases and short answers stay spread over the loops.
+// own streams; requests, their leases and short answers stay spread over the loops. A loop busy
+// k_behind_from of the time or more has fallen behind (one thread among the model servers' many
+// gets a small share of the cores): the streams gathered on it go home.
 class RelayPump {
 public:
     static constexpr int k_gather_below = 750; // thousandths
+    static constexpr int k_behind_from = 985;
     // `loops` event loops (0: one per core).
     explicit RelayPump(unsigned loops = 0);
 
@@ -166,6 +169,7 @@ public:
     PumpLoop& next_loop() { return *loops_[next_++ % loops_.size()]; }
     // Where a long stream relayed on `here` goes: the first loop, while it has room.
     PumpLoop& stream_loop(PumpLoop& here);
+    static bool falls_behind(const PumpLoop& loop) { return loop.busy_permille() >= k_behind_from; }
 
 private:
     std::vector<std::unique_ptr<PumpLoop>> loops_;

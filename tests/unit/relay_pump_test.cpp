@@ -399,3 +399,24 @@ TEST(RelayPump, StreamsGatherOnTheFirstLoopWhileItIsNotBusy) {
     ASSERT_TRUE(wait_until([&] { return &pump.stream_loop(second) == &first; }));
     EXPECT_LT(first.busy_permille(), RelayPump::k_gather_below);
 }
+
+TEST(RelayPump, ALoopThatNeverWaitsHasFallenBehindAndRecovers) {
+    std::atomic<int> rounds{10};
+    std::function<void()> spin; // (declared before the pump: it outlives the loop's last call of it)
+    RelayPump pump(2);
+    PumpLoop& first = pump.next_loop();
+    Pair p;
+    Seen seen;
+    first.adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::seconds(30)));
+    ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
+    EXPECT_FALSE(RelayPump::falls_behind(first));
+    // Work posted back to back, 120 ms a round for 10 rounds: the loop never waits meanwhile.
+    spin = [&] {
+        auto until = steady_clock::now() + std::chrono::milliseconds(120);
+        while (steady_clock::now() < until) {}
+        if (--rounds > 0) first.post(spin);
+    };
+    first.post(spin);
+    ASSERT_TRUE(wait_until([&] { return RelayPump::falls_behind(first); }));
+    ASSERT_TRUE(wait_until([&] { return rounds.load() == 0 && !RelayPump::falls_behind(first); }));
+}

@@ -360,11 +360,11 @@ class Bench:
         llmctl-managed servers, so direct, nginx and serve reach the very same processes."""
         q = self.quick
         secs = 2 if q else 5            # one streaming run
-        lat_secs, lat_runs = (2, 1) if q else (5, 3)
+        lat_secs, lat_runs = (2, 1) if q else (5, 5)
         # Each comparison is made in rounds, direct, nginx and serve one after another in each,
         # and told as the median with the range: on 2 cores shared by the mock's threads, the
         # proxy and the generator, one run of a few seconds moves by a third from run to run.
-        rounds = 1 if q else 3
+        rounds = 1 if q else 5  # (three were not enough: this machine's runs moved by a third from one to the next)
         levels = (1, 64) if q else (1, 64, 512)
         idle_n = 100 if q else 1000
         rate = 2000
@@ -388,6 +388,9 @@ class Bench:
         srv.up()
         targets = {"direct": lambda m: upstream[m], "nginx": lambda m: ngx.ports[m], "serve": lambda m: listen}
         order = ("direct", "nginx", "serve")
+
+        def turn(k):  # round k's order: each target goes first in turn (none always follows the same one)
+            return order[k % len(order):] + order[:k % len(order)]
         gen_cpu = []  # the generator's share of a core in the saturated runs
 
         def load(mode, who, model, c, d=None, n=None, stream=True, check=True):
@@ -414,8 +417,8 @@ class Bench:
             per_k = {"serve": [], "nginx": []}
             for c in levels:
                 res = {who: [] for who in order}
-                for _ in range(rounds):
-                    for who in order:
+                for k in range(rounds):
+                    for who in turn(k):
                         c0 = cpu_of(who)
                         r = load("stream", who, "fast", c, d=secs)
                         res[who].append(r["tokens_per_s"])
@@ -435,8 +438,8 @@ class Bench:
 
             # Per-token latency at 2,000 tokens/s per stream, 64 streams: arrival - the mock's send stamp.
             lat = {who: [] for who in order}
-            for _ in range(lat_runs):
-                for who in order:
+            for k in range(lat_runs):
+                for who in turn(k):
                     r = load("stream", who, "paced", 64, d=lat_secs)
                     t = r["token_latency_ms"]
                     lat[who].append((t["p50"], t["p99"], r["tokens_per_s"]))
@@ -464,8 +467,8 @@ class Bench:
             direct_tt = []
             for who in order:
                 load("ttfb", who, "one", 8, n=5)  # warm-up
-            for _ in range(rounds):
-                tt = {who: load("ttfb", who, "one", 64, n=reps)["ttfb_ms"] for who in order}
+            for k in range(rounds):
+                tt = {who: load("ttfb", who, "one", 64, n=reps)["ttfb_ms"] for who in turn(k)}
                 direct_tt.append(tt["direct"])
                 for who in ("serve", "nginx"):
                     over[who][0].append(tt[who]["p50"] - tt["direct"]["p50"])
@@ -482,8 +485,8 @@ class Bench:
             rps = {who: [] for who in order}
             for who in order:
                 load("rps", who, "one", 8, d=1, stream=False)  # warm-up
-            for _ in range(rounds):
-                for who in order:
+            for k in range(rounds):
+                for who in turn(k):
                     rps[who].append(load("rps", who, "one", 64, d=lat_secs, stream=False)["requests_per_s"])
             ratios = [a / max(b, 1e-9) for a, b in zip(rps["serve"], rps["nginx"])]
             r = statistics.median(ratios)

@@ -155,10 +155,13 @@ void PumpLoop::loop() {
     }
 }
 
+// (A window that began before a long sleep with nothing to watch is long, but its busy part is
+// short: the product below stays far from overflowing.)
 void PumpLoop::measure_busy(clock::time_point now) {
     const auto window = now - window_start_;
+    const auto busy = std::max(window - waited_, clock::duration::zero());
     if (window.count() > 0)
-        busy_permille_.store(static_cast<int>(std::clamp<std::int64_t>(1000 - 1000 * waited_.count() / window.count(), 0, 1000)),
+        busy_permille_.store(static_cast<int>(std::min<std::int64_t>(1000, busy.count() * 1000 / window.count())),
                              std::memory_order_relaxed);
     waited_ = {};
     window_start_ = now;

@@ -154,10 +154,9 @@ private:
     // that loop falls behind (relay_pump.hpp); the connection comes home for its next request
     // anyway (requests are read, and their leases taken, on every loop).
     void gather_or_scatter() {
-        RelayPump& pump = *host_.limits_for(*policy_).pump;
         PumpLoop* to = nullptr;
         if (upstream_reads_ == k_reads_of_a_long_stream)
-            to = &pump.stream_loop(loop());
+            to = &host_.limits_for(*policy_).pump->stream_loop(loop());
         else if (&loop() != home_ && upstream_reads_ > k_reads_of_a_long_stream && RelayPump::falls_behind(loop()))
             to = home_;
         if (!to || to == &loop()) return;

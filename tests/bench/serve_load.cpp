@@ -10,7 +10,11 @@
 //           (--stamp-tokens: the content is its CLOCK_MONOTONIC send time) the latency of each
 //           token, arrival - send.
 //   ttfb    N clients, each sending n requests one after another (keep-alive): time from the
-//           request's last byte written to the answer's first byte read.
+//           request's last byte written to the answer's first byte read. --rate R: each client
+//           sends a request every 1/R seconds (open loop, the clients' schedules spread evenly
+//           over the period) and the time counts from when the request was due, so an answer
+//           that holds up the next request is charged for the wait (no coordinated omission);
+//           without it each sends the next as soon as the answer is complete (closed loop).
 //   rps     N connections, each sending requests one after another for d seconds: completed
 //           requests per second (any body; non-2xx answers count as errors).
 //   hold    N streaming requests held open for d seconds (or until SIGTERM/SIGINT); prints
@@ -71,6 +75,7 @@ struct Options {
     int conns = 1;
     double seconds = 5;
     int requests = 10; // ttfb: per client
+    double rate = 0;   // ttfb: requests per second per client (0: closed loop)
     bool ready_on_head = false;
     bool serial = false; // hold: the next connection once the previous answer's head came
 };
@@ -120,6 +125,7 @@ struct Conn {
     bool keep_alive = true;
     bool first_byte = false;
     std::int64_t sent_at = 0;
+    std::int64_t due = 0; // ttfb --rate: when the next request is due
 };
 
 class Load {
@@ -141,6 +147,9 @@ public:
         end_ = o_.mode == Mode::ttfb ? INT64_MAX : start_ + static_cast<std::int64_t>(o_.seconds * 1e9);
         double cpu0 = cpu_seconds();
         for (std::size_t i = 0; i < (o_.serial ? 1 : conns_.size()); ++i) open_conn(i);
+        if (paced()) {
+            for (std::size_t i = 0; i < conns_.size(); ++i) conns_[i].due = start_ + period() * static_cast<std::int64_t>(i) / o_.conns;
+        }
         opened_ = o_.serial ? 1 : conns_.size();
         std::vector<epoll_event> evs(1024);
         bool ready_said = false;
@@ -152,8 +161,10 @@ public:
                 std::fprintf(stderr, "ready\n");
                 ready_said = true;
             }
-            int wait_ms = static_cast<int>(std::min<std::int64_t>(100, (end_ - now) / 1'000'000 + 1));
-            int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), wait_ms);
+            std::int64_t wait_ns = std::min<std::int64_t>(100'000'000, end_ - now + 1'000'000);
+            if (paced()) wait_ns = std::min(wait_ns, send_due(now));
+            const timespec wait{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+            int n = ::epoll_pwait2(ep_, evs.data(), static_cast<int>(evs.size()), &wait, nullptr);
             if (n < 0 && errno != EINTR) die("epoll_wait");
             for (int i = 0; i < n; ++i) on_event(evs[static_cast<std::size_t>(i)].data.u64, evs[static_cast<std::size_t>(i)].events);
         }
@@ -179,6 +190,27 @@ private:
         case Mode::hold: return "hold";
         }
         return "?";
+    }
+
+    bool paced() const { return o_.mode == Mode::ttfb && o_.rate > 0; }
+    std::int64_t period() const { return static_cast<std::int64_t>(1e9 / o_.rate); }
+    bool due(const Conn& c, std::int64_t now) const { return !paced() || now >= c.due; }
+
+    // Writes the requests that fell due on connections waiting for their turn; the time until the
+    // next one is due.
+    std::int64_t send_due(std::int64_t now) {
+        std::int64_t next = INT64_MAX;
+        for (std::size_t i = 0; i < conns_.size(); ++i) {
+            Conn& c = conns_[i];
+            if (c.fd < 0 || c.connecting || !c.want_request || c.out_off > 0) continue;
+            if (now >= c.due) {
+                write_request(i);
+                if (conns_[i].want_request) watch_out(i, true);
+            } else {
+                next = std::min(next, c.due - now);
+            }
+        }
+        return next;
     }
 
     void error(const std::string& what) {
@@ -237,7 +269,12 @@ private:
             }
             c.connecting = false;
         }
-        if ((events & EPOLLOUT) && c.want_request) write_request(i);
+        if ((events & EPOLLOUT) && c.want_request) {
+            if (due(c, now_ns()) || c.out_off > 0)
+                write_request(i);
+            else
+                watch_out(i, false); // send_due writes it when it is due
+        }
         if (conns_[i].fd >= 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) read_answer(i);
     }
 
@@ -259,7 +296,8 @@ private:
         c.head_buf.clear();
         c.line.clear();
         c.first_byte = false;
-        c.sent_at = now_ns();
+        c.sent_at = paced() ? c.due : now_ns();
+        c.due += paced() ? period() : 0;
         ++st_.sent;
         watch_out(i, false);
     }
@@ -471,6 +509,7 @@ private:
             close_conn(i, true);
             return false;
         }
+        if (!due(c, now)) return true; // send_due writes it when it is due
         write_request(i);
         if (conns_[i].want_request) watch_out(i, true);
         return true;
@@ -532,6 +571,8 @@ Options parse(int argc, char** argv) {
             o.seconds = std::atof(value().c_str());
         } else if (a == "-n") {
             o.requests = std::atoi(value().c_str());
+        } else if (a == "--rate") {
+            o.rate = std::atof(value().c_str());
         } else if (a == "--serial") {
             o.serial = true;
         } else if (a == "--ready-on") {

@@ -19,6 +19,7 @@
 #include "llmctl/systemd_notify.hpp"
 #include "llmctl/upstream_pool.hpp"
 #include "llmctl/upstream_route.hpp"
+#include "llmctl/wal_checkpointer.hpp"
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -133,6 +134,7 @@ public:
         // (two that share one take turns at its lock on every allocation: a futex call each
         // fourth request was), and the few threads that come before them share the rest.
         ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) + 4);
+        WalCheckpointer checkpointer(o_.state_dir); // (lease decisions never wait on its fsyncs)
         asio::io_context ioc;
         tcp::acceptor acceptor(ioc);
         listen(acceptor);

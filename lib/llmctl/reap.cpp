@@ -337,11 +337,12 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
     for (const auto& r : plan.duty_stops) act_duty_stop(rp, r);
     for (const auto& r : plan.idle) act_idle_stop(rp, r);
     if (opts.config_ok) act_rotate_logs(rp);
-    if (!opts.dry_run) {
+    if (!opts.dry_run && !Store::checkpoints_elsewhere()) {
         // Short invocations skip the checkpoint on close; reap empties the WAL (TRUNCATE: a
-        // passive checkpoint would leave frames that every new connection reads again).
+        // passive checkpoint would leave frames that every new connection reads again). Inside
+        // `serve` its own checkpointer keeps the WAL short, without holding its lease decisions.
         try {
-            if (auto store = Store::open_update(state_db_path(state_dir))) store->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+            if (auto store = Store::open_update(state_db_path(state_dir))) store->checkpoint_truncate(Millis{10'000});
         } catch (const Error&) {}
     }
     return report;

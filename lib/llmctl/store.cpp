@@ -7,6 +7,7 @@
 #include "llmctl/file_use.hpp"
 #include "llmctl/process.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -301,6 +302,11 @@ std::optional<std::int64_t> Stmt::opt_i64(int col) const {
 
 // --- Store ---
 
+namespace {
+std::atomic<bool> g_checkpoints_elsewhere{false};
+std::atomic<int> g_wal_frames{0}; // the WAL's length after this process's latest commit
+} // namespace
+
 Store::Store(Store&& o) noexcept
     : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), dev_(o.dev_), ino_(o.ino_), wal_frames_(o.wal_frames_),
       stmts_(std::move(o.stmts_)), use_(std::move(o.use_)) {
@@ -329,19 +335,34 @@ void Store::watch_wal() {
         db_,
         [](void* self, sqlite3*, const char*, int frames) {
             static_cast<Store*>(self)->wal_frames_ = frames;
+            g_wal_frames.store(frames, std::memory_order_relaxed);
             return SQLITE_OK;
         },
         this);
 }
 
+void Store::set_checkpoints_elsewhere(bool on) { g_checkpoints_elsewhere = on; }
+bool Store::checkpoints_elsewhere() { return g_checkpoints_elsewhere; }
+int Store::wal_frames_lately() { return g_wal_frames.load(std::memory_order_relaxed); }
+
 void Store::checkpoint_if_large() {
-    if (!db_ || wal_frames_ < 128) return;
+    if (!db_ || wal_frames_ < 128 || checkpoints_elsewhere()) return;
     wal_frames_ = 0;
-    // TRUNCATE, not PASSIVE: a passive checkpoint leaves the frames in the WAL, and the next
-    // invocation's fresh connection, which rebuilds the WAL index, cannot tell they were copied,
-    // so the WAL would never restart. Waiting for readers and writers is bounded (100 ms); if it
-    // gives up, a later invocation tries again.
-    sqlite3_busy_timeout(db_, 100);
+    checkpoint_truncate(Millis{100});
+}
+
+void Store::checkpoint_passive() {
+    if (db_) sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
+void Store::checkpoint_truncate(Millis wait) {
+    if (!db_) return;
+    // TRUNCATE, not PASSIVE alone: a passive checkpoint leaves the frames in the WAL, and the
+    // next invocation's fresh connection, which rebuilds the WAL index, cannot tell they were
+    // copied, so the WAL would never restart. PASSIVE first all the same: TRUNCATE holds writers
+    // while it copies and syncs the file, and after PASSIVE there is next to nothing left to copy.
+    checkpoint_passive();
+    sqlite3_busy_timeout(db_, static_cast<int>(wait.count()));
     sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     sqlite3_busy_timeout(db_, 10'000);
 }

@@ -9,6 +9,7 @@
 
 #include "llmctl/file_use.hpp"
 #include "llmctl/lock.hpp"
+#include "llmctl/units.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -126,10 +127,26 @@ public:
     // before the open: a file replaced before or after the open both show up as a change).
     bool still_current() const;
 
-    // A checkpoint that empties the WAL (waiting at most 100 ms for others, errors ignored) when
-    // this connection's last commit left it at 128 frames or more. Called by LockedStore after
-    // the lock is released, so the checkpoint's fsyncs never happen while the state lock is held.
+    // A checkpoint that empties the WAL (checkpoint_truncate, waiting at most 100 ms) when this
+    // connection's last commit left it at 128 frames or more. Called by LockedStore after the
+    // lock is released, so the checkpoint's fsyncs never happen while the state lock is held;
+    // nothing while this process leaves its checkpoints to a thread of its own.
     void checkpoint_if_large();
+    // Copies the WAL back into the file without making writers wait (PASSIVE): a writer finding
+    // it all copied starts the WAL over. The file's fsync is the caller's thread's only.
+    void checkpoint_passive();
+    // Empties the WAL: first as checkpoint_passive (the copying and its fsync while writers go
+    // on), then TRUNCATE, which holds writers only for what they committed meanwhile, waiting at
+    // most `wait` for them and for readers. Errors are ignored: a later checkpoint tries again.
+    void checkpoint_truncate(Millis wait);
+
+    // A long-running process (`serve`) whose decisions must never wait on a checkpoint's fsync
+    // runs its checkpoints on a thread of its own (WalCheckpointer); meanwhile
+    // checkpoint_if_large and reap's closing checkpoint leave the WAL to it.
+    static void set_checkpoints_elsewhere(bool on);
+    static bool checkpoints_elsewhere();
+    // The WAL's length in frames after the latest commit of any connection of this process.
+    static int wal_frames_lately();
 
 private:
     Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

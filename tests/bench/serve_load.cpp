@@ -107,6 +107,7 @@ struct Stats {
     std::uint64_t heads = 0;    // answers whose head came
     std::uint64_t sent = 0;     // requests written
     Samples token_latency, ttfb, request_time;
+    Samples send_lag; // ttfb --rate: request written - due (the generator's own lateness, in ttfb)
     std::string first_error;
 };
 
@@ -176,8 +177,9 @@ public:
                     mode_name(), o_.conns, wall, static_cast<unsigned long long>(st_.tokens), st_.tokens / wall,
                     static_cast<unsigned long long>(st_.requests), st_.requests / wall, static_cast<unsigned long long>(st_.errors),
                     static_cast<unsigned long long>(st_.heads), static_cast<unsigned long long>(st_.sent), cpu);
-        std::printf("\"token_latency_ms\": %s, \"ttfb_ms\": %s, \"request_ms\": %s, \"first_error\": \"%s\"}\n",
-                    st_.token_latency.json().c_str(), st_.ttfb.json().c_str(), st_.request_time.json().c_str(), st_.first_error.c_str());
+        std::printf("\"token_latency_ms\": %s, \"ttfb_ms\": %s, \"request_ms\": %s, \"send_lag_ms\": %s, \"first_error\": \"%s\"}\n",
+                    st_.token_latency.json().c_str(), st_.ttfb.json().c_str(), st_.request_time.json().c_str(), st_.send_lag.json().c_str(),
+                    st_.first_error.c_str());
         return 0;
     }
 
@@ -296,7 +298,9 @@ private:
         c.head_buf.clear();
         c.line.clear();
         c.first_byte = false;
-        c.sent_at = paced() ? c.due : now_ns();
+        const std::int64_t written = now_ns();
+        if (paced()) st_.send_lag.add(written - c.due);
+        c.sent_at = paced() ? c.due : written;
         c.due += paced() ? period() : 0;
         ++st_.sent;
         watch_out(i, false);

@@ -38,12 +38,15 @@ WalCheckpointer::~WalCheckpointer() {
 
 void WalCheckpointer::loop() {
     std::optional<Store> store;
+    int copied_at = 0; // the WAL's length when it was last copied: no commit since, nothing new
     std::unique_lock<std::mutex> g(mu_);
     while (!wake_.wait_for(g, k_look_every, [this] { return stop_; })) {
-        if (Store::wal_frames_lately() < k_copy_from_frames) continue;
+        const int frames = Store::wal_frames_lately();
+        if (frames < k_copy_from_frames || frames == copied_at) continue;
         g.unlock();
         reopen_if_stale(store, db_path_);
         if (store) store->checkpoint_passive();
+        copied_at = frames;
         g.lock();
     }
     g.unlock();

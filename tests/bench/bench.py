@@ -464,7 +464,7 @@ class Bench:
             # - Paced (the target): each client sends 50 requests a second (3,200 a second) on a
             #   schedule, the time counted from when each request was due (wrk2's way: an answer
             #   that holds up the next request is charged for it). Direct then leaves this machine
-            #   about 60% idle and serve or nginx about 40%: the overhead is the proxy's, not a
+            #   40-70% idle and serve or nginx about 40%: the overhead is the proxy's, not a
             #   queue's. At 6,400 a second a proxy left 10-25% idle, and in some rounds the
             #   generator itself wrote its requests up to 500 ms late (for nginx up to 43 ms): the
             #   round measured the machine. The generator's own lateness (written - due) is told.

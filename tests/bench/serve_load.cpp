@@ -107,7 +107,7 @@ struct Stats {
     std::uint64_t heads = 0;    // answers whose head came
     std::uint64_t sent = 0;     // requests written
     Samples token_latency, ttfb, request_time;
-    Samples send_lag; // ttfb --rate: request written - due (the generator's own lateness, in ttfb)
+    Samples send_lag; // ttfb --rate: request written - due (the generator late, or the previous answer; in ttfb)
     std::string first_error;
 };
 

@@ -74,6 +74,7 @@ public:
             if (failed_body_.size() < k_kept) failed_body_.append(data.substr(0, k_kept - failed_body_.size()));
             return;
         }
+        backlog_.note(data.size());
         piece(data, last);
     }
 
@@ -137,6 +138,7 @@ private:
     bool sse_ = false; // the answer is an event stream: an error after it began is an event
     Millis last_note_{0};
     std::string failed_body_;
+    BacklogGauge backlog_; // (one piece per read of the upstream)
 };
 
 Target external_target(const ModelConfig& m) {

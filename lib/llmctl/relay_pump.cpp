@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <ctime>
 #include <utility>
 
 namespace llmctl {
@@ -103,6 +105,31 @@ void PumpLoop::run(PumpTask& task) {
     if (e.error) std::rethrow_exception(e.error);
 }
 
+bool BacklogGauge::note(std::size_t bytes) {
+    if (bytes == 0) return false;
+    if (smallest_ == 0 || bytes < smallest_) smallest_ = bytes;
+    const bool backlogged = bytes >= 2 * smallest_;
+    PumpLoop::note_read(backlogged);
+    return backlogged;
+}
+
+void PumpLoop::note_read(bool backlogged) {
+    PumpLoop* l = t_current_loop;
+    if (!l) return;
+    ++l->round_reads_;
+    if (backlogged) ++l->round_backlogged_;
+}
+
+// After a round whose reads mostly found backlogs: a short pause before the next wait (see
+// note_read). Not while work posted to the loop waits.
+void PumpLoop::pause_for_backlogs(int wait) {
+    const bool backlogged = round_reads_ > 0 && 2 * round_backlogged_ >= round_reads_;
+    round_reads_ = round_backlogged_ = 0;
+    if (!backlogged || wait == 0) return;
+    timespec pause{0, std::chrono::duration_cast<std::chrono::nanoseconds>(k_gather_pause).count()};
+    ::nanosleep(&pause, nullptr);
+}
+
 void PumpLoop::wake() {
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
@@ -110,6 +137,7 @@ void PumpLoop::wake() {
 
 void PumpLoop::loop() {
     t_current_loop = this;
+    ::prctl(PR_SET_TIMERSLACK, 1000UL); // (1 us: the gathering pause is 30)
     std::vector<Entry*> active;
     epoll_event events[64];
     window_start_ = clock::now();
@@ -126,6 +154,7 @@ void PumpLoop::loop() {
             std::lock_guard<std::mutex> g(mu_);
             if (!posted_.empty()) wait = 0; // (posted by this thread: it was not woken for them)
         }
+        pause_for_backlogs(wait);
         int n = ::epoll_wait(epoll_.get(), events, 64, wait);
         waited_ += clock::now() - before;
         for (int i = 0; i < n; ++i) {

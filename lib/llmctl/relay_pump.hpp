@@ -43,6 +43,18 @@ public:
 class PumpLoop;
 class LoopResident;
 
+// Whether the reads of one stream find several of its pieces waiting (its server sends faster
+// than they are relayed): its smallest piece so far stands for one event (one token), and a read
+// of twice that or more found a backlog. Tells the loop it runs on (PumpLoop::note_read).
+class BacklogGauge {
+public:
+    // One read of `bytes` (0: none): true when it found a backlog.
+    bool note(std::size_t bytes);
+
+private:
+    std::size_t smallest_ = 0;
+};
+
 // What epoll hands back: a task's source or sink (entry), or a resident's watch.
 struct LoopTag {
     void* entry = nullptr;
@@ -110,6 +122,17 @@ public:
     // The share of the last tenth of a second its thread spent on events rather than waiting for
     // them, in thousandths (0 while it has nothing to watch).
     int busy_permille() const { return busy_permille_.load(std::memory_order_relaxed); }
+    // On a loop's thread (elsewhere nothing): one read of a stream's source found several of its
+    // pieces waiting, or one (BacklogGauge). A round whose reads found a backlog in half or more
+    // of them pauses k_gather_pause before it waits for the next events, so that the next round
+    // finds more pieces of each stream: a server that sends faster than the loop relays then
+    // costs one wake-up, read and write for a dozen tokens rather than for two or three, and its
+    // writes seldom have a sleeping loop to wake. On the 2-core machine, the mock's unpaced
+    // streams: reads per 1,000 tokens 230-330 -> 75-90, serve's CPU per 1,000 tokens 4.8-5.7 ->
+    // 3.0-4.0 ms (nginx 5.9-11.3). A loop whose streams' tokens come one at a time (each read
+    // finds one) never pauses: paced streams' per-token latency stayed as it was.
+    static void note_read(bool backlogged);
+    static constexpr std::chrono::microseconds k_gather_pause{30};
 
 private:
     friend class LoopResident;
@@ -128,6 +151,7 @@ private:
     void set_watch(LoopResident& r, int slot, int fd, std::uint32_t events);
     void retire(LoopResident& r);
     void bury_retired();
+    void pause_for_backlogs(int wait);
     void wake();
     void measure_busy(std::chrono::steady_clock::time_point now);
 
@@ -143,6 +167,7 @@ private:
     std::chrono::steady_clock::duration waited_{}; // in epoll_wait, since window_start_
     std::chrono::steady_clock::time_point window_start_{};
     std::atomic<int> busy_permille_{0};
+    int round_reads_ = 0, round_backlogged_ = 0; // (note_read, this round)
     std::thread thread_;
 };
 

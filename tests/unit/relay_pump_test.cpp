@@ -2,7 +2,8 @@
 // the callers wait; a sink that stops reading holds its source back; a task ends with its own
 // error when its wait runs out or its sink hangs up; many tasks at once all end. Its loops'
 // residents: told of their events and deadlines on the loop's thread, deleted once retired (or
-// at the end); work posted from another thread runs on the loop's, in order.
+// at the end); work posted from another thread runs on the loop's, in order. A loop whose
+// reads find backlogs pauses before each wait; one whose reads find one piece each does not.
 #include "llmctl/relay_pump.hpp"
 
 #include <algorithm>
@@ -419,4 +420,79 @@ TEST(RelayPump, ALoopThatNeverWaitsHasFallenBehindAndRecovers) {
     first.post(spin);
     ASSERT_TRUE(wait_until([&] { return RelayPump::falls_behind(first); }));
     ASSERT_TRUE(wait_until([&] { return rounds.load() == 0 && !RelayPump::falls_behind(first); }));
+}
+
+namespace {
+
+// Reads its source `per_read` bytes at a time until `total` came, telling the loop each read
+// found a backlog (or not): every read is a round of its own (the source stays readable).
+class SlicedTask final : public PumpTask {
+public:
+    SlicedTask(int source, int sink, std::size_t per_read, std::size_t total, bool backlogged)
+        : source_(source), sink_(sink), per_read_(per_read), left_(total), backlogged_(backlogged) {}
+    int source_fd() const override { return source_; }
+    int sink_fd() const override { return sink_; }
+    bool read_ready() override {
+        char buf[64];
+        ssize_t n = ::recv(source_, buf, std::min(per_read_, sizeof buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EAGAIN) return false;
+        if (n <= 0) throw std::runtime_error("source closed");
+        ++reads_;
+        PumpLoop::note_read(backlogged_);
+        left_ -= std::min(left_, static_cast<std::size_t>(n));
+        return left_ == 0;
+    }
+    bool sink_pending() const override { return false; }
+    void flush_sink() override {}
+    steady_clock::time_point deadline() const override { return steady_clock::now() + std::chrono::seconds(20); }
+    void timed_out() override { throw TimedOut(); }
+    void sink_gone() override { throw SinkGone(); }
+    int reads() const { return reads_; }
+
+private:
+    int source_, sink_;
+    std::size_t per_read_, left_;
+    bool backlogged_;
+    int reads_ = 0;
+};
+
+} // namespace
+
+TEST(BacklogGauge, AReadOfTwiceTheSmallestPieceFoundABacklog) {
+    BacklogGauge g;
+    EXPECT_FALSE(g.note(0));
+    EXPECT_FALSE(g.note(150)); // the first piece: one event
+    EXPECT_FALSE(g.note(160)); // about the same: one event
+    EXPECT_TRUE(g.note(300));  // two events waited
+    EXPECT_FALSE(g.note(100)); // a smaller event: the measure from now on
+    EXPECT_TRUE(g.note(200));
+    EXPECT_FALSE(g.note(199));
+}
+
+TEST(RelayPump, ALoopWhoseReadsFindBacklogsPausesBeforeEachWait) {
+    RelayPump pump(1);
+    Pair source, sink;
+    const std::string data(400, 'x'); // 40 reads of 10 bytes, all there from the start
+    ASSERT_EQ(::send(source.theirs.get(), data.data(), data.size(), 0), 400);
+    SlicedTask task(source.ours.get(), sink.ours.get(), 10, data.size(), true);
+    const auto began = steady_clock::now();
+    pump.run(task);
+    const auto took = steady_clock::now() - began;
+    EXPECT_EQ(task.reads(), 40);
+    EXPECT_GE(took, 39 * PumpLoop::k_gather_pause); // a pause between each round and the next
+}
+
+TEST(RelayPump, ALoopWhoseReadsFindOnePieceEachDoesNotPause) {
+    RelayPump pump(1);
+    Pair source, sink;
+    const std::string data(4000, 'x'); // 400 reads of 10 bytes
+    ASSERT_EQ(::send(source.theirs.get(), data.data(), data.size(), 0), 4000);
+    SlicedTask task(source.ours.get(), sink.ours.get(), 10, data.size(), false);
+    const auto began = steady_clock::now();
+    pump.run(task);
+    const auto took = steady_clock::now() - began;
+    EXPECT_EQ(task.reads(), 400);
+    // 399 pauses would take 12 ms at least; 400 rounds without take a fraction of that (the bound
+    // leaves room for a loaded machine and sanitizers).
+    EXPECT_LT(took, 399 * PumpLoop::k_gather_pause);
 }

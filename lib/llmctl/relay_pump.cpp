@@ -121,11 +121,12 @@ void PumpLoop::note_read(bool backlogged) {
 }
 
 // After a round whose reads mostly found backlogs: a short pause before the next wait (see
-// note_read). Not while work posted to the loop waits.
-void PumpLoop::pause_for_backlogs(int wait) {
+// note_read). Not while work posted to the loop waits, nor after a round that took as many
+// events as one wait hands back (more are ready: nothing to gather).
+void PumpLoop::pause_for_backlogs(int wait, bool full_round) {
     const bool backlogged = round_reads_ > 0 && 2 * round_backlogged_ >= round_reads_;
     round_reads_ = round_backlogged_ = 0;
-    if (!backlogged || wait == 0) return;
+    if (!backlogged || wait == 0 || full_round) return;
     timespec pause{0, std::chrono::duration_cast<std::chrono::nanoseconds>(k_gather_pause).count()};
     ::nanosleep(&pause, nullptr);
 }
@@ -139,7 +140,9 @@ void PumpLoop::loop() {
     t_current_loop = this;
     ::prctl(PR_SET_TIMERSLACK, 1000UL); // (1 us: the gathering pause is 30)
     std::vector<Entry*> active;
-    epoll_event events[64];
+    constexpr int k_max_events = 64;
+    epoll_event events[k_max_events];
+    int n = 0;
     window_start_ = clock::now();
     auto next_look = window_start_ + k_deadline_look;
     for (;;) {
@@ -154,8 +157,8 @@ void PumpLoop::loop() {
             std::lock_guard<std::mutex> g(mu_);
             if (!posted_.empty()) wait = 0; // (posted by this thread: it was not woken for them)
         }
-        pause_for_backlogs(wait);
-        int n = ::epoll_wait(epoll_.get(), events, 64, wait);
+        pause_for_backlogs(wait, n == k_max_events);
+        n = ::epoll_wait(epoll_.get(), events, k_max_events, wait);
         waited_ += clock::now() - before;
         for (int i = 0; i < n; ++i) {
             auto* tag = static_cast<LoopTag*>(events[i].data.ptr);

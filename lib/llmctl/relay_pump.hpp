@@ -151,7 +151,7 @@ private:
     void set_watch(LoopResident& r, int slot, int fd, std::uint32_t events);
     void retire(LoopResident& r);
     void bury_retired();
-    void pause_for_backlogs(int wait);
+    void pause_for_backlogs(int wait, bool full_round);
     void wake();
     void measure_busy(std::chrono::steady_clock::time_point now);
 

@@ -130,7 +130,7 @@ public:
     // writes seldom have a sleeping loop to wake. On the 2-core machine, the mock's unpaced
     // streams: reads per 1,000 tokens 230-330 -> 75-90, serve's CPU per 1,000 tokens 4.8-5.7 ->
     // 3.0-4.0 ms (nginx 5.9-11.3). A loop whose streams' tokens come one at a time (each read
-    // finds one) never pauses: paced streams' per-token latency stayed as it was.
+    // finds one) never pauses; where streams queue, their tokens wait up to the pause longer.
     static void note_read(bool backlogged);
     static constexpr std::chrono::microseconds k_gather_pause{30};
 

@@ -129,6 +129,7 @@ void PumpLoop::pause_for_backlogs(int wait, bool full_round) {
     if (!backlogged || wait == 0 || full_round) return;
     timespec pause{0, std::chrono::duration_cast<std::chrono::nanoseconds>(k_gather_pause).count()};
     ::nanosleep(&pause, nullptr);
+    pauses_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void PumpLoop::wake() {

@@ -133,6 +133,8 @@ public:
     // finds one) never pauses; where streams queue, their tokens wait up to the pause longer.
     static void note_read(bool backlogged);
     static constexpr std::chrono::microseconds k_gather_pause{30};
+    // How many such pauses it has made.
+    std::uint64_t gathering_pauses() const { return pauses_.load(std::memory_order_relaxed); }
 
 private:
     friend class LoopResident;
@@ -168,6 +170,7 @@ private:
     std::chrono::steady_clock::time_point window_start_{};
     std::atomic<int> busy_permille_{0};
     int round_reads_ = 0, round_backlogged_ = 0; // (note_read, this round)
+    std::atomic<std::uint64_t> pauses_{0};
     std::thread thread_;
 };
 

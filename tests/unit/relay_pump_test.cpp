@@ -469,30 +469,41 @@ TEST(BacklogGauge, AReadOfTwiceTheSmallestPieceFoundABacklog) {
     EXPECT_FALSE(g.note(199));
 }
 
-TEST(RelayPump, ALoopWhoseReadsFindBacklogsPausesBeforeEachWait) {
+namespace {
+
+// `reads` reads of 10 bytes on a loop of its own, each telling the loop it found a backlog or
+// not: how long they took and how many gathering pauses the loop made.
+struct Sliced {
+    int reads = 0;
+    std::uint64_t pauses = 0;
+    steady_clock::duration took{};
+};
+Sliced sliced_reads(int reads, bool backlogged) {
     RelayPump pump(1);
     Pair source, sink;
-    const std::string data(400, 'x'); // 40 reads of 10 bytes, all there from the start
-    ASSERT_EQ(::send(source.theirs.get(), data.data(), data.size(), 0), 400);
-    SlicedTask task(source.ours.get(), sink.ours.get(), 10, data.size(), true);
+    const std::string data(static_cast<std::size_t>(reads) * 10, 'x'); // all there from the start
+    if (::send(source.theirs.get(), data.data(), data.size(), 0) != static_cast<ssize_t>(data.size())) throw std::runtime_error("send");
+    SlicedTask task(source.ours.get(), sink.ours.get(), 10, data.size(), backlogged);
     const auto began = steady_clock::now();
     pump.run(task);
-    const auto took = steady_clock::now() - began;
-    EXPECT_EQ(task.reads(), 40);
-    EXPECT_GE(took, 39 * PumpLoop::k_gather_pause); // a pause between each round and the next
+    Sliced r;
+    r.took = steady_clock::now() - began;
+    r.reads = task.reads();
+    r.pauses = pump.next_loop().gathering_pauses();
+    return r;
+}
+
+} // namespace
+
+TEST(RelayPump, ALoopWhoseReadsFindBacklogsPausesBeforeEachWait) {
+    const Sliced r = sliced_reads(40, true);
+    EXPECT_EQ(r.reads, 40);
+    EXPECT_GE(r.pauses, 39u); // one between each round and the next
+    EXPECT_GE(r.took, 39 * PumpLoop::k_gather_pause);
 }
 
 TEST(RelayPump, ALoopWhoseReadsFindOnePieceEachDoesNotPause) {
-    RelayPump pump(1);
-    Pair source, sink;
-    const std::string data(4000, 'x'); // 400 reads of 10 bytes
-    ASSERT_EQ(::send(source.theirs.get(), data.data(), data.size(), 0), 4000);
-    SlicedTask task(source.ours.get(), sink.ours.get(), 10, data.size(), false);
-    const auto began = steady_clock::now();
-    pump.run(task);
-    const auto took = steady_clock::now() - began;
-    EXPECT_EQ(task.reads(), 400);
-    // 399 pauses would take 12 ms at least; 400 rounds without take a fraction of that (the bound
-    // leaves room for a loaded machine and sanitizers).
-    EXPECT_LT(took, 399 * PumpLoop::k_gather_pause);
+    const Sliced r = sliced_reads(400, false);
+    EXPECT_EQ(r.reads, 400);
+    EXPECT_EQ(r.pauses, 0u);
 }

@@ -74,7 +74,7 @@ public:
             if (failed_body_.size() < k_kept) failed_body_.append(data.substr(0, k_kept - failed_body_.size()));
             return;
         }
-        backlog_.note(data.size());
+        note_stream_read(data); // (a read of anything else finds no events: never a backlog)
         piece(data, last);
     }
 
@@ -138,7 +138,6 @@ private:
     bool sse_ = false; // the answer is an event stream: an error after it began is an event
     Millis last_note_{0};
     std::string failed_body_;
-    BacklogGauge backlog_; // (one piece per read of the upstream)
 };
 
 Target external_target(const ModelConfig& m) {

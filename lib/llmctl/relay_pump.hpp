@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -43,17 +44,12 @@ public:
 class PumpLoop;
 class LoopResident;
 
-// Whether the reads of one stream find several of its pieces waiting (its server sends faster
-// than they are relayed): its smallest piece so far stands for one event (one token), and a read
-// of twice that or more found a backlog. Tells the loop it runs on (PumpLoop::note_read).
-class BacklogGauge {
-public:
-    // One read of `bytes` (0: none): true when it found a backlog.
-    bool note(std::size_t bytes);
-
-private:
-    std::size_t smallest_ = 0;
-};
+// Whether one read of an event stream found several of its events waiting (its server sends
+// faster than they are relayed): two or more ends of events (blank lines, "\n\n" or "\n\r\n")
+// in it. Counting the events, not comparing sizes, keeps a server that writes an event in
+// several pieces (a header, then the JSON) or sends a short comment first from looking
+// backlogged on every read. Tells the loop it runs on (PumpLoop::note_read).
+bool note_stream_read(std::string_view piece);
 
 // What epoll hands back: a task's source or sink (entry), or a resident's watch.
 struct LoopTag {
@@ -123,7 +119,7 @@ public:
     // them, in thousandths (0 while it has nothing to watch).
     int busy_permille() const { return busy_permille_.load(std::memory_order_relaxed); }
     // On a loop's thread (elsewhere nothing): one read of a stream's source found several of its
-    // pieces waiting, or one (BacklogGauge). A round whose reads found a backlog in half or more
+    // events waiting, or one (note_stream_read). A round whose reads found a backlog in half or more
     // of them pauses k_gather_pause before it waits for the next events, so that the next round
     // finds more pieces of each stream: a server that sends faster than the loop relays then
     // costs one wake-up, read and write for a dozen tokens rather than for two or three, and its

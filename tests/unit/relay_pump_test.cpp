@@ -458,15 +458,19 @@ private:
 
 } // namespace
 
-TEST(BacklogGauge, AReadOfTwiceTheSmallestPieceFoundABacklog) {
-    BacklogGauge g;
-    EXPECT_FALSE(g.note(0));
-    EXPECT_FALSE(g.note(150)); // the first piece: one event
-    EXPECT_FALSE(g.note(160)); // about the same: one event
-    EXPECT_TRUE(g.note(300));  // two events waited
-    EXPECT_FALSE(g.note(100)); // a smaller event: the measure from now on
-    EXPECT_TRUE(g.note(200));
-    EXPECT_FALSE(g.note(199));
+TEST(RelayPump, AStreamReadWithTwoOrMoreEventsFoundABacklog) {
+    EXPECT_FALSE(note_stream_read(""));
+    EXPECT_FALSE(note_stream_read("data: {\"a\":1}\n\n"));                          // one event
+    EXPECT_TRUE(note_stream_read("data: {\"a\":1}\n\ndata: {\"a\":2}\n\n"));        // two waited
+    EXPECT_TRUE(note_stream_read("data: 1\r\n\r\ndata: 2\r\n\r\ndata: 3\r\n\r\n")); // CRLF lines
+    EXPECT_FALSE(note_stream_read("data: {\"a\":1}\n\ndata: {\"a\""));              // one and a part
+    EXPECT_FALSE(note_stream_read("data: 1\n\n\n"));                                // one, an extra blank line
+    // A server that writes an event in pieces, or a short comment first: no read holds two.
+    EXPECT_FALSE(note_stream_read(": ping\n\n"));
+    EXPECT_FALSE(note_stream_read("data: "));
+    EXPECT_FALSE(note_stream_read("{\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}"));
+    EXPECT_FALSE(note_stream_read("\n\n"));
+    EXPECT_FALSE(note_stream_read("{\"object\":\"chat.completion\"}")); // not an event stream
 }
 
 namespace {

@@ -10,8 +10,10 @@ mock_config
 # m: slow enough (10 tokens at 40/s, 0.25 s a stream) that the 30 requests pile up.
 mock_model m --tokens-per-second 40 --reply-tokens 10 --request-log "$T/m.log"
 config_add 'max_concurrent = 2'
-# f: every stream pauses after its first token until $T/go exists.
-mock_model f --tokens-per-second 100 --reply-tokens 5 --hold-until "$T/go" --request-log "$T/f.log"
+# f: every stream pauses after its first token until $T/go exists, then takes 0.4 s: a client
+# granted its slot may take a while to send its request (a chat under ASan on a loaded machine
+# took 160 ms), and at 100 tokens/s two later clients could pass it through the other slot.
+mock_model f --tokens-per-second 10 --reply-tokens 5 --hold-until "$T/go" --request-log "$T/f.log"
 config_add 'max_concurrent = 2'
 # serve_at PORT [ARG...]: start_serve on a port that nothing holds (a stale serve's /health would
 # pass for ours).

@@ -1,6 +1,7 @@
 #include "llmctl/relay_pump.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/sse.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -105,25 +106,8 @@ void PumpLoop::run(PumpTask& task) {
     if (e.error) std::rethrow_exception(e.error);
 }
 
-namespace {
-
-// Ends of events in `piece` (a line break, then an empty line), counted up to `enough`.
-int event_ends(std::string_view piece, int enough) {
-    int ends = 0;
-    std::size_t i = piece.find('\n');
-    while (i != std::string_view::npos && ends < enough) {
-        const std::string_view rest = piece.substr(i + 1);
-        const std::size_t blank = rest.starts_with('\n') ? 1 : rest.starts_with("\r\n") ? 2 : 0;
-        if (blank > 0) ++ends;
-        i = piece.find('\n', i + 1 + blank);
-    }
-    return ends;
-}
-
-} // namespace
-
 bool note_stream_read(std::string_view piece) {
-    const bool backlogged = event_ends(piece, 2) >= 2;
+    const bool backlogged = sse_event_ends(piece, 2) >= 2;
     PumpLoop::note_read(backlogged);
     return backlogged;
 }

@@ -45,10 +45,10 @@ class PumpLoop;
 class LoopResident;
 
 // Whether one read of an event stream found several of its events waiting (its server sends
-// faster than they are relayed): two or more ends of events (blank lines, "\n\n" or "\n\r\n")
-// in it. Counting the events, not comparing sizes, keeps a server that writes an event in
-// several pieces (a header, then the JSON) or sends a short comment first from looking
-// backlogged on every read. Tells the loop it runs on (PumpLoop::note_read).
+// faster than they are relayed): two or more ends of events in it (sse_event_ends). Counting
+// the events, not comparing sizes, keeps a server that writes an event in several pieces (a
+// header, then the JSON) or sends a short comment first from looking backlogged on every read.
+// Tells the loop it runs on (PumpLoop::note_read).
 bool note_stream_read(std::string_view piece);
 
 // What epoll hands back: a task's source or sink (entry), or a resident's watch.

@@ -49,6 +49,18 @@ void SseParser::line(std::string_view l) {
     has_data_ = true;
 }
 
+int sse_event_ends(std::string_view piece, int enough) {
+    int ends = 0;
+    std::size_t i = piece.find('\n');
+    while (i != std::string_view::npos && ends < enough) {
+        const std::string_view rest = piece.substr(i + 1);
+        const std::size_t blank = rest.starts_with('\n') ? 1 : rest.starts_with("\r\n") ? 2 : 0;
+        if (blank > 0) ++ends;
+        i = piece.find('\n', i + 1 + blank);
+    }
+    return ends;
+}
+
 ChatDelta parse_chat_chunk(const std::string& data) {
     ChatDelta d;
     auto j = nlohmann::json::parse(data, nullptr, false);

@@ -28,6 +28,11 @@ private:
     bool last_cr_ = false; // previous chunk ended in '\r': a following '\n' belongs to it
 };
 
+// How many events end in `piece` (a line end followed by an empty line: "\n\n" or "\n\r\n"),
+// counted up to `enough`; no copy, no state. Ends split across pieces are not seen: for gauging
+// how many events one read found (the relay's gathering pause), not for parsing.
+int sse_event_ends(std::string_view piece, int enough);
+
 // One parsed chat-completions stream chunk: the text delta, and what else it carried.
 struct ChatDelta {
     std::string content;

@@ -107,7 +107,7 @@ void PumpLoop::run(PumpTask& task) {
 }
 
 bool note_stream_read(std::string_view piece) {
-    const bool backlogged = sse_event_ends(piece, 2) >= 2;
+    const bool backlogged = sse_event_ends(piece, k_backlog_events) >= k_backlog_events;
     PumpLoop::note_read(backlogged);
     return backlogged;
 }

@@ -44,11 +44,15 @@ public:
 class PumpLoop;
 class LoopResident;
 
-// Whether one read of an event stream found several of its events waiting (its server sends
-// faster than they are relayed): two or more ends of events in it (sse_event_ends). Counting
-// the events, not comparing sizes, keeps a server that writes an event in several pieces (a
-// header, then the JSON) or sends a short comment first from looking backlogged on every read.
-// Tells the loop it runs on (PumpLoop::note_read).
+// Whether one read of an event stream found a backlog of its events (its server sends faster
+// than they are relayed): k_backlog_events or more ends of events in it (sse_event_ends).
+// Counting the events, not comparing sizes, keeps a server that writes an event in several
+// pieces (a header, then the JSON) or sends a short comment first from looking backlogged on
+// every read. Eight: a stream that runs ahead finds a dozen after each gathering pause, so its
+// loop goes on pausing, while streams whose tokens come at their server's pace and queue two or
+// three deep behind a busy loop (64 streams at 2,000 tokens/s on 2 cores) do not make it pause
+// and wait longer. Tells the loop it runs on (PumpLoop::note_read).
+inline constexpr int k_backlog_events = 8;
 bool note_stream_read(std::string_view piece);
 
 // What epoll hands back: a task's source or sink (entry), or a resident's watch.
@@ -118,8 +122,8 @@ public:
     // The share of the last tenth of a second its thread spent on events rather than waiting for
     // them, in thousandths (0 while it has nothing to watch).
     int busy_permille() const { return busy_permille_.load(std::memory_order_relaxed); }
-    // On a loop's thread (elsewhere nothing): one read of a stream's source found several of its
-    // events waiting, or one (note_stream_read). A round whose reads found a backlog in half or more
+    // On a loop's thread (elsewhere nothing): one read of a stream's source found a backlog of its
+    // events, or not (note_stream_read). A round whose reads found a backlog in half or more
     // of them pauses k_gather_pause before it waits for the next events, so that the next round
     // finds more pieces of each stream: a server that sends faster than the loop relays then
     // costs one wake-up, read and write for a dozen tokens rather than for two or three, and its

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdexcept>
 #include <string>
@@ -458,14 +459,27 @@ private:
 
 } // namespace
 
-TEST(RelayPump, AStreamReadWithTwoOrMoreEventsFoundABacklog) {
+namespace {
+
+// n events, each ended by a blank line in `eol`s.
+std::string events(int n, const char* eol = "\n") {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += fmt::format("data: {{\"a\":{}}}{}{}", i, eol, eol);
+    return s;
+}
+
+} // namespace
+
+TEST(RelayPump, AStreamReadWithEightOrMoreEventsFoundABacklog) {
+    static_assert(k_backlog_events == 8);
     EXPECT_FALSE(note_stream_read(""));
-    EXPECT_FALSE(note_stream_read("data: {\"a\":1}\n\n"));                          // one event
-    EXPECT_TRUE(note_stream_read("data: {\"a\":1}\n\ndata: {\"a\":2}\n\n"));        // two waited
-    EXPECT_TRUE(note_stream_read("data: 1\r\n\r\ndata: 2\r\n\r\ndata: 3\r\n\r\n")); // CRLF lines
-    EXPECT_FALSE(note_stream_read("data: {\"a\":1}\n\ndata: {\"a\""));              // one and a part
-    EXPECT_FALSE(note_stream_read("data: 1\n\n\n"));                                // one, an extra blank line
-    // A server that writes an event in pieces, or a short comment first: no read holds two.
+    EXPECT_FALSE(note_stream_read(events(1)));
+    EXPECT_FALSE(note_stream_read(events(7)));                  // queued behind a busy loop
+    EXPECT_TRUE(note_stream_read(events(8)));                   // ran ahead
+    EXPECT_TRUE(note_stream_read(events(12, "\r\n")));          // CRLF lines
+    EXPECT_FALSE(note_stream_read(events(7) + "data: {\"a\"")); // seven and a part
+    EXPECT_FALSE(note_stream_read(events(7) + "\n"));           // seven, an extra blank line
+    // A server that writes an event in pieces, or a short comment first: no read holds eight.
     EXPECT_FALSE(note_stream_read(": ping\n\n"));
     EXPECT_FALSE(note_stream_read("data: "));
     EXPECT_FALSE(note_stream_read("{\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}"));

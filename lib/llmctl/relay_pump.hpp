@@ -48,11 +48,12 @@ class LoopResident;
 // than they are relayed): k_backlog_events or more ends of events in it (sse_event_ends).
 // Counting the events, not comparing sizes, keeps a server that writes an event in several
 // pieces (a header, then the JSON) or sends a short comment first from looking backlogged on
-// every read. Eight: a stream that runs ahead finds a dozen after each gathering pause, so its
-// loop goes on pausing, while streams whose tokens come at their server's pace and queue two or
-// three deep behind a busy loop (64 streams at 2,000 tokens/s on 2 cores) do not make it pause
-// and wait longer. Tells the loop it runs on (PumpLoop::note_read).
-inline constexpr int k_backlog_events = 8;
+// every read. Two, although paced streams queued two deep behind a busy loop then make it pause
+// too (their tokens wait the pause longer): after a pause, a stream that runs ahead finds eight
+// or more events in some runs and fewer in others, and a higher mark let the pauses lapse
+// (ARCHITECTURE.md, "A loop also waits less often"). Tells the loop it runs on
+// (PumpLoop::note_read).
+inline constexpr int k_backlog_events = 2;
 bool note_stream_read(std::string_view piece);
 
 // What epoll hands back: a task's source or sink (entry), or a resident's watch.

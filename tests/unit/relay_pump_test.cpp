@@ -470,16 +470,15 @@ std::string events(int n, const char* eol = "\n") {
 
 } // namespace
 
-TEST(RelayPump, AStreamReadWithEightOrMoreEventsFoundABacklog) {
-    static_assert(k_backlog_events == 8);
+TEST(RelayPump, AStreamReadWithTwoOrMoreEventsFoundABacklog) {
+    static_assert(k_backlog_events == 2);
     EXPECT_FALSE(note_stream_read(""));
     EXPECT_FALSE(note_stream_read(events(1)));
-    EXPECT_FALSE(note_stream_read(events(7)));                  // queued behind a busy loop
-    EXPECT_TRUE(note_stream_read(events(8)));                   // ran ahead
-    EXPECT_TRUE(note_stream_read(events(12, "\r\n")));          // CRLF lines
-    EXPECT_FALSE(note_stream_read(events(7) + "data: {\"a\"")); // seven and a part
-    EXPECT_FALSE(note_stream_read(events(7) + "\n"));           // seven, an extra blank line
-    // A server that writes an event in pieces, or a short comment first: no read holds eight.
+    EXPECT_TRUE(note_stream_read(events(2)));
+    EXPECT_TRUE(note_stream_read(events(3, "\r\n")));           // CRLF lines
+    EXPECT_FALSE(note_stream_read(events(1) + "data: {\"a\"")); // one and a part
+    EXPECT_FALSE(note_stream_read(events(1) + "\n"));           // one, an extra blank line
+    // A server that writes an event in pieces, or a short comment first: no read holds two.
     EXPECT_FALSE(note_stream_read(": ping\n\n"));
     EXPECT_FALSE(note_stream_read("data: "));
     EXPECT_FALSE(note_stream_read("{\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}"));

@@ -1,0 +1,111 @@
+#include "llmctl/errors.hpp"
+#include "llmctl/memory_estimate.hpp"
+#include "gguf_writer.hpp"
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+using namespace llmctl;
+using llmctl::test_support::GgufWriter;
+using llmctl::test_support::GiB;
+
+namespace {
+
+constexpr std::uint64_t MiB = 1ull << 20;
+
+// A directory with llama-shaped headers: 7B (32 layers, 32 KV heads), 13B (40, 40) and 70B (80
+// layers, 8 KV heads: grouped-query attention), trained for 4,096 tokens, sized like Q4_K_M files.
+struct Models {
+    test_support::TempDir dir;
+    std::string m7 = dir.path + "/llama-7b.gguf", m13 = dir.path + "/llama-13b.gguf", m70 = dir.path + "/llama-70b.gguf";
+    Models() {
+        GgufWriter().llama(32, 4096, 32, 32, 4096).write(m7, 4'080'000'000);
+        GgufWriter().llama(40, 5120, 40, 40, 4096).write(m13, 7'870'000'000);
+        GgufWriter().llama(80, 8192, 64, 8, 4096).write(m70, 41'420'000'000);
+    }
+};
+
+std::string error_of(const std::vector<std::string>& command, const std::string& cwd = "") {
+    try {
+        estimate_memory(command, cwd);
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::config);
+        return e.what();
+    }
+    return "(no error)";
+}
+
+} // namespace
+
+// The KV cache of the llama models at f16 is the well-known 0.5 MiB per token for 7B, 0.78 MiB
+// for 13B and 0.16 MiB for 70B: context x layers x KV heads x 128 x 2 (keys and values) x 2 bytes.
+TEST(MemoryEstimate, FollowsTheFormulaForLlamaShapedModels) {
+    Models m;
+    struct Case {
+        std::string file;
+        std::uint64_t layers, kv_heads, weights;
+    };
+    for (const Case& c : {Case{m.m7, 32, 32, 4'080'000'000}, Case{m.m13, 40, 40, 7'870'000'000}, Case{m.m70, 80, 8, 41'420'000'000}}) {
+        const MemoryEstimate e = estimate_memory({"llama-server", "-m", c.file, "-c", "8192", "--port", "{port}"}, "");
+        EXPECT_EQ(e.model_file, c.file);
+        EXPECT_EQ(e.weights, c.weights);
+        EXPECT_EQ(e.context, 8192u);
+        EXPECT_EQ(e.kv_cache, 8192 * c.layers * c.kv_heads * 128 * 2 * 2) << c.file;
+        EXPECT_EQ(e.margin, k_margin_fixed + c.weights / 20);
+        EXPECT_EQ(e.total(), e.weights + e.kv_cache + e.margin);
+    }
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m7, "-c", "4096"}, "").kv_cache, 2 * GiB);
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m13, "-c", "4096"}, "").kv_cache, 3200 * MiB);
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m70, "-c", "4096"}, "").kv_cache, 1280 * MiB);
+}
+
+TEST(MemoryEstimate, WithoutAContextTheModelsTrainedOneCounts) {
+    Models m;
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m7}, "").context, 4096u);
+    EXPECT_EQ(estimate_memory({"llama-server", "--model", m.m7, "--ctx-size", "0"}, "").context, 4096u); // 0: from the model
+    EXPECT_EQ(estimate_memory({"llama-server", "--model=" + m.m7, "--ctx-size=16384", "-np", "4"}, "").context, 16384u); // total over slots
+}
+
+TEST(MemoryEstimate, QuantizedCacheTypesCountTheirBlocks) {
+    Models m;
+    // q8_0: 32 values in 34 bytes; q4_0: in 18.
+    const MemoryEstimate e = estimate_memory({"llama-server", "-m", m.m7, "-c", "8192", "-ctk", "q8_0", "-ctv", "q4_0"}, "");
+    EXPECT_EQ(e.cache_type_k, "q8_0");
+    EXPECT_EQ(e.cache_type_v, "q4_0");
+    const std::uint64_t values = 8192ull * 32 * 32 * 128; // of keys, and as many of values
+    EXPECT_EQ(e.kv_cache, values * 34 / 32 + values * 18 / 32);
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m7, "-c", "8192", "--cache-type-k", "f32"}, "").kv_cache, values * 4 + values * 2);
+}
+
+TEST(MemoryEstimate, ARelativeModelPathIsTheServersWorkingDirectorys) {
+    Models m;
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", "llama-7b.gguf"}, m.dir.path).model_file, m.m7);
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", "./sub/../llama-7b.gguf"}, m.dir.path).model_file, m.m7);
+}
+
+TEST(MemoryEstimate, CommandsItCannotReadSayWhatToChange) {
+    Models m;
+    EXPECT_NE(error_of({"llama-server", "--port", "8080"}).find("names no GGUF file (-m/--model PATH)"), std::string::npos);
+    EXPECT_NE(error_of({"llama-server", "-hf", "ggml-org/gemma-3-1b-it-GGUF"}).find("has llama-server fetch its model"), std::string::npos);
+    EXPECT_NE(error_of({"llama-server", "-c", "4096", "-m"}).find("-m ends the command with no value after it"), std::string::npos);
+    EXPECT_NE(error_of({"llama-server", "-m", m.m7, "-c", "8k"}).find("-c/--ctx-size 8k is not a number of tokens"), std::string::npos);
+    EXPECT_NE(error_of({"llama-server", "-m", m.m7, "-c", "-1"}).find("-c/--ctx-size -1 is not a number"), std::string::npos);
+    EXPECT_NE(error_of({"llama-server", "-m", m.m7, "-ctv", "q3_k"})
+                  .find("-ctv/--cache-type-v q3_k is not a cache type llama-server takes (f32, f16"),
+              std::string::npos);
+    EXPECT_NE(
+        error_of({"llama-server", "-m", "nowhere.gguf"}, m.dir.path).find("cannot read the model file " + m.dir.path + "/nowhere.gguf"),
+        std::string::npos);
+    const std::string untrained = m.dir.path + "/untold.gguf";
+    GgufWriter()
+        .str("general.architecture", "llama")
+        .u32("llama.block_count", 2)
+        .u32("llama.embedding_length", 256)
+        .u32("llama.attention.head_count", 2)
+        .write(untrained, GiB);
+    EXPECT_NE(error_of({"llama-server", "-m", untrained}).find("does not say its trained context: give the command -c/--ctx-size"),
+              std::string::npos);
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", untrained, "-c", "100"}, "").kv_cache, 100u * 2 * 2 * 128 * 2 * 2);
+}

@@ -7,7 +7,9 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 int main(int argc, char** argv) {
     using namespace mock;
@@ -33,6 +35,11 @@ int main(int argc, char** argv) {
         if (pid > 0) log_line("escaped child pid " + std::to_string(pid));
     }
     reap_children_automatically();
+    if (!hold_memory(options.hold_memory)) {
+        err_line("llmctl-mock-server: cannot hold " + std::to_string(options.hold_memory) + " bytes: " + std::strerror(errno));
+        return 1;
+    }
+    if (options.hold_memory > 0) log_line("holding " + std::to_string(options.hold_memory) + " bytes");
 
     ServerState state(options);
     if (!options.request_log.empty()) {

@@ -130,9 +130,14 @@ Faults:
   --escape-child              fork one sleeping child that calls setsid()
   --log-spam BYTES            write BYTES of log lines after binding
   --exit-after DUR            exit 0 after DUR
+
+Memory:
+  --hold-memory SIZE          allocate and touch SIZE bytes before binding, held until exit
+                              (a server whose measured footprint is not what it declared)
+
   --help                      show this help
 
-Exit codes: 0 ok, 1 bind failure, 2 usage, 3 crash at start, 7 crash mid-stream.
+Exit codes: 0 ok, 1 bind failure or memory not to be had, 2 usage, 3 crash at start, 7 crash mid-stream.
 )";
 }
 
@@ -188,6 +193,12 @@ ParseResult parse_options(int argc, char** argv) {
              auto n = parse_size(v);
              if (!n) throw UsageError{"invalid size '" + std::string(v) + "'"};
              o.log_spam = *n;
+         }},
+        {"hold-memory",
+         [&](std::string_view v) {
+             auto n = parse_size(v);
+             if (!n) throw UsageError{"invalid size '" + std::string(v) + "'"};
+             o.hold_memory = *n;
          }},
         {"exit-after", [&](std::string_view v) { o.exit_after = need_duration(v); }},
     };

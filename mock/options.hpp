@@ -37,6 +37,7 @@ struct Options {
     int fork_children = 0;
     bool escape_child = false;
     std::uint64_t log_spam = 0;
+    std::uint64_t hold_memory = 0; // bytes allocated and touched before binding, held until exit
     std::optional<Duration> exit_after;
 };
 

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -44,6 +45,16 @@ sigset_t handled_signals(const Options& options) {
 void set_early_signal_dispositions(const Options& options) {
     std::signal(SIGPIPE, SIG_IGN);
     if (options.ignore_sigterm) std::signal(SIGTERM, SIG_IGN);
+}
+
+bool hold_memory(std::uint64_t bytes) {
+    if (bytes == 0) return true;
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    const long page = ::sysconf(_SC_PAGESIZE);
+    auto* bytes_at = static_cast<volatile char*>(p);
+    for (std::uint64_t at = 0; at < bytes; at += static_cast<std::uint64_t>(page)) bytes_at[at] = 1; // (the mapping is never unmapped)
+    return true;
 }
 
 void fork_sleeping_children(int n) {

@@ -29,6 +29,10 @@ void start_loader(ServerState& state);
 // Exits 0 after the delay; used by tests so a forgotten server cleans itself up.
 void start_exit_timer(Duration delay);
 
+// Allocates --hold-memory's bytes and writes to every page of them, so they count in the process's
+// RSS; kept until exit. False (errno set) when the memory cannot be had.
+bool hold_memory(std::uint64_t bytes);
+
 // Writes the --log-spam bytes on a background thread while serving continues.
 void start_log_spam(std::uint64_t bytes);
 

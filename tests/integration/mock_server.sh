@@ -1,5 +1,6 @@
 # The bundled mock server answers health (503 while loading, then 200), streams a chat, answers
-# legacy completions (whole and streamed) and embeddings, and logs a stream its client cut short.
+# legacy completions (whole and streamed) and embeddings, logs a stream its client cut short, and
+# holds the memory it is told to (--hold-memory: its RSS counts it).
 . "$TEST_LIB"
 port=$PORT_BASE
 "$MOCK_BIN" --port "$port" --startup-delay 300ms >"$T/mock.log" 2>&1 &
@@ -119,4 +120,15 @@ print(json.load(urllib.request.urlopen(req, timeout=5))["choices"][0]["text"])
 PY
 )
 [ "$reply" = "tok0 " ] || fail "after the early close: '$reply'"
+
+held=$((port + 2))
+"$MOCK_BIN" --port "$held" --hold-memory 96MiB >"$T/held.log" 2>&1 &
+held_pid=$!
+wait_for 10 grep -q "listening on" "$T/held.log" || fail "the holding mock never listened: $(cat "$T/held.log")"
+rss_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$held_pid/status")
+[ "$rss_kib" -ge $((96 * 1024)) ] || fail "holding 96 MiB, RSS ${rss_kib} KiB"
+grep -q "^holding 100663296 bytes$" "$T/held.log" || fail "no holding line: $(cat "$T/held.log")"
+kill "$held_pid"
+rc=0; "$MOCK_BIN" --port "$held" --hold-memory 96X 2>"$T/bad.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "invalid size '96X'" "$T/bad.err" || fail "a bad size: rc $rc, $(cat "$T/bad.err")"
 echo "mock_server: ok"

@@ -35,6 +35,9 @@ enum class Type : std::uint32_t {
 
 constexpr std::uint32_t k_magic = 0x46554747;  // "GGUF", little-endian
 constexpr std::uint64_t k_longest_key = 65535; // (the spec's limit)
+// Beyond any model (the largest have a few hundred layers, a context of millions): a header that
+// says more is damaged, and its products would overflow.
+constexpr std::uint64_t k_most_layers = 1u << 16, k_largest_count = 1ull << 32;
 
 // The fixed size of a value of type `t`, or 0 for strings and arrays.
 std::uint64_t fixed_size(Type t) {
@@ -204,7 +207,12 @@ GgufShape read_gguf_shape(const std::string& path) {
         if (!c && needed) r.fail(fmt::format("its GGUF header has no {}{}", s.architecture, end));
         return c ? *std::max_element(c->begin(), c->end()) : 0;
     };
+    for (const auto& [key, counts] : found)
+        for (auto v : counts)
+            if (v > k_largest_count) r.fail(fmt::format("{} is {} in its header: beyond any model", key, v));
     s.block_count = one(".block_count", true);
+    if (s.block_count > k_most_layers)
+        r.fail(fmt::format("{}.block_count is {} in its header: beyond any model", s.architecture, s.block_count));
     s.embedding_length = one(".embedding_length", true);
     s.context_length = one(".context_length", false);
     s.head_count = one(".attention.head_count", false);

@@ -127,6 +127,15 @@ MemoryEstimate estimate_memory(const std::vector<std::string>& command, const st
         throw Error(Exit::config,
                     fmt::format("memory = \"auto\": {} does not say its trained context: give the command -c/--ctx-size", e.model_file),
                     k_hint);
+    // (Checked roughly first: a context of billions or a damaged header would overflow the product.)
+    const long double rough =
+        static_cast<long double>(e.context) * static_cast<long double>(s.kv_heads_total) *
+        (static_cast<long double>(s.key_length) * k.num / k.den + static_cast<long double>(s.value_length) * v.num / v.den);
+    if (rough > 0x1p60L)
+        throw Error(Exit::config,
+                    fmt::format("memory = \"auto\": a KV cache of {:.3g} bytes for {} ({} tokens of context): beyond any machine",
+                                static_cast<double>(rough), e.model_file, e.context),
+                    k_hint);
     const std::uint64_t keys = e.context * s.kv_heads_total * s.key_length, values = e.context * s.kv_heads_total * s.value_length;
     e.kv_cache = keys * k.num / k.den + values * v.num / v.den;
     e.margin = k_margin_fixed + e.weights / k_margin_share;

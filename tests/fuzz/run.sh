@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target (or the ones named) for SECONDS each, on a scratch corpus seeded
 # from tests/fuzz/corpus/, and prints each target's executions and findings.
-#   tests/fuzz/run.sh [-t SECONDS] [TARGET...]      # targets: config sse chat_json units state request_fields
+#   tests/fuzz/run.sh [-t SECONDS] [TARGET...]      # targets: config sse chat_json units state request_fields gguf
 # Builds build-fuzz/ (the `fuzz` CMake preset, clang) first. Crash inputs land in
 # build-fuzz/findings/TARGET/; reproduce one with: build-fuzz/bin/fuzz_TARGET FILE
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=300
 if [ "${1:-}" = -t ]; then secs=$2; shift 2; fi
-targets=${*:-config sse chat_json units state request_fields}
+targets=${*:-config sse chat_json units state request_fields gguf}
 cmake --preset fuzz >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' $targets) >/dev/null
 for t in $targets; do

@@ -106,6 +106,18 @@ TEST(Gguf, BadFilesAreRefusedWithTheFileAndWhatIsWrong) {
     EXPECT_NE(error_of(path).find("names no general.architecture"), std::string::npos);
     GgufWriter().str("general.architecture", "llama").i32("llama.block_count", -1).u32("llama.embedding_length", 4096).write(path, GiB);
     EXPECT_NE(error_of(path).find("llama.block_count is negative"), std::string::npos);
+    GgufWriter()
+        .str("general.architecture", "llama")
+        .u64("llama.block_count", 1ull << 20)
+        .u32("llama.embedding_length", 4096)
+        .write(path, GiB);
+    EXPECT_NE(error_of(path).find("llama.block_count is 1048576 in its header: beyond any model"), std::string::npos);
+    GgufWriter()
+        .str("general.architecture", "llama")
+        .u32("llama.block_count", 2)
+        .u64("llama.embedding_length", 1ull << 40)
+        .write(path, GiB);
+    EXPECT_NE(error_of(path).find("llama.embedding_length is 1099511627776 in its header: beyond any model"), std::string::npos);
     GgufWriter().str("general.architecture", "llama").f32("llama.block_count", 32).write(path, GiB);
     EXPECT_NE(error_of(path).find("llama.block_count is not an integer"), std::string::npos);
     // A list claiming more items than the file holds is a short header, not an allocation.

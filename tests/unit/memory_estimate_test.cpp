@@ -108,4 +108,5 @@ TEST(MemoryEstimate, CommandsItCannotReadSayWhatToChange) {
     EXPECT_NE(error_of({"llama-server", "-m", untrained}).find("does not say its trained context: give the command -c/--ctx-size"),
               std::string::npos);
     EXPECT_EQ(estimate_memory({"llama-server", "-m", untrained, "-c", "100"}, "").kv_cache, 100u * 2 * 2 * 128 * 2 * 2);
+    EXPECT_NE(error_of({"llama-server", "-m", m.m70, "-c", "18446744073709551615"}).find("beyond any machine"), std::string::npos);
 }

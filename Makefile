@@ -10,9 +10,10 @@ FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state fuzz_re
 
 .PHONY: deps build test test-normal test-asan test-fuzz test-tsan bench demo clean format
 
-# Node and npm, for the tests that drive `serve` with the official openai client (tests/tools/
-# npm-install.sh): installed only when there is no npm at all, so that a Node from elsewhere (e.g.
-# NodeSource's nodejs, which bundles its own npm and conflicts with Debian's) stays as it is.
+# Node and npm, for the tests that drive `serve` with the official openai client and the one that
+# reads GGUF headers with @huggingface/gguf (tests/tools/npm-install.sh): installed only when there
+# is no npm at all, so that a Node from elsewhere (e.g. NodeSource's nodejs, which bundles its own
+# npm and conflicts with Debian's) stays as it is.
 NODE_DEBS = nodejs npm
 
 deps:

@@ -18,20 +18,26 @@ int main(int argc, char** argv) {
     try {
         if (!args.empty() && args[0] == "--estimate" && args.size() >= 3) {
             const auto e = llmctl::estimate_memory({args.begin() + 2, args.end()}, args[1]);
-            std::cout << json{{"model_file", e.model_file}, {"weights", e.weights},           {"context", e.context},
-                              {"cache_type_k", e.cache_type_k}, {"cache_type_v", e.cache_type_v}, {"kv_cache", e.kv_cache},
-                              {"margin", e.margin},         {"total", e.total()}}
+            std::cout << json{{"model_file", e.model_file},
+                              {"weights", e.weights},
+                              {"context", e.context},
+                              {"cache_type_k", e.cache_type_k},
+                              {"cache_type_v", e.cache_type_v},
+                              {"kv_cache", e.kv_cache},
+                              {"compute", e.compute},
+                              {"margin", e.margin},
+                              {"total", e.total()}}
                              .dump()
                       << "\n";
             return 0;
         }
         for (const auto& file : args) {
             const auto s = llmctl::read_gguf_shape(file);
-            std::cout << json{{"architecture", s.architecture}, {"block_count", s.block_count},
+            std::cout << json{{"architecture", s.architecture},     {"block_count", s.block_count},
                               {"context_length", s.context_length}, {"embedding_length", s.embedding_length},
-                              {"head_count", s.head_count},       {"kv_heads_total", s.kv_heads_total},
-                              {"key_length", s.key_length},       {"value_length", s.value_length},
-                              {"file_size", s.file_size}}
+                              {"head_count", s.head_count},         {"kv_heads_total", s.kv_heads_total},
+                              {"key_length", s.key_length},         {"value_length", s.value_length},
+                              {"split_count", s.split_count},       {"file_size", s.file_size}}
                              .dump()
                       << "\n";
         }

@@ -4,6 +4,7 @@
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,10 @@ TEST(MemoryEstimate, FollowsTheFormulaForLlamaShapedModels) {
         EXPECT_EQ(e.weights, c.weights);
         EXPECT_EQ(e.context, 8192u);
         EXPECT_EQ(e.kv_cache, 8192 * c.layers * c.kv_heads * 128 * 2 * 2) << c.file;
+        EXPECT_FALSE(e.flash_attention);
+        EXPECT_EQ(e.compute, 8192ull * 512 * (c.file == m.m70 ? 64 : c.file == m.m13 ? 40 : 32) * 4); // context x micro-batch x heads x 4
         EXPECT_EQ(e.margin, k_margin_fixed + c.weights / 20);
-        EXPECT_EQ(e.total(), e.weights + e.kv_cache + e.margin);
+        EXPECT_EQ(e.total(), e.weights + e.kv_cache + e.compute + e.margin);
     }
     EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m7, "-c", "4096"}, "").kv_cache, 2 * GiB);
     EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m13, "-c", "4096"}, "").kv_cache, 3200 * MiB);
@@ -65,7 +68,8 @@ TEST(MemoryEstimate, WithoutAContextTheModelsTrainedOneCounts) {
     Models m;
     EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m7}, "").context, 4096u);
     EXPECT_EQ(estimate_memory({"llama-server", "--model", m.m7, "--ctx-size", "0"}, "").context, 4096u); // 0: from the model
-    EXPECT_EQ(estimate_memory({"llama-server", "--model=" + m.m7, "--ctx-size=16384", "-np", "4"}, "").context, 16384u); // total over slots
+    // -np divides the context among its slots: the total is what is allocated.
+    EXPECT_EQ(estimate_memory({"llama-server", "--model", m.m7, "--ctx_size", "16384", "-np", "4"}, "").context, 16384u);
 }
 
 TEST(MemoryEstimate, QuantizedCacheTypesCountTheirBlocks) {
@@ -108,5 +112,56 @@ TEST(MemoryEstimate, CommandsItCannotReadSayWhatToChange) {
     EXPECT_NE(error_of({"llama-server", "-m", untrained}).find("does not say its trained context: give the command -c/--ctx-size"),
               std::string::npos);
     EXPECT_EQ(estimate_memory({"llama-server", "-m", untrained, "-c", "100"}, "").kv_cache, 100u * 2 * 2 * 128 * 2 * 2);
-    EXPECT_NE(error_of({"llama-server", "-m", m.m70, "-c", "18446744073709551615"}).find("beyond any machine"), std::string::npos);
+    EXPECT_NE(error_of({"llama-server", "-m", m.m70, "-c", "2147483648"})
+                  .find("-c/--ctx-size 2147483648 is not a number of tokens llama-server takes"),
+              std::string::npos);
+    // -hf with -m: llama-server downloads to the -m path, which is not there yet.
+    EXPECT_NE(error_of({"llama-server", "-hf", "org/repo", "-m", m.dir.path + "/later.gguf"})
+                  .find("downloads the model to " + m.dir.path + "/later.gguf"),
+              std::string::npos);
+}
+
+TEST(MemoryEstimate, FlashAttentionSparesTheScoresBuffer) {
+    Models m;
+    const auto compute = [&](std::vector<std::string> extra) {
+        std::vector<std::string> cmd = {"llama-server", "-m", m.m7, "-c", "4096"};
+        cmd.insert(cmd.end(), extra.begin(), extra.end());
+        return estimate_memory(cmd, "").compute;
+    };
+    EXPECT_EQ(compute({}), 4096ull * 512 * 32 * 4);
+    EXPECT_EQ(compute({"-ub", "128"}), 4096ull * 128 * 32 * 4);
+    EXPECT_EQ(compute({"-fa", "on"}), 0u);
+    EXPECT_EQ(compute({"-fa", "--port", "1"}), 0u);                       // (a bare -fa, in versions where it took no value)
+    EXPECT_EQ(compute({"--flash-attn", "auto"}), 4096ull * 512 * 32 * 4); // (auto may leave it off)
+    EXPECT_EQ(compute({"-fa", "off"}), 4096ull * 512 * 32 * 4);
+}
+
+TEST(MemoryEstimate, DraftModelsProjectorsAndAdaptersCount) {
+    Models m;
+    const std::string mmproj = m.dir.path + "/mmproj.gguf", lora = m.dir.path + "/lora.gguf";
+    test_support::GgufWriter::write_raw(mmproj, "x", 600 * MiB);
+    test_support::GgufWriter::write_raw(lora, "x", 100 * MiB);
+    const MemoryEstimate e = estimate_memory(
+        {"llama-server", "-m", m.m70, "-c", "4096", "-fa", "on", "-md", m.m7, "-cd", "1024", "--mmproj", mmproj, "--lora", lora}, "");
+    EXPECT_EQ(e.weights, 41'420'000'000ull + 4'080'000'000ull + 600 * MiB + 100 * MiB);
+    EXPECT_EQ(e.kv_cache, 1280 * MiB + 512 * MiB); // 70B at 4,096 tokens, the 7B draft at 1,024
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", m.m70, "-c", "4096", "-md", m.m7}, "").kv_cache,
+              1280 * MiB + 2 * GiB); // (its context)
+    EXPECT_NE(error_of({"llama-server", "-m", m.m7, "--lora", "gone.gguf"}, m.dir.path)
+                  .find("cannot read the adapter (--lora) " + m.dir.path + "/gone.gguf"),
+              std::string::npos);
+}
+
+TEST(MemoryEstimate, TheModelsEnvironmentCountsUnlessAFlagSaysOtherwise) {
+    Models m;
+    const std::map<std::string, std::string> env = {
+        {"LLAMA_ARG_MODEL", m.m13}, {"LLAMA_ARG_CTX_SIZE", "2048"}, {"LLAMA_ARG_FLASH_ATTN", "1"}};
+    MemoryEstimate e = estimate_memory({"llama-server", "--port", "8080"}, "", env);
+    EXPECT_EQ(e.model_file, m.m13);
+    EXPECT_EQ(e.context, 2048u);
+    EXPECT_TRUE(e.flash_attention);
+    e = estimate_memory({"llama-server", "-m", m.m7}, "", env);
+    EXPECT_EQ(e.model_file, m.m7); // (the flag wins)
+    EXPECT_EQ(e.context, 2048u);
+    EXPECT_NE(error_of({"llama-server"}, "").find("names no GGUF file"), std::string::npos);
 }

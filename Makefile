@@ -6,7 +6,7 @@ DEBS = cmake make g++ pkg-config python3 libcli11-dev libboost1.81-dev libboost-
        libsqlite3-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev \
        scdoc man-db groff-base zsh fish tmux dpkg-dev file curl clang libclang-rt-14-dev libedit2 libedit-dev
 
-FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state fuzz_request_fields
+FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state fuzz_request_fields fuzz_gguf
 
 .PHONY: deps build test test-normal test-asan test-fuzz test-tsan bench demo clean format
 

@@ -2,6 +2,7 @@
 
 #include "llmctl/errors.hpp"
 #include "llmctl/gguf.hpp"
+#include "llmctl/paths.hpp"
 
 #include <algorithm>
 #include <array>
@@ -119,10 +120,10 @@ const CacheType& cache_type_of(const std::optional<std::string>& name, std::stri
 
 bool flash_on(const std::optional<std::string>& v) { return v && (*v == "on" || *v == "1" || *v == "true" || *v == "enabled"); }
 
+// As the server opens it: relative to its working directory (symlinks resolved before "..").
 std::string absolute(const std::string& path, const std::string& cwd) {
-    std::filesystem::path p(path);
-    if (p.is_relative()) p = (cwd.empty() ? std::filesystem::current_path() : std::filesystem::path(cwd)) / p;
-    return p.lexically_normal().string();
+    const std::filesystem::path p(path);
+    return canonical_path(p.is_relative() && !cwd.empty() ? (std::filesystem::path(cwd) / p).string() : path);
 }
 
 std::uint64_t size_of(const std::string& path, std::string_view what) {

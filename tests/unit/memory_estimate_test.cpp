@@ -3,6 +3,7 @@
 #include "gguf_writer.hpp"
 #include "temp_dir.hpp"
 
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <map>
 #include <string>
@@ -87,6 +88,11 @@ TEST(MemoryEstimate, ARelativeModelPathIsTheServersWorkingDirectorys) {
     Models m;
     EXPECT_EQ(estimate_memory({"llama-server", "-m", "llama-7b.gguf"}, m.dir.path).model_file, m.m7);
     EXPECT_EQ(estimate_memory({"llama-server", "-m", "./sub/../llama-7b.gguf"}, m.dir.path).model_file, m.m7);
+    // Through a symlink, ".." leaves where the link points, as the server's open(2) does.
+    std::filesystem::create_directories(m.dir.path + "/real/sub");
+    std::filesystem::create_directory_symlink(m.dir.path + "/real/sub", m.dir.path + "/link");
+    std::filesystem::rename(m.m7, m.dir.path + "/real/llama-7b.gguf");
+    EXPECT_EQ(estimate_memory({"llama-server", "-m", "link/../llama-7b.gguf"}, m.dir.path).model_file, m.dir.path + "/real/llama-7b.gguf");
 }
 
 TEST(MemoryEstimate, CommandsItCannotReadSayWhatToChange) {

@@ -56,6 +56,8 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
         nlohmann::json j = {{"source", cfg.source}, {"models", nlohmann::json::object()}};
         j["defaults"] = defaults_json(cfg.defaults);
         j["serve"] = serve_json(cfg.serve);
+        j["pools"] = nlohmann::json::object();
+        for (auto& [name, p] : cfg.pools) j["pools"][name] = pool_json(p);
         for (auto& [name, m] : cfg.models) j["models"][name] = model_json(m);
         if (*json) {
             std::cout << json_text(j, 2) << "\n";

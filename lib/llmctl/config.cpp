@@ -24,6 +24,12 @@ const ModelConfig* Config::find(const std::string& name) const {
     return it == models.end() ? nullptr : &it->second;
 }
 
+const PoolConfig* Config::pool_of(const ModelConfig& m) const {
+    if (m.pool.empty() || m.external() || m.adhoc) return nullptr;
+    auto it = pools.find(m.pool);
+    return it == pools.end() ? nullptr : &it->second;
+}
+
 std::vector<std::string> Config::model_names() const {
     std::vector<std::string> out;
     for (auto& [k, _] : models) out.push_back(k);

@@ -31,6 +31,8 @@ struct Settings {
     Millis queue_timeout{0};   // waiting for a slot; 0 = none
     std::uint64_t log_max_size = 64ull << 20;
     int log_keep = 3;
+    std::string pool;    // the memory pool its servers count against ([pools.NAME]); "" = none
+    std::string pool_at; // "FILE:LINE:COL" of the pool key, for messages
 };
 
 // [defaults]: the shared settings and those that only make sense for all models at once.
@@ -50,6 +52,13 @@ struct ModelConfig : Settings {
     std::string model;                // the "model" field sent to the API
     std::vector<std::string> aliases; // more names `llmctl serve` routes to this model
     std::string api_key_env;
+    // Its memory (llmctl.toml(5), MEMORY): declared, or `memory_auto` (estimated from the GGUF
+    // file of its command; the default of a model in a pool). Counted only in a pool.
+    std::optional<std::uint64_t> memory;
+    bool memory_auto = false;
+    std::string memory_at; // "FILE:LINE:COL" of the memory key, else of [models.NAME]
+    bool pin = false;      // never evicted to make room for another model
+    std::string at;        // "FILE:LINE:COL" of [models.NAME]
 
     bool adhoc = false; // from `start NAME -- CMD`, not the config
 
@@ -69,11 +78,24 @@ struct ServeSettings {
     Millis reap_every{30'000};              // serve runs reap this often; 0 = never
 };
 
+// [pools.NAME]: memory that the servers of the models in it share (llmctl.toml(5), POOL KEYS).
+struct PoolConfig {
+    std::string name;
+    std::optional<std::uint64_t> memory; // the budget; nullopt: "auto" (the GPU's total, else MemTotal)
+    std::string kind = "ram";            // "ram" (RSS counts) or "gpu" (nvidia-smi's memory counts)
+    int gpu = 0;                         // kind "gpu": the GPU's index in nvidia-smi
+    std::string at;                      // "FILE:LINE:COL" of [pools.NAME]
+};
+
 struct Config {
     std::string source; // the file it came from, or "<built-in>"
     Defaults defaults;
     ServeSettings serve;
+    std::map<std::string, PoolConfig> pools;
     std::map<std::string, ModelConfig> models;
+
+    // The pool of a model (nullptr: it has none, or it is not managed).
+    const PoolConfig* pool_of(const ModelConfig& m) const;
 
     // The model, or nullptr.
     const ModelConfig* find(const std::string& name) const;

@@ -2,6 +2,7 @@
 
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/memory_estimate.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/strings.hpp"
 
@@ -28,8 +29,14 @@ public:
     }
 
     // "FILE:LINE:COL" of a node, for messages given later (a cwd that does not exist).
-    std::string place(const toml::node& n) const {
-        return fmt::format("{}:{}:{}", source_, n.source().begin.line, n.source().begin.column);
+    std::string place(const toml::node& n) const { return place(n.source()); }
+    std::string place(const toml::source_region& at) const {
+        return fmt::format("{}:{}:{}", source_, at.begin.line, at.begin.column);
+    }
+
+    bool boolean(const toml::node& n, std::string_view key) const {
+        if (auto b = n.value_exact<bool>()) return *b;
+        fail(n.source(), fmt::format("\"{}\" must be true or false, not {}", key, type_name(n)));
     }
 
     std::string string(const toml::node& n, std::string_view key) const {
@@ -306,6 +313,35 @@ KeyRule cwd_key(ConfigKey k) {
             [](const Settings& s) { return as<ModelConfig>(s).cwd.empty() ? nlohmann::json() : nlohmann::json(as<ModelConfig>(s).cwd); }};
 }
 
+// memory = "9GiB" or "auto"; where it was written is kept for the checks made once every table
+// is read (config_keys.cpp, check_pools).
+KeyRule memory_key(ConfigKey k) {
+    return {k,
+            [k](const Reader& r, const toml::node& n, Settings& s) {
+                auto& m = as<ModelConfig>(s);
+                m.memory_at = r.place(n);
+                m.memory_auto = n.value<std::string>() == "auto";
+                m.memory.reset();
+                if (m.memory_auto) return;
+                m.memory = r.size(n, k.name);
+                if (*m.memory == 0) r.fail(n.source(), "\"memory\" must be more than 0", "give the server's size, like \"9GiB\", or \"auto\"");
+            },
+            [](const Settings& s) {
+                auto& m = as<ModelConfig>(s);
+                return m.memory_auto ? nlohmann::json("auto") : m.memory ? nlohmann::json(format_size(*m.memory)) : nlohmann::json();
+            }};
+}
+
+// pool = "NAME" ("" for none: a model leaves the pool of [defaults]).
+KeyRule pool_key(ConfigKey k) {
+    return {k,
+            [k](const Reader& r, const toml::node& n, Settings& s) {
+                s.pool = r.string(n, k.name);
+                s.pool_at = r.place(n);
+            },
+            [](const Settings& s) { return s.pool.empty() ? nlohmann::json() : nlohmann::json(s.pool); }};
+}
+
 // Every key llmctl reads, in the order of llmctl.toml(5). The defaults are Settings' and
 // Defaults' member initialisers; llmctl.toml(5) states them, and a unit test holds the two equal.
 const std::vector<KeyRule>& rules() {
@@ -325,6 +361,9 @@ const std::vector<KeyRule>& rules() {
         field({"env", model, managed, "{ NAME = string, ... }", "extra environment variables for the server"}, &ModelConfig::env, read_env,
               [](const std::map<std::string, std::string>& v) { return v; }),
         cwd_key({"cwd", model, managed, "string", "the server's working directory"}),
+        memory_key({"memory", model, managed, "size or \"auto\"", "the memory its server takes in its pool, or estimated from its GGUF"}),
+        field({"pin", model, managed, "boolean", "never evicted to make room for another model"}, &ModelConfig::pin,
+              [](const Reader& r, const toml::node& n, std::string_view key) { return r.boolean(n, key); }, [](bool v) { return v; }),
 
         field({"host", shared, managed, "string", "the address the server listens on and llmctl connects to"}, &Settings::host, read_host,
               [](const std::string& v) { return v; }),
@@ -346,6 +385,7 @@ const std::vector<KeyRule>& rules() {
         duration_key({"queue_timeout", shared, both, "duration", "chat: the longest wait for a slot"}, &Settings::queue_timeout),
         size_key({"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size),
         integer_key({"log_keep", shared, managed, "integer", "rotated log files to keep"}, &Settings::log_keep, 0, 1000),
+        pool_key({"pool", shared, managed, "string", "the [pools.NAME] whose memory its servers count against"}),
 
         integer_key({"max_inflight", defaults, both, "integer", "chat requests that may run at once over all models"},
                     &Defaults::max_inflight, 0, 100000),
@@ -375,6 +415,38 @@ const std::vector<ServeRule>& serve_rules() {
     return table;
 }
 
+using PoolRule = Rule<PoolConfig>;
+
+std::string read_kind(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string kind = r.string(n, key);
+    if (kind != "ram" && kind != "gpu")
+        r.fail(n.source(), fmt::format("\"kind\" = \"{}\" is neither \"ram\" nor \"gpu\"", kind),
+               "\"ram\": the servers' resident memory counts; \"gpu\": their memory on the GPU (nvidia-smi)");
+    return kind;
+}
+
+// The keys of [pools.NAME], in the order of llmctl.toml(5).
+const std::vector<PoolRule>& pool_rules() {
+    using enum KeyUse;
+    constexpr KeyScope pool = KeyScope::pool;
+    static const std::vector<PoolRule> table = {
+        field(
+            {"memory", pool, managed, "size or \"auto\"", "the pool's budget, or the GPU's or the machine's whole memory"},
+            &PoolConfig::memory,
+            [](const Reader& r, const toml::node& n, std::string_view key) -> std::optional<std::uint64_t> {
+                if (n.value<std::string>() == "auto") return std::nullopt;
+                auto v = r.size(n, key);
+                if (v == 0) r.fail(n.source(), "a pool's \"memory\" must be more than 0", "give its budget, like \"24GiB\", or \"auto\"");
+                return v;
+            },
+            [](const std::optional<std::uint64_t>& v) { return v ? nlohmann::json(format_size(*v)) : nlohmann::json("auto"); }),
+        field({"kind", pool, managed, "string", "what memory the pool is: \"ram\" or \"gpu\""}, &PoolConfig::kind, read_kind,
+              [](const std::string& v) { return v; }),
+        integer_key({"gpu", pool, managed, "integer", "kind \"gpu\": the GPU's index in nvidia-smi"}, &PoolConfig::gpu, 0, 1023),
+    };
+    return table;
+}
+
 bool allowed_in(const ConfigKey& k, KeyScope table) { return k.scope == KeyScope::shared || k.scope == table; }
 
 const KeyRule* rule_for(std::string_view name, KeyScope table) {
@@ -387,6 +459,10 @@ std::vector<std::string> names_allowed_in(KeyScope table) {
     std::vector<std::string> out;
     if (table == KeyScope::serve) {
         for (const auto& r : serve_rules()) out.emplace_back(r.key.name);
+        return out;
+    }
+    if (table == KeyScope::pool) {
+        for (const auto& r : pool_rules()) out.emplace_back(r.key.name);
         return out;
     }
     for (const auto& r : rules())
@@ -410,7 +486,7 @@ public:
         }
         Config cfg;
         cfg.source = r_.source();
-        check_keys(root, {"defaults", "models", "serve"}, "the top level");
+        check_keys(root, {"defaults", "models", "pools", "serve"}, "the top level");
         if (auto* d = root.get("defaults")) {
             auto* t = d->as_table();
             if (!t) r_.fail(d->source(), "\"defaults\" must be a table ([defaults])");
@@ -426,6 +502,12 @@ public:
             if (!t) r_.fail(m->source(), "\"models\" must be a table of tables ([models.NAME])");
             for (auto&& [k, v] : *t) parse_model(std::string(k.str()), k.source(), v, cfg);
         }
+        if (auto* p = root.get("pools")) {
+            auto* t = p->as_table();
+            if (!t) r_.fail(p->source(), "\"pools\" must be a table of tables ([pools.NAME])");
+            for (auto&& [k, v] : *t) parse_pool(std::string(k.str()), k.source(), v, cfg);
+        }
+        for (auto& [name, m] : cfg.models) check_pool_of(m, cfg);
         return cfg;
     }
 
@@ -459,9 +541,57 @@ private:
         auto* t = node.as_table();
         if (!t) r_.fail(node.source(), fmt::format("model \"{}\" must be a table ([models.{}])", name, name));
         ModelConfig mc = model_from_defaults(cfg.defaults, name);
+        mc.at = r_.place(at);
         read_keys(*t, KeyScope::model, fmt::format("[models.{}]", name), mc);
         check_kind(name, at, *t, mc);
         cfg.models[name] = std::move(mc);
+    }
+
+    void parse_pool(const std::string& name, const toml::source_region& at, const toml::node& node, Config& cfg) const {
+        if (!valid_model_name(name))
+            r_.fail(at, fmt::format("bad pool name \"{}\"", name), "a pool's name follows the rules of a model's (llmctl.toml(5))");
+        auto* t = node.as_table();
+        if (!t) r_.fail(node.source(), fmt::format("pool \"{}\" must be a table ([pools.{}])", name, name));
+        PoolConfig pool;
+        pool.name = name;
+        pool.at = r_.place(at);
+        check_keys(*t, names_allowed_in(KeyScope::pool), fmt::format("[pools.{}]", name));
+        for (auto&& [k, v] : *t)
+            for (const auto& r : pool_rules())
+                if (r.key.name == k.str()) r.read(r_, v, pool);
+        if (auto* gpu = t->get("gpu"); gpu && pool.kind != "gpu")
+            r_.fail(gpu->source(), fmt::format("pool \"{}\" has \"gpu\" but is not of kind = \"gpu\"", name),
+                    "add kind = \"gpu\", or remove \"gpu\"");
+        cfg.pools[name] = std::move(pool);
+    }
+
+    // A model in a pool: the pool exists, its memory can be known, and it fits in the pool at all.
+    void check_pool_of(ModelConfig& m, const Config& cfg) const {
+        if (m.pool.empty() || m.external()) return;
+        auto it = cfg.pools.find(m.pool);
+        if (it == cfg.pools.end()) {
+            std::vector<std::string> names;
+            for (auto& [n, _] : cfg.pools) names.push_back(n);
+            throw Error(Exit::config,
+                        fmt::format("{}: model \"{}\": no pool \"{}\"{}", m.pool_at, m.name, m.pool, did_you_mean_suffix(m.pool, names)),
+                        fmt::format("define it ([pools.{}] with memory = \"24GiB\"), or remove \"pool\"", m.pool));
+        }
+        if (!m.memory) {
+            m.memory_auto = true; // the default in a pool
+            if (m.memory_at.empty()) m.memory_at = m.at;
+        }
+        if (m.memory_auto) {
+            if (auto why = why_not_estimable(m.command, m.env))
+                throw Error(Exit::config,
+                            fmt::format("{}: model \"{}\" is in pool \"{}\" with memory = \"auto\"{}, but {}", m.memory_at, m.name,
+                                        m.pool, m.memory_at == m.at ? " (the default)" : "", *why),
+                            "declare its memory instead, like memory = \"9GiB\" (llmctl.toml(5), MEMORY)");
+        } else if (it->second.memory && *m.memory > *it->second.memory) {
+            throw Error(Exit::config,
+                        fmt::format("{}: model \"{}\" takes memory = \"{}\", more than the whole of pool \"{}\" ({})", m.memory_at,
+                                    m.name, format_size(*m.memory), m.pool, format_size(*it->second.memory)),
+                        "it could never start: give the pool more memory, or the model less");
+        }
     }
 
     // A model is managed (command) or external (url), never both and never neither.
@@ -487,7 +617,14 @@ std::vector<ConfigKey> config_keys() {
     std::vector<ConfigKey> out;
     for (const auto& r : rules()) out.push_back(r.key);
     for (const auto& r : serve_rules()) out.push_back(r.key);
+    for (const auto& r : pool_rules()) out.push_back(r.key);
     return out;
+}
+
+nlohmann::json pool_json(const PoolConfig& p) {
+    nlohmann::json j = {{"name", p.name}};
+    for (const auto& r : pool_rules()) j[std::string(r.key.name)] = r.show(p);
+    return j;
 }
 
 nlohmann::json serve_json(const ServeSettings& s) {

@@ -17,6 +17,7 @@ enum class KeyScope {
     shared,   // SHARED KEYS: in [defaults] and in [models.NAME], where it overrides the default
     defaults, // DEFAULTS-ONLY KEYS: only in [defaults]
     serve,    // SERVE KEYS: only in [serve]
+    pool,     // POOL KEYS: only in [pools.NAME]
 };
 
 // Which models a key means something for.
@@ -42,6 +43,9 @@ nlohmann::json defaults_json(const Defaults& d);
 
 // [serve] resolved, as `config show --json` prints it.
 nlohmann::json serve_json(const ServeSettings& s);
+
+// A pool resolved, as `config show --json` prints it.
+nlohmann::json pool_json(const PoolConfig& p);
 
 // A model resolved, as `config show --json` prints it: its name, its kind ("managed" or
 // "external") and every key that applies to that kind; unset optional keys are null.

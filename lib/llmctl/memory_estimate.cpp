@@ -29,7 +29,9 @@ constexpr std::array<CacheType, 9> k_cache_types = {{{"f32", 4, 1},
 
 const std::string k_hint = "declare the model's memory instead (memory = \"9GiB\"), or see llmctl.toml(5), MEMORY";
 
-[[noreturn]] void refuse(const std::string& what) { throw Error(Exit::config, "memory = \"auto\": " + what, k_hint); }
+const std::string k_prefix = "memory = \"auto\": ";
+
+[[noreturn]] void refuse(const std::string& what) { throw Error(Exit::config, k_prefix + what, k_hint); }
 
 // What the command says, flag by flag.
 struct Flags {
@@ -101,6 +103,11 @@ Flags read_flags(const std::vector<std::string>& command, const std::map<std::st
     return f;
 }
 
+std::string no_model_reason(const Flags& f) {
+    return f.remote ? "the command has llama-server fetch its model (-hf, -mu): there is no local GGUF file to read"
+                    : "the command names no GGUF file (-m/--model PATH)";
+}
+
 std::uint64_t tokens_of(const std::string& text, std::string_view flag) {
     std::uint64_t v = 0;
     const auto* end = text.data() + text.size();
@@ -156,12 +163,20 @@ const CacheType* find_cache_type(std::string_view name) {
     return nullptr;
 }
 
+std::optional<std::string> why_not_estimable(const std::vector<std::string>& command, const std::map<std::string, std::string>& env) {
+    try {
+        if (const Flags f = read_flags(command, env); !f.model) return no_model_reason(f);
+        return std::nullopt;
+    } catch (const Error& e) {
+        std::string why = e.what();
+        return why.starts_with(k_prefix) ? why.substr(k_prefix.size()) : why;
+    }
+}
+
 MemoryEstimate estimate_memory(const std::vector<std::string>& command, const std::string& cwd,
                                const std::map<std::string, std::string>& env) {
     const Flags f = read_flags(command, env);
-    if (!f.model)
-        refuse(f.remote ? "the command has llama-server fetch its model (-hf, -mu): there is no local GGUF file to read"
-                        : "the command names no GGUF file (-m/--model PATH)");
+    if (!f.model) refuse(no_model_reason(f));
     MemoryEstimate e;
     e.model_file = absolute(*f.model, cwd);
     if (f.remote && !std::filesystem::exists(e.model_file))

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,11 @@ inline constexpr std::uint64_t k_default_ubatch = 512;
 // cannot be read as GGUF.
 MemoryEstimate estimate_memory(const std::vector<std::string>& command, const std::string& cwd,
                                const std::map<std::string, std::string>& env = {});
+
+// Why `memory = "auto"` cannot work for this command, found without reading a file (no -m/--model,
+// a flag without its value, a model llama-server fetches itself); nullopt when it names a local
+// GGUF file. For the config's checks: estimate_memory itself reads the files when a server starts.
+std::optional<std::string> why_not_estimable(const std::vector<std::string>& command, const std::map<std::string, std::string>& env);
 
 // The cache types llama-server takes for -ctk/-ctv, and their bytes per element (num / den).
 struct CacheType {

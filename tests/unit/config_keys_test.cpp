@@ -68,6 +68,7 @@ std::string section_of(KeyScope s) {
     case KeyScope::shared: return "SHARED KEYS";
     case KeyScope::defaults: return "DEFAULTS-ONLY KEYS";
     case KeyScope::serve: return "SERVE KEYS";
+    case KeyScope::pool: return "POOL KEYS";
     }
     return "";
 }
@@ -112,6 +113,13 @@ TEST(ConfigKeys, DocumentedDefaultsAreTheBuiltInOnes) {
         std::string name(k.name);
         const ManEntry& e = man[section_of(k.scope) + "/" + name];
         ASSERT_FALSE(e.fallback.empty()) << "llmctl.toml(5) gives no default for " << name;
+        if (k.scope == KeyScope::pool) {
+            // (gpu applies to kind = "gpu" only)
+            std::string kind = name == "gpu" ? "kind = \"gpu\"\n" : "";
+            auto cfg = parse_config("[pools.p]\n" + kind + name + " = " + e.fallback + "\n", "t.toml");
+            EXPECT_EQ(pool_json(cfg.pools.at("p"))[name], pool_json(PoolConfig{})[name]) << name << ": documented " << e.fallback;
+            continue;
+        }
         bool serve = k.scope == KeyScope::serve;
         auto cfg = parse_config((serve ? "[serve]\n" : "[defaults]\n") + name + " = " + e.fallback + "\n", "t.toml");
         if (serve)
@@ -145,6 +153,10 @@ TEST(ConfigKeys, ShowHasEveryKeyThatApplies) {
         std::string name(k.name);
         if (k.scope == KeyScope::serve) {
             EXPECT_TRUE(serve_json(cfg.serve).contains(name)) << name;
+            continue;
+        }
+        if (k.scope == KeyScope::pool) {
+            EXPECT_TRUE(pool_json(PoolConfig{}).contains(name)) << name;
             continue;
         }
         EXPECT_EQ(d.contains(name), k.scope != KeyScope::model) << name;

@@ -1,4 +1,5 @@
 #include "llmctl/config.hpp"
+#include "llmctl/config_keys.hpp"
 #include "llmctl/errors.hpp"
 
 #include <gtest/gtest.h>
@@ -135,8 +136,66 @@ INSTANTIATE_TEST_SUITE_P(
                       BadConfig{"health_path", "[models.a]\ncommand = [\"x\"]\nhealth = \"health\"\n", 3, 10, "starting with \"/\""},
                       BadConfig{"bad_url", "[models.a]\nurl = \"ftp://x\"\n", 2, 7, "must look like http://HOST[:PORT][/PATH]"},
                       BadConfig{"https_url", "[models.a]\nurl = \"https://api.example.com\"\n", 2, 7, "https is not supported"},
-                      BadConfig{"url_bad_port", "[models.a]\nurl = \"http://h:99999\"\n", 2, 7, "must look like http://HOST"}),
+                      BadConfig{"url_bad_port", "[models.a]\nurl = \"http://h:99999\"\n", 2, 7, "must look like http://HOST"},
+                      BadConfig{"pool_undefined", "[pools.gpu0]\n[models.a]\ncommand = [\"x\"]\nmemory = \"1GiB\"\npool = \"gpu\"\n", 5, 8,
+                                "no pool \"gpu\" (did you mean \"gpu0\"?)"},
+                      BadConfig{"pool_undefined_in_defaults", "[defaults]\npool = \"p\"\n[models.a]\ncommand = [\"x\"]\nmemory = \"1GiB\"\n", 2, 8,
+                                "model \"a\": no pool \"p\""},
+                      BadConfig{"memory_auto_no_gguf", "[pools.p]\n[models.a]\ncommand = [\"vllm\", \"serve\", \"x\"]\npool = \"p\"\n", 2, 9,
+                                "memory = \"auto\" (the default), but the command names no GGUF file"},
+                      BadConfig{"memory_auto_hf", "[pools.p]\n[models.a]\ncommand = [\"llama-server\", \"-hf\", \"x/y\"]\nmemory = \"auto\"\npool = \"p\"\n",
+                                4, 10, "llama-server fetch its model"},
+                      BadConfig{"memory_over_pool", "[pools.p]\nmemory = \"8GiB\"\n[models.a]\ncommand = [\"x\"]\nmemory = \"9GiB\"\npool = \"p\"\n", 5, 10,
+                                "more than the whole of pool \"p\" (8GiB)"},
+                      BadConfig{"memory_zero", "[models.a]\ncommand = [\"x\"]\nmemory = 0\n", 3, 10, "must be more than 0"},
+                      BadConfig{"memory_word", "[models.a]\ncommand = [\"x\"]\nmemory = \"lots\"\n", 3, 10, "bad size"},
+                      BadConfig{"pin_string", "[models.a]\ncommand = [\"x\"]\npin = \"yes\"\n", 3, 7, "must be true or false"},
+                      BadConfig{"pool_kind", "[pools.p]\nkind = \"vram\"\n", 2, 8, "neither \"ram\" nor \"gpu\""},
+                      BadConfig{"pool_gpu_on_ram", "[pools.p]\ngpu = 1\n", 2, 7, "not of kind = \"gpu\""},
+                      BadConfig{"pool_key", "[pools.p]\nmemroy = \"1GiB\"\n", 2, 1, "did you mean \"memory\"?"},
+                      BadConfig{"pool_name", "[pools.\"a b\"]\n", 1, 8, "bad pool name"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Config, PoolsAndMemory) {
+    auto cfg = parse_config(R"([defaults]
+pool = "gpu"
+[pools.gpu]
+memory = "24GiB"
+kind = "gpu"
+gpu = 1
+[pools.ram]
+[models.big]
+command = ["llama-server", "-m", "/m/big.gguf"]
+pin = true
+[models.small]
+command = ["x"]
+memory = "2GiB"
+pool = "ram"
+[models.free]
+command = ["x"]
+pool = ""
+[models.outside]
+url = "http://127.0.0.1:9"
+)",
+                            "t.toml");
+    const auto& big = cfg.models.at("big");
+    EXPECT_EQ(big.pool, "gpu");
+    EXPECT_TRUE(big.memory_auto); // the default in a pool
+    EXPECT_TRUE(big.pin);
+    EXPECT_EQ(big.memory_at, "t.toml:8:9"); // [models.big]: no memory key
+    ASSERT_NE(cfg.pool_of(big), nullptr);
+    EXPECT_EQ(cfg.pool_of(big)->memory, 24ull << 30);
+    EXPECT_EQ(cfg.pool_of(big)->kind, "gpu");
+    EXPECT_EQ(cfg.pool_of(big)->gpu, 1);
+    EXPECT_EQ(cfg.models.at("small").memory, 2ull << 30);
+    EXPECT_EQ(cfg.pool_of(cfg.models.at("small"))->memory, std::nullopt); // "auto"
+    EXPECT_EQ(cfg.pool_of(cfg.models.at("small"))->kind, "ram");
+    EXPECT_EQ(cfg.pool_of(cfg.models.at("free")), nullptr);
+    EXPECT_EQ(cfg.pool_of(cfg.models.at("outside")), nullptr);
+    EXPECT_EQ(model_json(big)["memory"], "auto");
+    EXPECT_EQ(model_json(cfg.models.at("small"))["memory"], "2GiB");
+    EXPECT_EQ(pool_json(cfg.pools.at("gpu"))["memory"], "24GiB");
+}
 
 TEST(Config, MissingFileIsConfigError) {
     try {

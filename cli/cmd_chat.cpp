@@ -58,7 +58,7 @@ struct Target {
     std::optional<ServerRow> row; // managed servers, for last_used
 };
 
-Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& dir, const Globals& g) {
+Target resolve_target(const Opts& o, const ModelConfig& m, const Config& cfg, const std::string& dir, const Globals& g) {
     Target t;
     if (m.external()) {
         t.url = parse_url(m.url);
@@ -77,6 +77,8 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const std::string& di
                         fmt::format("llmctl start {}", m.name));
     } else {
         StartOptions so;
+        so.config = &cfg;
+        so.admission_timeout = o.queue_limit.value_or(m.queue_timeout); // memory is waited for as a slot is
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);
         start_server(dir, m, so);
@@ -411,7 +413,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         QueueLine queue_line(!o->quiet && ::isatty(STDERR_FILENO));
         std::optional<QueuedLease> queued;
         if (prompt) queued.emplace(dir, slot_request(*o, m, cfg, queue_line));
-        Target target = resolve_target(*o, m, dir, g);
+        Target target = resolve_target(*o, m, cfg, dir, g);
         catch_sigint();
         Messages history;
         if (!o->session.empty()) {
@@ -425,7 +427,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
             msgs.insert(msgs.end(), history.begin(), history.end());
             msgs.emplace_back("user", text);
             Reply r = ask(
-                *o, m, dir, cfg, target, msgs, timeouts, out, [&] { target = resolve_target(*o, m, dir, g); }, queue_line, queued);
+                *o, m, dir, cfg, target, msgs, timeouts, out, [&] { target = resolve_target(*o, m, cfg, dir, g); }, queue_line, queued);
             history.emplace_back("user", text);
             history.emplace_back("assistant", r.text);
             if (!o->session.empty()) save_turn(dir, o->session, m.name, text, r.text);

@@ -76,6 +76,7 @@ int run(const Opts& o, Globals& g) {
     catch_cancel();
     try {
         StartOptions so;
+        so.config = &cfg;
         so.exec_user = &user;
         so.cancelled = [] { return cancel_signal() != 0; };
         StatusLine status(g.verbosity < 0);

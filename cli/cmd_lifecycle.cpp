@@ -96,6 +96,7 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
                             fmt::format("a configured model's readiness is its health key in {}", cfg.source));
         }
         StartOptions so;
+        so.config = &cfg;
         if (o->port) so.port = o->port;
         if (!o->timeout.empty()) so.timeout = duration_flag("--timeout", o->timeout);
         so.wait = !o->no_wait;
@@ -187,6 +188,7 @@ std::function<int()> setup_restart(CLI::App& app, Globals& g) {
         if (m.external()) throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not restart it", m.name, m.url));
         warn_unrecorded(stop_server(dir, m.name, m.stop_timeout, *no_drain ? Millis(0) : m.drain_timeout, notifier(g)), m.name);
         StartOptions so;
+        so.config = &cfg;
         StatusLine status(g.verbosity < 0);
         show_start_progress(so, status, g, m.name);
         auto url = start_server(dir, m, so).url;

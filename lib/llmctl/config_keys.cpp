@@ -30,9 +30,7 @@ public:
 
     // "FILE:LINE:COL" of a node, for messages given later (a cwd that does not exist).
     std::string place(const toml::node& n) const { return place(n.source()); }
-    std::string place(const toml::source_region& at) const {
-        return fmt::format("{}:{}:{}", source_, at.begin.line, at.begin.column);
-    }
+    std::string place(const toml::source_region& at) const { return fmt::format("{}:{}:{}", source_, at.begin.line, at.begin.column); }
 
     bool boolean(const toml::node& n, std::string_view key) const {
         if (auto b = n.value_exact<bool>()) return *b;
@@ -324,7 +322,8 @@ KeyRule memory_key(ConfigKey k) {
                 m.memory.reset();
                 if (m.memory_auto) return;
                 m.memory = r.size(n, k.name);
-                if (*m.memory == 0) r.fail(n.source(), "\"memory\" must be more than 0", "give the server's size, like \"9GiB\", or \"auto\"");
+                if (*m.memory == 0)
+                    r.fail(n.source(), "\"memory\" must be more than 0", "give the server's size, like \"9GiB\", or \"auto\"");
             },
             [](const Settings& s) {
                 auto& m = as<ModelConfig>(s);
@@ -362,8 +361,9 @@ const std::vector<KeyRule>& rules() {
               [](const std::map<std::string, std::string>& v) { return v; }),
         cwd_key({"cwd", model, managed, "string", "the server's working directory"}),
         memory_key({"memory", model, managed, "size or \"auto\"", "the memory its server takes in its pool, or estimated from its GGUF"}),
-        field({"pin", model, managed, "boolean", "never evicted to make room for another model"}, &ModelConfig::pin,
-              [](const Reader& r, const toml::node& n, std::string_view key) { return r.boolean(n, key); }, [](bool v) { return v; }),
+        field(
+            {"pin", model, managed, "boolean", "never evicted to make room for another model"}, &ModelConfig::pin,
+            [](const Reader& r, const toml::node& n, std::string_view key) { return r.boolean(n, key); }, [](bool v) { return v; }),
 
         field({"host", shared, managed, "string", "the address the server listens on and llmctl connects to"}, &Settings::host, read_host,
               [](const std::string& v) { return v; }),
@@ -583,13 +583,13 @@ private:
         if (m.memory_auto) {
             if (auto why = why_not_estimable(m.command, m.env))
                 throw Error(Exit::config,
-                            fmt::format("{}: model \"{}\" is in pool \"{}\" with memory = \"auto\"{}, but {}", m.memory_at, m.name,
-                                        m.pool, m.memory_at == m.at ? " (the default)" : "", *why),
+                            fmt::format("{}: model \"{}\" is in pool \"{}\" with memory = \"auto\"{}, but {}", m.memory_at, m.name, m.pool,
+                                        m.memory_at == m.at ? " (the default)" : "", *why),
                             "declare its memory instead, like memory = \"9GiB\" (llmctl.toml(5), MEMORY)");
         } else if (it->second.memory && *m.memory > *it->second.memory) {
             throw Error(Exit::config,
-                        fmt::format("{}: model \"{}\" takes memory = \"{}\", more than the whole of pool \"{}\" ({})", m.memory_at,
-                                    m.name, format_size(*m.memory), m.pool, format_size(*it->second.memory)),
+                        fmt::format("{}: model \"{}\" takes memory = \"{}\", more than the whole of pool \"{}\" ({})", m.memory_at, m.name,
+                                    format_size(*m.memory), m.pool, format_size(*it->second.memory)),
                         "it could never start: give the pool more memory, or the model less");
         }
     }

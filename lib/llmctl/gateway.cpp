@@ -488,6 +488,7 @@ private:
         model = mc->name;
         ProxyCall call;
         call.model = mc;
+        call.config = &p.config();
         call.upstream_path = path;
         std::string upstream_name = upstream_model_name(*mc);
         if (upstream_name == *fields.model)
@@ -524,6 +525,7 @@ private:
                                      r.name),
                          "invalid_request_error", "invalid_path", std::nullopt});
         ProxyCall call = upstream_call(req, *mc, r.path);
+        call.config = &p.config();
         call.headers = cors;
         return call;
     }

@@ -317,13 +317,14 @@ void take_lease(std::optional<QueuedLease>& lease, const std::string& dir, const
 
 // A managed model's server, started if need be (the start shared with this process's other
 // requests for it); 503 when it cannot start.
-void ensure_started(const std::string& dir, const ModelConfig& m, SharedStarts& starts, Answer& answer, std::function<bool()> gone) {
+void ensure_started(const std::string& dir, const ProxyCall& call, SharedStarts& starts, Answer& answer, std::function<bool()> gone) {
+    const ModelConfig& m = *call.model;
     if (m.external()) return;
     SharedStarts::Waiting w;
     w.gone = std::move(gone);
     w.progress = [&](Millis elapsed) { answer.loading(m.name, elapsed); };
     try {
-        starts.ensure_running(dir, m, w);
+        starts.ensure_running(dir, m, w, call.config);
     } catch (const Error& e) {
         if (e.code() == Exit::interrupted) throw ClientGone();
         throw Refused{start_failure(e)};
@@ -359,7 +360,7 @@ void relay_in_turn(const std::string& dir, const ProxyCall& call, const ProxyLim
     SlotRequest sr = slot_request(m, limits, gone);
     std::optional<QueuedLease> lease;
     take_lease(lease, dir, sr);
-    if (!lease->taken()) ensure_started(dir, m, starts, answer, gone); // (taken: its server runs)
+    if (!lease->taken()) ensure_started(dir, call, starts, answer, gone); // (taken: its server runs)
     Slot slot = wait_for_slot(*lease);
     out.queue_wait = since(began);
     Target t = m.external() ? external_target(m) : managed_target(m, slot);

@@ -20,6 +20,7 @@ struct KeptConnection;
 
 struct ProxyCall {
     const ModelConfig* model = nullptr;
+    const Config* config = nullptr; // the model's (its pool, for a start that needs memory)
     std::string method = "POST"; // POST or GET
     std::string upstream_path;   // "/v1/chat/completions", ..., or /upstream/'s path with its query
     std::string body;            // /v1/*: with "model" already rewritten to the upstream name

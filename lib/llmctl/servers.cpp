@@ -13,8 +13,8 @@ namespace {
 // The columns of a `servers` row, in the order `rows` reads them and `insert_server` writes them.
 constexpr const char* k_column_list = "name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
                                       "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec, "
-                                      "max_concurrent";
-constexpr int k_column_count = 20;
+                                      "max_concurrent, pool, memory, memory_source, pin";
+constexpr int k_column_count = 24;
 const std::string k_select = std::string("SELECT ") + k_column_list + " FROM servers ";
 
 std::vector<ServerRow> rows(Stmt& s) {
@@ -39,11 +39,17 @@ std::vector<ServerRow> rows(Stmt& s) {
         r.error = s.str(17);
         r.spec_json = s.str(18);
         r.max_concurrent = s.opt_i64(19);
+        r.pool = s.str(20);
+        r.memory = s.opt_i64(21);
+        r.memory_source = s.str(22);
+        r.pin = s.i64(23) != 0;
         // SQLite checks the CHECK constraints on writes only: a damaged file can hold any bytes.
         // A row llmctl could not have written is refused rather than acted on (a start took an
         // unknown status for "dead" and killed a live server: found by the corruption test).
-        bool status_ok = r.status == "starting" || r.status == "running" || r.status == "stopping" || r.status == "failed";
-        if (!status_ok || r.server.pid <= 0 || !valid_model_name(r.name) || r.instance.empty())
+        bool admitting = r.status == "admitting";
+        bool status_ok = admitting || r.status == "starting" || r.status == "running" || r.status == "stopping" || r.status == "failed";
+        bool pid_ok = admitting ? r.server.pid == 0 && r.owner_pid.value_or(0) > 0 : r.server.pid > 0;
+        if (!status_ok || !pid_ok || !valid_model_name(r.name) || r.instance.empty())
             throw Error(Exit::failure,
                         fmt::format("state file {} is damaged: server row \"{}\" (status \"{}\", pid {}) is not one llmctl writes",
                                     s.store().path(), r.name, r.status, r.server.pid),
@@ -93,6 +99,10 @@ void insert_server(Store& store, const ServerRow& r) {
     text_or_null(18, r.error);
     text_or_null(19, r.spec_json);
     s.bind(20, r.max_concurrent);
+    text_or_null(21, r.pool);
+    s.bind(22, r.memory);
+    text_or_null(23, r.memory_source);
+    s.bind(24, std::int64_t{r.pin});
     s.run();
 }
 
@@ -113,6 +123,7 @@ int slot_cap(const ServerRow& row, int configured) {
 
 std::string effective_status(const ServerRow& row) {
     if (row.status == "failed") return row.status;
+    if (row.status == "admitting") return owner_alive(row) ? row.status : "dead"; // no process yet: its start is what lives
     return is_alive(row.server) ? row.status : "dead";
 }
 

@@ -23,6 +23,13 @@ struct ServerRow {
     // restart picks up a change). nullopt in a row of an earlier llmctl or a rebuilt one: each
     // acquirer's config decides.
     std::optional<std::int64_t> max_concurrent;
+    // Memory pools (llmctl.toml(5), MEMORY): the pool the server counts against ("" none), the
+    // bytes it counts and how they were known ("declared", "estimated" or "measured"), and
+    // whether it may be evicted. An `admitting` row (a start waiting for its victims to exit)
+    // has them and an owner, but no process: its pid is 0.
+    std::string pool, memory_source;
+    std::optional<std::int64_t> memory;
+    bool pin = false;
 
     // A URL a client can use (IPv6 in brackets, a wildcard bind as loopback); "" without a port.
     std::string url() const { return port ? http_url(host, static_cast<int>(*port)) : std::string(); }

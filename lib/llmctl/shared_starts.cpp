@@ -38,18 +38,21 @@ std::shared_ptr<SharedStarts::Start> SharedStarts::join_or_lead(const std::strin
     return slot;
 }
 
-void SharedStarts::ensure_running(const std::string& state_dir, const ModelConfig& model, const Waiting& w) {
+void SharedStarts::ensure_running(const std::string& state_dir, const ModelConfig& model, const Waiting& w, const Config* config) {
     bool leader = false;
     auto s = join_or_lead(model.name, leader);
     if (leader)
-        lead(state_dir, model, s, w);
+        lead(state_dir, model, s, w, config);
     else
         follow(s, w);
 }
 
-void SharedStarts::lead(const std::string& state_dir, const ModelConfig& model, const std::shared_ptr<Start>& s, const Waiting& w) {
+void SharedStarts::lead(const std::string& state_dir, const ModelConfig& model, const std::shared_ptr<Start>& s, const Waiting& w,
+                        const Config* config) {
     bool counted_out = false;
     StartOptions so;
+    so.config = config;
+    so.admission_timeout = model.queue_timeout; // a request waits for memory as for a slot
     so.waiting = [&](const std::string&, Millis elapsed) { w.progress(elapsed); };
     // The start is called off only when no request wants it any more.
     so.cancelled = [&] {

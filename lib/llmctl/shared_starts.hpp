@@ -25,12 +25,13 @@ public:
     // Ensures `model` runs (start_server), joining a start of it already under way in this
     // process. The start goes on while any request still wants it; a request whose client left
     // gets Error(interrupted). A failed start's Error reaches every request that waited for it.
-    void ensure_running(const std::string& state_dir, const ModelConfig& model, const Waiting& w);
+    void ensure_running(const std::string& state_dir, const ModelConfig& model, const Waiting& w, const Config* config = nullptr);
 
 private:
     struct Start;
     std::shared_ptr<Start> join_or_lead(const std::string& name, bool& leader);
-    void lead(const std::string& state_dir, const ModelConfig& model, const std::shared_ptr<Start>& s, const Waiting& w);
+    void lead(const std::string& state_dir, const ModelConfig& model, const std::shared_ptr<Start>& s, const Waiting& w,
+              const Config* config);
     void follow(const std::shared_ptr<Start>& s, const Waiting& w);
 
     std::mutex mu_;

@@ -12,6 +12,7 @@
 
 #include "llmctl/supervisor.hpp"
 
+#include "llmctl/admission.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
 #include "llmctl/fault.hpp"
@@ -35,6 +36,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -63,6 +65,14 @@ struct Starting {
     int port_attempts = 0;    // ports lost to a stranger so far
     std::set<int> lost_ports; // those ports
     bool announced = false;
+    // A model in a memory pool: the pool, what the model needs (measured ones added under the
+    // lock), and the wait for memory.
+    const PoolConfig* pool = nullptr;
+    std::uint64_t budget = 0;
+    Footprint expected, need;
+    std::optional<clock::time_point> memory_deadline;
+    Millis memory_wait_limit{0};
+    std::string memory_message; // the last one shown
 
     void note(const std::string& s) const {
         if (opts.progress) opts.progress(s);
@@ -87,12 +97,14 @@ struct Starting {
     }
 };
 
-enum class Found { running, other_start, dead_stop, adopted, spawned };
+enum class Found { running, other_start, dead_stop, adopted, spawned, admitting, queued };
 
 struct Decision {
     Found found;
     ServerRow row;
-    bool owner_died = false; // adopted: its start died (rather than returning on purpose, --no-wait)
+    bool owner_died = false;        // adopted: its start died (rather than returning on purpose, --no-wait)
+    std::vector<ServerRow> victims; // admitting: the servers to stop first
+    std::string why;                // queued: who holds the memory
 };
 
 std::string new_instance_id() {
@@ -237,6 +249,12 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
     row.config_hash = config_hash(s.model);
     row.spec_json = model_spec_json(s.model);
     row.max_concurrent = std::max(1, s.model.max_concurrent);
+    if (s.pool) {
+        row.pool = s.pool->name;
+        row.memory = static_cast<std::int64_t>(s.need.bytes);
+        row.memory_source = s.need.source;
+        row.pin = s.model.pin;
+    }
     // With --no-wait nobody waits for its health: no owner, so the next start or reap finishes it.
     if (s.opts.wait) {
         row.owner_pid = s.me.pid;
@@ -291,12 +309,16 @@ std::optional<Decision> judge_existing(Starting& s, Store& store, const ServerRo
     bool server_alive = is_alive(r.server);
     Identity owner = owner_of(r);
     bool owner_alive = owner.pid > 0 && is_alive(owner);
+    if (r.status == "admitting" && owner == s.me) { // ours, now that its victims are gone: admit again
+        store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
+        return std::nullopt;
+    }
     if (r.status == "running" && server_alive) {
         check_requested_port(s, r);
         use_as_exec(s, store, r.instance, false);
         return Decision{Found::running, r};
     }
-    if ((r.status == "starting" || r.status == "stopping") && owner_alive && owner != s.me) {
+    if ((r.status == "starting" || r.status == "stopping" || r.status == "admitting") && owner_alive && owner != s.me) {
         if (r.status == "starting") use_as_exec(s, store, r.instance, false); // a user of that start
         return Decision{Found::other_start, r};
     }
@@ -320,8 +342,83 @@ std::optional<Decision> judge_existing(Starting& s, Store& store, const ServerRo
     if (r.status != "failed" && !server_processes(server_alive ? r.server : Identity{}, r.instance).empty())
         return Decision{Found::dead_stop, r}; // a stop whose llmctl died, or a dead server's children
     store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
-    store.add_event(r.name, "cleared", fmt::format("status {}: pid {} is gone", r.status, r.server.pid));
+    store.add_event(r.name, "cleared",
+                    r.status == "admitting" ? fmt::format("status admitting: its start (pid {}) is gone", owner.pid)
+                                            : fmt::format("status {}: pid {} is gone", r.status, r.server.pid));
     return std::nullopt;
+}
+
+// --- memory pools -----------------------------------------------------------------------------
+
+std::string memory_wait_message(const Starting& s, const std::string& why) {
+    return fmt::format("{} needs {} in {} ({}): {}; waiting…", s.model.name, format_memory(s.need.bytes), s.pool->name,
+                       format_memory(s.budget), why);
+}
+
+// Our admitting row: the name and the memory claimed while the victims exit (no process yet).
+ServerRow admitting_row(const Starting& s) {
+    ServerRow row;
+    row.name = s.model.name;
+    row.instance = new_instance_id();
+    row.status = "admitting";
+    row.host = s.model.host;
+    row.log_path = log_path(s.dir, s.model.name);
+    row.owner_pid = s.me.pid;
+    row.owner_start_ticks = static_cast<std::int64_t>(s.me.start_ticks);
+    row.started_at = row.last_used = now_ms();
+    row.config_hash = config_hash(s.model);
+    row.spec_json = model_spec_json(s.model);
+    row.max_concurrent = std::max(1, s.model.max_concurrent);
+    row.pool = s.pool->name;
+    row.memory = static_cast<std::int64_t>(s.need.bytes);
+    row.memory_source = s.need.source;
+    row.pin = s.model.pin;
+    return row;
+}
+
+// Under the lock, for a model in a pool with no row of its name: nullopt when it fits (spawn now);
+// else the victims to stop first (our `admitting` row claims the name and the memory meanwhile),
+// or our place in the pool's queue.
+std::optional<Decision> admit(Starting& s, Store& store) {
+    const std::string& pool = s.pool->name;
+    s.need = with_measured(store, s.model, s.expected);
+    AdmissionQueue::reclaim_dead(store, pool);
+    const std::int64_t mine = AdmissionQueue::place_of(store, s.model.name, s.me);
+    const std::int64_t head = AdmissionQueue::head(store, pool);
+    AdmissionPlan plan;
+    if (head && head != mine) {
+        const int ahead =
+            mine ? AdmissionQueue::ahead_of(store, pool, mine) : static_cast<int>(AdmissionQueue::ahead_of(store, pool, INT64_MAX));
+        plan.kind = AdmissionPlan::Kind::wait;
+        plan.holders = fmt::format("{} start{} ahead of it in the queue", ahead, ahead == 1 ? " is" : "s are");
+    } else {
+        plan = plan_admission(load_pool(store, pool, s.budget, s.opts.config), s.need.bytes);
+    }
+    if (plan.kind == AdmissionPlan::Kind::wait) {
+        if (!mine) AdmissionQueue::join(store, pool, s.model.name, s.need.bytes, s.me);
+        return Decision{Found::queued, {}, false, {}, plan.holders.empty() ? "the pool holds nothing it can evict" : plan.holders};
+    }
+    if (mine) AdmissionQueue::leave(store, s.model.name, s.me);
+    if (plan.kind == AdmissionPlan::Kind::fits) return std::nullopt;
+    ServerRow row = admitting_row(s);
+    insert_server(store, row);
+    std::vector<std::string> names;
+    for (const auto& v : plan.victims) {
+        store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=? AND instance=?")
+            .bind(1, s.me.pid)
+            .bind(2, static_cast<std::int64_t>(s.me.start_ticks))
+            .bind(3, v.name)
+            .bind(4, v.instance)
+            .run();
+        store.add_event(v.name, "evicted",
+                        fmt::format("to fit {} ({}) in pool {} (pid {}, {}, least recently used)", s.model.name,
+                                    format_memory(s.need.bytes), pool, v.server.pid,
+                                    format_memory(static_cast<std::uint64_t>(v.memory.value_or(0)))));
+        names.push_back(v.name);
+    }
+    store.add_event(s.model.name, "admitting",
+                    fmt::format("needs {} in pool {}: evicting {}", format_memory(s.need.bytes), pool, fmt::join(names, ", ")));
+    return Decision{Found::admitting, row, false, plan.victims};
 }
 
 Decision decide(Starting& s) {
@@ -333,7 +430,64 @@ Decision decide(Starting& s) {
             return *d;
         }
     }
+    if (s.pool)
+        if (auto d = admit(s, locked.store)) {
+            tx.commit();
+            return *d;
+        }
     return Decision{Found::spawned, spawn_and_commit(s, locked, tx)};
+}
+
+// Our admission's victims, least recently used first: each is stopped as a stop does it (no drain:
+// nothing used it, and no chat gets a slot on a stopping server), then we decide again.
+void evict(Starting& s, const std::vector<ServerRow>& victims) {
+    for (const auto& v : victims) {
+        const ModelConfig* vm = s.opts.config ? s.opts.config->find(v.name) : nullptr;
+        s.note(fmt::format("evicting {} ({}, least recently used) to fit {} in pool {}", v.name,
+                           format_memory(static_cast<std::uint64_t>(v.memory.value_or(0))), s.model.name, s.pool->name));
+        terminate_server(is_alive(v.server) ? v.server : Identity{}, v.instance, vm ? vm->stop_timeout : s.model.stop_timeout);
+        std::string unrecorded = record_stopped(s.dir, v, "stopped", fmt::format("evicted to fit {}", s.model.name));
+        if (!unrecorded.empty()) s.note(fmt::format("{} stopped, but the state file could not record it: {}", v.name, unrecorded));
+    }
+}
+
+// Leaves the pool's queue (a start that gives up), if the state file lets us.
+void leave_memory_queue(const Starting& s) {
+    try {
+        auto locked = open_locked(s.dir);
+        Transaction tx(locked.store);
+        AdmissionQueue::leave(locked.store, s.model.name, s.me);
+        tx.commit();
+    } catch (const Error&) {
+        // Our place goes with our process: the next admission in the pool reclaims it.
+    }
+}
+
+// Our place in the pool's queue: says who holds the memory (again when that changes), and waits
+// a little before deciding again; past the deadline, gives up.
+void wait_for_memory(Starting& s, const std::string& why) {
+    const std::string message = memory_wait_message(s, why);
+    if (message != s.memory_message) s.note(message);
+    s.memory_message = message;
+    if (!s.memory_deadline) {
+        Millis limit = s.opts.admission_timeout.value_or(s.opts.timeout.value_or(s.model.startup_timeout));
+        s.memory_deadline = limit.count() > 0 ? clock::now() + limit : clock::time_point::max();
+        s.memory_wait_limit = limit;
+    }
+    try {
+        s.check_cancelled();
+        if (clock::now() >= *s.memory_deadline)
+            throw Error(Exit::timeout,
+                        fmt::format("{} waited {} for memory in pool {}: {}", s.model.name, format_duration(s.memory_wait_limit),
+                                    s.pool->name, why),
+                        "stop a model of the pool (llmctl ps shows them), give the pool more memory, or wait longer (--timeout, "
+                        "queue_timeout)");
+        s.waited(log_path(s.dir, s.model.name));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } catch (...) {
+        leave_memory_queue(s);
+        throw;
+    }
 }
 
 // Another invocation is starting or stopping the server: poll its row without the lock (a WAL
@@ -540,6 +694,17 @@ bool mark_running(Starting& s, const ServerRow& row) {
     }
 }
 
+// The memory a ready server really takes, counted from now on when more than expected.
+void measure(const Starting& s, const ServerRow& row) {
+    try {
+        if (auto bytes = record_measured_memory(s.dir, row, *s.pool); bytes && *bytes > s.need.bytes)
+            s.detail(fmt::format("{} measures {} ({} {} expected); counted from now on", row.name, format_memory(*bytes),
+                                 format_memory(s.need.bytes), s.need.source));
+    } catch (const Error&) {
+        // A full disk: the expected footprint keeps counting.
+    }
+}
+
 // A log above log_max_size is rotated before a new server appends to it (per-log lock only).
 void rotate_before_start(const Starting& s) {
     try {
@@ -583,12 +748,21 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
     if (!opts.exec_user) // an exec registers as a user under the lock
         if (auto r = running_now(s)) return *r;
     rotate_before_start(s);
+    if (opts.config) s.pool = opts.config->pool_of(model);
+    if (s.pool) {
+        s.budget = pool_budget(*s.pool);
+        std::vector<std::string> argv;
+        for (const auto& a : model.command) argv.push_back(expand_placeholders(a, model.host, 0, model.name));
+        s.expected = expected_footprint(model, argv, s.budget, s.pool->name);
+    }
     for (;;) {
         Decision d = decide(s);
         switch (d.found) {
         case Found::running: return result_of(d.row, true, false);
         case Found::other_start: wait_for_other_start(s, d.row); continue;
         case Found::dead_stop: finish_dead_stop(s, d.row); continue;
+        case Found::admitting: evict(s, d.victims); continue;
+        case Found::queued: wait_for_memory(s, d.why); continue;
         case Found::adopted:
         case Found::spawned: break;
         }
@@ -603,6 +777,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
             s.preempted(); // a stop took the row over while we waited for health: decide again
             continue;
         }
+        if (s.pool) measure(s, d.row);
         return res;
     }
 }

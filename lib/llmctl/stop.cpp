@@ -102,10 +102,6 @@ void terminate_server(const Identity& server, const std::string& instance, Milli
     }
 }
 
-namespace {
-
-// Deletes the row of the stopped server with the final event; returns "" or, on a full disk, why
-// it could not (a later start, stop or reap clears the row of the dead server).
 std::string record_stopped(const std::string& state_dir, const ServerRow& row, const std::string& event, const std::string& detail) {
     try {
         auto locked = open_locked(state_dir);
@@ -119,8 +115,6 @@ std::string record_stopped(const std::string& state_dir, const ServerRow& row, c
     }
     return {};
 }
-
-} // namespace
 
 std::vector<Identity> server_processes(const Identity& server, const std::string& instance) {
     std::vector<Identity> out;

@@ -122,6 +122,64 @@ CREATE TABLE gateways(
   served INTEGER NOT NULL DEFAULT 0
 );
 )sql",
+    // v4 -> v5: memory pools (llmctl.toml(5), MEMORY). A server row may be `admitting`: a start
+    // that claimed its name and memory and waits for its victims to exit (no process yet, so no
+    // pid). A row counts `memory` bytes in `pool` (how it was known: memory_source). The largest
+    // footprint measured per model and config, and the starts waiting for memory, per pool, in
+    // order. SQLite cannot change a CHECK constraint in place: the table is made anew.
+    R"sql(
+CREATE TABLE servers_v5(
+  name TEXT PRIMARY KEY,
+  instance TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('admitting','starting','running','stopping','failed')),
+  pid INTEGER,
+  start_ticks INTEGER,
+  boot_id TEXT,
+  port INTEGER,
+  host TEXT,
+  argv TEXT,
+  log_path TEXT,
+  owner_pid INTEGER,
+  owner_start_ticks INTEGER,
+  started_at INTEGER,
+  ready_at INTEGER,
+  last_used INTEGER,
+  config_hash TEXT,
+  exit_code INTEGER,
+  error TEXT,
+  spec TEXT,
+  max_concurrent INTEGER,
+  pool TEXT,
+  memory INTEGER,
+  memory_source TEXT CHECK (memory_source IN ('declared','estimated','measured')),
+  pin INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO servers_v5(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, owner_start_ticks,
+                       started_at, ready_at, last_used, config_hash, exit_code, error, spec, max_concurrent)
+  SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, owner_start_ticks,
+         started_at, ready_at, last_used, config_hash, exit_code, error, spec, max_concurrent FROM servers;
+DROP TABLE servers;
+ALTER TABLE servers_v5 RENAME TO servers;
+CREATE UNIQUE INDEX servers_live_port ON servers(port) WHERE status IN ('starting','running','stopping');
+CREATE TABLE footprints(
+  model TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  measured INTEGER NOT NULL,
+  measured_at INTEGER NOT NULL,
+  PRIMARY KEY(model, config_hash)
+);
+CREATE TABLE admissions(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  pool TEXT NOT NULL,
+  model TEXT NOT NULL,
+  need INTEGER NOT NULL,
+  owner_pid INTEGER NOT NULL,
+  owner_start_ticks INTEGER NOT NULL,
+  owner_boot_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX admissions_pool ON admissions(pool, id);
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
 

@@ -33,6 +33,12 @@ struct StartOptions {
     // transaction as each decision (see exec_users.hpp); filled in as it goes, so it is valid
     // even when start_server throws.
     ExecUser* exec_user = nullptr;
+    // The whole config, for a model in a memory pool: the pools, and the other models' pin and
+    // stop_timeout when they are evicted. Without it a start is not admitted by memory.
+    const Config* config = nullptr;
+    // The longest wait for memory in the pool (0: no limit); default: `timeout`, else
+    // startup_timeout, counted before the health wait. chat and serve give queue_timeout.
+    std::optional<Millis> admission_timeout;
 };
 
 struct StartResult {
@@ -69,6 +75,10 @@ using StillWanted = std::function<bool(Store& store, const ServerRow& row)>;
 StopResult stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
                        const std::function<void(const std::string&)>& progress = {}, const std::string& event = "stopped",
                        const std::string& detail = "", const StillWanted& still = {});
+
+// Deletes the row of a stopped server (`row`'s instance) with the final event; returns "" or, on a
+// full disk, why it could not (a later start, stop or reap clears the row of the dead server).
+std::string record_stopped(const std::string& state_dir, const ServerRow& row, const std::string& event, const std::string& detail);
 
 // Active leases (chats in flight) on `model` whose owner is alive.
 int chats_in_flight(const std::string& state_dir, const std::string& model);

@@ -1,0 +1,242 @@
+#include "llmctl/admission.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/exec_users.hpp"
+#include "llmctl/files.hpp"
+#include "llmctl/memory_estimate.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/supervisor.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <sstream>
+#include <unistd.h>
+
+namespace llmctl {
+
+namespace {
+
+std::optional<std::uint64_t> measured_footprint(Store& store, const std::string& model, const std::string& hash) {
+    auto q = store.prepare("SELECT measured FROM footprints WHERE model=? AND config_hash=?");
+    q.bind(1, model).bind(2, hash);
+    if (!q.step()) return std::nullopt;
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(0, q.i64(0)));
+}
+
+// MemTotal of /proc/meminfo, in bytes.
+std::uint64_t machine_memory() {
+    auto text = read_file("/proc/meminfo");
+    std::istringstream in(text.value_or(""));
+    for (std::string key; in >> key;) {
+        std::uint64_t kib = 0;
+        if (key == "MemTotal:" && in >> kib) return kib * 1024;
+        in.ignore(1 << 10, '\n');
+    }
+    throw Error(Exit::failure, "cannot read MemTotal from /proc/meminfo", "give the pool's memory instead of \"auto\"");
+}
+
+// Live owners' leases on `model`: {active, waiting}.
+std::pair<int, int> live_leases(Store& store, const std::string& model) {
+    auto q = store.prepare("SELECT state, owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE model=?");
+    q.bind(1, model);
+    std::pair<int, int> n{0, 0};
+    while (q.step())
+        if (is_alive(identity_at(q, 1))) (q.str(0) == "active" ? n.first : n.second) += 1;
+    return n;
+}
+
+// Whether a row's memory is held now: its server lives, or (admitting) its start does.
+bool holds_memory(const ServerRow& r) {
+    if (r.status == "admitting") return owner_alive(r);
+    return r.status != "failed" && is_alive(r.server);
+}
+
+// Why a holder cannot be evicted now, for the waiting message.
+std::string why_held(const PoolHolder& h) {
+    const std::string who = fmt::format("{} ({})", h.row.name, format_memory(h.memory));
+    if (h.row.status == "admitting") return who + " is waiting to start";
+    if (h.row.status == "starting") return who + " is starting";
+    if (h.row.status == "stopping") return who + " is stopping";
+    if (h.in_flight > 0) return fmt::format("{} is serving {} request{}", who, h.in_flight, h.in_flight == 1 ? "" : "s");
+    if (h.waiting > 0) return fmt::format("{} has {} request{} waiting", who, h.waiting, h.waiting == 1 ? "" : "s");
+    if (h.exec_users > 0) return who + " is in use by llmctl exec";
+    return who + " is pinned";
+}
+
+} // namespace
+
+std::string format_memory(std::uint64_t bytes) {
+    const double gib = static_cast<double>(bytes) / (1ull << 30);
+    if (gib >= 1) return fmt::format("{:.1f} GiB", gib);
+    return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1ull << 20));
+}
+
+std::uint64_t pool_budget(const PoolConfig& p) { return p.memory ? *p.memory : machine_memory(); }
+
+Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string>& expanded_argv, std::uint64_t budget,
+                             const std::string& pool) {
+    Footprint f;
+    if (m.memory_auto) {
+        std::map<std::string, std::string> env;
+        for (const auto& [k, v] : m.env) env[k] = v;
+        try {
+            f.bytes = estimate_memory(expanded_argv, m.cwd, env).total();
+        } catch (const Error& e) {
+            throw Error(e.code(), fmt::format("{}: model \"{}\": {}", m.memory_at, m.name, e.what()), e.hint());
+        }
+        f.source = "estimated";
+    } else {
+        f.bytes = m.memory.value_or(0);
+        f.source = "declared";
+    }
+    if (f.bytes > budget)
+        throw Error(Exit::config,
+                    fmt::format("{}: model \"{}\" takes {} ({}), more than the whole of pool \"{}\" ({})", m.memory_at, m.name,
+                                format_memory(f.bytes), f.source, pool, format_memory(budget)),
+                    "it could never start: give the pool more memory, or the model less (a smaller -c, a smaller quantisation)");
+    return f;
+}
+
+Footprint with_measured(Store& store, const ModelConfig& m, Footprint f) {
+    if (auto measured = measured_footprint(store, m.name, config_hash(m)); measured && *measured > f.bytes) {
+        f.bytes = *measured;
+        f.source = "measured";
+    }
+    return f;
+}
+
+std::uint64_t PoolState::used() const {
+    std::uint64_t n = 0;
+    for (const auto& h : holders) n += h.memory;
+    return n;
+}
+
+PoolState load_pool(Store& store, const std::string& pool, std::uint64_t budget, const Config* config) {
+    PoolState s;
+    s.name = pool;
+    s.budget = budget;
+    auto q = store.prepare("SELECT name FROM servers WHERE pool=? ORDER BY name");
+    q.bind(1, pool);
+    std::vector<std::string> names;
+    while (q.step()) names.push_back(q.str(0));
+    for (const auto& name : names) {
+        auto row = find_server(store, name);
+        if (!row || !holds_memory(*row)) continue;
+        PoolHolder h;
+        h.memory = static_cast<std::uint64_t>(std::max<std::int64_t>(0, row->memory.value_or(0)));
+        std::tie(h.in_flight, h.waiting) = live_leases(store, name);
+        h.exec_users = live_exec_users(store, row->instance);
+        const ModelConfig* m = config ? config->find(name) : nullptr;
+        h.pinned = row->pin || (m && m->pin);
+        h.row = std::move(*row);
+        s.holders.push_back(std::move(h));
+    }
+    return s;
+}
+
+AdmissionPlan plan_admission(const PoolState& pool, std::uint64_t need) {
+    AdmissionPlan plan;
+    std::uint64_t used = pool.used();
+    if (used + need <= pool.budget) return plan;
+    std::vector<const PoolHolder*> candidates;
+    for (const auto& h : pool.holders)
+        if (h.evictable()) candidates.push_back(&h);
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const PoolHolder* a, const PoolHolder* b) { return a->row.last_used.value_or(0) < b->row.last_used.value_or(0); });
+    for (const PoolHolder* c : candidates) {
+        if (used + need <= pool.budget) break;
+        plan.victims.push_back(c->row);
+        used -= c->memory;
+    }
+    if (used + need <= pool.budget) {
+        plan.kind = AdmissionPlan::Kind::evict;
+        return plan;
+    }
+    plan.kind = AdmissionPlan::Kind::wait;
+    plan.victims.clear();
+    for (const auto& h : pool.holders)
+        if (!h.evictable()) plan.holders += (plan.holders.empty() ? "" : ", ") + why_held(h);
+    return plan;
+}
+
+void AdmissionQueue::reclaim_dead(Store& store, const std::string& pool) {
+    auto q = store.prepare("SELECT id, owner_pid, owner_start_ticks, owner_boot_id FROM admissions WHERE pool=?");
+    q.bind(1, pool);
+    std::vector<std::int64_t> dead;
+    while (q.step())
+        if (!is_alive(identity_at(q, 1))) dead.push_back(q.i64(0));
+    for (auto id : dead) store.prepare("DELETE FROM admissions WHERE id=?").bind(1, id).run();
+}
+
+std::int64_t AdmissionQueue::place_of(Store& store, const std::string& model, const Identity& me) {
+    auto q = store.prepare("SELECT id FROM admissions WHERE model=? AND owner_pid=? AND owner_start_ticks=? AND owner_boot_id=?");
+    q.bind(1, model).bind(2, me.pid).bind(3, static_cast<std::int64_t>(me.start_ticks)).bind(4, me.boot_id);
+    return q.step() ? q.i64(0) : 0;
+}
+
+std::int64_t AdmissionQueue::head(Store& store, const std::string& pool) {
+    auto q = store.prepare("SELECT min(id) FROM admissions WHERE pool=?");
+    q.bind(1, pool);
+    return q.step() && !q.is_null(0) ? q.i64(0) : 0;
+}
+
+std::int64_t AdmissionQueue::join(Store& store, const std::string& pool, const std::string& model, std::uint64_t need, const Identity& me) {
+    store
+        .prepare("INSERT INTO admissions(pool, model, need, owner_pid, owner_start_ticks, owner_boot_id, created_at) "
+                 "VALUES(?,?,?,?,?,?,?)")
+        .bind(1, pool)
+        .bind(2, model)
+        .bind(3, static_cast<std::int64_t>(need))
+        .bind(4, me.pid)
+        .bind(5, static_cast<std::int64_t>(me.start_ticks))
+        .bind(6, me.boot_id)
+        .bind(7, now_ms())
+        .run();
+    return store.last_insert_id();
+}
+
+void AdmissionQueue::leave(Store& store, const std::string& model, const Identity& me) {
+    store.prepare("DELETE FROM admissions WHERE model=? AND owner_pid=? AND owner_start_ticks=? AND owner_boot_id=?")
+        .bind(1, model)
+        .bind(2, me.pid)
+        .bind(3, static_cast<std::int64_t>(me.start_ticks))
+        .bind(4, me.boot_id)
+        .run();
+}
+
+int AdmissionQueue::ahead_of(Store& store, const std::string& pool, std::int64_t id) {
+    auto q = store.prepare("SELECT count(*) FROM admissions WHERE pool=? AND id<?");
+    q.bind(1, pool).bind(2, id);
+    return q.step() ? static_cast<int>(q.i64(0)) : 0;
+}
+
+std::optional<std::uint64_t> record_measured_memory(const std::string& state_dir, const ServerRow& row, const PoolConfig& pool) {
+    if (pool.kind != "ram") return std::nullopt; // the GPU's memory: nvidia-smi (not read yet)
+    static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    std::uint64_t rss = 0;
+    for (const auto& p : server_processes(row.server, row.instance))
+        if (auto st = read_proc_stat(p.pid)) rss += st->rss_pages * page;
+    if (rss == 0) return std::nullopt;
+    auto locked = open_locked(state_dir);
+    auto& store = locked.store;
+    Transaction tx(store);
+    store
+        .prepare(
+            "INSERT INTO footprints(model, config_hash, measured, measured_at) VALUES(?,?,?,?) "
+            "ON CONFLICT(model, config_hash) DO UPDATE SET measured=max(measured, excluded.measured), measured_at=excluded.measured_at")
+        .bind(1, row.name)
+        .bind(2, row.config_hash)
+        .bind(3, static_cast<std::int64_t>(rss))
+        .bind(4, now_ms())
+        .run();
+    store.prepare("UPDATE servers SET memory=?, memory_source='measured' WHERE name=? AND instance=? AND (memory IS NULL OR memory<?)")
+        .bind(1, static_cast<std::int64_t>(rss))
+        .bind(2, row.name)
+        .bind(3, row.instance)
+        .bind(4, static_cast<std::int64_t>(rss))
+        .run();
+    tx.commit();
+    return rss;
+}
+
+} // namespace llmctl

@@ -103,8 +103,8 @@ struct Decision {
     Found found;
     ServerRow row;
     bool owner_died = false;        // adopted: its start died (rather than returning on purpose, --no-wait)
-    std::vector<ServerRow> victims; // admitting: the servers to stop first
-    std::string why;                // queued: who holds the memory
+    std::vector<ServerRow> victims{}; // admitting: the servers to stop first
+    std::string why{};                // queued: who holds the memory
 };
 
 std::string new_instance_id() {

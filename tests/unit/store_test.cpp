@@ -36,6 +36,10 @@ void insert_server(Store& s, const std::string& name, int port, const std::strin
         .run();
 }
 
+// Takes a current file back to the tables of version 4 (the servers table keeps its newer
+// columns: migrating to 5 makes the table anew from the older ones).
+constexpr const char* k_undo_v5 = "DROP TABLE footprints; DROP TABLE admissions; ";
+
 int count_servers(Store& s) {
     auto st = s.prepare("SELECT count(*) FROM servers");
     st.step();
@@ -81,8 +85,10 @@ TEST_F(StoreTest, ReaderMigratesAV2FileAndSeesItsRows) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec("DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; ALTER TABLE servers DROP COLUMN spec; "
-               "PRAGMA user_version=2;");
+        s.exec((std::string(k_undo_v5) +
+                "DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; ALTER TABLE servers DROP COLUMN spec; "
+                "PRAGMA user_version=2;")
+                   .c_str());
     }
     auto r = Store::open_read(path_);
     ASSERT_TRUE(r.has_value());
@@ -98,8 +104,10 @@ TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec("DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; DROP TABLE exec_users; "
-               "ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;");
+        s.exec((std::string(k_undo_v5) +
+                "DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; DROP TABLE exec_users; "
+                "ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;")
+                   .c_str());
     }
     auto s = Store::open_write(path_);
     EXPECT_EQ(s.user_version(), k_schema_version);
@@ -210,13 +218,43 @@ TEST_F(StoreTest, CheckNotNewerNoticesAMigrationByANewerLlmctl) {
     }
 }
 
+// A version-4 file (its servers' status knew no `admitting`; no memory columns) keeps its rows,
+// which count no memory, and takes admitting rows once migrated.
+TEST_F(StoreTest, MigratesV4ToV5KeepingRowsAndTakingAdmittingOnes) {
+    {
+        auto s = Store::open_write(path_);
+        s.exec((std::string(k_undo_v5) + R"sql(DROP TABLE servers;
+CREATE TABLE servers(name TEXT PRIMARY KEY, instance TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('starting','running','stopping','failed')), pid INTEGER, start_ticks INTEGER,
+  boot_id TEXT, port INTEGER, host TEXT, argv TEXT, log_path TEXT, owner_pid INTEGER, owner_start_ticks INTEGER,
+  started_at INTEGER, ready_at INTEGER, last_used INTEGER, config_hash TEXT, exit_code INTEGER, error TEXT, spec TEXT,
+  max_concurrent INTEGER);
+PRAGMA user_version=4;)sql")
+                   .c_str());
+        EXPECT_THROW(insert_server(s, "x", 10500, "admitting"), Error); // what version 4 refused
+        insert_server(s, "a", 10501);
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    EXPECT_TRUE(s.schema_intact());
+    EXPECT_EQ(count_servers(s), 1);
+    auto q = s.prepare("SELECT memory, pool, pin FROM servers");
+    ASSERT_TRUE(q.step());
+    EXPECT_TRUE(q.is_null(0));
+    EXPECT_TRUE(q.is_null(1));
+    EXPECT_EQ(q.i64(2), 0);
+    insert_server(s, "b", 10502, "admitting");
+    EXPECT_EQ(count_servers(s), 2);
+}
+
 // A version-3 file (before servers.max_concurrent and gateways) keeps its rows; their cap is
 // unknown (NULL: the acquirer's config decides).
 TEST_F(StoreTest, MigratesV3ToV4KeepingRowsWithoutACap) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec("DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; PRAGMA user_version=3;");
+        s.exec((std::string(k_undo_v5) + "DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; PRAGMA user_version=3;")
+                   .c_str());
     }
     auto s = Store::open_write(path_);
     EXPECT_EQ(s.user_version(), k_schema_version);

@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "progress.hpp"
 
+#include "llmctl/admission.hpp"
 #include "llmctl/json_text.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/lookup.hpp"
@@ -56,6 +57,58 @@ void warn_unrecorded(const StopResult& r, const std::string& name) {
                                  name, r.pid, r.unrecorded);
 }
 
+// `start --dry-run`: what a start would do now, and why; changes nothing.
+int print_dry_run(const std::string& dir, const ModelConfig& m, const Config& cfg, bool json) {
+    AdmissionPreview p = preview_admission(dir, m, cfg);
+    std::string action = "start", line;
+    const std::string pool_text = p.pool
+                                      ? fmt::format("it needs {} ({}) of pool {}, which has {} of {} in use", format_memory(p.need.bytes),
+                                                    p.need.source, p.pool->name, format_memory(p.used), format_memory(p.budget))
+                                      : "it is in no memory pool";
+    if (p.row && p.row->status == "running" && is_alive(p.row->server)) {
+        action = "running";
+        line = fmt::format("{} is running (pid {}): a start does nothing", m.name, p.row->server.pid);
+    } else if (p.row && owner_alive(*p.row) && p.row->status != "running" && p.row->status != "failed") {
+        action = "wait_for_other";
+        line = fmt::format("{} is {} (by pid {}): a start would wait for that", m.name, p.row->status, owner_of(*p.row).pid);
+    }
+    if (action != "start") {
+        p.plan = {}; // the pool is not asked
+    } else if (p.plan.kind == AdmissionPlan::Kind::evict) {
+        action = "evict";
+        line = fmt::format("{} would start after evicting {} server(s): {}", m.name, p.plan.victims.size(), pool_text);
+    } else if (p.plan.kind == AdmissionPlan::Kind::wait) {
+        action = "wait";
+        line = fmt::format("{} would wait for memory: {}; {}", m.name, pool_text, p.plan.holders);
+    } else {
+        line = fmt::format("{} would start now: {}", m.name, pool_text);
+    }
+    if (json) {
+        nlohmann::json victims = nlohmann::json::array();
+        for (const auto& v : p.plan.victims)
+            victims.push_back(
+                {{"name", v.name}, {"pid", v.server.pid}, {"memory_bytes", v.memory.value_or(0)}, {"last_used", v.last_used.value_or(0)}});
+        std::cout << json_text(nlohmann::json{{"name", m.name},
+                                              {"action", action},
+                                              {"pool", p.pool ? nlohmann::json(p.pool->name) : nlohmann::json()},
+                                              {"need_bytes", p.pool ? nlohmann::json(p.need.bytes) : nlohmann::json()},
+                                              {"need_source", p.pool ? nlohmann::json(p.need.source) : nlohmann::json()},
+                                              {"budget_bytes", p.pool ? nlohmann::json(p.budget) : nlohmann::json()},
+                                              {"used_bytes", p.pool ? nlohmann::json(p.used) : nlohmann::json()},
+                                              {"victims", victims},
+                                              {"waiting_for", action == "wait" ? nlohmann::json(p.plan.holders) : nlohmann::json()}})
+                  << "\n";
+        return 0;
+    }
+    std::cout << line << "\n";
+    const std::int64_t now = now_ms();
+    for (const auto& v : p.plan.victims)
+        std::cout << fmt::format("  evict {} (pid {}, {}, idle {}): least recently used, no request in flight or waiting\n", v.name,
+                                 v.server.pid, format_memory(static_cast<std::uint64_t>(v.memory.value_or(0))),
+                                 format_duration(Millis(std::max<std::int64_t>(0, now - v.last_used.value_or(now)) / 1000 * 1000)));
+    return 0;
+}
+
 } // namespace
 
 std::function<int()> setup_start(CLI::App& app, Globals& g) {
@@ -64,7 +117,7 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         std::vector<std::string> command;
         int port = 0;
         std::string timeout, health;
-        bool no_wait = false, json = false;
+        bool no_wait = false, json = false, dry_run = false;
     };
     auto o = std::make_shared<Opts>();
     app.add_option("name", o->name, "Model (config entry), or the name of an ad-hoc server")->required()->type_name("NAME");
@@ -75,12 +128,15 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
         ->type_name("PATH|tcp");
     app.add_flag("--no-wait", o->no_wait, "Return once spawned, before it is healthy")->excludes(timeout);
     app.add_flag("--json", o->json, "Print a JSON object instead of the URL");
+    app.add_flag("--dry-run", o->dry_run,
+                 "Say what a start would do now (start, wait, or evict which servers of its memory pool, and why); change nothing");
     app.footer("Idempotent: a running server prints its URL. Concurrent starts spawn one server.\n"
                "After --: an ad-hoc server NAME runs CMD ARGS... ({host} {port} {name} are replaced), with\n"
                "the [defaults] settings; only -- introduces a command.\n"
                "Examples:\n  llmctl start echo\n  curl \"$(llmctl start echo)/v1/models\"\n"
                "  llmctl start web --health / -- python3 -m http.server {port} --bind {host}\n"
-               "  llmctl start db --health tcp -- redis-server --port {port}\n");
+               "  llmctl start db --health tcp -- redis-server --port {port}\n"
+               "  llmctl start phi4 --dry-run\n");
     return [o, &g]() -> int {
         if (g.after_dashdash) o->command = *g.after_dashdash;
         Config cfg = load_config(g.config_path);
@@ -95,6 +151,7 @@ std::function<int()> setup_start(CLI::App& app, Globals& g) {
                 throw Error(Exit::usage, "--health is for an ad-hoc server (start NAME --health PATH -- CMD)",
                             fmt::format("a configured model's readiness is its health key in {}", cfg.source));
         }
+        if (o->dry_run) return print_dry_run(dir, m, cfg, o->json);
         StartOptions so;
         so.config = &cfg;
         if (o->port) so.port = o->port;

@@ -3,6 +3,7 @@
 #include "commands.hpp"
 
 #include "llmctl/json_text.hpp"
+#include "llmctl/admission.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/gateway_registry.hpp"
@@ -95,6 +96,32 @@ nlohmann::json gateways_json(const std::vector<GatewayRow>& gateways) {
     return arr;
 }
 
+// `ps --pools`: each pool's budget, use, reservations and queue.
+int print_pools(const std::vector<PoolReport>& pools, bool json) {
+    if (json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& p : pools)
+            arr.push_back(
+                {{"name", p.name},
+                 {"kind", p.kind.empty() ? nlohmann::json() : nlohmann::json(p.kind)},
+                 {"budget_bytes", p.budget ? nlohmann::json(*p.budget) : nlohmann::json()},
+                 {"used_bytes", p.used},
+                 {"reserved_bytes", p.reserved},
+                 {"free_bytes", p.budget ? nlohmann::json(*p.budget - std::min(*p.budget, p.used + p.reserved)) : nlohmann::json()},
+                 {"queued", p.queued},
+                 {"servers", p.servers}});
+        std::cout << json_text(arr, 2) << "\n";
+        return 0;
+    }
+    std::vector<std::vector<std::string>> table = {{"POOL", "KIND", "BUDGET", "USED", "RESERVED", "FREE", "QUEUED", "SERVERS"}};
+    for (const auto& p : pools)
+        table.push_back({p.name, p.kind.empty() ? "-" : p.kind, p.budget ? format_size(*p.budget) : "-", format_size(p.used),
+                         format_size(p.reserved), p.budget ? format_size(*p.budget - std::min(*p.budget, p.used + p.reserved)) : "-",
+                         std::to_string(p.queued), p.servers.empty() ? "-" : fmt::format("{}", fmt::join(p.servers, ","))});
+    print_table(table);
+    return 0;
+}
+
 } // namespace
 
 std::function<int()> setup_ps(CLI::App& app, Globals& g) {
@@ -103,6 +130,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     auto names = std::make_shared<bool>(false);
     auto health = std::make_shared<bool>(false);
     auto gateways_only = std::make_shared<bool>(false);
+    auto pools_only = std::make_shared<bool>(false);
     app.add_flag("-a,--all", *all, "Include failed servers, with a REASON column");
     auto* json_flag = app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
     auto* names_flag = app.add_flag("-q,--quiet", *names, "Print names only, one per line");
@@ -113,20 +141,41 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         ->excludes(names_flag)
         ->excludes("--health")
         ->excludes("--all");
+    app.add_flag("--pools", *pools_only,
+                 "List the memory pools instead of the servers: budget, used (live servers), reserved (starts evicting), "
+                 "free, starts queued for memory")
+        ->excludes(names_flag)
+        ->excludes("--health")
+        ->excludes("--all")
+        ->excludes("--gateways");
     app.footer("Examples:\n  llmctl ps\n  llmctl ps --json | jq -r '.[].url'\n  llmctl ps -q\n  llmctl ps --health\n"
-               "  llmctl ps --gateways\n");
-    return [all, json, names, health, gateways_only, &g]() -> int {
+               "  llmctl ps --gateways\n  llmctl ps --pools\n");
+    return [all, json, names, health, gateways_only, pools_only, &g]() -> int {
         std::string dir = resolve_state_dir(g.state_dir);
         std::vector<ServerRow> rows;
         std::map<std::string, LeaseCounts> use; // leases with a live owner
         std::vector<GatewayRow> gateways;       // live ones
+        std::vector<PoolReport> pools;
+        std::optional<Config> cfg;
+        if (*pools_only || !*names) {
+            try {
+                cfg = load_config(g.config_path);
+            } catch (const Error&) {
+                if (*pools_only) throw; // the budgets are the config's
+            }
+        }
         if (check_state_dir(dir)) {
             if (auto store = Store::open_read(state_db_path(dir))) {
                 Transaction tx(*store, Transaction::Kind::deferred); // one snapshot
                 rows = load_servers(*store);
                 use = live_leases_by_model(*store);
                 gateways = live_gateways(*store);
+                if (*pools_only) pools = pool_reports(&*store, cfg ? &*cfg : nullptr);
             }
+        }
+        if (*pools_only) {
+            if (pools.empty()) pools = pool_reports(nullptr, cfg ? &*cfg : nullptr); // no state file yet
+            return print_pools(pools, *json);
         }
         std::int64_t now = now_ms();
         if (*gateways_only) {
@@ -137,13 +186,9 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             return 0;
         }
         // max_concurrent comes from the row (the cap its server started with), else from the
-        // config; a server neither names shows "-".
-        std::optional<Config> cfg;
-        if (!rows.empty() && !*names) {
-            try {
-                cfg = load_config(g.config_path);
-            } catch (const Error&) {}
-        }
+        // config; a server neither names shows "-". MEM when pools exist (the config's or a row's).
+        const bool mem_column =
+            (cfg && !cfg->pools.empty()) || std::any_of(rows.begin(), rows.end(), [](const ServerRow& r) { return !r.pool.empty(); });
         // Live servers of this state dir the state file does not know (a lost or replaced file).
         // Only when the file has no rows: that is what a deleted or replaced file looks like (any
         // start, stop or reap since would have rebuilt the rows), and scanning /proc costs time in
@@ -170,6 +215,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         long page = ::sysconf(_SC_PAGESIZE);
         nlohmann::json arr = nlohmann::json::array();
         std::vector<std::vector<std::string>> table = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "IDLE", "RSS", "SLOTS", "URL"}};
+        if (mem_column) table[0].insert(table[0].begin() + 7, "MEM");
         if (*health) table[0].insert(table[0].end() - 1, "HEALTH");
         if (*all) table[0].push_back("REASON"); // why a server failed or is dead
         for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -204,11 +250,18 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                            {"active", u.active},
                            {"queued", u.queued},
                            {"max_concurrent", max ? nlohmann::json(max) : nlohmann::json()},
-                           {"recorded_max_concurrent", r.max_concurrent ? nlohmann::json(*r.max_concurrent) : nlohmann::json()}});
+                           {"recorded_max_concurrent", r.max_concurrent ? nlohmann::json(*r.max_concurrent) : nlohmann::json()},
+                           {"pool", r.pool.empty() ? nlohmann::json() : nlohmann::json(r.pool)},
+                           {"memory_bytes", r.memory ? nlohmann::json(*r.memory) : nlohmann::json()},
+                           {"memory_source", r.memory_source.empty() ? nlohmann::json() : nlohmann::json(r.memory_source)}});
             bool gone = status == "dead" || status == "failed"; // no clock ticks for a process that is not there
-            table.push_back({r.name, shown, std::to_string(r.server.pid), r.port ? std::to_string(*r.port) : "-",
+            table.push_back({r.name, shown, r.server.pid ? std::to_string(r.server.pid) : "-", r.port ? std::to_string(*r.port) : "-",
                              gone ? "-" : age(r.ready_at ? r.ready_at : r.started_at, now), gone ? "-" : age(r.last_used, now),
-                             rss ? format_size(rss) : "-", slots, r.url()});
+                             rss ? format_size(rss) : "-", slots, r.url().empty() ? "-" : r.url()});
+            if (mem_column)
+                table.back().insert(table.back().begin() + 7,
+                                    r.memory ? fmt::format("{} {}", format_size(static_cast<std::uint64_t>(*r.memory)), r.memory_source)
+                                             : "-");
             if (*all)
                 table.back().push_back(status == "failed" ? (r.error.empty() ? "failed" : r.error)
                                        : status == "dead" ? "its process is gone (reap clears the row)"

@@ -8,6 +8,7 @@
 #include "llmctl/supervisor.hpp"
 
 #include <algorithm>
+#include <map>
 #include <fmt/format.h>
 #include <sstream>
 #include <unistd.h>
@@ -208,6 +209,67 @@ int AdmissionQueue::ahead_of(Store& store, const std::string& pool, std::int64_t
     auto q = store.prepare("SELECT count(*) FROM admissions WHERE pool=? AND id<?");
     q.bind(1, pool).bind(2, id);
     return q.step() ? static_cast<int>(q.i64(0)) : 0;
+}
+
+std::vector<PoolReport> pool_reports(Store* store, const Config* config) {
+    std::map<std::string, PoolReport> pools;
+    if (config)
+        for (const auto& [name, p] : config->pools) {
+            auto& r = pools[name];
+            r.name = name;
+            r.kind = p.kind;
+            r.budget = pool_budget(p);
+        }
+    std::vector<ServerRow> rows;
+    if (store) rows = load_servers(*store);
+    for (const auto& row : rows) {
+        if (row.pool.empty() || !holds_memory(row)) continue;
+        auto& r = pools[row.pool];
+        r.name = row.pool;
+        (row.status == "admitting" ? r.reserved : r.used) += static_cast<std::uint64_t>(std::max<std::int64_t>(0, row.memory.value_or(0)));
+        r.servers.push_back(row.name);
+    }
+    if (store) {
+        auto q = store->prepare("SELECT pool, owner_pid, owner_start_ticks, owner_boot_id FROM admissions ORDER BY id");
+        while (q.step())
+            if (is_alive(identity_at(q, 1))) {
+                auto& r = pools[q.str(0)];
+                r.name = q.str(0);
+                ++r.queued;
+            }
+    }
+    std::vector<PoolReport> out;
+    for (auto& [_, r] : pools) out.push_back(std::move(r));
+    return out;
+}
+
+AdmissionPreview preview_admission(const std::string& state_dir, const ModelConfig& m, const Config& config) {
+    AdmissionPreview p;
+    p.pool = config.pool_of(m);
+    if (p.pool) {
+        p.budget = pool_budget(*p.pool);
+        std::vector<std::string> argv;
+        for (const auto& a : m.command) argv.push_back(expand_placeholders(a, m.host, 0, m.name));
+        p.need = expected_footprint(m, argv, p.budget, p.pool->name);
+    }
+    auto store = Store::open_read(state_db_path(state_dir));
+    if (!store) return p; // nothing runs: it fits
+    Transaction snap(*store, Transaction::Kind::deferred);
+    p.row = find_server(*store, m.name);
+    if (!p.pool) return p;
+    p.need = with_measured(*store, m, p.need);
+    PoolState state = load_pool(*store, p.pool->name, p.budget, &config);
+    p.used = state.used();
+    auto q = store->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM admissions WHERE pool=?");
+    q.bind(1, p.pool->name);
+    while (q.step()) p.queued += is_alive(identity_at(q, 0)) ? 1 : 0;
+    p.plan = plan_admission(state, p.need.bytes);
+    if (p.queued > 0) {
+        p.plan.kind = AdmissionPlan::Kind::wait;
+        p.plan.victims.clear();
+        p.plan.holders = fmt::format("{} start{} ahead of it in the queue", p.queued, p.queued == 1 ? " is" : "s are");
+    }
+    return p;
 }
 
 std::optional<std::uint64_t> record_measured_memory(const std::string& state_dir, const ServerRow& row, const PoolConfig& pool) {

@@ -85,6 +85,29 @@ struct AdmissionQueue {
     static int ahead_of(Store& store, const std::string& pool, std::int64_t id);
 };
 
+// One pool as `ps --pools` shows it: from a reader's snapshot, without the lock.
+struct PoolReport {
+    std::string name, kind;
+    std::optional<std::uint64_t> budget; // nullopt: a pool the config no longer has
+    std::uint64_t used = 0;              // servers whose processes exist
+    std::uint64_t reserved = 0;          // admitting starts (waiting for their victims to exit)
+    int queued = 0;                      // starts waiting for memory
+    std::vector<std::string> servers;    // the names of both
+};
+// Every pool of the config, and any a row still names (`store`: nullptr when there is no state file).
+std::vector<PoolReport> pool_reports(Store* store, const Config* config);
+
+// What a start of `m` would do now (`start --dry-run`), from a reader's snapshot: nothing changes.
+struct AdmissionPreview {
+    std::optional<ServerRow> row; // the model's row, when it has one (running, starting…)
+    const PoolConfig* pool = nullptr;
+    Footprint need;
+    std::uint64_t budget = 0, used = 0;
+    AdmissionPlan plan;
+    int queued = 0; // starts ahead in the pool's queue
+};
+AdmissionPreview preview_admission(const std::string& state_dir, const ModelConfig& m, const Config& config);
+
 // After a server is ready: its measured memory (the RSS of its processes for a "ram" pool), and,
 // when more than it counts, the row and the model's footprint record it. Returns the bytes now
 // counted (nullopt: nothing could be measured).

@@ -74,11 +74,11 @@ _llmctl() {
     config)
         if [[ -z $sub ]]; then opts="check show"; elif [[ $sub == show ]]; then opts="--json --names"; fi ;;
     state) [[ -z $sub ]] && opts="init path" ;;
-    start) opts="--port --timeout --health --no-wait --json --"; ((npos == 0)) && names=models ;;
+    start) opts="--port --timeout --health --no-wait --json --dry-run --"; ((npos == 0)) && names=models ;;
     stop) opts="--all --timeout --no-drain --force"; names=both ;;
     restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
     exec) opts="--keep --"; ((npos == 0)) && names=models ;;
-    ps) opts="-a --all --json -q --quiet --health --gateways" ;;
+    ps) opts="-a --all --json -q --quiet --health --gateways --pools" ;;
     serve) opts="--listen --api-key-env --no-auth --cors-origin --allow-host --max-body --header-timeout --drain-timeout --max-queue --reap-every" ;;
     chat)
         opts="-s --system --max-tokens --temperature --top-p --seed --stop --no-stream --json --no-start

@@ -65,6 +65,7 @@ complete -c llmctl -n "__fish_seen_subcommand_from start" -l port -x -d 'Use thi
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l timeout -x -d 'Startup timeout'
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l health -x -a 'tcp /health /' -d 'Ad-hoc server readiness: PATH or tcp'
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l no-wait -d 'Return once spawned'
+complete -c llmctl -n "__fish_seen_subcommand_from start" -l dry-run -d 'Say what a start would do, change nothing'
 complete -c llmctl -n "__fish_seen_subcommand_from start" -l json -d 'Print a JSON object'
 
 complete -c llmctl -n "__fish_seen_subcommand_from stop" -l all -d 'Stop every server'
@@ -89,6 +90,7 @@ complete -c llmctl -n "__fish_seen_subcommand_from ps" -l json -d 'Print a JSON 
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -s q -l quiet -d 'Names only'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l health -d 'Probe health endpoints'
 complete -c llmctl -n "__fish_seen_subcommand_from ps" -l gateways -d 'List running gateways (llmctl serve)'
+complete -c llmctl -n "__fish_seen_subcommand_from ps" -l pools -d 'List the memory pools'
 
 complete -c llmctl -n "__fish_seen_subcommand_from chat" -s s -l system -x -d 'System message'
 complete -c llmctl -n "__fish_seen_subcommand_from chat" -l max-tokens -x -d 'Upper bound on generated tokens'

@@ -160,13 +160,15 @@ AdmissionPlan plan_admission(const PoolState& pool, std::uint64_t need) {
     return plan;
 }
 
-void AdmissionQueue::reclaim_dead(Store& store, const std::string& pool) {
-    auto q = store.prepare("SELECT id, owner_pid, owner_start_ticks, owner_boot_id FROM admissions WHERE pool=?");
-    q.bind(1, pool);
-    std::vector<std::int64_t> dead;
+std::vector<AdmissionQueue::Place> AdmissionQueue::reclaim_dead(Store& store, const std::string& pool, bool keep) {
+    auto q = store.prepare("SELECT id, owner_pid, owner_start_ticks, owner_boot_id, pool, model FROM admissions WHERE pool=? OR ?=''");
+    q.bind(1, pool).bind(2, pool);
+    std::vector<Place> dead;
     while (q.step())
-        if (!is_alive(identity_at(q, 1))) dead.push_back(q.i64(0));
-    for (auto id : dead) store.prepare("DELETE FROM admissions WHERE id=?").bind(1, id).run();
+        if (!is_alive(identity_at(q, 1))) dead.push_back(Place{q.i64(0), q.str(4), q.str(5), static_cast<pid_t>(q.i64(1))});
+    if (!keep)
+        for (const auto& p : dead) store.prepare("DELETE FROM admissions WHERE id=?").bind(1, p.id).run();
+    return dead;
 }
 
 std::int64_t AdmissionQueue::place_of(Store& store, const std::string& model, const Identity& me) {

@@ -73,8 +73,13 @@ std::string format_memory(std::uint64_t bytes);
 // The admission queue of a pool (FIFO by arrival): a start that must wait keeps a place, owned
 // by its process identity like a lease. Under the lock.
 struct AdmissionQueue {
-    // Drops the places of dead owners in `pool`.
-    static void reclaim_dead(Store& store, const std::string& pool);
+    struct Place {
+        std::int64_t id;
+        std::string pool, model;
+        pid_t owner;
+    };
+    // The places of dead owners in `pool` ("": every pool), dropped unless `keep` (reap --dry-run).
+    static std::vector<Place> reclaim_dead(Store& store, const std::string& pool, bool keep = false);
     // Our place (0: none).
     static std::int64_t place_of(Store& store, const std::string& model, const Identity& me);
     // The first place in the queue (0: empty).

@@ -4,6 +4,7 @@
 
 #include "llmctl/reap.hpp"
 
+#include "llmctl/admission.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
 #include "llmctl/files.hpp"
@@ -117,8 +118,10 @@ std::vector<ServerRow> reclaim_dead_execs(const Reaper& rp, Store& store, const 
 void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vector<ReapAction>& exec_reports) {
     bool write = store && !rp.opts.dry_run;
     for (const auto& r : plan.dead) {
-        std::string why = fmt::format("{} server's process is gone", r.status);
-        rp.did("reaped", r.name, r.server.pid, why);
+        const bool admitting = r.status == "admitting"; // no process yet: its start is what died
+        std::string why = admitting ? fmt::format("its start (pid {}) died while it waited for memory", owner_of(r).pid)
+                                    : fmt::format("{} server's process is gone", r.status);
+        rp.did("reaped", r.name, admitting ? owner_of(r).pid : r.server.pid, why);
         if (!write) continue;
         store->prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
         store->add_event(r.name, "reaped", fmt::format("pid {}: {}", r.server.pid, why));
@@ -143,6 +146,12 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
             .run();
         store->add_event(r.name, "repaired", why);
     }
+}
+
+// Places in the memory pools' queues whose start is gone (kill -9): dropped (listed with --dry-run).
+void clear_dead_admissions(Reaper& rp, Store& store) {
+    for (const auto& p : AdmissionQueue::reclaim_dead(store, "", rp.opts.dry_run))
+        rp.did("admission_cleared", p.model, p.owner, fmt::format("its start (pid {}) waiting for memory in pool {} is gone", p.owner, p.pool));
 }
 
 // Rows of gateways (`llmctl serve`) whose process is gone (kill -9): deleted (listed with --dry-run).
@@ -172,6 +181,7 @@ ReapPlan plan_under_lock(Reaper& rp) {
     ReapPlan plan = decide(snapshot);
     record_plan(rp, store, plan, exec_reports);
     if (store) clear_dead_gateways(rp, *store);
+    if (store) clear_dead_admissions(rp, *store);
     if (tx && !rp.opts.dry_run) {
         try {
             tx->commit();

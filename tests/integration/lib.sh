@@ -3,6 +3,22 @@
 # its marked servers are killed; never anything by name.
 set -euo pipefail
 : "${LLMCTL_BIN:?}" "${MOCK_BIN:?}" "${PORT_BASE:?}"
+# grep -q exits at its first match. Under pipefail, `echo "$ERR" | grep -q X` then fails when X
+# is on an early line: bash writes a line at a time into a pipe, and the echo that still had a
+# line to write dies of SIGPIPE (seen in CI: a message with its hint line, matched on the first).
+# So the tests' grep -q reads to the end and discards its output instead.
+grep() {
+  local a args=() quiet=0
+  for a in "$@"; do
+    if [[ $a =~ ^-[A-Za-z]*q[A-Za-z]*$ ]]; then
+      quiet=1
+      a=${a//q/}
+      [ "$a" = - ] && continue
+    fi
+    args+=("$a")
+  done
+  if ((quiet)); then command grep "${args[@]}" >/dev/null; else command grep "${args[@]}"; fi
+}
 # Two checkouts testing at once on one machine keep apart with LLMCTL_TEST_PORT_OFFSET.
 PORT_BASE=$((PORT_BASE + ${LLMCTL_TEST_PORT_OFFSET:-0}))
 T=$(mktemp -d /tmp/llmctl-it.XXXXXX)

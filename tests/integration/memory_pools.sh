@@ -111,4 +111,29 @@ python3 -c 'import json,sys; [p]=json.loads(sys.argv[1]); assert p["used_bytes"]
   fail "memory stays reserved: $OUT"
 expect_rc 0 llmctl start next -q
 llmctl stop next -q
+
+# kill -9 of a start waiting in the pool's queue (next holds a chat): reap drops its place.
+rm -f "$T/go"
+mock_config "pool = \"p\"" "[pools.p]" "memory = \"10GiB\""
+mock_model next --hold-until "$T/go"
+config_add "memory = \"9GiB\""
+mock_model third
+config_add "memory = \"9GiB\""
+llmctl chat next "busy for now" >"$T/next.out" 2>&1 &
+chatter=$!
+active_is() { [ "$(ps_field "$1" active)" = "$2" ]; }
+wait_for 20 active_is next 1 || fail "the chat to next never ran"
+"$LLMCTL_BIN" start third -q >"$T/third.out" 2>&1 &
+starter=$!
+wait_for 20 queued || fail "third never queued: $(llmctl ps --pools)"
+kill -KILL "$starter"
+wait "$starter" 2>/dev/null || true
+expect_rc 0 llmctl reap --json
+python3 -c 'import json,sys; a=[x for x in json.loads(sys.argv[1]) if x["action"] == "admission_cleared"]; assert len(a) == 1 and a[0]["name"] == "third", a' "$OUT" ||
+  fail "reap did not drop the dead start's place: $OUT"
+expect_rc 0 llmctl ps --pools --json
+python3 -c 'import json,sys; [p]=json.loads(sys.argv[1]); assert p["queued"] == 0, p' "$OUT" || fail "a place stays queued: $OUT"
+touch "$T/go"
+wait "$chatter" || fail "the chat to next failed: $(cat "$T/next.out")"
+llmctl stop next -q
 echo "memory_pools: ok"

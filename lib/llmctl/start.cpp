@@ -73,6 +73,7 @@ struct Starting {
     std::optional<clock::time_point> memory_deadline;
     Millis memory_wait_limit{0};
     std::string memory_message; // the last one shown
+    bool in_queue = false;      // we hold a place in the pool's queue (left however the start ends)
 
     void note(const std::string& s) const {
         if (opts.progress) opts.progress(s);
@@ -396,9 +397,11 @@ std::optional<Decision> admit(Starting& s, Store& store) {
     }
     if (plan.kind == AdmissionPlan::Kind::wait) {
         if (!mine) AdmissionQueue::join(store, pool, s.model.name, s.need.bytes, s.me);
+        s.in_queue = true;
         return Decision{Found::queued, {}, false, {}, plan.holders.empty() ? "the pool holds nothing it can evict" : plan.holders};
     }
     if (mine) AdmissionQueue::leave(store, s.model.name, s.me);
+    s.in_queue = false;
     if (plan.kind == AdmissionPlan::Kind::fits) return std::nullopt;
     ServerRow row = admitting_row(s);
     insert_server(store, row);
@@ -426,6 +429,9 @@ Decision decide(Starting& s) {
     Transaction tx(locked.store);
     if (auto existing = find_server(locked.store, s.model.name)) {
         if (auto d = judge_existing(s, locked.store, *existing)) {
+            // Running now, or another start's: our place in the queue (if any) is not needed.
+            if (s.in_queue) AdmissionQueue::leave(locked.store, s.model.name, s.me);
+            s.in_queue = false;
             tx.commit();
             return *d;
         }
@@ -463,6 +469,14 @@ void leave_memory_queue(const Starting& s) {
     }
 }
 
+// However a start ends (an error, a cancel, another start's server), it leaves the pool's queue.
+struct LeaveQueueAtEnd {
+    Starting& s;
+    ~LeaveQueueAtEnd() {
+        if (s.in_queue) leave_memory_queue(s);
+    }
+};
+
 // Our place in the pool's queue: says who holds the memory (again when that changes), and waits
 // a little before deciding again; past the deadline, gives up.
 void wait_for_memory(Starting& s, const std::string& why) {
@@ -474,20 +488,15 @@ void wait_for_memory(Starting& s, const std::string& why) {
         s.memory_deadline = limit.count() > 0 ? clock::now() + limit : clock::time_point::max();
         s.memory_wait_limit = limit;
     }
-    try {
-        s.check_cancelled();
-        if (clock::now() >= *s.memory_deadline)
-            throw Error(Exit::timeout,
-                        fmt::format("{} waited {} for memory in pool {}: {}", s.model.name, format_duration(s.memory_wait_limit),
-                                    s.pool->name, why),
-                        "stop a model of the pool (llmctl ps shows them), give the pool more memory, or wait longer (--timeout, "
-                        "queue_timeout)");
-        s.waited(log_path(s.dir, s.model.name));
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    } catch (...) {
-        leave_memory_queue(s);
-        throw;
-    }
+    s.check_cancelled();
+    if (clock::now() >= *s.memory_deadline)
+        throw Error(Exit::timeout,
+                    fmt::format("{} waited {} for memory in pool {}: {}", s.model.name, format_duration(s.memory_wait_limit), s.pool->name,
+                                why),
+                    "stop a model of the pool (llmctl ps shows them), give the pool more memory, or wait longer (--timeout, "
+                    "queue_timeout)");
+    s.waited(log_path(s.dir, s.model.name));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 // Another invocation is starting or stopping the server: poll its row without the lock (a WAL
@@ -755,6 +764,7 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         for (const auto& a : model.command) argv.push_back(expand_placeholders(a, model.host, 0, model.name));
         s.expected = expected_footprint(model, argv, s.budget, s.pool->name);
     }
+    LeaveQueueAtEnd leave_queue{s};
     for (;;) {
         Decision d = decide(s);
         switch (d.found) {

@@ -15,6 +15,14 @@ one server whose markers prove it is ours. Afterwards one `llmctl reap`, then th
   - every row (but failed ones) names a live process; PRAGMA integrity_check is ok;
   - every chat that exited 0 printed exactly the reply to its own prompt (the echo mock);
   - no invocation died of anything but our SIGKILL, and none exited with an undocumented code.
+With --pool N, every model (xo too) takes 1 GiB of a pool of N GiB (llmctl.toml(5), MEMORY), and
+  - an observer thread that reads only /proc never sees more than N live servers at once (double
+    passes: a server alive at two looks was alive all along between them, so the servers that pass
+    both were alive together at the instant between: a sound count, never a false alarm);
+  - no chat is cut (a stream ended early, a connection closed mid-answer): an eviction takes only
+    servers with no request in flight (server kills by the chaos thread are off with --pool,
+    unless --server-kill-share is given, since they cut chats too);
+  - no place is left in a pool's queue.
 Prints one summary line and exits 1 on any violation.
 
   tests/soak/soak.py --llmctl build/bin/llmctl --mock build/bin/llmctl-mock-server \\
@@ -23,6 +31,8 @@ Prints one summary line and exits 1 on any violation.
 import argparse, collections, json, os, random, signal, sqlite3, subprocess, sys, tempfile, threading, time
 
 DOCUMENTED = {0, 1, 4, 5, 6, 130}
+# What a chat says when its answer was cut short by its server (llmctl chat, http_client).
+CUT = ("the server closed the connection mid-answer", "the stream ended without [DONE]")
 
 
 def main():
@@ -35,10 +45,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--port-base", type=int, default=22000)
     ap.add_argument("--kill-every", type=float, default=0.15, help="seconds between chaos kills (mean)")
-    ap.add_argument("--server-kill-share", type=float, default=0.1, help="share of chaos kills aimed at a server")
+    ap.add_argument("--server-kill-share", type=float, default=None, help="share of chaos kills aimed at a server (0.1; 0 with --pool)")
+    ap.add_argument("--pool", type=int, default=0, help="models take 1 GiB each of a pool of this many GiB (0: no pool)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
     a.llmctl, a.mock = os.path.abspath(a.llmctl), os.path.abspath(a.mock)  # invocations run in the soak's dir
+    if a.server_kill_share is None:
+        a.server_kill_share = 0.0 if a.pool else 0.1
 
     root = os.path.realpath(tempfile.mkdtemp(prefix="llmctl-soak."))
     home, cfg = os.path.join(root, "state"), os.path.join(root, "config.toml")
@@ -47,10 +60,12 @@ def main():
     with open(cfg, "w") as f:
         f.write(f"[defaults]\nport_range = [{a.port_base}, {a.port_base + 4 * a.models + 24}]\n"
                 "startup_timeout = \"20s\"\nstop_timeout = \"3s\"\nmax_concurrent = 2\n")
+        if a.pool:
+            f.write(f"pool = \"p\"\n[pools.p]\nmemory = \"{a.pool}GiB\"\n")
         for i, m in enumerate(exec_models):
             delay = ["--startup-delay", "300ms"] if i % 2 else []
             argv = json.dumps([a.mock, "--host", "{host}", "--port", "{port}", "--tokens-per-second", "200"] + delay)
-            f.write(f"[models.{m}]\ncommand = {argv}\n")
+            f.write(f"[models.{m}]\ncommand = {argv}\n" + ("memory = \"1GiB\"\n" if a.pool else ""))
     # Spellings of the one state dir; the relative ones from `root`, every invocation's cwd.
     os.symlink(root, os.path.join(root, "alias"))
     os.mkdir(os.path.join(root, "sub"))
@@ -118,6 +133,9 @@ def main():
                 if rc == 0 and out != prompt + "\n":
                     with lock:
                         violations.append(f"chat {m} {prompt!r} exited 0 but printed {out[:120]!r}")
+                if a.pool and a.server_kill_share == 0 and any(s in err for s in CUT):
+                    with lock:
+                        violations.append(f"chat {m} {prompt!r} was cut: {err[-300:]!r}")
             elif op in ("start", "stop", "restart"):
                 rc, out, err = run([op, m, "-q"], rng=rng)
             elif op == "exec_cancel":
@@ -223,15 +241,39 @@ def main():
                     p.send_signal(signal.SIGKILL)
                     stats["llmctl_kills"] += 1
 
+    def alive_as(pid, ticks):
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            return False
+        return fields[0] != "Z" and int(fields[19]) == ticks
+
+    def watch_budget():
+        """--pool: the servers alive together, counted by double passes (see the docstring)."""
+        while not done.is_set():
+            first = marked()
+            both = [pid for pid, (_, _, _, ticks) in first.items() if alive_as(pid, ticks)]
+            with lock:
+                stats["budget_passes"] += 1
+                stats["most_live"] = max(stats["most_live"], len(both))
+                if len(both) > a.pool:
+                    stats["budget_violations"] += 1
+                    violations.append(f"{len(both)} servers alive at once in a pool that fits {a.pool}: "
+                                      f"{sorted(first[p][1] for p in both)}")
+            time.sleep(0.002)
+
     t0 = time.time()
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.workers)]
     ch = threading.Thread(target=chaos)
-    for t in threads + [ch]:
+    watchers = [threading.Thread(target=watch_budget)] if a.pool else []
+    for t in threads + [ch] + watchers:
         t.start()
     for t in threads:
         t.join()
     done.set()
     ch.join()
+    for t in watchers:
+        t.join()
     elapsed = time.time() - t0
 
     rc, out, err = run(["reap"])
@@ -271,6 +313,11 @@ def main():
     execs = db.execute("SELECT count(*) FROM exec_users").fetchone()[0]
     if execs:
         violations.append(f"{execs} exec user row(s) left")
+    if a.pool:
+        places = db.execute("SELECT count(*) FROM admissions").fetchone()[0]
+        if places:
+            violations.append(f"{places} place(s) left in the pool's queue")
+        stats["evictions"] = db.execute("SELECT count(*) FROM events WHERE kind='evicted'").fetchone()[0]
     check = db.execute("PRAGMA integrity_check").fetchone()[0]
     if check != "ok":
         violations.append(f"integrity_check: {check}")
@@ -288,6 +335,10 @@ def main():
           f"by {a.workers} workers on {a.models} models in {elapsed:.0f}s; killed {stats['llmctl_kills']} llmctl invocations "
           f"and {stats['server_kills']} servers; exit codes {dict(sorted(codes.items()))}; final reap: {reap_lines} action(s); "
           f"{len(live)} live servers, {len(rows)} rows; invariant violations: {len(violations)}")
+    if a.pool:
+        print(f"  pool of {a.pool}: {stats['evictions']} evictions (events); {stats['budget_passes']} double passes, "
+              f"at most {stats['most_live']} servers alive at once, {stats['budget_violations']} budget violations; "
+              f"chats cut: {sum(1 for v in violations if ' was cut: ' in v)}")
     for msg, count in messages.most_common(8):
         print(f"  {count}x {msg}")
     for v in violations[:20]:

@@ -43,8 +43,10 @@ std::optional<ServerRow> mark_stopping(const std::string& state_dir, const std::
         row = find_server(store, name);
         if (!row || (still && !still(store, *row))) return std::nullopt;
         // A failed row keeps its port but no longer holds it (another server may have it now):
-        // marking it `stopping` would make two live rows claim one port. Nothing of it runs.
-        if (row->status == "failed") return row;
+        // marking it `stopping` would make two live rows claim one port. Nothing of it runs. Nor
+        // of an admitting one (a start evicting to fit: no process yet, so no pid a stopping row
+        // must have); deleting its row (below) is the stop, and its start decides again.
+        if (row->status == "failed" || row->status == "admitting") return row;
         Identity me = self_identity();
         store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
             .bind(1, me.pid)

@@ -112,6 +112,20 @@ python3 -c 'import json,sys; [p]=json.loads(sys.argv[1]); assert p["used_bytes"]
 expect_rc 0 llmctl start next -q
 llmctl stop next -q
 
+# A stop of a start that is admitting (no process yet) ends that claim without damaging the state
+# file (a stopping row must name a process: found by the soak), and the start decides again.
+llmctl start slow -q >/dev/null
+"$LLMCTL_BIN" start next -q >"$T/next.out" 2>&1 &
+starter=$!
+wait_for 20 status_is next admitting || fail "next never admitting: $(llmctl ps --json)"
+# The stop is killed once it marked the row: what it leaves must be readable, and reap clears it.
+LLMCTL_FAULT=crash-after:marked-stopping "$LLMCTL_BIN" stop next -q || true
+expect_rc 0 llmctl ps --json
+expect_rc 0 llmctl reap -q
+wait "$starter" || fail "the start of next failed after a stop took its claim: $(cat "$T/next.out")"
+status_is next running || fail "next is not running: $(llmctl ps --json)"
+llmctl stop next -q
+
 # kill -9 of a start waiting in the pool's queue (next holds a chat): reap drops its place.
 rm -f "$T/go"
 mock_config "pool = \"p\"" "[pools.p]" "memory = \"10GiB\""

@@ -36,13 +36,21 @@ std::uint64_t machine_memory() {
     throw Error(Exit::failure, "cannot read MemTotal from /proc/meminfo", "give the pool's memory instead of \"auto\"");
 }
 
-// Live owners' leases on `model`: {active, waiting}.
-std::pair<int, int> live_leases(Store& store, const std::string& model) {
-    auto q = store.prepare("SELECT state, owner_pid, owner_start_ticks, owner_boot_id FROM leases WHERE model=?");
-    q.bind(1, model);
-    std::pair<int, int> n{0, 0};
+// Leases with a live owner, by model: {active, waiting}; one query for the whole table.
+std::map<std::string, std::pair<int, int>> live_leases(Store& store, Liveness& alive) {
+    auto q = store.prepare("SELECT model, state, owner_pid, owner_start_ticks, owner_boot_id FROM leases");
+    std::map<std::string, std::pair<int, int>> n;
     while (q.step())
-        if (is_alive(identity_at(q, 1))) (q.str(0) == "active" ? n.first : n.second) += 1;
+        if (alive(identity_at(q, 2))) (q.str(1) == "active" ? n[q.str(0)].first : n[q.str(0)].second) += 1;
+    return n;
+}
+
+// `llmctl exec` users with a live owner, by server instance.
+std::map<std::string, int> live_exec_users_by_instance(Store& store, Liveness& alive) {
+    auto q = store.prepare("SELECT instance, owner_pid, owner_start_ticks, owner_boot_id FROM exec_users");
+    std::map<std::string, int> n;
+    while (q.step())
+        if (alive(identity_at(q, 1))) ++n[q.str(0)];
     return n;
 }
 
@@ -112,24 +120,27 @@ std::uint64_t PoolState::used() const {
     return n;
 }
 
-PoolState load_pool(Store& store, const std::string& pool, std::uint64_t budget, const Config* config) {
+bool Liveness::operator()(const Identity& id) {
+    auto [it, fresh] = seen_.try_emplace(id.pid, std::pair{id, false});
+    if (fresh || it->second.first != id) it->second = {id, is_alive(id)};
+    return it->second.second;
+}
+
+PoolState load_pool(Store& store, const std::string& pool, std::uint64_t budget, const Config* config, Liveness& alive) {
     PoolState s;
     s.name = pool;
     s.budget = budget;
-    auto q = store.prepare("SELECT name FROM servers WHERE pool=? ORDER BY name");
-    q.bind(1, pool);
-    std::vector<std::string> names;
-    while (q.step()) names.push_back(q.str(0));
-    for (const auto& name : names) {
-        auto row = find_server(store, name);
-        if (!row || !holds_memory(*row)) continue;
+    const auto leases = live_leases(store, alive);
+    const auto execs = live_exec_users_by_instance(store, alive);
+    for (auto& row : load_pool_servers(store, pool)) {
+        if (row.status == "failed" || !alive(row.status == "admitting" ? owner_of(row) : row.server)) continue;
         PoolHolder h;
-        h.memory = static_cast<std::uint64_t>(std::max<std::int64_t>(0, row->memory.value_or(0)));
-        std::tie(h.in_flight, h.waiting) = live_leases(store, name);
-        h.exec_users = live_exec_users(store, row->instance);
-        const ModelConfig* m = config ? config->find(name) : nullptr;
-        h.pinned = row->pin || (m && m->pin);
-        h.row = std::move(*row);
+        h.memory = static_cast<std::uint64_t>(std::max<std::int64_t>(0, row.memory.value_or(0)));
+        if (auto l = leases.find(row.name); l != leases.end()) std::tie(h.in_flight, h.waiting) = l->second;
+        if (auto x = execs.find(row.instance); x != execs.end()) h.exec_users = x->second;
+        const ModelConfig* m = config ? config->find(row.name) : nullptr;
+        h.pinned = row.pin || (m && m->pin);
+        h.row = std::move(row);
         s.holders.push_back(std::move(h));
     }
     return s;
@@ -260,7 +271,8 @@ AdmissionPreview preview_admission(const std::string& state_dir, const ModelConf
     p.row = find_server(*store, m.name);
     if (!p.pool) return p;
     p.need = with_measured(*store, m, p.need);
-    PoolState state = load_pool(*store, p.pool->name, p.budget, &config);
+    Liveness alive;
+    PoolState state = load_pool(*store, p.pool->name, p.budget, &config, alive);
     p.used = state.used();
     auto q = store->prepare("SELECT owner_pid, owner_start_ticks, owner_boot_id FROM admissions WHERE pool=?");
     q.bind(1, p.pool->name);

@@ -8,6 +8,7 @@
 #include "llmctl/store.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,19 @@ Footprint with_measured(Store& store, const ModelConfig& m, Footprint f);
 // A pool's budget: its memory, or for "auto" the GPU's total (nvidia-smi) or MemTotal.
 std::uint64_t pool_budget(const PoolConfig& p);
 
+// Whether processes live, each looked at once (a decision asks about the same gateway many times).
+// A start fills it just before it takes the lock (load_pool on a reader), so that the look inside
+// the lock reads /proc only for processes it did not see then. A process seen alive may have died
+// since: it counts as holding memory, or as using its server, a moment longer, which can only make
+// a start evict less or wait a round more, never overcommit. One seen dead stays dead.
+class Liveness {
+public:
+    bool operator()(const Identity& id);
+
+private:
+    std::map<pid_t, std::pair<Identity, bool>> seen_;
+};
+
 // One server (or admitting start) counted in a pool.
 struct PoolHolder {
     ServerRow row;
@@ -54,7 +68,7 @@ struct PoolState {
 
 // Under the lock (the caller's transaction): the pool's holders. Rows of dead admitting starts
 // are not counted (start and reap delete them). `config` decides `pin` for models it holds.
-PoolState load_pool(Store& store, const std::string& pool, std::uint64_t budget, const Config* config);
+PoolState load_pool(Store& store, const std::string& pool, std::uint64_t budget, const Config* config, Liveness& alive);
 
 struct AdmissionPlan {
     enum class Kind { fits, evict, wait };

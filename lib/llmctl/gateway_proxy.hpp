@@ -21,12 +21,12 @@ struct KeptConnection;
 struct ProxyCall {
     const ModelConfig* model = nullptr;
     const Config* config = nullptr; // the model's (its pool, for a start that needs memory)
-    std::string method = "POST"; // POST or GET
-    std::string upstream_path;   // "/v1/chat/completions", ..., or /upstream/'s path with its query
-    std::string body;            // /v1/*: with "model" already rewritten to the upstream name
-    std::string content_type;    // the body's ("" = application/json)
-    std::string accept;          // what the client accepts ("" = SSE or JSON)
-    bool stream = false;         // the client asked for SSE: loading comments while the model starts
+    std::string method = "POST";    // POST or GET
+    std::string upstream_path;      // "/v1/chat/completions", ..., or /upstream/'s path with its query
+    std::string body;               // /v1/*: with "model" already rewritten to the upstream name
+    std::string content_type;       // the body's ("" = application/json)
+    std::string accept;             // what the client accepts ("" = SSE or JSON)
+    bool stream = false;            // the client asked for SSE: loading comments while the model starts
     // false: a GET through /upstream/: no lease, no start, no queue; 503 when the model's server
     // is not running.
     bool takes_lease = true;

@@ -151,7 +151,8 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
 // Places in the memory pools' queues whose start is gone (kill -9): dropped (listed with --dry-run).
 void clear_dead_admissions(Reaper& rp, Store& store) {
     for (const auto& p : AdmissionQueue::reclaim_dead(store, "", rp.opts.dry_run))
-        rp.did("admission_cleared", p.model, p.owner, fmt::format("its start (pid {}) waiting for memory in pool {} is gone", p.owner, p.pool));
+        rp.did("admission_cleared", p.model, p.owner,
+               fmt::format("its start (pid {}) waiting for memory in pool {} is gone", p.owner, p.pool));
 }
 
 // Rows of gateways (`llmctl serve`) whose process is gone (kill -9): deleted (listed with --dry-run).

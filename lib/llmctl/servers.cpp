@@ -62,22 +62,45 @@ std::vector<ServerRow> rows(Stmt& s) {
 } // namespace
 
 std::vector<ServerRow> load_servers(Store& store) {
-    auto s = store.prepare((k_select + "ORDER BY name").c_str());
+    static const std::string sql = k_select + "ORDER BY name"; // (one address: the connection's statement cache keys on it)
+    auto s = store.prepare(sql.c_str());
+    return rows(s);
+}
+
+std::vector<ServerRow> load_pool_servers(Store& store, const std::string& pool) {
+    static const std::string sql = k_select + "WHERE pool=? ORDER BY name";
+    auto s = store.prepare(sql.c_str());
+    s.bind(1, pool);
     return rows(s);
 }
 
 std::optional<ServerRow> find_server(Store& store, const std::string& name) {
-    auto s = store.prepare((k_select + "WHERE name=?").c_str());
+    static const std::string sql = k_select + "WHERE name=?";
+    auto s = store.prepare(sql.c_str());
     s.bind(1, name);
     auto r = rows(s);
     if (r.empty()) return std::nullopt;
     return r.front();
 }
 
+namespace {
+
+// insert_server's statement (one address: the connection's statement cache keys on it).
+const char* insert_sql() {
+    static const std::string sql = [] {
+        std::string q = std::string("INSERT INTO servers(") + k_column_list + ") VALUES(?";
+        for (int i = 1; i < k_column_count; ++i) q += ",?";
+        return q + ")";
+    }();
+    return sql.c_str();
+}
+
+} // namespace
+
+void warm_server_insert(Store& store) { store.prepare(insert_sql()); }
+
 void insert_server(Store& store, const ServerRow& r) {
-    std::string sql = std::string("INSERT INTO servers(") + k_column_list + ") VALUES(?";
-    for (int i = 1; i < k_column_count; ++i) sql += ",?";
-    auto s = store.prepare((sql + ")").c_str());
+    auto s = store.prepare(insert_sql());
     auto text_or_null = [&](int i, const std::string& v) { v.empty() ? s.bind(i, nullptr) : s.bind(i, v); };
     s.bind(1, r.name)
         .bind(2, r.instance)

@@ -42,8 +42,14 @@ std::vector<ServerRow> load_servers(Store& store);
 // (lease, exec user and server owner rows all store it so).
 Identity identity_at(Stmt& q, int col);
 
+// The rows of a memory pool, ordered by name.
+std::vector<ServerRow> load_pool_servers(Store& store, const std::string& pool);
+
 // The row of one server (the name is the primary key).
 std::optional<ServerRow> find_server(Store& store, const std::string& name);
+
+// Prepares insert_server's statement without running it (see read_before_deciding).
+void warm_server_insert(Store& store);
 
 // Inserts a row with every column of `r` (an empty error or spec is stored as NULL).
 void insert_server(Store& store, const ServerRow& r);

@@ -74,6 +74,7 @@ struct Starting {
     Millis memory_wait_limit{0};
     std::string memory_message; // the last one shown
     bool in_queue = false;      // we hold a place in the pool's queue (left however the start ends)
+    Liveness alive;             // processes of the pool seen before the lock (see Liveness)
 
     void note(const std::string& s) const {
         if (opts.progress) opts.progress(s);
@@ -103,7 +104,7 @@ enum class Found { running, other_start, dead_stop, adopted, spawned, admitting,
 struct Decision {
     Found found;
     ServerRow row;
-    bool owner_died = false;        // adopted: its start died (rather than returning on purpose, --no-wait)
+    bool owner_died = false;          // adopted: its start died (rather than returning on purpose, --no-wait)
     std::vector<ServerRow> victims{}; // admitting: the servers to stop first
     std::string why{};                // queued: who holds the memory
 };
@@ -356,6 +357,8 @@ std::string memory_wait_message(const Starting& s, const std::string& why) {
                        format_memory(s.budget), why);
 }
 
+const char* const k_mark_evicted = "UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=? AND instance=?";
+
 // Our admitting row: the name and the memory claimed while the victims exit (no process yet).
 ServerRow admitting_row(const Starting& s) {
     ServerRow row;
@@ -393,7 +396,7 @@ std::optional<Decision> admit(Starting& s, Store& store) {
         plan.kind = AdmissionPlan::Kind::wait;
         plan.holders = fmt::format("{} start{} ahead of it in the queue", ahead, ahead == 1 ? " is" : "s are");
     } else {
-        plan = plan_admission(load_pool(store, pool, s.budget, s.opts.config), s.need.bytes);
+        plan = plan_admission(load_pool(store, pool, s.budget, s.opts.config, s.alive), s.need.bytes);
     }
     if (plan.kind == AdmissionPlan::Kind::wait) {
         if (!mine) AdmissionQueue::join(store, pool, s.model.name, s.need.bytes, s.me);
@@ -407,7 +410,7 @@ std::optional<Decision> admit(Starting& s, Store& store) {
     insert_server(store, row);
     std::vector<std::string> names;
     for (const auto& v : plan.victims) {
-        store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=? AND instance=?")
+        store.prepare(k_mark_evicted)
             .bind(1, s.me.pid)
             .bind(2, static_cast<std::int64_t>(s.me.start_ticks))
             .bind(3, v.name)
@@ -424,7 +427,30 @@ std::optional<Decision> admit(Starting& s, Store& store) {
     return Decision{Found::admitting, row, false, plan.victims};
 }
 
+// Before the lock: looks at the processes of the pool (see Liveness), so that the decision under
+// the lock reads /proc only for what changed meanwhile.
+void look_at_pool(Starting& s) {
+    s.alive = Liveness{};
+    try {
+        read_before_deciding(s.dir, [&](Store& store) {
+            // What the decision reads, and the statements of what it may write, once now.
+            load_pool(store, s.pool->name, s.budget, s.opts.config, s.alive);
+            find_server(store, s.model.name);
+            with_measured(store, s.model, s.expected);
+            AdmissionQueue::reclaim_dead(store, s.pool->name, true);
+            AdmissionQueue::place_of(store, s.model.name, s.me);
+            AdmissionQueue::head(store, s.pool->name);
+            warm_server_insert(store);
+            store.prepare(k_mark_evicted);
+            store.warm_event_insert();
+        });
+    } catch (const Error&) {
+        // A damaged file is reported by the decision itself.
+    }
+}
+
 Decision decide(Starting& s) {
+    if (s.pool) look_at_pool(s);
     auto locked = open_locked(s.dir);
     Transaction tx(locked.store);
     if (auto existing = find_server(locked.store, s.model.name)) {
@@ -490,11 +516,11 @@ void wait_for_memory(Starting& s, const std::string& why) {
     }
     s.check_cancelled();
     if (clock::now() >= *s.memory_deadline)
-        throw Error(Exit::timeout,
-                    fmt::format("{} waited {} for memory in pool {}: {}", s.model.name, format_duration(s.memory_wait_limit), s.pool->name,
-                                why),
-                    "stop a model of the pool (llmctl ps shows them), give the pool more memory, or wait longer (--timeout, "
-                    "queue_timeout)");
+        throw Error(
+            Exit::timeout,
+            fmt::format("{} waited {} for memory in pool {}: {}", s.model.name, format_duration(s.memory_wait_limit), s.pool->name, why),
+            "stop a model of the pool (llmctl ps shows them), give the pool more memory, or wait longer (--timeout, "
+            "queue_timeout)");
     s.waited(log_path(s.dir, s.model.name));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }

@@ -479,6 +479,18 @@ bool Store::still_current() const {
 
 FileLock lock_state(const std::string& state_dir) { return FileLock::acquire(state_lock_path(state_dir), lock_timeout()); }
 
+void read_before_deciding(const std::string& state_dir, const std::function<void(Store&)>& look) {
+    std::string db = state_db_path(state_dir);
+    if (check_state_file(db) != FileCheck::ok) return;
+    std::optional<Store> kept = take_kept(db);
+    Store store = kept ? std::move(*kept) : Store::open_write(db);
+    {
+        Transaction snap(store, Transaction::Kind::deferred);
+        look(store);
+    }
+    if (store.idle()) give_back(std::move(store));
+}
+
 int init_state_file(const std::string& state_dir) { return open_locked(state_dir, LockOrder::lock_first).store.user_version(); }
 
 LockedStore open_locked(const std::string& state_dir, LockOrder order) {
@@ -686,8 +698,14 @@ std::optional<Store> Store::open_existing(const std::string& path, bool writable
     return s;
 }
 
+namespace {
+const char* const k_insert_event = "INSERT INTO events(at, server, kind, detail) VALUES(?,?,?,?)";
+} // namespace
+
+void Store::warm_event_insert() { Stmt s(*this, k_insert_event); }
+
 void Store::add_event(const std::string& server, const std::string& kind, const std::string& detail) {
-    Stmt s(*this, "INSERT INTO events(at, server, kind, detail) VALUES(?,?,?,?)");
+    Stmt s(*this, k_insert_event);
     s.bind(1, now_ms()).bind(2, server).bind(3, kind).bind(4, detail).run();
     trim_events(last_insert_id());
 }

@@ -2,6 +2,7 @@
 // The state file: SQLite in WAL mode, schema versioned with PRAGMA user_version.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -122,6 +123,8 @@ public:
 
     // Appends an event row (inside the caller's transaction), trimming the oldest now and then.
     void add_event(const std::string& server, const std::string& kind, const std::string& detail);
+    // Prepares add_event's statement without running it (see read_before_deciding).
+    void warm_event_insert();
 
     // True while the path still names the file this Store opened (compared by inode, taken
     // before the open: a file replaced before or after the open both show up as a change).
@@ -216,6 +219,11 @@ struct LockedStore {
     ~LockedStore();
 };
 LockedStore open_locked(const std::string& state_dir, LockOrder order = LockOrder::store_first);
+
+// Runs `look` in a read transaction on this process's kept connection of the state file (the one
+// the next open_locked uses), before the lock: what it prepares and reads is then warm for the
+// decision under the lock. Nothing when the file does not exist yet.
+void read_before_deciding(const std::string& state_dir, const std::function<void(Store&)>& look);
 
 // `llmctl state init`: creates the state file or migrates it to this version's schema, lock
 // first (it creates); returns the schema version.

@@ -352,6 +352,56 @@ class Bench:
             self.started = [p for p in self.started if p not in sleepers]
             self.run(self.cmd(e, "stop", "--all"), check=False)
 
+    def admission(self):
+        """Memory pools: the CPU a start spends inside the lock when it must pick its victim among 50
+        running servers (LLMCTL_DEBUG=lock), against the same start in no pool; and a start of a
+        running server in a pool against one in no pool (admission must cost it nothing)."""
+        n, rounds = 50, (5 if self.quick else 30)
+        names = [f"a{i:02d}" for i in range(n + 1)]
+        keys = {m: 'memory = "1GiB"' for m in names}
+        pooled = self.env("admission", {m: [] for m in names}, port_count=n + 8, defaults='pool = "p"', model_keys=keys,
+                          tail=f'[pools.p]\nmemory = "{n}GiB"\n')
+        plain = self.env("admission-none", {m: [] for m in names}, port_count=n + 8)
+        envv = dict(os.environ, LLMCTL_DEBUG="lock")
+
+        def holds_of(e, name):
+            p = self.run(self.cmd(e, "start", name, "-q"), env=envv)
+            return [int(m.group(1)) / 1e3 for m in re.finditer(r"lock pid=\d+ wait_us=\d+ held_us=\d+ cpu_us=(\d+)", p.stderr)]
+
+        try:
+            for e in (pooled, plain):
+                for m in names[:n]:
+                    self.run(self.cmd(e, "start", m, "-q"))
+            firsts, totals, plain_firsts, plain_totals = [], [], [], []
+            spare = names[n]
+            for k in range(rounds):
+                # The pool is full: `spare` evicts the least recently used (names[k % n] in turn),
+                # which becomes the next round's spare.
+                cpu = holds_of(pooled, spare)
+                firsts.append(cpu[0])
+                totals.append(sum(cpu))
+                spare = names[k % n]
+                # The same start in no pool: the stop first, so it spawns too.
+                self.run(self.cmd(plain, "stop", names[n], "-q"), check=False)
+                cpu = holds_of(plain, names[n])
+                plain_firsts.append(cpu[0])
+                plain_totals.append(sum(cpu))
+            evicted = self.run(["sqlite3", os.path.join(pooled["state"], "state.db"),
+                                "SELECT count(*) FROM events WHERE kind='evicted'"]).stdout.strip()
+            sec = f"admission ({n} running servers, pool full)"
+            self.add(sec, f"CPU inside the lock, the evicting decision p50 / max ({rounds} starts, {evicted} evictions)",
+                     f"{pct(firsts, 50):.2f} / {max(firsts):.2f} ms", f"no pool {pct(plain_firsts, 50):.2f} / {max(plain_firsts):.2f} ms",
+                     f"+{pct(firsts, 50) - pct(plain_firsts, 50):.2f} ms", "< 1 ms", max(firsts) < 1)
+            self.add(sec, "CPU inside the lock, the whole start p50 / max", f"{pct(totals, 50):.2f} / {max(totals):.2f} ms",
+                     f"no pool {pct(plain_totals, 50):.2f} / {max(plain_totals):.2f} ms")
+            r, q = self.hyperfine([self.cmd(pooled, "start", names[n // 2], "-q"), self.cmd(plain, "start", names[n // 2], "-q")],
+                                  40 if self.quick else 300)
+            self.add(sec, "start of a running server in the pool", ms(r["mean"]), f"no pool {ms(q['mean'])}",
+                     f"{r['mean'] / q['mean']:.2f}x", "no measurable cost")
+        finally:
+            for e in (pooled, plain):
+                self.run(self.cmd(e, "stop", "--all"), check=False)
+
     # --- the gateway (llmctl serve) ------------------------------------------------------------
 
     def serve(self):
@@ -968,7 +1018,7 @@ def main():
     ap.add_argument("--no-supervisor", action="store_true", help="skip the supervisor rows")
     ap.add_argument("--write", metavar="FILE", help="replace the bench block in FILE (docs/BENCHMARKS.md)")
     ap.add_argument("--quick", action="store_true", help="small sizes and few runs (a smoke run, not figures)")
-    ap.add_argument("--only", help="comma-separated sections: ps,startup,stop,race,chat,log,tail,reap,serve")
+    ap.add_argument("--only", help="comma-separated sections: ps,startup,stop,race,chat,log,tail,reap,admission,serve")
     args = ap.parse_args()
     b = Bench(args)
     only = set(args.only.split(",")) if args.only else None
@@ -989,7 +1039,8 @@ def main():
             if sup:
                 sup.down()
         for name, fn in (("startup", b.startup), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat),
-                         ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap), ("serve", b.serve)):
+                         ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap), ("admission", b.admission),
+                         ("serve", b.serve)):
             if only is None or name in only:
                 fn()
         b.write(args.write)

@@ -4,7 +4,7 @@
 #
 #   tests/bench/bench.sh            full run (about 10 minutes on 2 cores), writes the doc
 #   tests/bench/bench.sh --quick    small sizes and few runs: a smoke run, the doc untouched
-#   tests/bench/bench.sh --only race,chat   some sections (ps,startup,stop,race,chat,log,tail,reap,serve)
+#   tests/bench/bench.sh --only race,chat   some sections (ps,startup,stop,race,chat,log,tail,reap,admission,serve)
 #   tests/bench/bench.sh --only serve       the gateway: llmctl serve next to the mock and nginx
 #
 # What it installs, once (idempotent):

@@ -104,9 +104,8 @@ TEST_F(StoreTest, MigratesV1ToV2KeepingRows) {
     {
         auto s = Store::open_write(path_);
         insert_server(s, "a", 10501);
-        s.exec((std::string(k_undo_v5) +
-                "DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; DROP TABLE exec_users; "
-                "ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;")
+        s.exec((std::string(k_undo_v5) + "DROP TABLE gateways; ALTER TABLE servers DROP COLUMN max_concurrent; DROP TABLE exec_users; "
+                                         "ALTER TABLE servers DROP COLUMN spec; PRAGMA user_version=1;")
                    .c_str());
     }
     auto s = Store::open_write(path_);

@@ -68,7 +68,11 @@ std::vector<ServerRow> load_servers(Store& store) {
 }
 
 std::vector<ServerRow> load_pool_servers(Store& store, const std::string& pool) {
-    static const std::string sql = k_select + "WHERE pool=? ORDER BY name";
+    // The columns in their places, but NULL for the texts an admission has no use for (argv,
+    // log_path, error, spec): reading them was a third of a decision among 50 servers.
+    static const std::string sql = "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, NULL, NULL, owner_pid, "
+                                   "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, NULL, NULL, "
+                                   "max_concurrent, pool, memory, memory_source, pin FROM servers WHERE pool=? ORDER BY name";
     auto s = store.prepare(sql.c_str());
     s.bind(1, pool);
     return rows(s);

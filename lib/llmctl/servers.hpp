@@ -42,7 +42,7 @@ std::vector<ServerRow> load_servers(Store& store);
 // (lease, exec user and server owner rows all store it so).
 Identity identity_at(Stmt& q, int col);
 
-// The rows of a memory pool, ordered by name.
+// The rows of a memory pool, ordered by name, without argv, log_path, error and spec (empty).
 std::vector<ServerRow> load_pool_servers(Store& store, const std::string& pool);
 
 // The row of one server (the name is the primary key).

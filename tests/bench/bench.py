@@ -390,8 +390,9 @@ class Bench:
                                 "SELECT count(*) FROM events WHERE kind='evicted'"]).stdout.strip()
             sec = f"admission ({n} running servers, pool full)"
             self.add(sec, f"CPU inside the lock, the evicting decision p50 / max ({rounds} starts, {evicted} evictions)",
-                     f"{pct(firsts, 50):.2f} / {max(firsts):.2f} ms", f"no pool {pct(plain_firsts, 50):.2f} / {max(plain_firsts):.2f} ms",
-                     f"+{pct(firsts, 50) - pct(plain_firsts, 50):.2f} ms", "< 1 ms", max(firsts) < 1)
+                     f"{pct(firsts, 50):.2f} / {max(firsts):.2f} ms",
+                     f"no pool, the spawning decision {pct(plain_firsts, 50):.2f} / {max(plain_firsts):.2f} ms",
+                     f"{pct(firsts, 50) / pct(plain_firsts, 50):.2f}x", "p50 < 1 ms", pct(firsts, 50) < 1)
             self.add(sec, "CPU inside the lock, the whole start p50 / max", f"{pct(totals, 50):.2f} / {max(totals):.2f} ms",
                      f"no pool {pct(plain_totals, 50):.2f} / {max(plain_totals):.2f} ms")
             r, q = self.hyperfine([self.cmd(pooled, "start", names[n // 2], "-q"), self.cmd(plain, "start", names[n // 2], "-q")],

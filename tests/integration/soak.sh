@@ -1,7 +1,11 @@
-# The soak tool's short form (the long form is run by hand: tests/soak/soak.py --ops 10000):
+# The soak tool's short forms (the long form is run by hand: tests/soak/soak.py --ops 10000):
 # 600 random operations by 4 workers on 3 models, with llmctl invocations and servers killed
 # at random; then one reap and every invariant (see tests/soak/soak.py).
 . "$TEST_LIB"
 src=$(cd "$(dirname "$TEST_LIB")/../.." && pwd)
 python3 "$src/tests/soak/soak.py" --llmctl "$LLMCTL_BIN" --mock "$MOCK_BIN" --port-base "$PORT_BASE" \
   --ops 600 --workers 4 --models 3 --seed 7 --kill-every 0.08 || fail "soak found invariant violations"
+# The same with memory pools (tests/soak/soak.py --pool): 4 models of 1 GiB in a pool of 2 GiB;
+# no instant with more than 2 live servers (an observer reading /proc), no chat cut by an eviction.
+python3 "$src/tests/soak/soak.py" --llmctl "$LLMCTL_BIN" --mock "$MOCK_BIN" --port-base "$PORT_BASE" \
+  --ops 400 --workers 4 --models 4 --pool 2 --seed 9 --kill-every 0.08 || fail "the soak with a pool found invariant violations"

@@ -59,6 +59,8 @@ void warn_unrecorded(const StopResult& r, const std::string& name) {
 
 // `start --dry-run`: what a start would do now, and why; changes nothing.
 int print_dry_run(const std::string& dir, const ModelConfig& m, const Config& cfg, bool json) {
+    if (m.external()) // as a start says
+        throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): llmctl does not start it", m.name, m.url));
     AdmissionPreview p = preview_admission(dir, m, cfg);
     std::string action = "start", line;
     const std::string pool_text = p.pool

@@ -3,6 +3,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
 #include "llmctl/files.hpp"
+#include "llmctl/gpu.hpp"
 #include "llmctl/memory_estimate.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/supervisor.hpp"
@@ -80,7 +81,12 @@ std::string format_memory(std::uint64_t bytes) {
     return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1ull << 20));
 }
 
-std::uint64_t pool_budget(const PoolConfig& p) { return p.memory ? *p.memory : machine_memory(); }
+std::uint64_t pool_budget(const PoolConfig& p) {
+    if (p.memory) return *p.memory;
+    if (p.kind == "gpu")
+        if (auto total = gpu_memory_total(p.gpu)) return *total;
+    return machine_memory(); // no nvidia-smi: the machine's (llmctl.toml(5), POOL KEYS)
+}
 
 Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string>& expanded_argv, std::uint64_t budget,
                              const std::string& pool) {
@@ -91,7 +97,10 @@ Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string
         try {
             f.bytes = estimate_memory(expanded_argv, m.cwd, env).total();
         } catch (const Error& e) {
-            throw Error(e.code(), fmt::format("{}: model \"{}\": {}", m.memory_at, m.name, e.what()), e.hint());
+            throw Error(e.code(), fmt::format("{}: model \"{}\": {}", m.memory_at, m.name, e.what()),
+                        e.hint().empty() ? "memory = \"auto\" reads the GGUF header of the command's -m (a relative path is taken from the "
+                                           "model's cwd); fix the path, or declare its memory (memory = \"9GiB\")"
+                                         : e.hint());
         }
         f.source = "estimated";
     } else {
@@ -287,11 +296,17 @@ AdmissionPreview preview_admission(const std::string& state_dir, const ModelConf
 }
 
 std::optional<std::uint64_t> record_measured_memory(const std::string& state_dir, const ServerRow& row, const PoolConfig& pool) {
-    if (pool.kind != "ram") return std::nullopt; // the GPU's memory: nvidia-smi (not read yet)
     static const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const auto procs = server_processes(row.server, row.instance);
     std::uint64_t rss = 0;
-    for (const auto& p : server_processes(row.server, row.instance))
-        if (auto st = read_proc_stat(p.pid)) rss += st->rss_pages * page;
+    if (pool.kind == "gpu") { // its processes' memory on the pool's GPU, where nvidia-smi says
+        std::vector<pid_t> pids;
+        for (const auto& p : procs) pids.push_back(p.pid);
+        rss = gpu_memory_of(pool.gpu, pids).value_or(0);
+    } else {
+        for (const auto& p : procs)
+            if (auto st = read_proc_stat(p.pid)) rss += st->rss_pages * page;
+    }
     if (rss == 0) return std::nullopt;
     auto locked = open_locked(state_dir);
     auto& store = locked.store;

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <fmt/format.h>
+#include <thread>
 #include <unistd.h>
 
 extern char** environ;
@@ -138,6 +140,46 @@ void GatedSpawn::open() {
     char go = 'g';
     (void)!::write(gate.get(), &go, 1); // a dead child cannot read it; the caller sees it dead
     gate.reset();
+}
+
+std::optional<std::string> run_and_read(const std::vector<std::string>& argv, Millis timeout, std::size_t max_bytes) {
+    if (argv.empty()) return std::nullopt;
+    bp::filesystem::path exe = argv[0].find('/') == std::string::npos ? bp::environment::find_executable(argv[0]) : argv[0];
+    if (exe.empty()) return std::nullopt;
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+    Fd out_read(fds[0]), out_write(fds[1]);
+    Fd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    boost::asio::io_context ctx;
+    boost::system::error_code ec;
+    bp::process proc = bp::default_process_launcher()(ctx.get_executor(), ec, exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
+                                                      bp::process_stdio{null.get(), out_write.get(), null.get()});
+    if (ec) return std::nullopt;
+    out_write.reset();
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (char buf[4096];;) {
+        const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
+        pollfd p{out_read.get(), POLLIN, 0};
+        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+        ssize_t n = ::read(out_read.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > max_bytes) break;
+    }
+    // Its output ended: it exits about now (a few polls), unless the time is up. (running() reaps
+    // it once it has exited and keeps its exit code.)
+    bool running = true;
+    while (out.size() <= max_bytes && (running = proc.running(ec)) && !ec && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (out.size() > max_bytes || running || ec) { // too much, or timed out: ours, killed by its handle
+        proc.terminate(ec);
+        proc.wait(ec);
+        return std::nullopt;
+    }
+    if (proc.exit_code() != 0) return std::nullopt;
+    return out;
 }
 
 Identity spawn_server(const SpawnRequest& req) {

@@ -3,10 +3,12 @@
 // and stderr appended to a log file we open ourselves (O_APPEND), never a pipe; no inherited
 // fds; detached, because a v2 process object kills its child when destroyed.
 
+#include "llmctl/units.hpp"
 #include "llmctl/fd.hpp"
 #include "llmctl/process.hpp"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,12 @@ GatedSpawn spawn_gated(const SpawnRequest& req);
 
 // spawn_gated with the gate opened at once.
 Identity spawn_server(const SpawnRequest& req);
+
+// Runs a tool (argv[0] looked up in PATH) with stdin from /dev/null and stderr discarded, and
+// returns what it printed on stdout: nullopt when it is not found, cannot start, exits non-zero,
+// prints more than `max_bytes` or is still running after `timeout` (then it is killed). For the
+// tools llmctl asks (nvidia-smi), never for a server.
+std::optional<std::string> run_and_read(const std::vector<std::string>& argv, Millis timeout, std::size_t max_bytes = 1 << 20);
 
 // This process's environment with `extra` set over it, as NAME=VALUE strings (what a server
 // and exec's CMD are started with).

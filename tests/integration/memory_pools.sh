@@ -86,6 +86,35 @@ expect_rc 0 llmctl start big --dry-run --json
 python3 -c 'import json,sys; j=json.loads(sys.argv[1]); assert j["need_source"] == "measured" and j["need_bytes"] >= 3 << 30, j' "$OUT" ||
   fail "big's measured footprint was forgotten: $OUT"
 
+# A gpu pool: "auto" is the GPU's total and the measurement its processes' GPU memory, both from
+# nvidia-smi (here a stand-in on PATH that answers as nvidia-smi does: 24 GiB, and 3 GiB for each
+# process of this state dir's servers).
+mkdir -p "$T/bin"
+cat >"$T/bin/nvidia-smi" <<'EOS'
+#!/bin/bash
+case "$*" in
+  *--query-gpu=memory.total*"-i 1") echo 24576 ;;
+  *--query-compute-apps=pid,used_memory*"-i 1")
+    for f in /proc/[0-9]*/environ; do
+      if command grep -qzx "LLMCTL_HOME=$LLMCTL_HOME" "$f" 2>/dev/null && command grep -qz '^LLMCTL_INSTANCE=' "$f" 2>/dev/null; then
+        p=${f#/proc/}; echo "${p%/environ}, 3072"
+      fi
+    done ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+EOS
+chmod +x "$T/bin/nvidia-smi"
+mock_config "[pools.gpu1]" "kind = \"gpu\"" "gpu = 1"
+mock_model vram
+config_add "memory = \"1GiB\"" "pool = \"gpu1\""
+PATH="$T/bin:$PATH" expect_rc 0 llmctl start vram -q
+[ "$(ps_field vram memory_source)" = measured ] && [ "$(ps_field vram memory_bytes)" = $((3 << 30)) ] ||
+  fail "vram's GPU memory was not measured: $(llmctl ps --json)"
+PATH="$T/bin:$PATH" expect_rc 0 llmctl ps --pools --json
+python3 -c 'import json,sys; [p]=json.loads(sys.argv[1]); assert p["kind"] == "gpu" and p["budget_bytes"] == 24 << 30 and p["used_bytes"] == 3 << 30, p' "$OUT" ||
+  fail "the gpu pool: $OUT"
+llmctl stop vram -q
+
 # 6. kill -9 of a start while it waits for its victim to exit: after one reap nothing is left
 # admitting or stopping, nothing stays reserved, and the next start works.
 mock_config "pool = \"p\"" "[pools.p]" "memory = \"10GiB\""

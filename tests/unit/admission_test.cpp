@@ -1,6 +1,7 @@
 // plan_admission: what fits, whom a start evicts (least recently used, idle, unpinned, running
 // only, never a partial eviction), and who holds the memory when it must wait.
 #include "llmctl/admission.hpp"
+#include "llmctl/gpu.hpp"
 
 #include <gtest/gtest.h>
 
@@ -94,4 +95,20 @@ TEST(FormatMemory, GiBWithOneDecimalElseMiB) {
     EXPECT_EQ(format_memory(9 * GiB), "9.0 GiB");
     EXPECT_EQ(format_memory(GiB + GiB / 2), "1.5 GiB");
     EXPECT_EQ(format_memory(512ull << 20), "512 MiB");
+}
+
+TEST(NvidiaSmi, ParsesTheTotalInMiB) {
+    EXPECT_EQ(parse_gpu_total("24576\n"), 24576ull << 20);
+    EXPECT_EQ(parse_gpu_total(" 81920 \r\n"), 81920ull << 20);
+    EXPECT_EQ(parse_gpu_total(""), std::nullopt);
+    EXPECT_EQ(parse_gpu_total("No devices were found\n"), std::nullopt);
+    EXPECT_EQ(parse_gpu_total("0\n"), std::nullopt);
+}
+
+TEST(NvidiaSmi, SumsTheComputeAppsOfTheGivenProcesses) {
+    const std::string csv = "4242, 3072\n4243, 1024\n999, 8000\n4244, [N/A]\n";
+    EXPECT_EQ(parse_gpu_apps(csv, {4242, 4243}), 4096ull << 20);
+    EXPECT_EQ(parse_gpu_apps(csv, {4244}), 0u); // its memory is not known
+    EXPECT_EQ(parse_gpu_apps("", {4242}), 0u);  // no compute process at all
+    EXPECT_EQ(parse_gpu_apps("garbage\n", {4242}), std::nullopt);
 }

@@ -107,3 +107,13 @@ TEST(Spawn, MissingProgramIsServerError) {
     }
     std::remove(req.log_path.c_str());
 }
+
+TEST(RunAndRead, ReturnsWhatAToolPrintsOrNothing) {
+    EXPECT_EQ(run_and_read({"sh", "-c", "echo 24576; echo x >&2"}, Millis(5000)), std::optional<std::string>("24576\n"));
+    EXPECT_EQ(run_and_read({"sh", "-c", "echo partial; exit 3"}, Millis(5000)), std::nullopt); // a failure
+    EXPECT_EQ(run_and_read({"llmctl-no-such-tool"}, Millis(5000)), std::nullopt);
+    auto t = std::chrono::steady_clock::now();
+    EXPECT_EQ(run_and_read({"sleep", "10"}, Millis(200)), std::nullopt); // a hung tool is killed
+    EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(5));
+    EXPECT_EQ(run_and_read({"sh", "-c", "head -c 5000 /dev/zero"}, Millis(5000), 1000), std::nullopt); // too much
+}

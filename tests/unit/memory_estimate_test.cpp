@@ -4,6 +4,8 @@
 #include "temp_dir.hpp"
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <gtest/gtest.h>
 #include <map>
 #include <string>
@@ -170,4 +172,38 @@ TEST(MemoryEstimate, TheModelsEnvironmentCountsUnlessAFlagSaysOtherwise) {
     EXPECT_EQ(e.model_file, m.m7); // (the flag wins)
     EXPECT_EQ(e.context, 2048u);
     EXPECT_NE(error_of({"llama-server"}, "").find("names no GGUF file"), std::string::npos);
+}
+
+// llmctl.toml(5), MEMORY, states the formula and works an example: the page's figures are the
+// estimate's, and its margin's constants are the code's.
+TEST(MemoryEstimate, TheManPagesWorkedExampleIsTheEstimate) {
+    std::ifstream in(std::string(LLMCTL_SOURCE_DIR) + "/man/llmctl.toml.5.scd");
+    ASSERT_TRUE(in) << "cannot read man/llmctl.toml.5.scd";
+    const std::string page((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto stated = [&](const std::string& start) { // the figure after "= " on the line of `start`, in GiB
+        const auto at = page.find(start, page.find("Worked example"));
+        EXPECT_NE(at, std::string::npos) << start;
+        const auto line = page.substr(at, page.find('\n', at) - at);
+        return std::stod(line.substr(line.rfind("= ") + 2));
+    };
+    EXPECT_NE(page.find("margin   = 512 MiB + weights / 20"), std::string::npos);
+    EXPECT_EQ(k_margin_fixed, 512 * MiB);
+    EXPECT_EQ(k_margin_share, 20u);
+    // "a 7B llama-style model, a 3.8 GiB Q4 file (32 layers, 32 KV heads each, key and value
+    // length 128, 32 heads), with -c 8192 -fa on"
+    ASSERT_NE(page.find("a 3.8 GiB Q4 file (32 layers, 32 KV heads each,\nkey and value length 128, 32 heads), with _-c 8192 -fa on_"),
+              std::string::npos);
+    test_support::TempDir dir;
+    const std::string file = dir.path + "/7b.gguf";
+    GgufWriter().llama(32, 4096, 32, 32, 4096).write(file, static_cast<std::uint64_t>(3.8 * GiB));
+    const MemoryEstimate e = estimate_memory({"llama-server", "-m", file, "-c", "8192", "-fa", "on"}, "");
+    const auto gib = [](std::uint64_t b) { return static_cast<double>(b) / GiB; };
+    EXPECT_NEAR(gib(e.weights), stated("weights  = 3.8"), 0.05);
+    EXPECT_NEAR(gib(e.kv_cache), stated("kv_cache = 8192"), 0.05);
+    EXPECT_EQ(e.compute, 0u);
+    EXPECT_NEAR(gib(e.margin), stated("margin   = 512 MiB + 3.8"), 0.005);
+    EXPECT_NEAR(gib(e.total()), stated("memory   = 8.5"), 0.05);
+    const MemoryEstimate no_fa = estimate_memory({"llama-server", "-m", file, "-c", "8192"}, "");
+    EXPECT_NEAR(gib(no_fa.compute), 0.5, 1e-9); // "Without -fa on add 8192 x 512 x 32 x 4 = 0.5 GiB"
+    EXPECT_NE(page.find("Without _-fa on_ add 8192 x 512 x 32 x 4 = 0.5 GiB"), std::string::npos);
 }

@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 
+#include "llmctl/admission.hpp"
 #include "llmctl/address.hpp"
 #include "llmctl/json_text.hpp"
 #include "llmctl/config.hpp"
@@ -39,10 +40,13 @@ std::function<int()> setup_config(CLI::App& app, Globals& g) {
     return [&app, check, show, json, names_only, &g]() -> int {
         Config cfg = load_config(g.config_path);
         if (app.got_subcommand(check)) {
-            if (auto problems = check_paths(cfg); !problems.empty()) {
+            auto problems = check_paths(cfg);
+            for (auto& p : check_pool_memory(cfg)) problems.push_back(std::move(p));
+            if (!problems.empty()) {
                 for (std::size_t i = 0; i + 1 < problems.size(); ++i) print_error(problems[i]);
                 throw Error(Exit::config, problems.back(),
-                            "create the directory, or fix the path; a relative cwd is relative to the config file");
+                            "fix what each line names: a relative cwd is relative to the config file; memory = \"auto\" reads the "
+                            "GGUF file of the command's -m (llmctl.toml(5), MEMORY)");
             }
             if (g.verbosity >= 0) std::cerr << fmt::format("{}: ok, {} model(s)\n", cfg.source, cfg.models.size());
             for (auto& [_, m] : cfg.models) std::cout << summary_line(m) << "\n";

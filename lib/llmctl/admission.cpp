@@ -97,7 +97,10 @@ Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string
         try {
             f.bytes = estimate_memory(expanded_argv, m.cwd, env).total();
         } catch (const Error& e) {
-            throw Error(e.code(), fmt::format("{}: model \"{}\": {}", m.memory_at, m.name, e.what()),
+            const std::string what = e.what();
+            throw Error(e.code(),
+                        fmt::format("{}: model \"{}\": {}{}", m.memory_at, m.name,
+                                    what.starts_with("memory = ") ? "" : "memory = \"auto\": ", what),
                         e.hint().empty() ? "memory = \"auto\" reads the GGUF header of the command's -m (a relative path is taken from the "
                                            "model's cwd); fix the path, or declare its memory (memory = \"9GiB\")"
                                          : e.hint());
@@ -121,6 +124,22 @@ Footprint with_measured(Store& store, const ModelConfig& m, Footprint f) {
         f.source = "measured";
     }
     return f;
+}
+
+std::vector<std::string> check_pool_memory(const Config& cfg) {
+    std::vector<std::string> problems;
+    for (const auto& [name, m] : cfg.models) {
+        const PoolConfig* pool = cfg.pool_of(m);
+        if (!pool || !m.memory_auto) continue;
+        std::vector<std::string> argv;
+        for (const auto& a : m.command) argv.push_back(expand_placeholders(a, m.host, 0, m.name));
+        try {
+            expected_footprint(m, argv, pool_budget(*pool), pool->name);
+        } catch (const Error& e) {
+            problems.push_back(e.what());
+        }
+    }
+    return problems;
 }
 
 std::uint64_t PoolState::used() const {

@@ -31,6 +31,11 @@ Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string
 // Under the lock: `f`, or the largest footprint measured for the model and config when larger.
 Footprint with_measured(Store& store, const ModelConfig& m, Footprint f);
 
+// What `config check` finds of the pools beyond the syntax: a model whose memory = "auto" cannot
+// be estimated (its GGUF file missing or unreadable) or is larger than its whole pool (one
+// "FILE:LINE:COL: …" line each). Starting such a model fails with the same words.
+std::vector<std::string> check_pool_memory(const Config& cfg);
+
 // A pool's budget: its memory, or for "auto" the GPU's total (nvidia-smi) or MemTotal.
 std::uint64_t pool_budget(const PoolConfig& p);
 

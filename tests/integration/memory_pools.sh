@@ -179,4 +179,12 @@ python3 -c 'import json,sys; [p]=json.loads(sys.argv[1]); assert p["queued"] == 
 touch "$T/go"
 wait "$chatter" || fail "the chat to next failed: $(cat "$T/next.out")"
 llmctl stop next -q
+
+# config check reads the GGUF file of a model whose memory is "auto": a missing one is named with
+# the line of the model (exit 3), before any start.
+mock_config "pool = \"p\"" "[pools.p]" "memory = \"10GiB\""
+config_add "[models.lost]" "command = [\"llama-server\", \"-m\", \"$T/missing.gguf\"]"
+expect_rc 3 llmctl config check
+echo "$ERR" | grep -q "config.toml:6:9: model \"lost\": memory = \"auto\": cannot read the model file $T/missing.gguf" ||
+  fail "config check of a missing GGUF: $ERR"
 echo "memory_pools: ok"

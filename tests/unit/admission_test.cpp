@@ -2,6 +2,8 @@
 // only, never a partial eviction), and who holds the memory when it must wait.
 #include "llmctl/admission.hpp"
 #include "llmctl/gpu.hpp"
+#include "gguf_writer.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
 
@@ -111,4 +113,27 @@ TEST(NvidiaSmi, SumsTheComputeAppsOfTheGivenProcesses) {
     EXPECT_EQ(parse_gpu_apps(csv, {4244}), 0u); // its memory is not known
     EXPECT_EQ(parse_gpu_apps("", {4242}), 0u);  // no compute process at all
     EXPECT_EQ(parse_gpu_apps("garbage\n", {4242}), std::nullopt);
+}
+
+// config check reads the GGUF headers of the "auto" models in pools: a missing file, and a model
+// larger than its whole pool, are named with the line of the model's memory.
+TEST(CheckPoolMemory, NamesAnEstimateThatCannotBeMadeOrDoesNotFit) {
+    test_support::TempDir dir;
+    test_support::GgufWriter().llama(32, 4096, 32, 32, 4096).write(dir.path + "/7b.gguf", 4'080'000'000);
+    const std::string text = "[pools.small]\nmemory = \"4GiB\"\n[pools.big]\nmemory = \"24GiB\"\n"
+                             "[models.fits]\ncommand = [\"llama-server\", \"-m\", \"" +
+                             dir.path +
+                             "/7b.gguf\", \"-c\", \"4096\"]\npool = \"big\"\n"
+                             "[models.large]\ncommand = [\"llama-server\", \"-m\", \"" +
+                             dir.path +
+                             "/7b.gguf\"]\npool = \"small\"\n"
+                             "memory = \"auto\"\n"
+                             "[models.lost]\ncommand = [\"llama-server\", \"-m\", \"" +
+                             dir.path + "/none.gguf\"]\npool = \"big\"\n";
+    auto problems = check_pool_memory(parse_config(text, "t.toml"));
+    ASSERT_EQ(problems.size(), 2u);
+    EXPECT_EQ(problems[0].rfind("t.toml:11:10: model \"large\" takes ", 0), 0u) << problems[0];
+    EXPECT_NE(problems[0].find("more than the whole of pool \"small\" (4.0 GiB)"), std::string::npos) << problems[0];
+    EXPECT_EQ(problems[1].rfind("t.toml:12:9: model \"lost\": ", 0), 0u) << problems[1];
+    EXPECT_NE(problems[1].find("none.gguf"), std::string::npos) << problems[1];
 }

@@ -83,8 +83,14 @@ std::string format_memory(std::uint64_t bytes) {
 
 std::uint64_t pool_budget(const PoolConfig& p) {
     if (p.memory) return *p.memory;
-    if (p.kind == "gpu")
+    if (p.kind == "gpu" && nvidia_smi_installed()) {
         if (auto total = gpu_memory_total(p.gpu)) return *total;
+        // Never the machine's memory for a GPU that is there but did not answer: that would
+        // overcommit it.
+        throw Error(Exit::server,
+                    fmt::format("pool \"{}\": nvidia-smi did not say the memory of GPU {} (memory = \"auto\")", p.name, p.gpu),
+                    fmt::format("check nvidia-smi -i {}, or give the pool's memory ({})", p.gpu, p.at));
+    }
     return machine_memory(); // no nvidia-smi: the machine's (llmctl.toml(5), POOL KEYS)
 }
 
@@ -92,10 +98,11 @@ Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string
                              const std::string& pool) {
     Footprint f;
     if (m.memory_auto) {
-        std::map<std::string, std::string> env;
-        for (const auto& [k, v] : m.env) env[k] = v;
+        std::map<std::string, std::string> env; // as the server gets them (placeholders filled in)
+        for (const auto& [k, v] : m.env) env[k] = expand_placeholders(v, m.host, 0, m.name);
+        const std::string cwd = m.cwd.empty() ? std::string() : expand_placeholders(m.cwd, m.host, 0, m.name);
         try {
-            f.bytes = estimate_memory(expanded_argv, m.cwd, env).total();
+            f.bytes = estimate_memory(expanded_argv, cwd, env).total();
         } catch (const Error& e) {
             const std::string what = e.what();
             throw Error(e.code(),

@@ -50,6 +50,8 @@ std::optional<std::uint64_t> parse_gpu_apps(const std::string& csv, const std::v
     return total;
 }
 
+bool nvidia_smi_installed() { return on_path("nvidia-smi"); }
+
 std::optional<std::uint64_t> gpu_memory_total(int index) {
     auto out =
         run_and_read({"nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", std::to_string(index)}, k_timeout);

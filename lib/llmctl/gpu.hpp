@@ -11,6 +11,9 @@
 
 namespace llmctl {
 
+// Whether nvidia-smi is on PATH.
+bool nvidia_smi_installed();
+
 // `nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits -i INDEX`, in bytes.
 std::optional<std::uint64_t> gpu_memory_total(int index);
 

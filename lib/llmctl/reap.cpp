@@ -121,10 +121,11 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
         const bool admitting = r.status == "admitting"; // no process yet: its start is what died
         std::string why = admitting ? fmt::format("its start (pid {}) died while it waited for memory", owner_of(r).pid)
                                     : fmt::format("{} server's process is gone", r.status);
-        rp.did("reaped", r.name, admitting ? owner_of(r).pid : r.server.pid, why);
+        const pid_t pid = admitting ? owner_of(r).pid : r.server.pid;
+        rp.did("reaped", r.name, pid, why);
         if (!write) continue;
         store->prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
-        store->add_event(r.name, "reaped", fmt::format("pid {}: {}", r.server.pid, why));
+        store->add_event(r.name, "reaped", admitting ? why : fmt::format("pid {}: {}", pid, why));
     }
     for (const auto& l : plan.dead_leases) {
         std::string why = fmt::format("lease {} of {}: owner pid {} is gone", l.id, l.model, l.owner_pid);

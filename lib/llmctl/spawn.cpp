@@ -142,6 +142,8 @@ void GatedSpawn::open() {
     gate.reset();
 }
 
+bool on_path(const std::string& program) { return !bp::environment::find_executable(program).empty(); }
+
 std::optional<std::string> run_and_read(const std::vector<std::string>& argv, Millis timeout, std::size_t max_bytes) {
     if (argv.empty()) return std::nullopt;
     bp::filesystem::path exe = argv[0].find('/') == std::string::npos ? bp::environment::find_executable(argv[0]) : argv[0];
@@ -161,7 +163,10 @@ std::optional<std::string> run_and_read(const std::vector<std::string>& argv, Mi
     for (char buf[4096];;) {
         const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
         pollfd p{out_read.get(), POLLIN, 0};
-        if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+        if (left <= 0) break;
+        const int ready = ::poll(&p, 1, static_cast<int>(left));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) break;
         ssize_t n = ::read(out_read.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
@@ -173,7 +178,10 @@ std::optional<std::string> run_and_read(const std::vector<std::string>& argv, Mi
     bool running = true;
     while (out.size() <= max_bytes && (running = proc.running(ec)) && !ec && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (out.size() > max_bytes || running || ec) { // too much, or timed out: ours, killed by its handle
+    // Reaped by someone else (a process that waits for any child, as serve does): its pid may be
+    // another's by now, so it is never signalled, and its exit code is unknown.
+    if (ec) return std::nullopt;
+    if (out.size() > max_bytes || running) { // too much, or timed out: ours, killed by its handle
         proc.terminate(ec);
         proc.wait(ec);
         return std::nullopt;

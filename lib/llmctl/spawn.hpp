@@ -45,6 +45,9 @@ Identity spawn_server(const SpawnRequest& req);
 // tools llmctl asks (nvidia-smi), never for a server.
 std::optional<std::string> run_and_read(const std::vector<std::string>& argv, Millis timeout, std::size_t max_bytes = 1 << 20);
 
+// Whether a program of that name is found in PATH.
+bool on_path(const std::string& program);
+
 // This process's environment with `extra` set over it, as NAME=VALUE strings (what a server
 // and exec's CMD are started with).
 std::vector<std::string> environment_with(const std::map<std::string, std::string>& extra);

@@ -73,8 +73,13 @@ struct Starting {
     std::optional<clock::time_point> memory_deadline;
     Millis memory_wait_limit{0};
     std::string memory_message; // the last one shown
-    bool in_queue = false;      // we hold a place in the pool's queue (left however the start ends)
-    Liveness alive;             // processes of the pool seen before the lock (see Liveness)
+    // What this start holds in the state file until a decision that gives it up commits (a failed
+    // spawn rolls that decision back): a place in the pool's queue, an admitting row. Both are
+    // let go however the start ends (LeaveQueueAtEnd): a live serve must not keep them.
+    bool in_queue = false;
+    bool admitting = false;
+    bool evicted = false; // our victims just left: the next decision is ours, whoever queued meanwhile
+    Liveness alive;       // processes of the pool seen before the lock (see Liveness)
 
     void note(const std::string& s) const {
         if (opts.progress) opts.progress(s);
@@ -390,13 +395,19 @@ std::optional<Decision> admit(Starting& s, Store& store) {
     const std::int64_t mine = AdmissionQueue::place_of(store, s.model.name, s.me);
     const std::int64_t head = AdmissionQueue::head(store, pool);
     AdmissionPlan plan;
-    if (head && head != mine) {
+    const bool our_turn = std::exchange(s.evicted, false); // the memory our victims freed is ours
+    if (head && head != mine && !our_turn) {
         const int ahead =
             mine ? AdmissionQueue::ahead_of(store, pool, mine) : static_cast<int>(AdmissionQueue::ahead_of(store, pool, INT64_MAX));
         plan.kind = AdmissionPlan::Kind::wait;
         plan.holders = fmt::format("{} start{} ahead of it in the queue", ahead, ahead == 1 ? " is" : "s are");
     } else {
-        plan = plan_admission(load_pool(store, pool, s.budget, s.opts.config, s.alive), s.need.bytes);
+        PoolState state = load_pool(store, pool, s.budget, s.opts.config, s.alive);
+        // A server left stopping by a start or stop that died holds memory nobody frees: finish
+        // that stop first (as for a row of our own name), then decide again.
+        for (const auto& h : state.holders)
+            if (h.row.status == "stopping" && !owner_alive(h.row)) return Decision{Found::dead_stop, h.row};
+        plan = plan_admission(state, s.need.bytes);
     }
     if (plan.kind == AdmissionPlan::Kind::wait) {
         if (!mine) AdmissionQueue::join(store, pool, s.model.name, s.need.bytes, s.me);
@@ -404,7 +415,6 @@ std::optional<Decision> admit(Starting& s, Store& store) {
         return Decision{Found::queued, {}, false, {}, plan.holders.empty() ? "the pool holds nothing it can evict" : plan.holders};
     }
     if (mine) AdmissionQueue::leave(store, s.model.name, s.me);
-    s.in_queue = false;
     if (plan.kind == AdmissionPlan::Kind::fits) return std::nullopt;
     ServerRow row = admitting_row(s);
     insert_server(store, row);
@@ -457,17 +467,20 @@ Decision decide(Starting& s) {
         if (auto d = judge_existing(s, locked.store, *existing)) {
             // Running now, or another start's: our place in the queue (if any) is not needed.
             if (s.in_queue) AdmissionQueue::leave(locked.store, s.model.name, s.me);
-            s.in_queue = false;
             tx.commit();
+            s.in_queue = s.admitting = false;
             return *d;
         }
     }
     if (s.pool)
         if (auto d = admit(s, locked.store)) {
             tx.commit();
+            if (d->found == Found::admitting) s.in_queue = false, s.admitting = true;
             return *d;
         }
-    return Decision{Found::spawned, spawn_and_commit(s, locked, tx)};
+    Decision spawned{Found::spawned, spawn_and_commit(s, locked, tx)};
+    s.in_queue = s.admitting = false; // committed with the spawn
+    return spawned;
 }
 
 // Our admission's victims, least recently used first: each is stopped as a stop does it (no drain:
@@ -483,23 +496,30 @@ void evict(Starting& s, const std::vector<ServerRow>& victims) {
     }
 }
 
-// Leaves the pool's queue (a start that gives up), if the state file lets us.
+// Lets go of our place in the pool's queue and our admitting row (a start that gives up), if the
+// state file lets us.
 void leave_memory_queue(const Starting& s) {
     try {
         auto locked = open_locked(s.dir);
         Transaction tx(locked.store);
         AdmissionQueue::leave(locked.store, s.model.name, s.me);
+        locked.store.prepare("DELETE FROM servers WHERE name=? AND status='admitting' AND owner_pid=? AND owner_start_ticks=?")
+            .bind(1, s.model.name)
+            .bind(2, s.me.pid)
+            .bind(3, static_cast<std::int64_t>(s.me.start_ticks))
+            .run();
         tx.commit();
     } catch (const Error&) {
-        // Our place goes with our process: the next admission in the pool reclaims it.
+        // Both go with our process: the next admission in the pool, a start of the name or reap
+        // clears them.
     }
 }
 
-// However a start ends (an error, a cancel, another start's server), it leaves the pool's queue.
+// However a start ends (an error, a cancel, a failed spawn), it lets go of what it holds.
 struct LeaveQueueAtEnd {
     Starting& s;
     ~LeaveQueueAtEnd() {
-        if (s.in_queue) leave_memory_queue(s);
+        if (s.in_queue || s.admitting) leave_memory_queue(s);
     }
 };
 
@@ -797,7 +817,10 @@ StartResult start_server(const std::string& state_dir, const ModelConfig& model,
         case Found::running: return result_of(d.row, true, false);
         case Found::other_start: wait_for_other_start(s, d.row); continue;
         case Found::dead_stop: finish_dead_stop(s, d.row); continue;
-        case Found::admitting: evict(s, d.victims); continue;
+        case Found::admitting:
+            evict(s, d.victims);
+            s.evicted = true;
+            continue;
         case Found::queued: wait_for_memory(s, d.why); continue;
         case Found::adopted:
         case Found::spawned: break;

@@ -155,6 +155,24 @@ wait "$starter" || fail "the start of next failed after a stop took its claim: $
 status_is next running || fail "next is not running: $(llmctl ps --json)"
 llmctl stop next -q
 
+# A start that evicted, then cannot spawn (its fixed port is taken), lets go of its claim: no
+# admitting row stays behind (a serve, whose identity lives on, would hold the memory for good).
+mock_config "pool = \"p\"" "[pools.p]" "memory = \"10GiB\""
+mock_model filler
+config_add "memory = \"9GiB\""
+mock_model pinned_port
+config_add "memory = \"9GiB\"" "port = $((PORT_BASE + 40))"
+llmctl start filler -q >/dev/null
+hold_port $((PORT_BASE + 40))
+expect_rc 5 llmctl start pinned_port
+echo "$ERR" | grep -q "port $((PORT_BASE + 40)) on 127.0.0.1 is in use" || fail "the failed spawn: $ERR"
+left=$(sqlite3 "$LLMCTL_HOME/state.db" "SELECT count(*) FROM servers WHERE status='admitting'")
+[ "$left" = 0 ] || fail "a failed start left its admitting row: $(llmctl ps --json)"
+[ "$(sqlite3 "$LLMCTL_HOME/state.db" "SELECT count(*) FROM admissions")" = 0 ] || fail "a failed start left a queue place"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null || true
+llmctl stop --all -q
+
 # kill -9 of a start waiting in the pool's queue (next holds a chat): reap drops its place.
 rm -f "$T/go"
 mock_config "pool = \"p\"" "[pools.p]" "memory = \"10GiB\""

@@ -1,5 +1,6 @@
 #include "dialect.hpp"
 #include "http.hpp"
+#include "process.hpp"
 
 #include <unistd.h>
 
@@ -189,6 +190,10 @@ Outcome handle_generation(tcp::socket& socket, const Request& request, ServerSta
 
     InFlight in_flight(state.chats_in_flight);
     const Options& options = state.options;
+    if (options.crash_after_requests && ++state.generations >= *options.crash_after_requests)
+        crash_now(options.crash_signal, "crash-after-requests reached");
+    if (options.wedge) // health answers; this never does (until the client gives up)
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
     if (options.fail_on && chat->last_user_message.find(*options.fail_on) != std::string::npos) {
         state.request_log.record(start_ns, realtime_ns(), chat->stream, chat->last_user_message);
         return respond_json(socket, request, http::status::internal_server_error,

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     }
     log_line("mock server listening on " + listening_url(*acceptor, options));
     if (options.exit_after) start_exit_timer(*options.exit_after);
+    if (options.crash_after) start_crash_timer(*options.crash_after, options.crash_signal);
     start_loader(state);
     if (options.log_spam > 0) start_log_spam(options.log_spam);
     accept_loop(*acceptor, state);

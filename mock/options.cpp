@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -26,6 +27,15 @@ std::optional<std::uint64_t> parse_count(std::string_view text) {
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
     return value;
+}
+
+// "SEGV", "SIGSEGV" or "11" (up to 64); nullopt otherwise.
+std::optional<int> parse_signal(std::string_view text) {
+    if (auto n = parse_count(text)) return *n >= 1 && *n <= 64 ? std::optional<int>(static_cast<int>(*n)) : std::nullopt;
+    if (text.starts_with("SIG")) text.remove_prefix(3);
+    for (int sig = 1; sig < 32; ++sig)
+        if (const char* name = sigabbrev_np(sig); name && text == name) return sig;
+    return std::nullopt;
 }
 
 // Splits "12.5ms" into ("12.5", "ms").
@@ -130,6 +140,10 @@ Faults:
   --escape-child              fork one sleeping child that calls setsid()
   --log-spam BYTES            write BYTES of log lines after binding
   --exit-after DUR            exit 0 after DUR
+  --crash-after DUR           raise --crash-signal after DUR
+  --crash-after-requests N    raise --crash-signal when the Nth chat or completion request arrives
+  --crash-signal SIG          the signal of the two above: a name (SEGV, SIGKILL) or number (default SEGV)
+  --wedge                     answer /health, but never answer a chat or completion (a wedged server)
 
 Memory:
   --hold-memory SIZE          allocate and touch SIZE bytes before binding, held until exit
@@ -201,6 +215,19 @@ ParseResult parse_options(int argc, char** argv) {
              o.hold_memory = *n;
          }},
         {"exit-after", [&](std::string_view v) { o.exit_after = need_duration(v); }},
+        {"crash-after", [&](std::string_view v) { o.crash_after = need_duration(v); }},
+        {"crash-after-requests",
+         [&](std::string_view v) {
+             auto n = need_count(v);
+             if (n == 0) throw UsageError{"--crash-after-requests must be 1 or more"};
+             o.crash_after_requests = n;
+         }},
+        {"crash-signal",
+         [&](std::string_view v) {
+             auto sig = parse_signal(v);
+             if (!sig) throw UsageError{"--crash-signal: unknown signal '" + std::string(v) + "' (a name like SEGV, or a number)"};
+             o.crash_signal = *sig;
+         }},
     };
     const std::map<std::string, bool*, std::less<>> switches = {
         {"help", &help},
@@ -213,6 +240,7 @@ ParseResult parse_options(int argc, char** argv) {
         {"ignore-sigterm", &o.ignore_sigterm},
         {"abort-on-term-in-flight", &o.abort_on_term_in_flight},
         {"escape-child", &o.escape_child},
+        {"wedge", &o.wedge},
     };
 
     try {

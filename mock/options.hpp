@@ -39,6 +39,12 @@ struct Options {
     std::uint64_t log_spam = 0;
     std::uint64_t hold_memory = 0; // bytes allocated and touched before binding, held until exit
     std::optional<Duration> exit_after;
+    // Supervision faults: the signal (default SIGSEGV) raised after a time, or when the Nth
+    // generation request arrives; and a wedged server (health 200, generations never answered).
+    std::optional<Duration> crash_after;
+    std::optional<std::uint64_t> crash_after_requests;
+    int crash_signal = 11;
+    bool wedge = false;
 };
 
 // Outcome of parsing: options to run with, or an exit code plus the text to print.

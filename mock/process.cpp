@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
 
 namespace mock {
@@ -129,6 +130,22 @@ void start_exit_timer(Duration delay) {
         try_write_line(log_fd(), "mock: exit-after elapsed, exiting");
         ::_exit(0);
     }).detach();
+}
+
+void start_crash_timer(Duration delay, int sig) {
+    const auto crash_at = std::chrono::steady_clock::now() + delay;
+    std::thread([crash_at, sig] {
+        std::this_thread::sleep_until(crash_at);
+        crash_now(sig, "crash-after elapsed");
+    }).detach();
+}
+
+void crash_now(int sig, const char* why) {
+    std::string line = std::string("mock: ") + why + ", raising signal " + std::to_string(sig);
+    try_write_line(log_fd(), line);
+    std::signal(sig, SIG_DFL);
+    ::raise(sig);
+    ::_exit(128 + sig); // a signal that does not end a process by default
 }
 
 void start_log_spam(std::uint64_t bytes) {

@@ -29,6 +29,12 @@ void start_loader(ServerState& state);
 // Exits 0 after the delay; used by tests so a forgotten server cleans itself up.
 void start_exit_timer(Duration delay);
 
+// Raises `sig` after `delay` (--crash-after).
+void start_crash_timer(Duration delay, int sig);
+
+// Logs `why` and raises `sig` (default action), now.
+[[noreturn]] void crash_now(int sig, const char* why);
+
 // Allocates --hold-memory's bytes and writes to every page of them, so they count in the process's
 // RSS; kept until exit. False (errno set) when the memory cannot be had.
 bool hold_memory(std::uint64_t bytes);

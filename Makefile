@@ -52,7 +52,7 @@ test-tsan: deps
 	cd build-tsan && ctest --output-on-failure -j $(JOBS)
 
 # The C++ sources in .clang-format's style (clang-format 14, installed if missing).
-FORMATTED = 'lib/*.cpp' 'lib/*.hpp' 'cli/*.cpp' 'cli/*.hpp' 'mock/*.cpp' 'mock/*.hpp' \
+FORMATTED = 'lib/*.cpp' 'lib/*.hpp' 'cli/*.cpp' 'cli/*.hpp' 'mock/*.cpp' 'mock/*.hpp' 'monitor/*.cpp' \
             'tests/unit/*.cpp' 'tests/unit/*.hpp' 'tests/fuzz/*.cpp' 'tests/bench/*.cpp'
 format:
 	@$(MAKE) -s deps DEBS=clang-format-14 NODE_DEBS=

@@ -6,6 +6,7 @@
 #include "llmctl/admission.hpp"
 #include "llmctl/config.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/exits.hpp"
 #include "llmctl/gateway_registry.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/lookup.hpp"
@@ -17,6 +18,7 @@
 #include "llmctl/units.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <iostream>
@@ -122,6 +124,44 @@ int print_pools(const std::vector<PoolReport>& pools, bool json) {
     return 0;
 }
 
+nlohmann::json exit_json(const ExitRecord& e) {
+    return {{"cause", e.cause},
+            {"known", e.known},
+            {"code", e.code ? nlohmann::json(*e.code) : nlohmann::json()},
+            {"signal",
+             e.signal ? nlohmann::json(fmt::format("SIG{}", sigabbrev_np(*e.signal) ? sigabbrev_np(*e.signal) : "?")) : nlohmann::json()},
+            {"core_dumped", e.core},
+            {"oom_killed", e.oom},
+            {"pid", e.pid},
+            {"at", e.at},
+            {"action", e.action.empty() ? nlohmann::json() : nlohmann::json(e.action)}};
+}
+
+// ps -a's REASON: why a server failed, what its dead server's monitor saw, or "-".
+std::string reason(const ServerRow& r, const std::string& status, const std::map<std::string, ExitRecord>& exits) {
+    auto e = exits.find(r.name);
+    const bool this_one = e != exits.end() && e->second.instance == r.instance;
+    if (status == "failed") return r.error.empty() ? "failed" : r.error.substr(0, r.error.find('\n'));
+    if (status == "dead") return this_one ? e->second.cause + " (reap clears the row)" : "its process is gone (reap clears the row)";
+    if (status == "restarting") return this_one ? e->second.cause + fmt::format("; restart {} pending", r.restarts + 1) : "restart pending";
+    return "-";
+}
+
+// Below ps -a's table: the log lines a failed server's row keeps.
+void print_failed_logs(const std::vector<ServerRow>& rows) {
+    for (const auto& r : rows) {
+        auto nl = r.error.find('\n');
+        if (r.status != "failed" || nl == std::string::npos) continue;
+        std::string rest = r.error.substr(nl + 1);
+        std::cout << fmt::format("\n{}: last lines of its log (llmctl logs {}):\n", r.name, r.name);
+        for (std::size_t at = 0; at < rest.size();) {
+            auto end = rest.find('\n', at);
+            std::cout << "  " << rest.substr(at, end == std::string::npos ? std::string::npos : end - at) << "\n";
+            at = end == std::string::npos ? rest.size() : end + 1;
+        }
+    }
+}
+
 } // namespace
 
 std::function<int()> setup_ps(CLI::App& app, Globals& g) {
@@ -131,7 +171,9 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
     auto health = std::make_shared<bool>(false);
     auto gateways_only = std::make_shared<bool>(false);
     auto pools_only = std::make_shared<bool>(false);
-    app.add_flag("-a,--all", *all, "Include failed servers, with a REASON column");
+    app.add_flag("-a,--all", *all,
+                 "Include failed servers and the last exit of names with no server now, with a REASON column (the last exit's "
+                 "cause)");
     auto* json_flag = app.add_flag("--json", *json, "Print a JSON array (always valid JSON, [] when empty)");
     auto* names_flag = app.add_flag("-q,--quiet", *names, "Print names only, one per line");
     app.add_flag("--health", *health, "Probe every live server's health endpoint (in parallel, 2s each): HEALTH column")
@@ -156,6 +198,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         std::map<std::string, LeaseCounts> use; // leases with a live owner
         std::vector<GatewayRow> gateways;       // live ones
         std::vector<PoolReport> pools;
+        std::map<std::string, ExitRecord> exits; // the last exit of each name
         std::optional<Config> cfg;
         if (*pools_only || !*names) {
             try {
@@ -170,6 +213,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 rows = load_servers(*store);
                 use = live_leases_by_model(*store);
                 gateways = live_gateways(*store);
+                if (!*names && !*pools_only && !*gateways_only) exits = last_exits(*store);
                 if (*pools_only) pools = pool_reports(&*store, cfg ? &*cfg : nullptr);
             }
         }
@@ -253,8 +297,12 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                            {"recorded_max_concurrent", r.max_concurrent ? nlohmann::json(*r.max_concurrent) : nlohmann::json()},
                            {"pool", r.pool.empty() ? nlohmann::json() : nlohmann::json(r.pool)},
                            {"memory_bytes", r.memory ? nlohmann::json(*r.memory) : nlohmann::json()},
-                           {"memory_source", r.memory_source.empty() ? nlohmann::json() : nlohmann::json(r.memory_source)}});
-            bool gone = status == "dead" || status == "failed"; // no clock ticks for a process that is not there
+                           {"memory_source", r.memory_source.empty() ? nlohmann::json() : nlohmann::json(r.memory_source)},
+                           {"monitor_pid", r.monitor.pid ? nlohmann::json(r.monitor.pid) : nlohmann::json()},
+                           {"restarts", r.restarts},
+                           {"last_exit", exits.count(r.name) ? exit_json(exits[r.name]) : nlohmann::json()}});
+            // no clock ticks for a process that is not there
+            bool gone = status == "dead" || status == "failed" || status == "restarting";
             table.push_back({r.name, shown, r.server.pid ? std::to_string(r.server.pid) : "-", r.port ? std::to_string(*r.port) : "-",
                              gone ? "-" : age(r.ready_at ? r.ready_at : r.started_at, now), gone ? "-" : age(r.last_used, now),
                              rss ? format_size(rss) : "-", slots, r.url().empty() ? "-" : r.url()});
@@ -262,10 +310,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 table.back().insert(table.back().begin() + 7,
                                     r.memory ? fmt::format("{} {}", format_size(static_cast<std::uint64_t>(*r.memory)), r.memory_source)
                                              : "-");
-            if (*all)
-                table.back().push_back(status == "failed" ? (r.error.empty() ? "failed" : r.error)
-                                       : status == "dead" ? "its process is gone (reap clears the row)"
-                                                          : "-");
+            if (*all) table.back().push_back(reason(r, status, exits));
             if (*health) {
                 const auto& p = probes[i];
                 arr.back()["health_http"] = p.probed ? nlohmann::json(p.http) : nlohmann::json();
@@ -275,11 +320,21 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             }
         }
         if (*names) return 0;
+        if (*all) // names that have no row now: their last exit
+            for (const auto& [name, e] : exits) {
+                if (std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == name; })) continue;
+                arr.push_back({{"name", name}, {"status", "exited"}, {"pid", e.pid}, {"last_exit", exit_json(e)}});
+                table.push_back({name, "exited", std::to_string(e.pid), "-", "-", "-", "-", "-", "-",
+                                 fmt::format("{} ago: {}", age(e.at, now), e.cause)});
+                if (mem_column) table.back().insert(table.back().begin() + 7, "-");
+                if (*health) table.back().insert(table.back().end() - 1, "-");
+            }
         if (*json) {
             std::cout << json_text(arr, 2) << "\n";
             return 0;
         }
         print_table(table);
+        if (*all) print_failed_logs(rows);
         if (!gateways.empty()) {
             std::cout << "\n";
             print_gateways_table(gateways, now);

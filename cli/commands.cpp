@@ -23,6 +23,7 @@ const std::vector<Command>& command_table() {
         {"logs", "Show or follow a server's log (-f follows across rotation)", setup_logs},
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
+        {"monitor-exit", "Record a server's exit (run by llmctl-monitor)", setup_monitor_exit, AfterDashdash::nothing, std::nullopt, true},
     };
     return table;
 }

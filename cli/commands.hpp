@@ -39,6 +39,8 @@ struct Command {
     // Set for a command whose own exit statuses pass through (exec: CMD's): every failure of
     // llmctl itself, usage errors included, exits with this instead (125, as timeout(1) does).
     std::optional<Exit> own_failure = std::nullopt;
+    // Not for people: left out of --help, did-you-mean and completions (monitor-exit).
+    bool hidden = false;
 };
 
 const std::vector<Command>& command_table();
@@ -72,5 +74,6 @@ std::function<int()> setup_logs(CLI::App& app, Globals& g);
 std::function<int()> setup_chat(CLI::App& app, Globals& g);
 std::function<int()> setup_exec(CLI::App& app, Globals& g);
 std::function<int()> setup_serve(CLI::App& app, Globals& g);
+std::function<int()> setup_monitor_exit(CLI::App& app, Globals& g);
 
 } // namespace llmctl::cli

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     std::function<int()> handler;
     for (const auto& c : cli::command_table()) {
         auto* sub = app.add_subcommand(c.name, c.summary);
+        if (c.hidden) sub->group("");
         auto h = c.setup(*sub, g);
         // Global options may follow the (sub)command.
         sub->fallthrough();

@@ -146,7 +146,8 @@ std::optional<UsageError> not_understood(const CLI::App& root, const std::vector
     }
     if (command.empty()) {
         std::vector<std::string> names;
-        for (const auto& c : command_table()) names.push_back(c.name);
+        for (const auto& c : command_table())
+            if (!c.hidden) names.push_back(c.name);
         return UsageError{fmt::format("unknown command \"{}\"{}", w, did_you_mean_suffix(w, names)),
                           "run llmctl --help for the list of commands"};
     }

@@ -5,6 +5,8 @@
 #include "llmctl/paths.hpp"
 #include "llmctl/strings.hpp"
 
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -57,17 +59,22 @@ Config load_config_file(const std::string& path) {
     if (!text)
         throw Error(Exit::config, fmt::format("cannot read config {}: {}", path, std::strerror(errno)),
                     "check the path given by --config or $LLMCTL_CONFIG");
-    return parse_config(*text, path);
+    Config cfg = parse_config(*text, path);
+    char real[PATH_MAX];
+    cfg.origin = ::realpath(path.c_str(), real) ? std::string(real) : path;
+    for (auto& [name, m] : cfg.models) m.origin = cfg.origin;
+    return cfg;
 }
 
 Config builtin_config() {
     std::string mock = bundled_mock_server();
     Config cfg;
-    cfg.source = "<built-in>";
+    cfg.source = cfg.origin = "<built-in>";
     ModelConfig mc = model_from_defaults(cfg.defaults, "echo");
     mc.command = {mock, "--host", "{host}", "--port", "{port}"};
     mc.max_concurrent = 4;
     mc.startup_timeout = Millis(30'000);
+    mc.origin = cfg.origin;
     cfg.models["echo"] = mc;
     return cfg;
 }

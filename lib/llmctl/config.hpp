@@ -33,6 +33,11 @@ struct Settings {
     int log_keep = 3;
     std::string pool;    // the memory pool its servers count against ([pools.NAME]); "" = none
     std::string pool_at; // "FILE:LINE:COL" of the pool key, for messages
+    // Supervision (llmctl.toml(5), SUPERVISION): what the monitor's record of an exit does next.
+    std::string restart = "no"; // "no" | "on-failure" | "always"
+    int restart_max = 5;
+    Millis restart_window{600'000};
+    Millis restart_delay{1'000};
 };
 
 // [defaults]: the shared settings and those that only make sense for all models at once.
@@ -49,6 +54,7 @@ struct ModelConfig : Settings {
     std::map<std::string, std::string> env;
     std::string cwd;                  // absolute ("~" and a relative path resolved when parsed)
     std::string cwd_at;               // "FILE:LINE:COL" of the cwd key, for messages
+    std::string origin;               // Config::origin of the config it came from ("" unknown)
     std::string model;                // the "model" field sent to the API
     std::vector<std::string> aliases; // more names `llmctl serve` routes to this model
     std::string api_key_env;
@@ -89,6 +95,7 @@ struct PoolConfig {
 
 struct Config {
     std::string source; // the file it came from, or "<built-in>"
+    std::string origin; // the same as one canonical absolute path (what rows record), or "<built-in>"
     Defaults defaults;
     ServeSettings serve;
     std::map<std::string, PoolConfig> pools;

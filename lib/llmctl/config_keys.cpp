@@ -199,6 +199,14 @@ std::string read_health(const Reader& r, const toml::node& n, std::string_view k
     return health;
 }
 
+std::string read_restart(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string v = r.string(n, key);
+    if (v != "no" && v != "on-failure" && v != "always")
+        r.fail(n.source(), fmt::format("\"restart\" = \"{}\" is not a restart policy", v),
+               "\"no\" (the default), \"on-failure\" (a non-zero exit or a signal) or \"always\"");
+    return v;
+}
+
 std::vector<std::string> read_command(const Reader& r, const toml::node& n, std::string_view) {
     auto* arr = n.as_array();
     if (!arr)
@@ -386,6 +394,14 @@ const std::vector<KeyRule>& rules() {
         size_key({"log_max_size", shared, managed, "size", "logs above this size are rotated"}, &Settings::log_max_size),
         integer_key({"log_keep", shared, managed, "integer", "rotated log files to keep"}, &Settings::log_keep, 0, 1000),
         pool_key({"pool", shared, managed, "string", "the [pools.NAME] whose memory its servers count against"}),
+        field({"restart", shared, managed, "string", "when a server that exited is started again: \"no\", \"on-failure\", \"always\""},
+              &Settings::restart, read_restart, [](const std::string& v) { return v; }),
+        integer_key({"restart_max", shared, managed, "integer", "restarts allowed within restart_window before it is failed"},
+                    &Settings::restart_max, 1, 1000),
+        duration_key({"restart_window", shared, managed, "duration", "the window restart_max counts restarts in"},
+                     &Settings::restart_window),
+        duration_key({"restart_delay", shared, managed, "duration", "the first restart's delay, doubled for each next one up to 5m"},
+                     &Settings::restart_delay),
 
         integer_key({"max_inflight", defaults, both, "integer", "chat requests that may run at once over all models"},
                     &Defaults::max_inflight, 0, 100000),

@@ -58,6 +58,7 @@ ModelConfig adhoc_model(const Config& cfg, const std::string& state_dir, const s
     ModelConfig m = model_from_defaults(cfg.defaults, name);
     m.command = command;
     m.cwd = cwd;
+    m.origin = cfg.origin;
     if (!health.empty()) m.health = health;
     m.adhoc = true;
     if (auto row = row_of(state_dir, name); row && row->status != "failed" && is_alive(row->server))

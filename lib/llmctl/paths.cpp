@@ -108,15 +108,32 @@ std::string self_exe_dir() {
     return p.substr(0, p.find_last_of('/'));
 }
 
-std::string bundled_mock_server() {
+namespace {
+
+// A program installed with llmctl: beside the running binary (build tree), or in
+// ../libexec/llmctl/ (installed). Reported as missing when it is run.
+std::string bundled_program(const std::string& name) {
     std::string dir = self_exe_dir();
-    for (const std::string& c : {dir + "/llmctl-mock-server", dir + "/../libexec/llmctl/llmctl-mock-server"}) {
+    for (const std::string& c : {dir + "/" + name, dir + "/../libexec/llmctl/" + name}) {
         if (::access(c.c_str(), X_OK) == 0) {
             char real[PATH_MAX];
             return ::realpath(c.c_str(), real) ? std::string(real) : c;
         }
     }
-    return dir + "/llmctl-mock-server"; // reported as missing when it is run
+    return dir + "/" + name;
+}
+
+} // namespace
+
+std::string bundled_mock_server() { return bundled_program("llmctl-mock-server"); }
+
+std::string bundled_monitor() { return bundled_program("llmctl-monitor"); }
+
+std::string self_exe() {
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw_sys("readlink", "/proc/self/exe", errno);
+    return std::string(buf, static_cast<std::size_t>(n));
 }
 
 std::string state_db_path(const std::string& dir) { return dir + "/state.db"; }

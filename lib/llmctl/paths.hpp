@@ -33,6 +33,12 @@ std::string self_exe_dir();
 // <prefix>/libexec/llmctl/ when installed. Never looked up through PATH.
 std::string bundled_mock_server();
 
+// Absolute path of llmctl-monitor (found as the mock server is).
+std::string bundled_monitor();
+
+// Absolute path of the running binary (/proc/self/exe).
+std::string self_exe();
+
 // state.db, state.lock and logs/NAME.log inside a state dir.
 std::string state_db_path(const std::string& dir);
 std::string state_lock_path(const std::string& dir);

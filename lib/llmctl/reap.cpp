@@ -7,6 +7,7 @@
 #include "llmctl/admission.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
+#include "llmctl/exits.hpp"
 #include "llmctl/files.hpp"
 #include "llmctl/gateway_registry.hpp"
 #include "llmctl/health.hpp"
@@ -80,6 +81,7 @@ ReapSnapshot take_snapshot(const Reaper& rp, Store* store) {
             ReapRow r{row};
             r.server_alive = is_alive(row.server);
             r.owner_alive = owner_alive(row);
+            r.monitor_alive = row.monitor.pid > 0 && is_alive(row.monitor);
             if (row.status == "running") r.idle_limit = rp.idle_limit(row);
             if (r.idle_limit.count() > 0) r.in_use = server_use(*store, row).any();
             s.rows.push_back(std::move(r));
@@ -124,6 +126,7 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
         const pid_t pid = admitting ? owner_of(r).pid : r.server.pid;
         rp.did("reaped", r.name, pid, why);
         if (!write) continue;
+        record_unknown_exit(*store, r);
         store->prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
         store->add_event(r.name, "reaped", admitting ? why : fmt::format("pid {}: {}", pid, why));
     }

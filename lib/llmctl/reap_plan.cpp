@@ -9,7 +9,8 @@ namespace {
 
 // A row is dead when its server is gone and it is running, or nobody is still starting or
 // stopping it (a start whose server died is the start's own to report).
-bool is_dead(const ReapRow& r) { return !r.server_alive && (r.row.status == "running" || !r.owner_alive); }
+// A dead server whose monitor lives is left to the monitor: it records the exit and may restart it.
+bool is_dead(const ReapRow& r) { return !r.server_alive && !r.monitor_alive && (r.row.status == "running" || !r.owner_alive); }
 
 bool is_duty_stop(const ReapSnapshot& s, const ServerRow& row) {
     return std::any_of(s.duty_stops.begin(), s.duty_stops.end(), [&](const ServerRow& d) { return d.instance == row.instance; });

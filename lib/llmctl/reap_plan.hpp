@@ -16,10 +16,11 @@ namespace llmctl {
 // A row with what reap found out about it.
 struct ReapRow {
     ServerRow row;
-    bool server_alive = false; // the server's proven identity is alive
-    bool owner_alive = false;  // the invocation that owns a starting/stopping row is alive
-    bool in_use = false;       // a chat holds or waits for a slot, or an exec uses it
-    Millis idle_limit{0};      // 0: never idle
+    bool server_alive = false;  // the server's proven identity is alive
+    bool owner_alive = false;   // the invocation that owns a starting/stopping row is alive
+    bool monitor_alive = false; // the server's monitor lives: it records the exit and decides (restart)
+    bool in_use = false;        // a chat holds or waits for a slot, or an exec uses it
+    Millis idle_limit{0};       // 0: never idle
 };
 
 // A chat lease and whether its client lives.

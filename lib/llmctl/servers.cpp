@@ -11,10 +11,11 @@ namespace llmctl {
 namespace {
 
 // The columns of a `servers` row, in the order `rows` reads them and `insert_server` writes them.
-constexpr const char* k_column_list = "name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
-                                      "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec, "
-                                      "max_concurrent, pool, memory, memory_source, pin";
-constexpr int k_column_count = 24;
+constexpr const char* k_column_list =
+    "name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, "
+    "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, error, spec, "
+    "max_concurrent, pool, memory, memory_source, pin, monitor_pid, monitor_start_ticks, origin, restarts";
+constexpr int k_column_count = 28;
 const std::string k_select = std::string("SELECT ") + k_column_list + " FROM servers ";
 
 std::vector<ServerRow> rows(Stmt& s) {
@@ -43,11 +44,15 @@ std::vector<ServerRow> rows(Stmt& s) {
         r.memory = s.opt_i64(21);
         r.memory_source = s.str(22);
         r.pin = s.i64(23) != 0;
+        r.monitor = Identity{static_cast<pid_t>(s.i64(24)), static_cast<std::uint64_t>(s.i64(25)), r.server.boot_id};
+        r.origin = s.str(26);
+        r.restarts = s.i64(27);
         // SQLite checks the CHECK constraints on writes only: a damaged file can hold any bytes.
         // A row llmctl could not have written is refused rather than acted on (a start took an
         // unknown status for "dead" and killed a live server: found by the corruption test).
         bool admitting = r.status == "admitting";
-        bool status_ok = admitting || r.status == "starting" || r.status == "running" || r.status == "stopping" || r.status == "failed";
+        bool status_ok = admitting || r.status == "starting" || r.status == "running" || r.status == "stopping" || r.status == "failed" ||
+                         r.status == "restarting";
         bool pid_ok = admitting ? r.server.pid == 0 && r.owner_pid.value_or(0) > 0 : r.server.pid > 0;
         if (!status_ok || !pid_ok || !valid_model_name(r.name) || r.instance.empty())
             throw Error(Exit::failure,
@@ -70,9 +75,11 @@ std::vector<ServerRow> load_servers(Store& store) {
 std::vector<ServerRow> load_pool_servers(Store& store, const std::string& pool) {
     // The columns in their places, but NULL for the texts an admission has no use for (argv,
     // log_path, error, spec): reading them was a third of a decision among 50 servers.
-    static const std::string sql = "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, NULL, NULL, owner_pid, "
-                                   "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, NULL, NULL, "
-                                   "max_concurrent, pool, memory, memory_source, pin FROM servers WHERE pool=? ORDER BY name";
+    static const std::string sql =
+        "SELECT name, instance, status, pid, start_ticks, boot_id, port, host, NULL, NULL, owner_pid, "
+        "owner_start_ticks, started_at, ready_at, last_used, config_hash, exit_code, NULL, NULL, "
+        "max_concurrent, pool, memory, memory_source, pin, monitor_pid, monitor_start_ticks, NULL, restarts FROM servers "
+        "WHERE pool=? ORDER BY name";
     auto s = store.prepare(sql.c_str());
     s.bind(1, pool);
     return rows(s);
@@ -130,6 +137,10 @@ void insert_server(Store& store, const ServerRow& r) {
     s.bind(22, r.memory);
     text_or_null(23, r.memory_source);
     s.bind(24, std::int64_t{r.pin});
+    s.bind(25, r.monitor.pid);
+    s.bind(26, static_cast<std::int64_t>(r.monitor.start_ticks));
+    text_or_null(27, r.origin);
+    s.bind(28, r.restarts);
     s.run();
 }
 
@@ -150,7 +161,8 @@ int slot_cap(const ServerRow& row, int configured) {
 
 std::string effective_status(const ServerRow& row) {
     if (row.status == "failed") return row.status;
-    if (row.status == "admitting") return owner_alive(row) ? row.status : "dead"; // no process yet: its start is what lives
+    if (row.status == "admitting") return owner_alive(row) ? row.status : "dead";  // no process yet: its start is what lives
+    if (row.status == "restarting") return owner_alive(row) ? row.status : "dead"; // its restarter is what lives
     return is_alive(row.server) ? row.status : "dead";
 }
 

@@ -30,6 +30,14 @@ struct ServerRow {
     std::string pool, memory_source;
     std::optional<std::int64_t> memory;
     bool pin = false;
+    // Supervision (issue 20): the monitor its server runs under (pid 0: none, a row of an
+    // earlier llmctl or a rebuilt one), the config file it came from ("<built-in>", a path; ""
+    // unknown) and how many policy restarts led to it since the last `start`. A `restarting`
+    // row is a policy restart waiting for its delay: the dead server's identity, the restarter
+    // as its owner.
+    Identity monitor;
+    std::string origin;
+    std::int64_t restarts = 0;
 
     // A URL a client can use (IPv6 in brackets, a wildcard bind as loopback); "" without a port.
     std::string url() const { return port ? http_url(host, static_cast<int>(*port)) : std::string(); }

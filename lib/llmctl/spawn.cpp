@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <fmt/format.h>
 #include <thread>
 #include <unistd.h>
@@ -27,36 +28,123 @@ namespace bp = boost::process::v2;
 
 namespace {
 
+// What the monitor is exec'd with, prepared before the fork (the child may not allocate): its
+// argv has a slot for the server's pid, written in the child once it is known.
+struct MonitorLaunch {
+    std::string program;
+    std::vector<std::string> args; // args[5] is the pid slot's placeholder
+    std::vector<std::string> env;
+    std::vector<char*> argv, envp;
+    char pid_slot[24] = {};
+    int report_write = -1; // the monitor's and the server's pids, for the parent
+
+    explicit MonitorLaunch(const MonitorSpec& m) : program(m.program) {
+        args = {m.program, m.llmctl, m.state_dir, m.name, m.instance, "", m.origin};
+        // The monitor carries none of llmctl's markers: it is never taken for its server.
+        for (auto& kv : environment_with({}))
+            if (!kv.starts_with("LLMCTL_INSTANCE=") && !kv.starts_with("LLMCTL_NAME=") && !kv.starts_with("LLMCTL_HOME=") &&
+                !kv.starts_with("LLMCTL_PORT=") && !kv.starts_with("LLMCTL_HOST=") && !kv.starts_with("LLMCTL_FAULT"))
+                env.push_back(kv);
+        for (auto& a : args) argv.push_back(a.data());
+        argv[5] = pid_slot;
+        argv.push_back(nullptr);
+        for (auto& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+    }
+};
+
+// Async-signal-safe: the decimal digits of a pid into `out` (24 bytes).
+void format_pid(pid_t pid, char* out) {
+    char digits[24];
+    int n = 0;
+    unsigned long v = static_cast<unsigned long>(pid);
+    do digits[n++] = static_cast<char>('0' + v % 10);
+    while ((v /= 10) && n < 23);
+    for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+    out[n] = 0;
+}
+
+// Blocks until the gate says go ('g'); false when it closed without (the start died).
+bool wait_at_gate(int fd) {
+    char go = 0;
+    ssize_t n;
+    while ((n = ::read(fd, &go, 1)) < 0 && errno == EINTR) {}
+    return n == 1 && go == 'g';
+}
+
+// Closes every fd above stderr but those Boost keeps for the exec (its whitelist).
+template <class Launcher>
+void close_all_but_whitelist(Launcher& launcher) {
+    std::vector<int> keep = launcher.fd_whitelist;
+    std::sort(keep.begin(), keep.end());
+    unsigned int next = 3;
+    for (int fd : keep) {
+        if (fd < 3) continue;
+        if (static_cast<unsigned int>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned int>(fd) - 1, 0u);
+        next = std::max(next, static_cast<unsigned int>(fd) + 1);
+    }
+    ::syscall(SYS_close_range, next, ~0u, 0u);
+}
+
+// The monitor's side of the fork (see spawn_gated): reports both pids, waits at the gate, lets
+// the server go, and becomes llmctl-monitor. Never returns.
+[[noreturn]] void run_as_monitor(MonitorLaunch& mon, pid_t server, int gate_read, int server_gate) {
+    pid_t both[2] = {::getpid(), server};
+    (void)!::write(mon.report_write, both, sizeof both);
+    ::close(mon.report_write);
+    if (!wait_at_gate(gate_read)) { // the start died before committing: the server never runs
+        ::close(server_gate);
+        while (::waitpid(server, nullptr, 0) < 0 && errno == EINTR) {}
+        ::_exit(127);
+    }
+    (void)!::write(server_gate, "g", 1);
+    format_pid(server, mon.pid_slot);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    ::execve(mon.program.c_str(), mon.argv.data(), mon.envp.data());
+    const char msg[] = "llmctl: cannot run llmctl-monitor: this server's exit will not be recorded\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    while (::waitpid(server, nullptr, 0) < 0 && errno == EINTR) {} // still its parent: reap it
+    ::_exit(127);
+}
+
 // Runs last in the child: puts it in a session of its own (pgid = sid = pid) so that the
 // group can be found and signalled without touching the invoking shell, waits at the gate, and
 // closes every fd above stderr (the gate's included). Boost 1.81's close_all skips the fds
 // between 2 and its first whitelisted fd (it compares whitelist[idx] with itself), so a
 // non-CLOEXEC fd of ours would leak into the server; close_range here does it right.
+// With a monitor, the child forks twice first (spawn_gated): only the server returns from here.
 struct GateAndNewSession {
     int gate_read = -1;
     int gate_write = -1;
     std::string cwd;
+    MonitorLaunch* monitor = nullptr;
 
     template <class Launcher>
     boost::system::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*) {
-        if (::setsid() < 0) return {errno, boost::system::system_category()};
-        ::close(gate_write); // else the child would hold the gate open itself
-        char go = 0;
-        ssize_t n;
-        while ((n = ::read(gate_read, &go, 1)) < 0 && errno == EINTR) {}
-        if (n != 1 || go != 'g') ::_exit(127); // the start died before committing its row
-        std::vector<int> keep = launcher.fd_whitelist;
-        std::sort(keep.begin(), keep.end());
-        unsigned int next = 3;
-        for (int fd : keep) {
-            if (fd < 3) continue;
-            if (static_cast<unsigned int>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned int>(fd) - 1, 0u);
-            next = std::max(next, static_cast<unsigned int>(fd) + 1);
+        int gate = gate_read;
+        if (monitor) {
+            if (pid_t m = ::fork(); m != 0) ::_exit(m < 0 ? 127 : 0); // the middle child: done
+            ::setsid();                                               // the monitor's session: no terminal's signals reach it
+            int fds[2];
+            if (::pipe2(fds, O_CLOEXEC) != 0) ::_exit(127);
+            pid_t server = ::fork();
+            if (server < 0) ::_exit(127);
+            if (server > 0) {
+                ::close(gate_write);
+                ::close(fds[0]);
+                run_as_monitor(*monitor, server, gate_read, fds[1]);
+            }
+            ::close(monitor->report_write);
+            ::close(fds[1]);
+            ::close(gate_read);
+            gate = fds[0]; // the server waits for its monitor, which waits for the start
         }
-        ::syscall(SYS_close_range, next, ~0u, 0u);
+        if (::setsid() < 0) return {errno, boost::system::system_category()};
+        ::close(gate_write);                   // else the child would hold the gate open itself
+        if (!wait_at_gate(gate)) ::_exit(127); // the start died before committing its row
+        close_all_but_whitelist(launcher);
         return {};
     }
-
     // The fork-and-forget launcher reports nothing to the parent: say it in the log (stderr). The
     // error may be the chdir to the cwd as well as the exec (the parent checked both before).
     template <class Launcher>
@@ -88,6 +176,29 @@ int open_log_for_append(const std::string& path) {
     return fd;
 }
 
+namespace {
+
+// The parent's side of a monitored spawn: the middle child's exit is collected, the monitor's
+// and the server's pids read from the report pipe. Returns the server's pid.
+pid_t read_monitor_report(pid_t middle, Fd& report_read, Fd& report_write, Identity& monitor) {
+    report_write.reset();
+    pid_t both[2] = {0, 0};
+    std::size_t got = 0;
+    while (got < sizeof both) {
+        ssize_t n = ::read(report_read.get(), reinterpret_cast<char*>(both) + got, sizeof both - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    while (::waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {} // ECHILD: serve reaped it already
+    if (got != sizeof both) throw Error(Exit::server, "cannot start the server's monitor (fork failed)", "see the server's log");
+    auto m = identity_of(both[0]);
+    monitor = m ? *m : Identity{both[0], 0, boot_id()};
+    return both[1];
+}
+
+} // namespace
+
 GatedSpawn spawn_gated(const SpawnRequest& req) {
     if (req.argv.empty() || req.argv[0].empty()) throw Error(Exit::server, "empty command");
     if (!req.cwd.empty()) {
@@ -117,6 +228,19 @@ GatedSpawn spawn_gated(const SpawnRequest& req) {
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_sys("pipe", "gate", errno);
     Fd gate_read(fds[0]), gate_write(fds[1]);
 
+    std::optional<MonitorLaunch> monitor;
+    Fd report_read, report_write;
+    if (req.monitor) {
+        if (::access(req.monitor->program.c_str(), X_OK) != 0)
+            throw Error(Exit::failure, fmt::format("cannot run {}", sys_message("access", req.monitor->program, errno)),
+                        "llmctl-monitor is installed beside llmctl (or in ../libexec/llmctl/): reinstall llmctl");
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw_sys("pipe", "monitor report", errno);
+        report_read = Fd(fds[0]);
+        report_write = Fd(fds[1]);
+        monitor.emplace(*req.monitor);
+        monitor->report_write = report_write.get();
+    }
+
     std::vector<std::string> args(req.argv.begin() + 1, req.argv.end());
     boost::asio::io_context ctx;
     boost::system::error_code ec;
@@ -124,12 +248,13 @@ GatedSpawn spawn_gated(const SpawnRequest& req) {
     // fork-and-forget: the default launcher would wait for the exec, which the gate holds back.
     bp::process proc = bp::posix::fork_and_forget_launcher()(
         ctx.get_executor(), ec, exe, args, bp::process_stdio{nullptr, log.get(), log.get()}, bp::process_environment(env),
-        bp::process_start_dir(cwd), GateAndNewSession{gate_read.get(), gate_write.get(), cwd});
+        bp::process_start_dir(cwd), GateAndNewSession{gate_read.get(), gate_write.get(), cwd, monitor ? &*monitor : nullptr});
     if (ec) throw Error(Exit::server, fmt::format("cannot start {}: {}", req.argv[0], ec.message()));
     pid_t pid = proc.id();
     proc.detach(); // the caller owns the server's lifetime from here on
     GatedSpawn out;
     out.gate = std::move(gate_write);
+    if (monitor) pid = read_monitor_report(pid, report_read, report_write, out.monitor);
     auto id = identity_of(pid);
     out.id = id ? *id : Identity{pid, 0, boot_id()}; // already gone: callers see it as dead
     return out;

@@ -14,11 +14,21 @@
 
 namespace llmctl {
 
+// The monitor a server runs under (llmctl-monitor: its parent, which records its exit).
+struct MonitorSpec {
+    std::string program;   // llmctl-monitor (bundled_monitor())
+    std::string llmctl;    // the llmctl it becomes once the server exits (this binary)
+    std::string state_dir; // canonical
+    std::string name, instance;
+    std::string origin; // the config file the server was started from ("" built-in or ad-hoc)
+};
+
 struct SpawnRequest {
     std::vector<std::string> argv;          // argv[0] is looked up in PATH if it has no '/'
     std::map<std::string, std::string> env; // added to (and overriding) our environment
     std::string cwd;                        // empty = ours
     std::string log_path;                   // opened O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW, 0600
+    std::optional<MonitorSpec> monitor;     // without one the server is our child (tests)
 };
 
 // A server forked but held at a gate: the child has its pid, session and log, and blocks before
@@ -27,11 +37,16 @@ struct SpawnRequest {
 // command, so a start that dies between spawn and the commit of its row leaves no orphan server.
 struct GatedSpawn {
     Identity id;
-    Fd gate; // write end of the gate pipe
+    Identity monitor; // its monitor (pid 0 without one)
+    Fd gate;          // write end of the gate pipe
     void open();
 };
 
-// Forks the process behind a gate (see GatedSpawn) and returns its identity. Throws
+// Forks the process behind a gate (see GatedSpawn) and returns its identity. With a monitor,
+// the tree is llmctl -> a child that exits at once -> the monitor (a session of its own) -> the
+// server (a session of its own): the monitor is nobody's child but init's (or a subreaper's), so
+// no llmctl invocation keeps it as a zombie, and it waits at the gate too, becoming
+// llmctl-monitor only once the gate opens; a gate that closes unopened ends both silently. Throws
 // Error(server) when the program cannot be found or is not executable, Error(failure) when the
 // log cannot be opened. An exec that still fails is written to the log and the child exits 127.
 GatedSpawn spawn_gated(const SpawnRequest& req);

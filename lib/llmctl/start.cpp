@@ -15,6 +15,7 @@
 #include "llmctl/admission.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
+#include "llmctl/exits.hpp"
 #include "llmctl/fault.hpp"
 #include "llmctl/fd.hpp"
 #include "llmctl/files.hpp"
@@ -195,6 +196,13 @@ int pick_port_for(Starting& s, Store& store) {
     return *p;
 }
 
+// The llmctl a monitor becomes when its server exits: this binary, or the one beside it when
+// this is not llmctl (a test binary).
+std::string llmctl_binary() {
+    std::string self = self_exe();
+    return self.ends_with("/llmctl") ? self : self_exe_dir() + "/llmctl";
+}
+
 SpawnRequest spawn_request(const Starting& s, int port, const std::string& instance) {
     const ModelConfig& m = s.model;
     SpawnRequest req;
@@ -207,6 +215,7 @@ SpawnRequest spawn_request(const Starting& s, int port, const std::string& insta
     req.env["LLMCTL_HOST"] = m.host;
     req.cwd = m.cwd.empty() ? std::string() : expand_placeholders(m.cwd, m.host, port, m.name);
     req.log_path = log_path(s.dir, m.name);
+    req.monitor = MonitorSpec{bundled_monitor(), llmctl_binary(), s.dir, m.name, instance, m.origin};
     return req;
 }
 
@@ -256,6 +265,9 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
     row.config_hash = config_hash(s.model);
     row.spec_json = model_spec_json(s.model);
     row.max_concurrent = std::max(1, s.model.max_concurrent);
+    row.monitor = spawned.monitor;
+    row.origin = s.model.origin;
+    row.restarts = s.opts.restarts;
     if (s.pool) {
         row.pool = s.pool->name;
         row.memory = static_cast<std::int64_t>(s.need.bytes);
@@ -348,6 +360,7 @@ std::optional<Decision> judge_existing(Starting& s, Store& store, const ServerRo
     }
     if (r.status != "failed" && !server_processes(server_alive ? r.server : Identity{}, r.instance).empty())
         return Decision{Found::dead_stop, r}; // a stop whose llmctl died, or a dead server's children
+    record_unknown_exit(store, r);            // a no-op when its monitor recorded the exit
     store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, r.name).bind(2, r.instance).run();
     store.add_event(r.name, "cleared",
                     r.status == "admitting" ? fmt::format("status admitting: its start (pid {}) is gone", owner.pid)
@@ -459,10 +472,26 @@ void look_at_pool(Starting& s) {
     }
 }
 
+// A policy restart decides only while its `restarting` row (or its own admitting one) is there:
+// a stop or a user's start that took it calls the restart off. The restarting row is taken
+// out of the way of the decision and returned (to put back if the decision is to wait).
+std::optional<ServerRow> claim_restart(Starting& s, Store& store) {
+    auto row = find_server(store, s.model.name);
+    if (!row || owner_of(*row) != s.me || (row->status != "restarting" && row->status != "admitting"))
+        throw Error(Exit::interrupted,
+                    fmt::format("the restart of {} was called off: {}", s.model.name,
+                                row ? fmt::format("it is {} by pid {}", row->status, owner_of(*row).pid) : std::string("it was stopped")));
+    if (row->status == "admitting") return std::nullopt;
+    store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, row->name).bind(2, row->instance).run();
+    return row;
+}
+
 Decision decide(Starting& s) {
     if (s.pool) look_at_pool(s);
     auto locked = open_locked(s.dir);
     Transaction tx(locked.store);
+    std::optional<ServerRow> restarting;
+    if (s.opts.policy_restart) restarting = claim_restart(s, locked.store);
     if (auto existing = find_server(locked.store, s.model.name)) {
         if (auto d = judge_existing(s, locked.store, *existing)) {
             // Running now, or another start's: our place in the queue (if any) is not needed.
@@ -474,6 +503,7 @@ Decision decide(Starting& s) {
     }
     if (s.pool)
         if (auto d = admit(s, locked.store)) {
+            if (restarting && d->found == Found::queued) insert_server(locked.store, *restarting); // still ours while it waits
             tx.commit();
             if (d->found == Found::admitting) s.in_queue = false, s.admitting = true;
             return *d;
@@ -583,17 +613,23 @@ void finish_dead_stop(Starting& s, const ServerRow& r) {
 
 enum class Health { ready, preempted, port_lost };
 
-// Reaps our own child if it exited; returns its status description, or nullopt while it runs.
-std::optional<std::string> child_exit(const Identity& server) {
-    int status = 0;
-    pid_t r = ::waitpid(server.pid, &status, WNOHANG);
-    if (r == server.pid) {
-        if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-        if (WIFSIGNALED(status)) return fmt::format("was killed by SIG{}", sigabbrev_np(WTERMSIG(status)));
-        return std::string("exited");
+// How our server exited, as its monitor recorded it ("exited with code 3", "killed by SIGSEGV"),
+// or nullopt while it runs. The monitor records within milliseconds of the exit (it waits for no
+// lock holder but the state lock's): up to a second is waited for its record, then "exited".
+std::optional<std::string> server_exit_cause(const std::string& state_dir, const ServerRow& row) {
+    if (is_alive(row.server)) return std::nullopt;
+    const auto give_up = clock::now() + std::chrono::seconds(1);
+    auto recorded = [&]() -> std::optional<std::string> {
+        if (auto reader = Store::open_read(state_db_path(state_dir)))
+            if (auto e = exit_of(*reader, row.instance); e && e->known) return e->cause;
+        return std::nullopt;
+    };
+    for (bool monitor_alive = row.monitor.pid > 0; monitor_alive;) {
+        monitor_alive = is_alive(row.monitor) && clock::now() < give_up; // (its record is read once more after it ended)
+        if (auto cause = recorded()) return cause;
+        if (monitor_alive) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (!is_alive(server)) return std::string("exited");
-    return std::nullopt;
+    return std::string("exited");
 }
 
 // True when our starting row is gone or being stopped: someone stopped the server on purpose.
@@ -667,7 +703,7 @@ Health wait_healthy(Starting& s, const ServerRow& row) {
     for (;;) {
         s.check_cancelled();
         auto listeners = port_listeners(row.host, port, pids_of(row));
-        if (auto ex = child_exit(row.server)) {
+        if (auto ex = server_exit_cause(s.dir, row)) {
             if (taken_over(s.dir, row.name, row.instance)) return Health::preempted;   // a stop that came after us
             if (port_listeners(row.host, port, {}).stranger) return Health::port_lost; // someone took the port first
             fail_start(s, row, Exit::server, fmt::format("server {} {} during startup", row.name, *ex),
@@ -702,7 +738,6 @@ void retry_after_port_lost(Starting& s, const ServerRow& row) {
     auto procs = server_processes(is_alive(row.server) ? row.server : Identity{}, row.instance);
     signal_all(procs, SIGKILL);
     wait_gone(procs, clock::now() + std::chrono::seconds(1));
-    child_exit(row.server);
     const int port = static_cast<int>(row.port.value_or(0));
     bool fixed = s.opts.port || s.model.port;
     auto holder = listening_pid(row.host, port);

@@ -4,6 +4,7 @@
 #include "llmctl/supervisor.hpp"
 
 #include "llmctl/errors.hpp"
+#include "llmctl/exits.hpp"
 #include "llmctl/fault.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/recovery.hpp"
@@ -109,6 +110,7 @@ std::string record_stopped(const std::string& state_dir, const ServerRow& row, c
         auto locked = open_locked(state_dir);
         auto& store = locked.store;
         Transaction tx(store);
+        record_unknown_exit(store, row); // replaced by its monitor's record, which comes soon if it lives
         store.prepare("DELETE FROM servers WHERE name=? AND instance=?").bind(1, row.name).bind(2, row.instance).run();
         store.add_event(row.name, event, fmt::format("pid {}", row.server.pid) + (detail.empty() ? "" : "; " + detail));
         tx.commit();

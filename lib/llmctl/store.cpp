@@ -180,6 +180,66 @@ CREATE TABLE admissions(
 );
 CREATE INDEX admissions_pool ON admissions(pool, id);
 )sql",
+    // v5 -> v6: supervision (issue 20). A row names the monitor its server runs under, the config
+    // file it came from (origin) and the policy restarts that led to it; it may be `restarting`
+    // (a policy restart waiting for its delay: the dead server's pid, the restarter as owner).
+    // Exits are a history of their own, kept after the rows go (`exits`, bounded).
+    R"sql(
+CREATE TABLE servers_v6(
+  name TEXT PRIMARY KEY,
+  instance TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('admitting','starting','running','stopping','failed','restarting')),
+  pid INTEGER,
+  start_ticks INTEGER,
+  boot_id TEXT,
+  port INTEGER,
+  host TEXT,
+  argv TEXT,
+  log_path TEXT,
+  owner_pid INTEGER,
+  owner_start_ticks INTEGER,
+  started_at INTEGER,
+  ready_at INTEGER,
+  last_used INTEGER,
+  config_hash TEXT,
+  exit_code INTEGER,
+  error TEXT,
+  spec TEXT,
+  max_concurrent INTEGER,
+  pool TEXT,
+  memory INTEGER,
+  memory_source TEXT CHECK (memory_source IN ('declared','estimated','measured')),
+  pin INTEGER NOT NULL DEFAULT 0,
+  monitor_pid INTEGER,
+  monitor_start_ticks INTEGER,
+  origin TEXT,
+  restarts INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO servers_v6(name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, owner_start_ticks,
+                       started_at, ready_at, last_used, config_hash, exit_code, error, spec, max_concurrent, pool, memory,
+                       memory_source, pin)
+  SELECT name, instance, status, pid, start_ticks, boot_id, port, host, argv, log_path, owner_pid, owner_start_ticks,
+         started_at, ready_at, last_used, config_hash, exit_code, error, spec, max_concurrent, pool, memory,
+         memory_source, pin FROM servers;
+DROP TABLE servers;
+ALTER TABLE servers_v6 RENAME TO servers;
+CREATE UNIQUE INDEX servers_live_port ON servers(port) WHERE status IN ('starting','running','stopping');
+CREATE TABLE exits(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  instance TEXT NOT NULL UNIQUE,
+  pid INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  code INTEGER,
+  signal INTEGER,
+  core INTEGER NOT NULL DEFAULT 0,
+  oom INTEGER NOT NULL DEFAULT 0,
+  known INTEGER NOT NULL,
+  cause TEXT NOT NULL,
+  action TEXT
+);
+CREATE INDEX exits_name ON exits(name, at);
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
 

@@ -39,6 +39,11 @@ struct StartOptions {
     // The longest wait for memory in the pool (0: no limit); default: `timeout`, else
     // startup_timeout, counted before the health wait. chat and serve give queue_timeout.
     std::optional<Millis> admission_timeout;
+    // A policy restart (server_exit): each decision needs our `restarting` row (or our admitting
+    // one) still there: a stop or a user's start that took it calls the restart off
+    // (Error(interrupted)). `restarts`: what the new row counts.
+    bool policy_restart = false;
+    std::int64_t restarts = 0;
 };
 
 struct StartResult {

@@ -16,8 +16,8 @@ kill -KILL "$(field m pid)"
 wait_for 5 eval '[ "$(field m status)" = dead ]' || fail "m never showed dead"
 expect_rc 0 llmctl ps -a
 echo "$OUT" | head -1 | grep -q ' URL  *REASON$' || fail "ps -a has no REASON column: $OUT"
-echo "$OUT" | grep -E '^crash +failed +[0-9]+ +[0-9]+ +- +- .*server crash exited with status 3 during startup$' >/dev/null || fail "ps -a crash row: $OUT"
-echo "$OUT" | grep -E '^m +dead +[0-9]+ +[0-9]+ +- +- .*its process is gone' >/dev/null || fail "ps -a dead row: $OUT"
+echo "$OUT" | grep -E '^crash +failed +[0-9]+ +[0-9]+ +- +- .*server crash exited with code 3 during startup$' >/dev/null || fail "ps -a crash row: $OUT"
+echo "$OUT" | grep -E '^m +dead +[0-9]+ +[0-9]+ +- +- .*killed by SIGKILL \(reap clears the row\)$' >/dev/null || fail "ps -a dead row: $OUT"
 expect_rc 0 llmctl reap -q
 
 # 0 is no limit: start --timeout 0 waits for a load that takes as long as it takes.

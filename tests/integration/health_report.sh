@@ -28,7 +28,7 @@ echo "$ERR" | grep -q "server loading not healthy after 2s: GET /health answered
 echo "$ERR" | grep -q 'hint: raise startup_timeout' || fail "loading hint: $ERR"
 
 expect_rc 5 llmctl start crash
-echo "$ERR" | grep -q "server crash exited with status 3 during startup" || fail "crash: $ERR"
+echo "$ERR" | grep -q "server crash exited with code 3 during startup" || fail "crash: $ERR"
 echo "$ERR" | grep -q "crash-[0-9]*" || fail "crash: its output is not shown: $ERR"
 [ "$(ps_count -a)" = 4 ] && [ "$(ps_rows status -a | sort -u)" = failed ] || fail "rows after the failures: $(llmctl ps -a)"
 [ -z "$(marked)" ] || fail "a failed start left processes: $(marked)"

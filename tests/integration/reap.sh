@@ -14,7 +14,8 @@ mock_model chatty --log-spam 1MiB
 config_add 'log_max_size = "64KiB"' 'log_keep = 2'
 db="$LLMCTL_HOME/state.db"
 sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); r=c.execute(sys.argv[2], sys.argv[3:]).fetchall(); c.commit(); print("\n".join("|".join(map(str,x)) for x in r))' "$db" "$@"; }
-row_field() { ps_field "$1" "$2" -a; }
+# (a name without a row shows its last exit in ps -a: status "exited", no row)
+row_field() { local v; v=$(ps_field "$1" "$2" -a); [ "$(ps_field "$1" status -a)" = exited ] || echo "$v"; }
 healthy() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=1)' "$1" 2>/dev/null; }
 
 # Nothing to do: silent, exit 0; -v gives a summary; no state dir is created.

@@ -36,9 +36,10 @@ void insert_server(Store& s, const std::string& name, int port, const std::strin
         .run();
 }
 
-// Takes a current file back to the tables of version 4 (the servers table keeps its newer
-// columns: migrating to 5 makes the table anew from the older ones).
-constexpr const char* k_undo_v5 = "DROP TABLE footprints; DROP TABLE admissions; ";
+// Takes a current file back to the tables of version 5, then 4 (the servers table keeps its newer
+// columns: migrating to 5 and 6 makes the table anew from the older ones).
+constexpr const char* k_undo_v6 = "DROP TABLE exits; ";
+constexpr const char* k_undo_v5 = "DROP TABLE exits; DROP TABLE footprints; DROP TABLE admissions; ";
 
 int count_servers(Store& s) {
     auto st = s.prepare("SELECT count(*) FROM servers");
@@ -243,6 +244,28 @@ PRAGMA user_version=4;)sql")
     EXPECT_TRUE(q.is_null(1));
     EXPECT_EQ(q.i64(2), 0);
     insert_server(s, "b", 10502, "admitting");
+    EXPECT_EQ(count_servers(s), 2);
+}
+
+// A version-5 file (before supervision) keeps its rows, without a monitor or an origin, and gains
+// the exit history; a row may be `restarting` from then on.
+TEST_F(StoreTest, MigratesV5ToV6KeepingRowsWithoutAMonitor) {
+    {
+        auto s = Store::open_write(path_);
+        insert_server(s, "a", 10501);
+        s.exec((std::string(k_undo_v6) + "PRAGMA user_version=5;").c_str());
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    EXPECT_TRUE(s.schema_intact());
+    EXPECT_EQ(count_servers(s), 1);
+    auto q = s.prepare("SELECT monitor_pid, origin, restarts, (SELECT count(*) FROM exits) FROM servers");
+    ASSERT_TRUE(q.step());
+    EXPECT_TRUE(q.is_null(0));
+    EXPECT_TRUE(q.is_null(1));
+    EXPECT_EQ(q.i64(2), 0);
+    EXPECT_EQ(q.i64(3), 0);
+    insert_server(s, "b", 10502, "restarting");
     EXPECT_EQ(count_servers(s), 2);
 }
 

@@ -381,6 +381,9 @@ TEST(PumpLoopResidents, AResidentThatMovesIsToldOfItsEventsOnTheOtherLoop) {
 }
 
 TEST(RelayPump, StreamsGatherOnTheFirstLoopWhileItIsNotBusy) {
+    // (declared before the pump: its resident, deleted with the pump, tells them so)
+    Pair p;
+    Seen seen;
     RelayPump pump(2);
     PumpLoop& first = pump.next_loop();
     PumpLoop& second = pump.next_loop();
@@ -389,8 +392,6 @@ TEST(RelayPump, StreamsGatherOnTheFirstLoopWhileItIsNotBusy) {
     // A resident keeps the first loop measuring (a loop with nothing to watch counts as idle); a
     // posted piece of work keeps it busy for 400 ms: a stream stays where it is meanwhile, and
     // gathers again once the loop is idle.
-    Pair p;
-    Seen seen;
     first.adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::seconds(30)));
     ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
     first.post([] {
@@ -404,11 +405,11 @@ TEST(RelayPump, StreamsGatherOnTheFirstLoopWhileItIsNotBusy) {
 
 TEST(RelayPump, ALoopThatNeverWaitsHasFallenBehindAndRecovers) {
     std::atomic<int> rounds{10};
-    std::function<void()> spin; // (declared before the pump: it outlives the loop's last call of it)
-    RelayPump pump(2);
-    PumpLoop& first = pump.next_loop();
+    std::function<void()> spin; // (declared before the pump, as the resident's fd and Seen: they outlive the loop)
     Pair p;
     Seen seen;
+    RelayPump pump(2);
+    PumpLoop& first = pump.next_loop();
     first.adopt(std::make_unique<EchoResident>(p.ours.get(), seen, std::chrono::seconds(30)));
     ASSERT_TRUE(wait_until([&] { return seen.adopted.load(); }));
     EXPECT_FALSE(RelayPump::falls_behind(first));

@@ -321,8 +321,9 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         }
         if (*names) return 0;
         if (*all) // names that have no row now: their last exit
-            for (const auto& [name, e] : exits) {
-                if (std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == name; })) continue;
+            for (const auto& entry : exits) {
+                const auto& [name, e] = entry;
+                if (std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == entry.first; })) continue;
                 arr.push_back({{"name", name}, {"status", "exited"}, {"pid", e.pid}, {"last_exit", exit_json(e)}});
                 table.push_back({name, "exited", std::to_string(e.pid), "-", "-", "-", "-", "-", "-",
                                  fmt::format("{} ago: {}", age(e.at, now), e.cause)});

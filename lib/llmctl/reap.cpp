@@ -330,6 +330,22 @@ void act_rotate_logs(Reaper& rp) {
 
 } // namespace
 
+// A dead server's monitor records its exit within milliseconds (and may restart it): reap gives
+// the monitors of dead rows up to 2 s to finish first, so that what it reports after a crash is
+// what happened, not "nothing yet".
+void let_monitors_finish(const std::string& state_dir) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+        auto reader = Store::open_read(state_db_path(state_dir));
+        if (!reader) return;
+        bool waiting = false;
+        for (const auto& r : load_servers(*reader))
+            if (r.monitor.pid > 0 && r.status != "restarting" && !is_alive(r.server) && is_alive(r.monitor)) waiting = true;
+        if (!waiting || std::chrono::steady_clock::now() >= until) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptions& opts) {
     ReapReport report;
     if (!check_state_dir(state_dir)) return report; // nothing ever ran here
@@ -344,6 +360,11 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
         } catch (const StateWriteError& e) {
             report.warnings.push_back(fmt::format("the lost state file could not be rebuilt: {}", e.what()));
         }
+    }
+    try {
+        let_monitors_finish(state_dir);
+    } catch (const Error&) {
+        // A damaged file is reported by the plan.
     }
     ReapPlan plan = plan_under_lock(rp);
     act_orphans(rp, plan.orphans);

@@ -213,7 +213,9 @@ void handle_server_exit(const ServerExit& x, const std::function<void(const std:
         auto& store = locked.store;
         Transaction tx(store);
         auto row = find_server(store, x.name);
-        const bool ours = row && row->instance == x.instance;
+        // The row of the server that exited: its instance and pid, and no longer alive (a
+        // monitor-exit run by hand for a live server must not make a second one).
+        const bool ours = row && row->instance == x.instance && row->server.pid == x.pid && !is_alive(row->server);
         e = exit_from_wait_status(x.wait_status, x.oom_kills, ours && row->status == "stopping");
         e.name = x.name;
         e.instance = x.instance;

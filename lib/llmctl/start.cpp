@@ -79,8 +79,9 @@ struct Starting {
     // let go however the start ends (LeaveQueueAtEnd): a live serve must not keep them.
     bool in_queue = false;
     bool admitting = false;
-    bool evicted = false; // our victims just left: the next decision is ours, whoever queued meanwhile
-    Liveness alive;       // processes of the pool seen before the lock (see Liveness)
+    bool evicted = false;           // our victims just left: the next decision is ours, whoever queued meanwhile
+    std::string restarted_instance; // a policy restart: the instance of the server that exited
+    Liveness alive;                 // processes of the pool seen before the lock (see Liveness)
 
     void note(const std::string& s) const {
         if (opts.progress) opts.progress(s);
@@ -280,6 +281,8 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
         row.owner_start_ticks = static_cast<std::int64_t>(s.me.start_ticks);
     }
     insert_server(store, row);
+    if (!s.restarted_instance.empty()) // the execs that used the server that exited use this one (and stop it)
+        store.prepare("UPDATE exec_users SET instance=? WHERE instance=?").bind(1, instance).bind(2, s.restarted_instance).run();
     use_as_exec(s, store, instance, true);
     store.add_event(s.model.name, "spawned", fmt::format("pid {} port {}", server.pid, port));
     tx.commit();
@@ -492,6 +495,7 @@ Decision decide(Starting& s) {
     Transaction tx(locked.store);
     std::optional<ServerRow> restarting;
     if (s.opts.policy_restart) restarting = claim_restart(s, locked.store);
+    if (restarting) s.restarted_instance = restarting->instance;
     if (auto existing = find_server(locked.store, s.model.name)) {
         if (auto d = judge_existing(s, locked.store, *existing)) {
             // Running now, or another start's: our place in the queue (if any) is not needed.

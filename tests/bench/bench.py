@@ -190,6 +190,28 @@ class Bench:
         s, k = statistics.median(stops), statistics.median(kills)
         self.add("stop", "llmctl stop (median)", ms(s), f"kill + wait {ms(k)}", f"{s - k:+.2f} ms")
 
+    def spawn_ready(self):
+        """A stopped server started: spawn (under its monitor) to ready, next to the mock spawned
+        by hand and waited for until its port answers (the floor: no gate, no monitor, no row)."""
+        n = 5 if self.quick else 30
+        e = self.env("spawn", {"k": []})
+        starts, direct = [], []
+        for _ in range(n):
+            t = time.monotonic()
+            self.run(self.cmd(e, "start", "k", "-q"))
+            starts.append((time.monotonic() - t) * 1e3)
+            self.run(self.cmd(e, "stop", "k", "-q"))
+        for _ in range(n):
+            port = self.ports(1)[0]
+            t = time.monotonic()
+            p = subprocess.Popen([self.mock, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_port(port)
+            direct.append((time.monotonic() - t) * 1e3)
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+        s, d = statistics.median(starts), statistics.median(direct)
+        self.add("spawn to ready", "llmctl start, stopped (median)", ms(s), f"spawn + port answers {ms(d)}", f"{s - d:+.2f} ms")
+
     def race(self):
         rounds = int(os.environ.get("BENCH_RACE_ROUNDS", 1 if self.quick else 5))
         e = self.env("race", {f"r{i}": ["--startup-delay", "1s"] for i in range(8)}, port_count=16)
@@ -1019,7 +1041,7 @@ def main():
     ap.add_argument("--no-supervisor", action="store_true", help="skip the supervisor rows")
     ap.add_argument("--write", metavar="FILE", help="replace the bench block in FILE (docs/BENCHMARKS.md)")
     ap.add_argument("--quick", action="store_true", help="small sizes and few runs (a smoke run, not figures)")
-    ap.add_argument("--only", help="comma-separated sections: ps,startup,stop,race,chat,log,tail,reap,admission,serve")
+    ap.add_argument("--only", help="comma-separated sections: ps,startup,spawn,stop,race,chat,log,tail,reap,admission,serve")
     args = ap.parse_args()
     b = Bench(args)
     only = set(args.only.split(",")) if args.only else None
@@ -1039,7 +1061,7 @@ def main():
                 pm2.down()
             if sup:
                 sup.down()
-        for name, fn in (("startup", b.startup), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat),
+        for name, fn in (("startup", b.startup), ("spawn", b.spawn_ready), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat),
                          ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap), ("admission", b.admission),
                          ("serve", b.serve)):
             if only is None or name in only:

@@ -40,6 +40,8 @@ cleanup() {
   for p in $(jobs -p); do kill -KILL "$p" 2>/dev/null || true; done
   "$LLMCTL_BIN" stop --all -q >/dev/null 2>&1 || true
   for p in $(marked_under "$T"); do kill -KILL "$p" 2>/dev/null || true; done
+  # The servers' monitors record their exits in the state dir: they finish before it goes.
+  wait_for 20 eval '[ -z "$(monitors_under "$T")" ]' || echo "monitors still running: $(monitors_under "$T")" >&2
   if [ $rc -eq 0 ]; then rm -rf "$T"; else echo "test failed (rc=$rc); data kept in $T" >&2; fi
   exit $rc
 }
@@ -112,6 +114,19 @@ marked_matching() {
     p=${p%/environ}
     # A server carries both markers; helper processes of the test only inherit LLMCTL_HOME.
     grep -qz '^LLMCTL_INSTANCE=' "$f" 2>/dev/null || continue
+    alive "$p" || continue
+    echo "$p"
+  done
+  true
+}
+# PIDs of the live monitors (llmctl-monitor, and the `llmctl monitor-exit` it becomes) of the
+# state dirs inside DIR, found by their arguments (one grep for the candidates, as marked_matching).
+monitors_under() {
+  local f p
+  for f in $(grep -lza -e 'llmctl-monitor$' -e '^monitor-exit$' /proc/[0-9]*/cmdline 2>/dev/null); do
+    p=${f#/proc/}
+    p=${p%/cmdline}
+    grep -qza "^$1/" "$f" 2>/dev/null || continue
     alive "$p" || continue
     echo "$p"
   done

@@ -11,14 +11,17 @@ last_exit() {
 }
 stat_field() { sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f"$2"; } # 2 ppid, 3 pgrp, 4 session (after the state)
 
+# (A mock built with ASan would report a SIGSEGV and exit 1: its env lets the signal kill it.)
+no_asan_handler='env = { ASAN_OPTIONS = "handle_segv=0:handle_sigbus=0" }'
 mock_config 'restart_delay = "200ms"'
 mock_model a
-config_add 'restart = "on-failure"'
+config_add 'restart = "on-failure"' "$no_asan_handler"
 mock_model loop --crash-after 300ms
-config_add 'restart = "always"' 'restart_delay = "100ms"' 'restart_max = 3'
+config_add 'restart = "always"' 'restart_delay = "100ms"' 'restart_max = 3' "$no_asan_handler"
 mock_model racer --ignore-sigterm
-config_add 'restart = "always"' 'restart_delay = "100ms"' 'stop_timeout = "300ms"'
+config_add 'restart = "always"' 'restart_delay = "100ms"' 'stop_timeout = "300ms"' "$no_asan_handler"
 mock_model b
+config_add "$no_asan_handler"
 
 # 0. The monitor: the server's parent, in a session of its own (no terminal's Ctrl-C reaches it),
 # carrying no marker (never taken for its server), small.

@@ -23,6 +23,12 @@ With --pool N, every model (xo too) takes 1 GiB of a pool of N GiB (llmctl.toml(
     servers with no request in flight (server kills by the chaos thread are off with --pool,
     unless --server-kill-share is given, since they cut chats too);
   - no place is left in a pool's queue.
+With --crash, every model has restart = "on-failure", and the server kills of the chaos thread are
+crashes by a random signal (SIGSEGV, SIGABRT, SIGBUS, SIGKILL); once the restarts settle,
+  - every crash is in the exit history (the exits table), seen by its server's monitor (known),
+    with the signal sent as its cause (or the exit of a stop that got there first: SIGTERM's
+    code 0, a SIGKILL);
+  - and the invariants above hold (a row restarting or failed names no live process by design).
 Prints one summary line and exits 1 on any violation.
 
   tests/soak/soak.py --llmctl build/bin/llmctl --mock build/bin/llmctl-mock-server \\
@@ -47,6 +53,7 @@ def main():
     ap.add_argument("--kill-every", type=float, default=0.15, help="seconds between chaos kills (mean)")
     ap.add_argument("--server-kill-share", type=float, default=None, help="share of chaos kills aimed at a server (0.1; 0 with --pool)")
     ap.add_argument("--pool", type=int, default=0, help="models take 1 GiB each of a pool of this many GiB (0: no pool)")
+    ap.add_argument("--crash", action="store_true", help="restart = on-failure; server kills are crashes by a random signal")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
     a.llmctl, a.mock = os.path.abspath(a.llmctl), os.path.abspath(a.mock)  # invocations run in the soak's dir
@@ -60,12 +67,16 @@ def main():
     with open(cfg, "w") as f:
         f.write(f"[defaults]\nport_range = [{a.port_base}, {a.port_base + 4 * a.models + 24}]\n"
                 "startup_timeout = \"20s\"\nstop_timeout = \"3s\"\nmax_concurrent = 2\n")
+        if a.crash:
+            f.write("restart = \"on-failure\"\nrestart_delay = \"50ms\"\nrestart_max = 1000\n")
         if a.pool:
             f.write(f"pool = \"p\"\n[pools.p]\nmemory = \"{a.pool}GiB\"\n")
         for i, m in enumerate(exec_models):
             delay = ["--startup-delay", "300ms"] if i % 2 else []
             argv = json.dumps([a.mock, "--host", "{host}", "--port", "{port}", "--tokens-per-second", "200"] + delay)
             f.write(f"[models.{m}]\ncommand = {argv}\n" + ("memory = \"1GiB\"\n" if a.pool else ""))
+            if a.crash:  # a mock built with ASan would report a SIGSEGV or SIGBUS and exit 1
+                f.write("env = { ASAN_OPTIONS = \"handle_segv=0:handle_sigbus=0\" }\n")
     # Spellings of the one state dir; the relative ones from `root`, every invocation's cwd.
     os.symlink(root, os.path.join(root, "alias"))
     os.mkdir(os.path.join(root, "sub"))
@@ -80,6 +91,7 @@ def main():
     codes = collections.Counter()
     messages = collections.Counter()  # first error line of failed invocations, for the report
     violations = []
+    crashes = []  # (pid, signal, time) of each crash the chaos thread caused
     remaining = [a.ops]
     done = threading.Event()
 
@@ -226,10 +238,12 @@ def main():
                 servers = marked()
                 if servers:
                     pid = rng.choice(sorted(servers))
+                    sig = rng.choice([signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGKILL]) if a.crash else signal.SIGKILL
                     try:
-                        os.kill(pid, signal.SIGKILL)  # proven ours: it carries this state dir's markers
+                        os.kill(pid, sig)  # proven ours: it carries this state dir's markers
                         with lock:
                             stats["server_kills"] += 1
+                            crashes.append((pid, sig, time.time()))
                     except ProcessLookupError:
                         pass
                 continue
@@ -276,6 +290,16 @@ def main():
         t.join()
     elapsed = time.time() - t0
 
+    if a.crash:  # the restarts settle: no row restarting, every live row's server up
+        db = sqlite3.connect(os.path.join(home, "state.db"))
+        settle_end = time.time() + 60
+        while time.time() < settle_end:
+            rows = db.execute("SELECT status, pid, start_ticks FROM servers WHERE status != 'failed'").fetchall()
+            if all(st != "restarting" and alive_as(pid, ticks) for st, pid, ticks in rows):
+                break
+            time.sleep(0.1)
+        db.close()
+
     rc, out, err = run(["reap"])
     reap_lines = len(out.splitlines())
     if rc != 0:
@@ -318,6 +342,21 @@ def main():
         if places:
             violations.append(f"{places} place(s) left in the pool's queue")
         stats["evictions"] = db.execute("SELECT count(*) FROM events WHERE kind='evicted'").fetchone()[0]
+    if a.crash:
+        for pid, sig, at in crashes:
+            seen = db.execute("SELECT known, signal, code, cause FROM exits WHERE pid=? AND at >= ? ORDER BY id LIMIT 1",
+                              (pid, int(at * 1000) - 1000)).fetchone()
+            if not seen:
+                violations.append(f"the crash of pid {pid} by {sig.name} is not in the exit history")
+            elif not seen[0]:
+                violations.append(f"the crash of pid {pid} by {sig.name} was recorded without its cause: {seen[3]}")
+            elif seen[1] == sig:
+                stats["crashes_recorded"] += 1
+            elif seen[1] in (signal.SIGKILL, signal.SIGTERM) or seen[2] == 0:
+                stats["crashes_stop_first"] += 1  # a stop's SIGTERM (the mock exits 0) or SIGKILL got there first
+            else:
+                violations.append(f"the crash of pid {pid} by {sig.name} was recorded as {seen[3]}")
+        stats["restarts"] = db.execute("SELECT count(*) FROM exits WHERE action='restarted'").fetchone()[0]
     check = db.execute("PRAGMA integrity_check").fetchone()[0]
     if check != "ok":
         violations.append(f"integrity_check: {check}")
@@ -339,6 +378,9 @@ def main():
         print(f"  pool of {a.pool}: {stats['evictions']} evictions (events); {stats['budget_passes']} double passes, "
               f"at most {stats['most_live']} servers alive at once, {stats['budget_violations']} budget violations; "
               f"chats cut: {sum(1 for v in violations if ' was cut: ' in v)}")
+    if a.crash:
+        print(f"  crashes: {len(crashes)} caused, {stats['crashes_recorded']} recorded with their signal, "
+              f"{stats['crashes_stop_first']} ended by a stop first; {stats['restarts']} policy restarts")
     for msg, count in messages.most_common(8):
         print(f"  {count}x {msg}")
     for v in violations[:20]:

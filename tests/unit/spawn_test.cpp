@@ -10,6 +10,7 @@
 #include <fstream>
 #include <gtest/gtest.h>
 #include <set>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +92,45 @@ TEST(Spawn, LogsAppendSessionAndNoInheritedFds) {
 
     kill(id.pid, SIGKILL);
     waitpid(id.pid, nullptr, 0);
+    std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+// With a monitor: the server's parent is the monitor, each in a session of its own; a gate that
+// closes unopened (a start that died before its commit) ends both without running the command
+// or the monitor program, and neither is left a zombie of ours.
+TEST(Spawn, MonitoredServerBehindItsGate) {
+    char tmpl[] = "/tmp/llmctl-spawn-XXXXXX";
+    std::string dir = mkdtemp(tmpl);
+    SpawnRequest req;
+    req.argv = {"sh", "-c", "echo ran >> \"$0.ran\"; exec sleep 30", dir + "/x"};
+    req.log_path = dir + "/x.log";
+    // A monitor program that would say so if it ran: the gate must never let it.
+    std::ofstream(dir + "/monitor") << "#!/bin/sh\necho monitor-ran >> " << dir << "/x.ran\n";
+    ::chmod((dir + "/monitor").c_str(), 0755);
+    req.monitor = MonitorSpec{dir + "/monitor", "/bin/false", dir, "x", "i-1", ""};
+    {
+        GatedSpawn g = spawn_gated(req);
+        ASSERT_GT(g.monitor.pid, 0);
+        ASSERT_TRUE(is_alive(g.id));
+        ASSERT_TRUE(is_alive(g.monitor));
+        // (each calls setsid() as soon as it runs, not necessarily before we look)
+        EXPECT_TRUE(poll_until([&] {
+            auto st = read_proc_stat(g.id.pid);
+            return st && st->session == g.id.pid;
+        }));
+        auto server = read_proc_stat(g.id.pid);
+        auto monitor = read_proc_stat(g.monitor.pid);
+        ASSERT_TRUE(server && monitor);
+        EXPECT_EQ(server->ppid, g.monitor.pid) << "the monitor is the server's parent";
+        EXPECT_EQ(monitor->session, g.monitor.pid);
+        EXPECT_NE(monitor->ppid, ::getpid()) << "the monitor is not our child";
+        // The gate closes here, unopened.
+        Identity s = g.id, m = g.monitor;
+        g.gate.reset();
+        EXPECT_TRUE(poll_until([&] { return !is_alive(s) && !is_alive(m); }));
+    }
+    EXPECT_FALSE(read_file(dir + "/x.ran")) << "something ran: " << read_file(dir + "/x.ran").value_or("");
+    EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1) << "a child of ours is left to reap";
     std::system(("rm -rf '" + dir + "'").c_str());
 }
 

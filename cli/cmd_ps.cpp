@@ -213,7 +213,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 rows = load_servers(*store);
                 use = live_leases_by_model(*store);
                 gateways = live_gateways(*store);
-                if (!*names && !*pools_only && !*gateways_only) exits = last_exits(*store);
+                if (*json || *all) exits = last_exits(*store); // (the table without -a shows none)
                 if (*pools_only) pools = pool_reports(&*store, cfg ? &*cfg : nullptr);
             }
         }

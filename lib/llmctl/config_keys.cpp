@@ -202,7 +202,8 @@ std::string read_health(const Reader& r, const toml::node& n, std::string_view k
 std::string read_restart(const Reader& r, const toml::node& n, std::string_view key) {
     std::string v = r.string(n, key);
     if (v != "no" && v != "on-failure" && v != "always")
-        r.fail(n.source(), fmt::format("\"restart\" = \"{}\" is not a restart policy", v),
+        r.fail(n.source(),
+               fmt::format("\"restart\" = \"{}\" is not a restart policy{}", v, did_you_mean_suffix(v, {"no", "on-failure", "always"})),
                "\"no\" (the default), \"on-failure\" (a non-zero exit or a signal) or \"always\"");
     return v;
 }

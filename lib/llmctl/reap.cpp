@@ -121,8 +121,9 @@ void record_plan(Reaper& rp, Store* store, const ReapPlan& plan, const std::vect
     bool write = store && !rp.opts.dry_run;
     for (const auto& r : plan.dead) {
         const bool admitting = r.status == "admitting"; // no process yet: its start is what died
-        std::string why = admitting ? fmt::format("its start (pid {}) died while it waited for memory", owner_of(r).pid)
-                                    : fmt::format("{} server's process is gone", r.status);
+        std::string why = admitting                  ? fmt::format("its start (pid {}) died while it waited for memory", owner_of(r).pid)
+                          : r.status == "restarting" ? fmt::format("its restart (pid {}) died before it started it again", owner_of(r).pid)
+                                                     : fmt::format("{} server's process is gone", r.status);
         const pid_t pid = admitting ? owner_of(r).pid : r.server.pid;
         rp.did("reaped", r.name, pid, why);
         if (!write) continue;

@@ -156,7 +156,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadConfig{"pool_kind", "[pools.p]\nkind = \"vram\"\n", 2, 8, "neither \"ram\" nor \"gpu\""},
                       BadConfig{"pool_gpu_on_ram", "[pools.p]\ngpu = 1\n", 2, 7, "not of kind = \"gpu\""},
                       BadConfig{"pool_key", "[pools.p]\nmemroy = \"1GiB\"\n", 2, 1, "did you mean \"memory\"?"},
-                      BadConfig{"pool_name", "[pools.\"a b\"]\n", 1, 8, "bad pool name"}),
+                      BadConfig{"pool_name", "[pools.\"a b\"]\n", 1, 8, "bad pool name"},
+                      BadConfig{"restart_policy", "[models.x]\ncommand = [\"a\"]\nrestart = \"on_failure\"\n", 3, 11,
+                                "is not a restart policy (did you mean \"on-failure\"?)"},
+                      BadConfig{"restart_max", "[defaults]\nrestart_max = 0\n", 2, 15, "out of range"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Config, PoolsAndMemory) {

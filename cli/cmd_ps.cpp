@@ -18,7 +18,6 @@
 #include "llmctl/units.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <iostream>
@@ -128,8 +127,7 @@ nlohmann::json exit_json(const ExitRecord& e) {
     return {{"cause", e.cause},
             {"known", e.known},
             {"code", e.code ? nlohmann::json(*e.code) : nlohmann::json()},
-            {"signal",
-             e.signal ? nlohmann::json(fmt::format("SIG{}", sigabbrev_np(*e.signal) ? sigabbrev_np(*e.signal) : "?")) : nlohmann::json()},
+            {"signal", e.signal ? nlohmann::json(signal_name(*e.signal)) : nlohmann::json()},
             {"core_dumped", e.core},
             {"oom_killed", e.oom},
             {"pid", e.pid},

@@ -10,11 +10,6 @@ namespace llmctl {
 
 namespace {
 
-std::string signal_name(int sig) {
-    const char* abbrev = sigabbrev_np(sig);
-    return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
-}
-
 constexpr const char* k_exit_columns = "name, instance, pid, at, code, signal, core, oom, known, cause, action";
 
 ExitRecord exit_at(Stmt& q) {
@@ -36,6 +31,11 @@ ExitRecord exit_at(Stmt& q) {
 std::optional<std::int64_t> opt(const std::optional<int>& v) { return v ? std::optional<std::int64_t>(*v) : std::nullopt; }
 
 } // namespace
+
+std::string signal_name(int sig) {
+    const char* abbrev = sigabbrev_np(sig);
+    return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
 
 ExitRecord exit_from_wait_status(int status, long long oom_kills_during, bool stopping) {
     ExitRecord e;

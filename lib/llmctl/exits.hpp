@@ -28,6 +28,9 @@ struct ExitRecord {
 // The rows kept: the newest k_exits_kept over all servers.
 constexpr int k_exits_kept = 1000;
 
+// "SIGSEGV" (or "signal 77" for one without a name).
+std::string signal_name(int sig);
+
 // What a wait status says, in words: "exited with code 0", "killed by SIGSEGV (core dumped)",
 // "killed by SIGKILL (likely OOM-killed)". The OOM rule: a SIGKILL while the kernel's count of
 // OOM kills (/proc/vmstat oom_kill) rose during the server's life, and no stop of llmctl was

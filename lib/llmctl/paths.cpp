@@ -101,10 +101,7 @@ void ensure_state_dir(const std::string& dir) {
 }
 
 std::string self_exe_dir() {
-    char buf[PATH_MAX];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) throw_sys("readlink", "/proc/self/exe", errno);
-    std::string p(buf, static_cast<std::size_t>(n));
+    std::string p = self_exe();
     return p.substr(0, p.find_last_of('/'));
 }
 

@@ -13,6 +13,7 @@
 #include "llmctl/lock.hpp"
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/prober.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/sessions.hpp"
@@ -175,6 +176,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
 
     Slot slot = queued ? queued->wait() : Slot::acquire(dir, slot_request(o, m, cfg, queue_line));
     queued.reset();
+    ProgressNote progress(dir, m.probe == "completion"); // tells a probe this server answers
     queue_line.clear();
     // While we queued, a stop or restart may have drained and replaced the server (no slot is
     // granted while it is `stopping`), or, in the interactive loop, the server died since the
@@ -220,6 +222,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
                 target.url, "/v1/chat/completions", request, target.bearer, timeouts,
                 [&](std::string_view piece) {
                     got_bytes = true;
+                    progress.byte_arrived(slot.id());
                     if (o.no_stream)
                         whole.append(piece);
                     else {

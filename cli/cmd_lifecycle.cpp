@@ -6,6 +6,7 @@
 #include "llmctl/admission.hpp"
 #include "llmctl/json_text.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/holds.hpp"
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/recovery.hpp"
@@ -222,6 +223,11 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
             auto m = find_model(cfg, dir, n);
             ModelConfig mc = m ? *m : model_from_defaults(cfg.defaults, n);
             Millis drain = o->no_drain ? Millis(0) : mc.drain_timeout;
+            // Held first, so that no reap, serve or restart brings it back once it is down.
+            if (auto lost = hold_down(dir, mc); !lost.empty())
+                std::cerr << fmt::format("llmctl: warning: {} could not be held down ({}): a reap may start it again\n", n, lost);
+            else if (stop_holds(mc) && g.verbosity > 0)
+                std::cerr << fmt::format("llmctl: {} is held down until llmctl start {} (or apply)\n", n, n);
             auto r = stop_server(dir, n, timeout.value_or(mc.stop_timeout), drain, notifier(g));
             warn_unrecorded(r, n);
             if (!r.stopped && g.verbosity >= 0) std::cerr << "llmctl: " << n << " is not running\n";

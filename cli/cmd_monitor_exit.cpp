@@ -1,9 +1,10 @@
-// `llmctl monitor-exit` (hidden): what llmctl-monitor becomes once its server exited. Its output
-// goes to the server's log.
+// `llmctl monitor-exit` and `llmctl probe` (hidden): what llmctl-monitor becomes once its server
+// exited, and the prober it runs beside the server. Their output goes to the server's log.
 
 #include "commands.hpp"
 
 #include "llmctl/paths.hpp"
+#include "llmctl/prober.hpp"
 #include "llmctl/server_exit.hpp"
 
 #include <ctime>
@@ -36,6 +37,25 @@ std::function<int()> setup_monitor_exit(CLI::App& app, Globals& g) {
     return [x, &g] {
         x->state_dir = resolve_state_dir(g.state_dir);
         handle_server_exit(*x, log_note);
+        return 0;
+    };
+}
+
+std::function<int()> setup_probe(CLI::App& app, Globals& g) {
+    struct Opts {
+        std::string name, instance, spec;
+        pid_t pid = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("NAME", o->name)->required();
+    app.add_option("--instance", o->instance)->required();
+    app.add_option("--pid", o->pid)->required();
+    app.add_option("--spec", o->spec)->required();
+    return [o, &g] {
+        ProbeSpec spec = parse_probe_spec(o->spec);
+        auto server = identity_of(o->pid);
+        if (!server) return 0; // it is gone already: nothing to probe
+        run_prober(resolve_state_dir(g.state_dir), o->name, o->instance, *server, spec, log_note);
         return 0;
     };
 }

@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 
+#include "llmctl/holds.hpp"
 #include "llmctl/json_text.hpp"
 #include "llmctl/admission.hpp"
 #include "llmctl/config.hpp"
@@ -197,6 +198,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         std::vector<GatewayRow> gateways;       // live ones
         std::vector<PoolReport> pools;
         std::map<std::string, ExitRecord> exits; // the last exit of each name
+        std::vector<Hold> holds;                 // names `stop` holds down
         std::optional<Config> cfg;
         if (*pools_only || !*names) {
             try {
@@ -212,6 +214,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 use = live_leases_by_model(*store);
                 gateways = live_gateways(*store);
                 if (*json || *all) exits = last_exits(*store); // (the table without -a shows none)
+                holds = load_holds(*store);
                 if (*pools_only) pools = pool_reports(&*store, cfg ? &*cfg : nullptr);
             }
         }
@@ -318,10 +321,26 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             }
         }
         if (*names) return 0;
+        auto has_row = [&](const std::string& name) {
+            return std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == name; });
+        };
+        for (const auto& h : holds) { // held down by a stop: shown until a start or apply lets it go
+            if (has_row(h.name)) continue;
+            nlohmann::json j{{"name", h.name}, {"status", "stopped"}, {"held", true}, {"held_at", h.at}};
+            if (exits.count(h.name)) j["last_exit"] = exit_json(exits[h.name]);
+            arr.push_back(j);
+            table.push_back({h.name, "stopped (held)", "-", "-", "-", "-", "-", "-", "-"});
+            if (*all) table.back().push_back(fmt::format("held down by stop {} ago: llmctl start {} lets it go", age(h.at, now), h.name));
+            if (mem_column) table.back().insert(table.back().begin() + 7, "-");
+            if (*health) table.back().insert(table.back().end() - 1, "-");
+        }
+        auto held = [&](const std::string& name) {
+            return std::any_of(holds.begin(), holds.end(), [&](const Hold& h) { return h.name == name; });
+        };
         if (*all) // names that have no row now: their last exit
             for (const auto& entry : exits) {
                 const auto& [name, e] = entry;
-                if (std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == entry.first; })) continue;
+                if (has_row(entry.first) || held(entry.first)) continue;
                 arr.push_back({{"name", name}, {"status", "exited"}, {"pid", e.pid}, {"last_exit", exit_json(e)}});
                 table.push_back({name, "exited", std::to_string(e.pid), "-", "-", "-", "-", "-", "-",
                                  fmt::format("{} ago: {}", age(e.at, now), e.cause)});

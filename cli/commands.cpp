@@ -16,6 +16,7 @@ const std::vector<Command>& command_table() {
         {"start", "Start a server (idempotent; prints its URL)", setup_start, AfterDashdash::command},
         {"stop", "Stop servers: SIGTERM, then SIGKILL after stop_timeout", setup_stop},
         {"restart", "Stop, then start a server", setup_restart},
+        {"apply", "Restart changed models, stop removed ones, start preload ones (--dry-run: the plan)", setup_apply},
         {"ps", "List servers: NAME STATUS PID PORT UPTIME IDLE RSS SLOTS URL (no lock, no writes)", setup_ps},
         {"chat", "Talk to a model (streaming; per-model slots)", setup_chat, AfterDashdash::prompt},
         {"exec", "Run a command against a server, started for it if needed (CI)", setup_exec, AfterDashdash::command, Exit::exec_failed},
@@ -24,6 +25,7 @@ const std::vector<Command>& command_table() {
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},
         {"monitor-exit", "Record a server's exit (run by llmctl-monitor)", setup_monitor_exit, AfterDashdash::nothing, std::nullopt, true},
+        {"probe", "Probe a server while it runs (run by llmctl-monitor)", setup_probe, AfterDashdash::nothing, std::nullopt, true},
     };
     return table;
 }

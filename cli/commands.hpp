@@ -70,10 +70,12 @@ std::function<int()> setup_start(CLI::App& app, Globals& g);
 std::function<int()> setup_stop(CLI::App& app, Globals& g);
 std::function<int()> setup_restart(CLI::App& app, Globals& g);
 std::function<int()> setup_reap(CLI::App& app, Globals& g);
+std::function<int()> setup_apply(CLI::App& app, Globals& g);
 std::function<int()> setup_logs(CLI::App& app, Globals& g);
 std::function<int()> setup_chat(CLI::App& app, Globals& g);
 std::function<int()> setup_exec(CLI::App& app, Globals& g);
 std::function<int()> setup_serve(CLI::App& app, Globals& g);
 std::function<int()> setup_monitor_exit(CLI::App& app, Globals& g);
+std::function<int()> setup_probe(CLI::App& app, Globals& g);
 
 } // namespace llmctl::cli

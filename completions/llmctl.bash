@@ -67,7 +67,7 @@ _llmctl() {
     "")
         # `state` is plumbing: like git's plumbing commands it is left out until its name is
         # unambiguous, so that `st<TAB>` offers the two everyday commands, start and stop.
-        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart ps chat exec serve logs reap"; fi
+        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs reap"; fi
         [[ $cur == stat* ]] && opts+=" state"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return ;;
@@ -77,6 +77,7 @@ _llmctl() {
     start) opts="--port --timeout --health --no-wait --json --dry-run --"; ((npos == 0)) && names=models ;;
     stop) opts="--all --timeout --no-drain --force"; names=both ;;
     restart) opts="--no-drain --force"; ((npos == 0)) && names=models ;;
+    apply) opts="-n --dry-run --json" ;;
     exec) opts="--keep --"; ((npos == 0)) && names=models ;;
     ps) opts="-a --all --json -q --quiet --health --gateways --pools" ;;
     serve) opts="--listen --api-key-env --no-auth --cors-origin --allow-host --max-body --header-timeout --drain-timeout --max-queue --reap-every" ;;

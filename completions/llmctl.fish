@@ -31,7 +31,7 @@ function __llmctl_needs_name
     test $seen -le 1
 end
 
-set -l cmds config start stop restart ps chat exec serve logs reap state
+set -l cmds config start stop restart apply ps chat exec serve logs reap state
 complete -c llmctl -f
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l config -r -F -d 'Config file'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l state-dir -r -a '(__fish_complete_directories)' -d 'State directory'
@@ -44,6 +44,7 @@ complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a config -d 'Vali
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a start -d 'Start a server (idempotent), print its URL'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a stop -d 'Stop servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a restart -d 'Stop, then start a server'
+complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a apply -d 'Restart changed models, stop removed ones'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a ps -d 'List servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a chat -d 'Talk to a model'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a exec -d 'Run a command against a server'
@@ -73,6 +74,8 @@ complete -c llmctl -n "__fish_seen_subcommand_from stop" -l timeout -x -d 'Grace
 complete -c llmctl -n "__fish_seen_subcommand_from stop restart" -l no-drain -d 'Do not wait for chats in flight'
 complete -c llmctl -n "__fish_seen_subcommand_from stop restart" -l force -d 'Do not wait for chats in flight'
 complete -c llmctl -n "__fish_seen_subcommand_from exec" -l keep -d 'Leave the server running afterwards'
+complete -c llmctl -n "__fish_seen_subcommand_from apply" -s n -l dry-run -d 'Print the plan, change nothing'
+complete -c llmctl -n "__fish_seen_subcommand_from apply" -l json -d 'Print a JSON array'
 
 complete -c llmctl -n "__fish_seen_subcommand_from serve" -l listen -x -d 'Address to serve on (HOST:PORT)'
 complete -c llmctl -n "__fish_seen_subcommand_from serve" -l api-key-env -x -d 'Variable holding the key clients send'

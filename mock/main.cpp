@@ -5,6 +5,7 @@
 #include "process.hpp"
 #include "state.hpp"
 
+#include <unistd.h>
 #include <boost/asio/io_context.hpp>
 
 #include <cerrno>
@@ -19,8 +20,12 @@ int main(int argc, char** argv) {
         write_all(parsed.exit_code == 0 ? 1 : 2, parsed.message);
         return parsed.exit_code;
     }
-    const Options& options = *parsed.options;
+    Options& options = *parsed.options;
     set_log_fd(options.stderr_only ? 2 : 1);
+    if (!options.wedge_once.empty() && ::unlink(options.wedge_once.c_str()) == 0) {
+        options.wedge = true;
+        log_line("wedged (--wedge-once): health answers, chats and completions never do");
+    }
 
     if (options.crash_at_start) {
         err_line("mock: simulated crash at start");

@@ -144,6 +144,7 @@ Faults:
   --crash-after-requests N    raise --crash-signal when the Nth chat or completion request arrives
   --crash-signal SIG          the signal of the two above: a name (SEGV, SIGKILL) or number (default SEGV)
   --wedge                     answer /health, but never answer a chat or completion (a wedged server)
+  --wedge-once FILE           --wedge if FILE exists at start, deleting it (so a restarted server is well)
 
 Memory:
   --hold-memory SIZE          allocate and touch SIZE bytes before binding, held until exit
@@ -193,6 +194,7 @@ ParseResult parse_options(int argc, char** argv) {
         {"health-delay", [&](std::string_view v) { o.health_delay = need_duration(v); }},
         {"loading-until", [&](std::string_view v) { o.loading_until = v; }},
         {"hold-until", [&](std::string_view v) { o.hold_until = v; }},
+        {"wedge-once", [&](std::string_view v) { o.wedge_once = v; }},
         {"request-log", [&](std::string_view v) { o.request_log = v; }},
         {"crash-mid-stream", [&](std::string_view v) { o.crash_mid_stream = need_count(v); }},
         {"stall-after", [&](std::string_view v) { o.stall_after = need_count(v); }},

@@ -45,6 +45,7 @@ struct Options {
     std::optional<std::uint64_t> crash_after_requests;
     int crash_signal = 11;
     bool wedge = false;
+    std::string wedge_once; // wedged when this file exists at start (it is deleted: the next run is healthy)
 };
 
 // Outcome of parsing: options to run with, or an exit code plus the text to print.

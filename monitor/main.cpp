@@ -7,9 +7,11 @@
 // never take it for its server. It lives in a session of its own: a Ctrl-C at the terminal of
 // the chat or exec that started the server never reaches it.
 //
-//   llmctl-monitor LLMCTL STATE_DIR NAME INSTANCE SERVER_PID CONFIG
+//   llmctl-monitor LLMCTL STATE_DIR NAME INSTANCE SERVER_PID CONFIG [PROBE]
 //
-// CONFIG is the config file the server was started from ("" for the built-in one).
+// CONFIG is the config file the server was started from ("" for the built-in one). With PROBE
+// (the model's probe settings, JSON), it also runs `llmctl probe` as its child for the server's
+// life: killed when the server exits, and dying with the monitor (PR_SET_PDEATHSIG).
 
 #include <cerrno>
 #include <csignal>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,11 +45,24 @@ long long now_ms() {
     return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+// Forks `llmctl probe` (see prober.hpp); its pid, or 0 when it could not be forked.
+pid_t start_prober(char** argv) {
+    const pid_t monitor = ::getpid();
+    pid_t p = ::fork();
+    if (p != 0) return p > 0 ? p : 0;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL); // a monitor killed takes its prober along
+    if (::getppid() != monitor) ::_exit(0);
+    const char* args[] = {"llmctl", "--state-dir", argv[2], "probe",  argv[3], "--instance",
+                          argv[4],  "--pid",       argv[5], "--spec", argv[7], nullptr};
+    ::execv(argv[1], const_cast<char* const*>(args));
+    ::_exit(127);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 7) {
-        std::fprintf(stderr, "llmctl-monitor: started by llmctl only (LLMCTL STATE_DIR NAME INSTANCE SERVER_PID CONFIG)\n");
+    if (argc != 7 && argc != 8) {
+        std::fprintf(stderr, "llmctl-monitor: started by llmctl only (LLMCTL STATE_DIR NAME INSTANCE SERVER_PID CONFIG [PROBE])\n");
         return 2;
     }
     const char* llmctl = argv[1];
@@ -61,12 +77,18 @@ int main(int argc, char** argv) {
     if (::chdir("/") != 0) {} // hold no directory busy
     const long long oom_before = oom_kills();
 
+    const pid_t prober = argc == 8 ? start_prober(argv) : 0;
+
     int status = 0;
     pid_t got;
     while ((got = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
     if (got != pid) return 1; // not our child: nothing to report
     const long long at = now_ms();
     const long long oom_after = oom_kills();
+    if (prober > 0) { // nothing left to probe
+        ::kill(prober, SIGKILL);
+        while (::waitpid(prober, nullptr, 0) < 0 && errno == EINTR) {}
+    }
 
     char status_s[24], oom_s[24], at_s[24];
     std::snprintf(status_s, sizeof status_s, "%d", status);

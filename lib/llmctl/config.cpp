@@ -129,6 +129,7 @@ std::string config_hash(const ModelConfig& m) {
     all += '\1';
     for (auto& [k, v] : m.env) all += k + '=' + v + '\0';
     all += '\1' + m.cwd + '\1' + m.health;
+    all += '\1' + m.host + '\1' + (m.port ? std::to_string(*m.port) : std::string("auto"));
     // FNV-1a 64: stable across builds and platforms, enough to spot a changed entry.
     std::uint64_t h = 1469598103934665603ull;
     for (unsigned char c : all) {

@@ -38,6 +38,10 @@ struct Settings {
     int restart_max = 5;
     Millis restart_window{600'000};
     Millis restart_delay{1'000};
+    // Probes (llmctl.toml(5), SUPERVISION): run beside the server by its monitor.
+    std::string probe;            // "" none | "health" | "completion"
+    Millis probe_every{30'000};   // between two probes
+    Millis probe_timeout{10'000}; // a probe's answer (and its wait for a slot)
 };
 
 // [defaults]: the shared settings and those that only make sense for all models at once.
@@ -64,6 +68,7 @@ struct ModelConfig : Settings {
     bool memory_auto = false;
     std::string memory_at; // "FILE:LINE:COL" of the memory key, else of [models.NAME]
     bool pin = false;      // never evicted to make room for another model
+    bool preload = false;  // kept running: started by reap, serve and apply when it is not
     std::string at;        // "FILE:LINE:COL" of [models.NAME]
 
     bool adhoc = false; // from `start NAME -- CMD`, not the config

@@ -208,6 +208,14 @@ std::string read_restart(const Reader& r, const toml::node& n, std::string_view 
     return v;
 }
 
+std::string read_probe(const Reader& r, const toml::node& n, std::string_view key) {
+    std::string v = r.string(n, key);
+    if (v != "" && v != "health" && v != "completion")
+        r.fail(n.source(), fmt::format("\"probe\" = \"{}\" is not a probe{}", v, did_you_mean_suffix(v, {"health", "completion"})),
+               "\"health\" (its health path must answer 200), \"completion\" (a one-token completion must succeed) or \"\" (none)");
+    return v;
+}
+
 std::vector<std::string> read_command(const Reader& r, const toml::node& n, std::string_view) {
     auto* arr = n.as_array();
     if (!arr)
@@ -373,6 +381,9 @@ const std::vector<KeyRule>& rules() {
         field(
             {"pin", model, managed, "boolean", "never evicted to make room for another model"}, &ModelConfig::pin,
             [](const Reader& r, const toml::node& n, std::string_view key) { return r.boolean(n, key); }, [](bool v) { return v; }),
+        field(
+            {"preload", model, managed, "boolean", "kept running: started by reap, serve and apply when it is not"}, &ModelConfig::preload,
+            [](const Reader& r, const toml::node& n, std::string_view key) { return r.boolean(n, key); }, [](bool v) { return v; }),
 
         field({"host", shared, managed, "string", "the address the server listens on and llmctl connects to"}, &Settings::host, read_host,
               [](const std::string& v) { return v; }),
@@ -403,6 +414,10 @@ const std::vector<KeyRule>& rules() {
                      &Settings::restart_window),
         duration_key({"restart_delay", shared, managed, "duration", "the first restart's delay, doubled for each next one up to 5m"},
                      &Settings::restart_delay),
+        field({"probe", shared, managed, "string", "a check beside the server: \"health\" or \"completion\" (\"\": none)"},
+              &Settings::probe, read_probe, [](const std::string& v) { return v; }),
+        duration_key({"probe_every", shared, managed, "duration", "the time between two probes"}, &Settings::probe_every),
+        duration_key({"probe_timeout", shared, managed, "duration", "a probe's answer, and its wait for a slot"}, &Settings::probe_timeout),
 
         integer_key({"max_inflight", defaults, both, "integer", "chat requests that may run at once over all models"},
                     &Defaults::max_inflight, 0, 100000),

@@ -3,6 +3,7 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/http_client.hpp"
+#include "llmctl/prober.hpp"
 #include "llmctl/lease_broker.hpp"
 #include "llmctl/lease_watch.hpp"
 #include "llmctl/openai_error.hpp"
@@ -234,8 +235,12 @@ private:
 
 // The answer's body to the client: what is at hand on this thread, the rest (a stream's next
 // tokens) through the pump when there is one.
-void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, RelayPump* pump) {
-    const PieceFn on_piece = [&](std::string_view piece, bool last) { answer.body(piece, last); };
+// `progress`: the lease to note progress on (see ProgressNote), or none.
+void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, RelayPump* pump, const std::function<void()>& progress) {
+    const PieceFn on_piece = [&](std::string_view piece, bool last) {
+        if (progress) progress();
+        answer.body(piece, last);
+    };
     if (!pump) {
         up.read_all(on_piece);
         return;
@@ -250,7 +255,7 @@ void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, Rela
 // The relay, retried (at most 3 times, backing off) while nothing has come back: a refused or
 // reset connection, from a server that a restart has just replaced.
 void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPump* pump, Answer& answer, ClientConnection& client,
-           ProxyOutcome& out, clock::time_point began) {
+           ProxyOutcome& out, clock::time_point began, const std::function<void()>& progress = {}) {
     const UpstreamRequest r = upstream_request(call, t);
     const HttpTimeouts timeouts = timeouts_of(m);
     const std::function<bool()> gone = [&] { return client.peer_gone(); };
@@ -262,7 +267,7 @@ void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPu
             got_head = true;
             out.first_byte = since(began);
             answer.head(head);
-            relay_body(up, answer, client, pump);
+            relay_body(up, answer, client, pump, progress);
             up.finish();
             return;
         } catch (const Error& e) {
@@ -365,7 +370,8 @@ void relay_in_turn(const std::string& dir, const ProxyCall& call, const ProxyLim
     out.queue_wait = since(began);
     Target t = m.external() ? external_target(m) : managed_target(m, slot);
     IdleClockAtEnd idle_clock{dir, t.row, m.idle_timeout};
-    relay(t, call, m, limits.pump, answer, client, out, began);
+    ProgressNote progress(dir, m.probe == "completion", limits.broker);
+    relay(t, call, m, limits.pump, answer, client, out, began, [&] { progress.byte_arrived(slot.id()); });
     answer.finish();
 }
 
@@ -589,7 +595,11 @@ struct QuickCall::Impl {
     bool got_head = false;
     bool whole = false;            // the model server's answer ended whole: its connection may be kept
     bool connection_taken = false; // by the caller (keep_connection)
-    const PieceFn on_piece = [this](std::string_view piece, bool last) { answer.body(piece, last); };
+    ProgressNote progress{dir, call.model->probe == "completion", limits.broker};
+    const PieceFn on_piece = [this](std::string_view piece, bool last) {
+        progress.byte_arrived(lease);
+        answer.body(piece, last);
+    };
 };
 
 QuickCall::QuickCall(const std::string& state_dir, const ProxyCall& call, const ProxyLimits& limits, ClientConnection& client,

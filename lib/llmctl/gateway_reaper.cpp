@@ -1,5 +1,6 @@
 #include "llmctl/gateway_reaper.hpp"
 
+#include "llmctl/keep_warm.hpp"
 #include "llmctl/reap.hpp"
 
 #include <fmt/format.h>
@@ -29,6 +30,7 @@ void GatewayReaper::set_period(Millis every) {
 }
 
 void GatewayReaper::loop() {
+    preload_once(); // keep warm from the start, not only from the first reap
     auto last = std::chrono::steady_clock::now();
     std::unique_lock<std::mutex> g(mu_);
     while (!stop_) {
@@ -45,6 +47,19 @@ void GatewayReaper::loop() {
         reap_once();
         last = std::chrono::steady_clock::now();
         g.lock();
+    }
+}
+
+// The preload models that have no server are started (on this thread: requests meanwhile wait for
+// them as for any start).
+void GatewayReaper::preload_once() {
+    try {
+        auto cfg = config_();
+        for (const auto& w : start_preloads(state_dir_, *cfg, WarmOptions{false, true}))
+            if (w.outcome != WarmStart::Outcome::waits || w.why.find("held") == std::string::npos)
+                log_(fmt::format("preload {}{}: {}", w.name, w.pid ? fmt::format(" (pid {})", w.pid) : "", w.why));
+    } catch (const std::exception& e) {
+        log_(fmt::format("preload: {}", e.what()));
     }
 }
 

@@ -27,6 +27,7 @@ public:
 private:
     void loop();
     void reap_once();
+    void preload_once();
 
     std::string state_dir_;
     ConfigNow config_;

@@ -12,6 +12,7 @@
 #include "llmctl/gateway_registry.hpp"
 #include "llmctl/health.hpp"
 #include "llmctl/in_use.hpp"
+#include "llmctl/keep_warm.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/logfile.hpp"
 #include "llmctl/lookup.hpp"
@@ -61,7 +62,9 @@ struct Reaper {
     void did(const std::string& kind, const std::string& name, pid_t pid, const std::string& detail) {
         report.actions.push_back({kind, name, pid, detail});
     }
+    // A preload model is kept warm: never idle, whatever --idle-timeout says.
     Millis idle_limit(const ServerRow& r) const {
+        if (opts.config_ok && cfg.find(r.name) && cfg.find(r.name)->preload) return Millis(0);
         if (opts.idle_timeout) return *opts.idle_timeout;
         return opts.config_ok ? model_for(cfg, r.name, r.spec_json).idle_timeout : Millis(0);
     }
@@ -329,6 +332,17 @@ void act_rotate_logs(Reaper& rp) {
     }
 }
 
+// Keep warm: preload models that have no server are started (and waited for, so that the row
+// is `running` when reap returns), when no stop holds them down and they fit their pool; one that
+// cannot start is a warning.
+void act_preload(Reaper& rp) {
+    for (const auto& w : start_preloads(rp.dir, rp.cfg, WarmOptions{rp.opts.dry_run, true})) {
+        using enum WarmStart::Outcome;
+        if (w.outcome == started || w.outcome == would_start) rp.did("preload", w.name, w.pid, w.why);
+        if (w.outcome == failed) rp.report.warnings.push_back(fmt::format("preload of {} failed: {}", w.name, w.why));
+    }
+}
+
 } // namespace
 
 // A dead server's monitor records its exit within milliseconds (and may restart it): reap gives
@@ -374,6 +388,7 @@ ReapReport reap(const std::string& state_dir, const Config& cfg, const ReapOptio
     for (const auto& r : plan.duty_stops) act_duty_stop(rp, r);
     for (const auto& r : plan.idle) act_idle_stop(rp, r);
     if (opts.config_ok) act_rotate_logs(rp);
+    if (opts.config_ok) act_preload(rp);
     if (!opts.dry_run && !Store::checkpoints_elsewhere()) {
         // Short invocations skip the checkpoint on close; reap empties the WAL (TRUNCATE: a
         // passive checkpoint would leave frames that every new connection reads again). Inside

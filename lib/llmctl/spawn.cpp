@@ -40,6 +40,7 @@ struct MonitorLaunch {
 
     explicit MonitorLaunch(const MonitorSpec& m) : program(m.program) {
         args = {m.program, m.llmctl, m.state_dir, m.name, m.instance, "", m.origin};
+        if (!m.probe.empty()) args.push_back(m.probe);
         // The monitor carries none of llmctl's markers: it is never taken for its server.
         for (auto& kv : environment_with({}))
             if (!kv.starts_with("LLMCTL_INSTANCE=") && !kv.starts_with("LLMCTL_NAME=") && !kv.starts_with("LLMCTL_HOME=") &&

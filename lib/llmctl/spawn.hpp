@@ -21,6 +21,9 @@ struct MonitorSpec {
     std::string state_dir; // canonical
     std::string name, instance;
     std::string origin; // the config file the server was started from ("" built-in or ad-hoc)
+    // What the monitor's prober (`llmctl probe`, its child for the server's life) is given: a
+    // JSON object (see prober.hpp); "" for a model without a probe.
+    std::string probe;
 };
 
 struct SpawnRequest {

@@ -20,11 +20,13 @@
 #include "llmctl/fd.hpp"
 #include "llmctl/files.hpp"
 #include "llmctl/health.hpp"
+#include "llmctl/holds.hpp"
 #include "llmctl/lock.hpp"
 #include "llmctl/logfile.hpp"
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/ports.hpp"
+#include "llmctl/prober.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/signal.hpp"
 #include "llmctl/spawn.hpp"
@@ -216,7 +218,7 @@ SpawnRequest spawn_request(const Starting& s, int port, const std::string& insta
     req.env["LLMCTL_HOST"] = m.host;
     req.cwd = m.cwd.empty() ? std::string() : expand_placeholders(m.cwd, m.host, port, m.name);
     req.log_path = log_path(s.dir, m.name);
-    req.monitor = MonitorSpec{bundled_monitor(), llmctl_binary(), s.dir, m.name, instance, m.origin};
+    req.monitor = MonitorSpec{bundled_monitor(), llmctl_binary(), s.dir, m.name, instance, m.origin, probe_spec_json(m)};
     return req;
 }
 
@@ -281,6 +283,7 @@ ServerRow spawn_and_commit(Starting& s, LockedStore& locked, Transaction& tx) {
         row.owner_start_ticks = static_cast<std::int64_t>(s.me.start_ticks);
     }
     insert_server(store, row);
+    if (!s.opts.keep_warm && release_hold(store, s.model.name)) store.add_event(s.model.name, "released", "a start lets the hold go");
     if (!s.restarted_instance.empty()) // the execs that used the server that exited use this one (and stop it)
         store.prepare("UPDATE exec_users SET instance=? WHERE instance=?").bind(1, instance).bind(2, s.restarted_instance).run();
     use_as_exec(s, store, instance, true);
@@ -496,6 +499,9 @@ Decision decide(Starting& s) {
     std::optional<ServerRow> restarting;
     if (s.opts.policy_restart) restarting = claim_restart(s, locked.store);
     if (restarting) s.restarted_instance = restarting->instance;
+    if (s.opts.keep_warm && is_held(locked.store, s.model.name))
+        throw Error(Exit::interrupted, fmt::format("{} is held down by a stop", s.model.name),
+                    fmt::format("llmctl start {} lets it go", s.model.name));
     if (auto existing = find_server(locked.store, s.model.name)) {
         if (auto d = judge_existing(s, locked.store, *existing)) {
             // Running now, or another start's: our place in the queue (if any) is not needed.

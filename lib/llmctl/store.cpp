@@ -240,6 +240,18 @@ CREATE TABLE exits(
 );
 CREATE INDEX exits_name ON exits(name, at);
 )sql",
+    // v6 -> v7: the rest of supervision. A model `stop` holds down (restart = "always" or preload)
+    // until a start or `apply`; and when a lease's holder last received a byte of its answer
+    // (written at most once a second, for a model with a probe), so a probe that finds no free
+    // slot can tell a busy server from a wedged one.
+    R"sql(
+CREATE TABLE holds(
+  name TEXT PRIMARY KEY,
+  origin TEXT,
+  at INTEGER NOT NULL
+);
+ALTER TABLE leases ADD COLUMN progress_at INTEGER;
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
 

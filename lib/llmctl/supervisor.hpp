@@ -44,6 +44,9 @@ struct StartOptions {
     // (Error(interrupted)). `restarts`: what the new row counts.
     bool policy_restart = false;
     std::int64_t restarts = 0;
+    // A keep-warm start (preload, by reap, serve or apply): called off (Error(interrupted)) when
+    // `stop` holds the model down. Any other start that spawns lets a hold go.
+    bool keep_warm = false;
 };
 
 struct StartResult {

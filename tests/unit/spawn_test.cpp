@@ -107,7 +107,7 @@ TEST(Spawn, MonitoredServerBehindItsGate) {
     // A monitor program that would say so if it ran: the gate must never let it.
     std::ofstream(dir + "/monitor") << "#!/bin/sh\necho monitor-ran >> " << dir << "/x.ran\n";
     ::chmod((dir + "/monitor").c_str(), 0755);
-    req.monitor = MonitorSpec{dir + "/monitor", "/bin/false", dir, "x", "i-1", ""};
+    req.monitor = MonitorSpec{dir + "/monitor", "/bin/false", dir, "x", "i-1", "", ""};
     {
         GatedSpawn g = spawn_gated(req);
         ASSERT_GT(g.monitor.pid, 0);

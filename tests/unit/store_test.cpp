@@ -36,10 +36,12 @@ void insert_server(Store& s, const std::string& name, int port, const std::strin
         .run();
 }
 
-// Takes a current file back to the tables of version 5, then 4 (the servers table keeps its newer
+// Takes a current file back to the tables of version 6, 5, then 4 (the servers table keeps its newer
 // columns: migrating to 5 and 6 makes the table anew from the older ones).
-constexpr const char* k_undo_v6 = "DROP TABLE exits; ";
-constexpr const char* k_undo_v5 = "DROP TABLE exits; DROP TABLE footprints; DROP TABLE admissions; ";
+constexpr const char* k_undo_v7 = "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; ";
+constexpr const char* k_undo_v6 = "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; DROP TABLE exits; ";
+constexpr const char* k_undo_v5 =
+    "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; DROP TABLE exits; DROP TABLE footprints; DROP TABLE admissions; ";
 
 int count_servers(Store& s) {
     auto st = s.prepare("SELECT count(*) FROM servers");

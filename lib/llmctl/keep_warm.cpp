@@ -1,0 +1,70 @@
+#include "llmctl/keep_warm.hpp"
+
+#include "llmctl/admission.hpp"
+#include "llmctl/errors.hpp"
+#include "llmctl/holds.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/servers.hpp"
+#include "llmctl/store.hpp"
+#include "llmctl/supervisor.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace llmctl {
+
+namespace {
+
+// Why a preload model is left as it is, or "" when it is to be started.
+std::string reason_to_wait(const std::string& state_dir, const ModelConfig& m, const Config& cfg) {
+    if (auto store = Store::open_read(state_db_path(state_dir)); store && is_held(*store, m.name))
+        return fmt::format("held down by a stop (llmctl start {} lets it go)", m.name);
+    AdmissionPreview p = preview_admission(state_dir, m, cfg);
+    if (p.pool && p.plan.kind != AdmissionPlan::Kind::fits)
+        return fmt::format("pool {} has no room for it without evicting ({} of {} used{})", p.pool->name, format_memory(p.used),
+                           format_memory(p.budget), p.plan.holders.empty() ? "" : ": " + p.plan.holders);
+    return {};
+}
+
+} // namespace
+
+std::vector<WarmStart> start_preloads(const std::string& state_dir, const Config& cfg, const WarmOptions& opts) {
+    std::vector<WarmStart> out;
+    std::vector<ServerRow> rows;
+    if (auto store = Store::open_read(state_db_path(state_dir))) rows = load_servers(*store);
+    for (const auto& [name, m] : cfg.models) {
+        if (!m.preload || m.external()) continue;
+        // A live row (or a failed one: a crash loop given up stays down) leaves it alone; a start
+        // clears a dead one.
+        if (std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == name && effective_status(r) != "dead"; }))
+            continue;
+        using enum WarmStart::Outcome;
+        WarmStart w;
+        w.name = name;
+        try {
+            w.why = reason_to_wait(state_dir, m, cfg);
+            if (!w.why.empty()) {
+                w.outcome = waits;
+            } else if (opts.dry_run) {
+                w.outcome = would_start;
+                w.why = "preload = true and not running";
+            } else {
+                StartOptions so;
+                so.config = &cfg;
+                so.wait = opts.wait;
+                so.keep_warm = true;
+                StartResult r = start_server(state_dir, m, so);
+                w.outcome = r.already_running ? waits : started;
+                w.pid = r.pid;
+                w.why = r.already_running ? "already running" : fmt::format("started on port {}", r.port);
+            }
+        } catch (const Error& e) {
+            w.outcome = e.code() == Exit::interrupted ? waits : failed; // interrupted: a stop held it down meanwhile
+            w.why = e.what();
+        }
+        out.push_back(std::move(w));
+    }
+    return out;
+}
+
+} // namespace llmctl

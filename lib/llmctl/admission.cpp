@@ -4,6 +4,7 @@
 #include "llmctl/exec_users.hpp"
 #include "llmctl/files.hpp"
 #include "llmctl/gpu.hpp"
+#include "llmctl/lookup.hpp"
 #include "llmctl/memory_estimate.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/supervisor.hpp"
@@ -126,7 +127,7 @@ Footprint expected_footprint(const ModelConfig& m, const std::vector<std::string
 }
 
 Footprint with_measured(Store& store, const ModelConfig& m, Footprint f) {
-    if (auto measured = measured_footprint(store, m.name, config_hash(m)); measured && *measured > f.bytes) {
+    if (auto measured = measured_footprint(store, m.name, footprint_hash(m)); measured && *measured > f.bytes) {
         f.bytes = *measured;
         f.source = "measured";
     }
@@ -334,6 +335,9 @@ std::optional<std::uint64_t> record_measured_memory(const std::string& state_dir
             if (auto st = read_proc_stat(p.pid)) rss += st->rss_pages * page;
     }
     if (rss == 0) return std::nullopt;
+    // Keyed by what the memory depends on (footprint_hash: not host or port), from the row's spec.
+    auto spec = model_from_spec(Defaults{}, row.name, row.spec_json);
+    const std::string key = spec ? footprint_hash(*spec) : row.config_hash;
     auto locked = open_locked(state_dir);
     auto& store = locked.store;
     Transaction tx(store);
@@ -342,7 +346,7 @@ std::optional<std::uint64_t> record_measured_memory(const std::string& state_dir
             "INSERT INTO footprints(model, config_hash, measured, measured_at) VALUES(?,?,?,?) "
             "ON CONFLICT(model, config_hash) DO UPDATE SET measured=max(measured, excluded.measured), measured_at=excluded.measured_at")
         .bind(1, row.name)
-        .bind(2, row.config_hash)
+        .bind(2, key)
         .bind(3, static_cast<std::int64_t>(rss))
         .bind(4, now_ms())
         .run();

@@ -49,11 +49,12 @@ std::vector<std::string> changes(const ServerRow& r, const ModelConfig& m) {
     return what;
 }
 
-void add_step(ApplyPlan& plan, ApplyStep::Kind kind, const std::string& name, const std::string& why) {
+void add_step(ApplyPlan& plan, ApplyStep::Kind kind, const std::string& name, const std::string& why, const std::string& instance = "") {
     ApplyStep s;
     s.kind = kind;
     s.name = name;
     s.why = why;
+    s.instance = instance;
     plan.steps.push_back(std::move(s));
 }
 
@@ -85,25 +86,26 @@ ApplyPlan plan_apply(const std::string& state_dir, const Config& cfg) {
         }
         const ModelConfig* m = cfg.find(r.name);
         if (!m) {
-            add_step(plan, stop, r.name, fmt::format("not in {} any more", cfg.source));
+            add_step(plan, stop, r.name, fmt::format("not in {} any more", cfg.source), r.instance);
         } else if (m->external()) {
-            add_step(plan, stop, r.name, fmt::format("now an external model ({})", m->url));
+            add_step(plan, stop, r.name, fmt::format("now an external model ({})", m->url), r.instance);
         } else if (r.status == "stopping") {
             ++plan.unchanged; // on its way out already
         } else if (auto what = changes(r, *m); !what.empty()) {
-            add_step(plan, restart, r.name, fmt::format("{} changed", fmt::join(what, ", ")));
+            add_step(plan, restart, r.name, fmt::format("{} changed", fmt::join(what, ", ")), r.instance);
         } else {
             ++plan.unchanged;
         }
     }
-    for (const auto& h : holds) {
+    for (const auto& h : holds) { // (another config file's holds are its own)
+        if (h.origin != cfg.origin) continue;
         const ModelConfig* m = cfg.find(h.name);
-        if (m && !m->external())
-            add_step(plan, release, h.name, "held down by a stop");
-        else if (h.origin == cfg.origin)
-            add_step(plan, release, h.name, fmt::format("held down, and not in {} any more", cfg.source));
+        add_step(plan, release, h.name,
+                 m && !m->external() ? std::string("held down by a stop") : fmt::format("held down, and not in {} any more", cfg.source));
     }
-    for (const auto& [name, m] : cfg.models) {
+    for (const auto& entry : cfg.models) { // (clang 14 cannot capture a structured binding)
+        const std::string& name = entry.first;
+        const ModelConfig& m = entry.second;
         bool has_row =
             std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == name && effective_status(r) != "dead"; });
         if (m.preload && !m.external() && !has_row) add_step(plan, start, name, "preload = true");
@@ -131,12 +133,18 @@ void run_apply(const std::string& state_dir, const Config& cfg, ApplyPlan& plan,
     for (auto& s : plan.steps) {
         if (s.kind != stop && s.kind != restart) continue;
         ModelConfig m = cfg.find(s.name) && !cfg.find(s.name)->external() ? *cfg.find(s.name) : model_from_defaults(cfg.defaults, s.name);
+        // Only the server the plan saw, still one of this config's: a row replaced meanwhile (an
+        // ad-hoc server of that name, another config's, a user's stop) is left alone.
+        const StillWanted same = [&](Store&, const ServerRow& now) { return now.instance == s.instance && from_this_config(now, cfg); };
         try {
             StopResult r = stop_server(state_dir, s.name, m.stop_timeout, m.drain_timeout, progress, "stopped",
-                                       s.kind == stop ? "by apply: not in the config" : "by apply: config changed");
-            if (s.kind == stop) {
+                                       s.kind == stop ? "by apply: not in the config" : "by apply: config changed", same);
+            if (!r.stopped) {
                 s.ok = true;
-                s.result = r.stopped ? "stopped" : "was not running";
+                s.result = "stopped or replaced meanwhile: left alone";
+            } else if (s.kind == stop) {
+                s.ok = true;
+                s.result = "stopped";
             } else {
                 StartOptions so;
                 so.config = &cfg;
@@ -151,7 +159,7 @@ void run_apply(const std::string& state_dir, const Config& cfg, ApplyPlan& plan,
     }
     std::vector<WarmStart> warm;
     if (std::any_of(plan.steps.begin(), plan.steps.end(), [](const ApplyStep& s) { return s.kind == start; }))
-        warm = start_preloads(state_dir, cfg, WarmOptions{false, true});
+        warm = start_preloads(state_dir, cfg, WarmOptions{});
     for (auto& s : plan.steps) {
         if (s.kind != start) continue;
         auto w = std::find_if(warm.begin(), warm.end(), [&](const WarmStart& x) { return x.name == s.name; });
@@ -159,7 +167,7 @@ void run_apply(const std::string& state_dir, const Config& cfg, ApplyPlan& plan,
             s.ok = true;
             s.result = "started meanwhile";
         } else {
-            s.ok = w->outcome == WarmStart::Outcome::started;
+            s.ok = w->outcome == WarmStart::Outcome::started || w->outcome == WarmStart::Outcome::running;
             s.result = w->why;
         }
         done(s);

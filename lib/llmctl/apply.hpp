@@ -16,7 +16,8 @@ struct ApplyStep {
     enum class Kind { restart, stop, release, start };
     Kind kind = Kind::restart;
     std::string name;
-    std::string why; // "command, env changed", "not in the config", "preload = true", …
+    std::string why;      // "command, env changed", "not in the config", "preload = true", …
+    std::string instance; // restart, stop: the server the plan saw (another one by then is left alone)
     // After run_apply:
     bool ok = false;
     std::string result; // the URL, "stopped", or the error

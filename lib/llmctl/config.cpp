@@ -123,14 +123,10 @@ std::string expand_placeholders(const std::string& s, const std::string& host, i
     return out;
 }
 
-std::string config_hash(const ModelConfig& m) {
-    std::string all;
-    for (auto& a : m.command) all += a + '\0';
-    all += '\1';
-    for (auto& [k, v] : m.env) all += k + '=' + v + '\0';
-    all += '\1' + m.cwd + '\1' + m.health;
-    all += '\1' + m.host + '\1' + (m.port ? std::to_string(*m.port) : std::string("auto"));
-    // FNV-1a 64: stable across builds and platforms, enough to spot a changed entry.
+namespace {
+
+// FNV-1a 64: stable across builds and platforms, enough to spot a changed entry.
+std::string fnv1a(const std::string& all) {
     std::uint64_t h = 1469598103934665603ull;
     for (unsigned char c : all) {
         h ^= c;
@@ -138,6 +134,23 @@ std::string config_hash(const ModelConfig& m) {
     }
     return fmt::format("{:016x}", h);
 }
+
+std::string command_text(const ModelConfig& m) {
+    std::string all;
+    for (auto& a : m.command) all += a + '\0';
+    all += '\1';
+    for (auto& [k, v] : m.env) all += k + '=' + v + '\0';
+    all += '\1' + m.cwd + '\1' + m.health;
+    return all;
+}
+
+} // namespace
+
+std::string config_hash(const ModelConfig& m) {
+    return fnv1a(command_text(m) + '\1' + m.host + '\1' + (m.port ? std::to_string(*m.port) : std::string("auto")));
+}
+
+std::string footprint_hash(const ModelConfig& m) { return fnv1a(command_text(m)); }
 
 std::string external_api_key(const ModelConfig& m) {
     if (m.api_key_env.empty()) return {};

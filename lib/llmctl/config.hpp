@@ -158,7 +158,11 @@ std::string expand_placeholders(const std::string& s, const std::string& host, i
 // Throws Error(config) when the variable is not set.
 std::string external_api_key(const ModelConfig& m);
 
-// A stable hash of what makes a running server match its config (argv, env, cwd, health).
+// A stable hash of what makes a running server match its config (argv, env, cwd, health, host
+// and fixed port): `apply` restarts a server whose row records another.
 std::string config_hash(const ModelConfig& m);
+// The same without host and port (what its memory depends on): the key of measured footprints,
+// the config_hash of rows before host and port were in it.
+std::string footprint_hash(const ModelConfig& m);
 
 } // namespace llmctl

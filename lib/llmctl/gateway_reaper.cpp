@@ -50,13 +50,20 @@ void GatewayReaper::loop() {
     }
 }
 
+bool GatewayReaper::stopping() {
+    std::lock_guard<std::mutex> g(mu_);
+    return stop_;
+}
+
 // The preload models that have no server are started (on this thread: requests meanwhile wait for
 // them as for any start).
 void GatewayReaper::preload_once() {
     try {
         auto cfg = config_();
-        for (const auto& w : start_preloads(state_dir_, *cfg, WarmOptions{false, true}))
-            if (w.outcome != WarmStart::Outcome::waits || w.why.find("held") == std::string::npos)
+        WarmOptions o;
+        o.cancelled = [this] { return stopping(); }; // serve shutting down waits for no start
+        for (const auto& w : start_preloads(state_dir_, *cfg, o))
+            if (w.outcome == WarmStart::Outcome::started || w.outcome == WarmStart::Outcome::failed)
                 log_(fmt::format("preload {}{}: {}", w.name, w.pid ? fmt::format(" (pid {})", w.pid) : "", w.why));
     } catch (const std::exception& e) {
         log_(fmt::format("preload: {}", e.what()));
@@ -67,7 +74,9 @@ void GatewayReaper::preload_once() {
 void GatewayReaper::reap_once() {
     try {
         auto cfg = config_();
-        ReapReport r = reap(state_dir_, *cfg, ReapOptions{});
+        ReapOptions o;
+        o.cancelled = [this] { return stopping(); };
+        ReapReport r = reap(state_dir_, *cfg, o);
         for (const auto& a : r.actions)
             log_(fmt::format("reap: {} {}{}: {}", a.kind, a.name.empty() ? "-" : a.name, a.pid ? fmt::format(" (pid {})", a.pid) : "",
                              a.detail));

@@ -28,6 +28,7 @@ private:
     void loop();
     void reap_once();
     void preload_once();
+    bool stopping();
 
     std::string state_dir_;
     ConfigNow config_;

@@ -32,7 +32,9 @@ std::vector<WarmStart> start_preloads(const std::string& state_dir, const Config
     std::vector<WarmStart> out;
     std::vector<ServerRow> rows;
     if (auto store = Store::open_read(state_db_path(state_dir))) rows = load_servers(*store);
-    for (const auto& [name, m] : cfg.models) {
+    for (const auto& entry : cfg.models) { // (clang 14 cannot capture a structured binding)
+        const std::string& name = entry.first;
+        const ModelConfig& m = entry.second;
         if (!m.preload || m.external()) continue;
         // A live row (or a failed one: a crash loop given up stays down) leaves it alone; a start
         // clears a dead one.
@@ -53,13 +55,14 @@ std::vector<WarmStart> start_preloads(const std::string& state_dir, const Config
                 so.config = &cfg;
                 so.wait = opts.wait;
                 so.keep_warm = true;
+                so.cancelled = opts.cancelled;
                 StartResult r = start_server(state_dir, m, so);
-                w.outcome = r.already_running ? waits : started;
+                w.outcome = r.already_running ? running : started;
                 w.pid = r.pid;
                 w.why = r.already_running ? "already running" : fmt::format("started on port {}", r.port);
             }
         } catch (const Error& e) {
-            w.outcome = e.code() == Exit::interrupted ? waits : failed; // interrupted: a stop held it down meanwhile
+            w.outcome = e.code() == Exit::interrupted ? waits : failed; // interrupted: held meanwhile, no room, or cancelled
             w.why = e.what();
         }
         out.push_back(std::move(w));

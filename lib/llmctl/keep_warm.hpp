@@ -5,6 +5,7 @@
 
 #include "llmctl/config.hpp"
 
+#include <functional>
 #include <sys/types.h>
 #include <string>
 #include <vector>
@@ -12,7 +13,7 @@
 namespace llmctl {
 
 struct WarmStart {
-    enum class Outcome { started, would_start, waits, failed };
+    enum class Outcome { started, running, would_start, waits, failed }; // running: started by another meanwhile
     std::string name;
     Outcome outcome = Outcome::waits;
     pid_t pid = 0;
@@ -23,7 +24,8 @@ struct WarmStart {
 // it alone; a dead one is cleared by the start): started, or why not.
 struct WarmOptions {
     bool dry_run = false;
-    bool wait = true; // wait for health (false: the row is left without an owner, as start --no-wait)
+    bool wait = true;                // wait for health (false: the row is left without an owner, as start --no-wait)
+    std::function<bool()> cancelled; // polled while a start waits (serve's shutdown); empty: never
 };
 std::vector<WarmStart> start_preloads(const std::string& state_dir, const Config& cfg, const WarmOptions& opts);
 

@@ -24,7 +24,8 @@ struct ProbeSpec {
     Millis every{30'000}, timeout{10'000}, stop_timeout{10'000};
     std::string model; // the API's model field
     std::string health;
-    std::string restart; // the policy: anything but "no" stops a wedged server
+    std::string restart; // the policy when it started; the config file's, read again, decides
+    std::string origin;  // that config file ("<built-in>", a path)
     int max_concurrent = 1;
 };
 
@@ -36,7 +37,8 @@ ProbeSpec parse_probe_spec(const std::string& json);
 // One probe's verdict.
 struct ProbeVerdict {
     bool ok = true;
-    std::string why; // when not ok: "no answer to a one-token completion within 5s", …
+    bool no_slot = false; // failed for want of a slot while its holders heard nothing: wedged only twice running
+    std::string why;      // when not ok: "a one-token completion failed: …", …
 };
 
 // Probes `name` (instance `instance`, server `server`) until the server is gone or its row names
@@ -51,8 +53,8 @@ void run_prober(const std::string& state_dir, const std::string& name, const std
 class LeaseBroker;
 class ProgressNote {
 public:
-    ProgressNote(std::string state_dir, bool wanted, LeaseBroker* broker = nullptr)
-        : dir_(std::move(state_dir)), wanted_(wanted), broker_(broker) {}
+    // Made when the slot is granted (its acquired_at is the first progress).
+    ProgressNote(std::string state_dir, bool wanted, LeaseBroker* broker = nullptr);
     void byte_arrived(std::int64_t lease);
 
 private:

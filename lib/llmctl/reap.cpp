@@ -336,7 +336,7 @@ void act_rotate_logs(Reaper& rp) {
 // is `running` when reap returns), when no stop holds them down and they fit their pool; one that
 // cannot start is a warning.
 void act_preload(Reaper& rp) {
-    for (const auto& w : start_preloads(rp.dir, rp.cfg, WarmOptions{rp.opts.dry_run, true})) {
+    for (const auto& w : start_preloads(rp.dir, rp.cfg, WarmOptions{rp.opts.dry_run, true, rp.opts.cancelled})) {
         using enum WarmStart::Outcome;
         if (w.outcome == started || w.outcome == would_start) rp.did("preload", w.name, w.pid, w.why);
         if (w.outcome == failed) rp.report.warnings.push_back(fmt::format("preload of {} failed: {}", w.name, w.why));

@@ -9,6 +9,7 @@
 #include "llmctl/config.hpp"
 #include "llmctl/units.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -22,6 +23,8 @@ struct ReapOptions {
     // false: the config could not be read, `cfg` holds the built-in defaults only: idle stops
     // (unless idle_timeout is given) and log rotation are skipped, and a warning says so.
     bool config_ok = true;
+    // Polled while a preload start waits for its server (serve's shutdown); empty: never.
+    std::function<bool()> cancelled;
 };
 
 // One thing reap did (or, with --dry-run, would do).

@@ -428,6 +428,11 @@ std::optional<Decision> admit(Starting& s, Store& store) {
             if (h.row.status == "stopping" && !owner_alive(h.row)) return Decision{Found::dead_stop, h.row};
         plan = plan_admission(state, s.need.bytes);
     }
+    if (s.opts.keep_warm && plan.kind != AdmissionPlan::Kind::fits) { // keep warm never evicts nor queues
+        if (mine) AdmissionQueue::leave(store, s.model.name, s.me);
+        throw Error(Exit::interrupted, fmt::format("{} does not fit pool {} without evicting{}", s.model.name, pool,
+                                                   plan.holders.empty() ? "" : ": " + plan.holders));
+    }
     if (plan.kind == AdmissionPlan::Kind::wait) {
         if (!mine) AdmissionQueue::join(store, pool, s.model.name, s.need.bytes, s.me);
         s.in_queue = true;

@@ -45,7 +45,8 @@ struct StartOptions {
     bool policy_restart = false;
     std::int64_t restarts = 0;
     // A keep-warm start (preload, by reap, serve or apply): called off (Error(interrupted)) when
-    // `stop` holds the model down. Any other start that spawns lets a hold go.
+    // `stop` holds the model down, or when it does not fit its pool without evicting or waiting.
+    // Any other start that spawns lets a hold go.
     bool keep_warm = false;
 };
 

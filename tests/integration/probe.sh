@@ -2,7 +2,8 @@
 # "completion" is found wedged and restarted within probe_every + probe_timeout and a few
 # seconds; a chat that was waiting for its slot (max_concurrent = 1) completes on the new server.
 # A health probe finds a server whose health hangs; restart = "no" leaves a wedged one running.
-# The prober is the monitor's child, carries no marker and goes with the server.
+# A busy server whose slot holder hears tokens is not wedged. The prober is the monitor's child,
+# carries no marker and goes with the server.
 . "$TEST_LIB"
 events_of() { sqlite3 "$LLMCTL_HOME/state.db" "SELECT kind || ': ' || detail FROM events WHERE server='$1' ORDER BY id"; }
 mock_config
@@ -12,6 +13,8 @@ mock_model h --health-delay 5s
 config_add 'probe = "health"' 'probe_every = "500ms"' 'probe_timeout = "1s"' 'health = "tcp"' 'restart = "on-failure"' 'restart_delay = "200ms"'
 mock_model stuck --wedge
 config_add 'probe = "completion"' 'probe_every = "500ms"' 'probe_timeout = "1s"'
+mock_model busy --reply-tokens 40 --tokens-per-second 10
+config_add 'probe = "completion"' 'probe_every = "500ms"' 'probe_timeout = "1s"' 'restart = "on-failure"'
 
 # 1. The wedged w: a chat holds its only slot and gets nothing, a second chat waits for it.
 touch "$T/wedge"
@@ -32,8 +35,8 @@ b=$!
 restarted() { [ "$(ps_field w status)" = running ] && [ "$(ps_field w pid)" != "$wpid" ]; }
 wait_for 10 restarted || fail "w was not restarted: $(llmctl ps -a); $(events_of w)"
 took=$(( ($(date +%s%N) - started) / 1000000 ))
-echo "wedged w restarted ${took} ms after the chats began (probe_every 1s + probe_timeout 2s)"
-[ "$took" -le 6000 ] || fail "restarted after $took ms"
+echo "wedged w restarted ${took} ms after the chats began (probe_every 1s, probe_timeout 2s, two no-slot verdicts)"
+[ "$took" -le 9000 ] || fail "restarted after $took ms"
 wait "$b" || fail "the waiting chat failed: $(cat "$T/b.err")"
 grep -qx second "$T/b.out" || fail "the waiting chat's answer: $(cat "$T/b.out")"
 wait "$a" || true # (cut when the wedged server went, or retried on the new one)
@@ -66,5 +69,14 @@ sleep 1.5 # more probes: reported once
 [ "$(events_of stuck | grep -c '^wedged')" = 1 ] || fail "reported more than once: $(events_of stuck)"
 events_of stuck | grep -q 'left running (restart = "no")' || fail "events: $(events_of stuck)"
 expect_rc 0 llmctl stop stuck
+
+# 4. A busy server is not wedged: a 4 s stream holds busy's only slot, the probes get none, but
+# its holder hears tokens (progress_at), so nothing is stopped.
+llmctl start busy -q >/dev/null
+bpid=$(ps_field busy pid)
+expect_rc 0 llmctl chat busy "long"
+echo "$OUT" | grep -q tok39 || fail "the long chat: $OUT"
+[ "$(ps_field busy pid)" = "$bpid" ] && [ -z "$(events_of busy | grep '^wedged')" ] || fail "a busy server was taken for wedged: $(events_of busy)"
+expect_rc 0 llmctl stop busy
 [ "$(count_marked)" = 0 ] || fail "left behind: $(marked)"
 echo ok

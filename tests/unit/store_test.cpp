@@ -249,6 +249,24 @@ PRAGMA user_version=4;)sql")
     EXPECT_EQ(count_servers(s), 2);
 }
 
+// A version-6 file gains the holds and the leases' progress; its leases stay, without progress.
+TEST_F(StoreTest, MigratesV6ToV7KeepingLeasesWithoutProgress) {
+    {
+        auto s = Store::open_write(path_);
+        s.exec("INSERT INTO leases(model, owner_pid, owner_start_ticks, owner_boot_id, state, created_at) VALUES('m', 1, 1, 'b', "
+               "'waiting', 1)");
+        s.exec((std::string(k_undo_v7) + "PRAGMA user_version=6;").c_str());
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    EXPECT_TRUE(s.schema_intact());
+    auto q = s.prepare("SELECT COUNT(*), MAX(progress_at IS NULL), (SELECT COUNT(*) FROM holds) FROM leases");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.i64(0), 1);
+    EXPECT_EQ(q.i64(1), 1);
+    EXPECT_EQ(q.i64(2), 0);
+}
+
 // A version-5 file (before supervision) keeps its rows, without a monitor or an origin, and gains
 // the exit history; a row may be `restarting` from then on.
 TEST_F(StoreTest, MigratesV5ToV6KeepingRowsWithoutAMonitor) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <functional>
+#include <limits>
 #include <type_traits>
 #include <toml++/toml.h>
 
@@ -54,6 +55,8 @@ public:
     Millis duration(const toml::node& n, std::string_view key) const {
         if (auto i = n.value_exact<int64_t>()) {
             if (*i < 0) fail(n.source(), fmt::format("\"{}\" must not be negative", key));
+            if (*i > std::numeric_limits<std::int64_t>::max() / 1000) // (found by the config fuzzer: the product overflowed)
+                fail(n.source(), fmt::format("\"{}\" = {} seconds is too long", key, *i), "write durations like \"90s\" or \"1h30m\"");
             return Millis(*i * 1000);
         }
         auto s = n.value<std::string>();

@@ -110,6 +110,7 @@ TEST_P(BadConfigTest, NamesFileLineColumn) {
 INSTANTIATE_TEST_SUITE_P(
     Config, BadConfigTest,
     ::testing::Values(BadConfig{"syntax", "[models.a]\ncommand = [\"x\"\n", 2, 16, "TOML syntax error"},
+                      BadConfig{"duration_overflow", "[defaults]\nstartup_timeout = 36444444444444400\n", 2, 19, "seconds is too long"},
                       BadConfig{"syntax_value", "[defaults]\nhost = \n", 2, 8, "TOML syntax error"},
                       BadConfig{"unknown_top", "[model.a]\ncommand = [\"x\"]\n", 1, 2, "did you mean \"models\"?"},
                       BadConfig{"unknown_model_key", "[models.a]\ncomand = [\"x\"]\n", 2, 1, "did you mean \"command\"?"},

@@ -28,7 +28,9 @@ crashes by a random signal (SIGSEGV, SIGABRT, SIGBUS, SIGKILL); once the restart
   - every crash is in the exit history (the exits table), seen by its server's monitor (known),
     with the signal sent as its cause (or the exit of a stop that got there first: SIGTERM's
     code 0, a SIGKILL);
-  - and the invariants above hold (a row restarting or failed names no live process by design).
+  - and the invariants above hold (a row restarting or failed names no live process by design; a
+    restarting row's restarter, waiting out a backoff that may have grown past the settling time,
+    must be alive).
 Prints one summary line and exits 1 on any violation.
 
   tests/soak/soak.py --llmctl build/bin/llmctl --mock build/bin/llmctl-mock-server \\
@@ -321,13 +323,17 @@ def main():
         if len(insts) > 1:
             violations.append(f"{len(insts)} live servers on port {port}")
     db = sqlite3.connect(os.path.join(home, "state.db"))
-    rows = db.execute("SELECT name, instance, status, pid, start_ticks FROM servers").fetchall()
+    rows = db.execute("SELECT name, instance, status, pid, start_ticks, owner_pid, owner_start_ticks FROM servers").fetchall()
     instances = {r[1] for r in rows}
     for pid, (inst, name, _, _) in live.items():
         if inst not in instances:
             violations.append(f"orphan: pid {pid} ({name}, instance {inst}) has no row")
-    for name, inst, status, pid, ticks in rows:
+    for name, inst, status, pid, ticks, owner, owner_ticks in rows:
         if status == "failed":
+            continue
+        if status == "restarting":  # its server is dead by design; its restarter waits out the backoff
+            if not (owner and alive_as(owner, owner_ticks)):
+                violations.append(f"row {name} (restarting) has no live restarter (owner pid {owner})")
             continue
         if pid not in live or live[pid][3] != ticks:
             violations.append(f"row {name} ({status}) names pid {pid}, which is not a live server of ours")

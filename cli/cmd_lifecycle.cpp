@@ -52,7 +52,7 @@ ModelConfig known_model(const Config& cfg, const std::string& dir, const std::st
 }
 
 void warn_unrecorded(const StopResult& r, const std::string& name) {
-    if (!r.unrecorded.empty())
+    if (r.stopped && !r.unrecorded.empty())
         std::cerr << fmt::format("llmctl: warning: {} (pid {}) is stopped, but the state file could not record it: {}\n"
                                  "hint: its row is cleared by the next start, stop or reap that can write\n",
                                  name, r.pid, r.unrecorded);
@@ -223,12 +223,12 @@ std::function<int()> setup_stop(CLI::App& app, Globals& g) {
             auto m = find_model(cfg, dir, n);
             ModelConfig mc = m ? *m : model_from_defaults(cfg.defaults, n);
             Millis drain = o->no_drain ? Millis(0) : mc.drain_timeout;
-            // Held first, so that no reap, serve or restart brings it back once it is down.
-            if (auto lost = hold_down(dir, mc); !lost.empty())
-                std::cerr << fmt::format("llmctl: warning: {} could not be held down ({}): a reap may start it again\n", n, lost);
-            else if (stop_holds(mc) && g.verbosity > 0)
+            // Held with the mark, so that no reap, serve or restart brings it back once it is down.
+            auto r = stop_server(dir, n, timeout.value_or(mc.stop_timeout), drain, notifier(g), "stopped", "", {}, &mc);
+            if (stop_holds(mc) && !r.held)
+                std::cerr << fmt::format("llmctl: warning: {} could not be held down ({}): a reap may start it again\n", n, r.unrecorded);
+            else if (r.held && g.verbosity > 0)
                 std::cerr << fmt::format("llmctl: {} is held down until llmctl start {} (or apply)\n", n, n);
-            auto r = stop_server(dir, n, timeout.value_or(mc.stop_timeout), drain, notifier(g));
             warn_unrecorded(r, n);
             if (!r.stopped && g.verbosity >= 0) std::cerr << "llmctl: " << n << " is not running\n";
         }

@@ -1,6 +1,5 @@
 #include "llmctl/holds.hpp"
 
-#include "llmctl/errors.hpp"
 #include "llmctl/process.hpp"
 
 namespace llmctl {
@@ -35,19 +34,12 @@ std::vector<Hold> load_holds(Store& store) {
     return out;
 }
 
-std::string hold_down(const std::string& state_dir, const ModelConfig& m) {
-    if (!stop_holds(m)) return {};
-    try {
-        auto locked = open_locked(state_dir);
-        Transaction tx(locked.store);
-        add_hold(locked.store, m.name, m.origin);
-        locked.store.add_event(
-            m.name, "held", m.preload ? "preload: kept down until start or apply" : "restart = \"always\": kept down until start or apply");
-        tx.commit();
-        return {};
-    } catch (const Error& e) {
-        return e.what();
-    }
+bool hold_down(Store& store, const ModelConfig& m) {
+    if (!stop_holds(m)) return false;
+    add_hold(store, m.name, m.origin);
+    store.add_event(m.name, "held",
+                    m.preload ? "preload: kept down until start or apply" : "restart = \"always\": kept down until start or apply");
+    return true;
 }
 
 } // namespace llmctl

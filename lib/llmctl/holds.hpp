@@ -25,8 +25,8 @@ bool release_hold(Store& store, const std::string& name); // true when there was
 bool is_held(Store& store, const std::string& name);
 std::vector<Hold> load_holds(Store& store); // by name
 
-// `stop`'s side: holds `m` down (with the lock) when stop_holds(m). A full disk only loses the
-// hold (the stop goes on); returns why, or "".
-std::string hold_down(const std::string& state_dir, const ModelConfig& m);
+// `stop`'s side, under its transaction: holds `m` down (with an event) when stop_holds(m);
+// returns whether it did.
+bool hold_down(Store& store, const ModelConfig& m);
 
 } // namespace llmctl

@@ -6,6 +6,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/exits.hpp"
 #include "llmctl/fault.hpp"
+#include "llmctl/holds.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/recovery.hpp"
 #include "llmctl/signal.hpp"
@@ -30,24 +31,29 @@ bool environ_has(pid_t pid, const std::string& entry) {
     return std::find(env.begin(), env.end(), entry) != env.end();
 }
 
-// Marks the row `stopping` with us as its owner, so no chat gets a new slot on it. Returns the
-// row as it was (nullopt: no row, or `still` called the stop off). On a full disk the mark cannot
-// be written: the row read is returned all the same (the stop goes on from it) and `unrecorded`
-// says why.
+// Marks the row `stopping` with us as its owner, so no chat gets a new slot on it, and holds
+// `hold` down (with no row too). Returns the row as it was (nullopt: no row, or `still` called
+// the stop off). On a full disk the mark cannot be written: the row read is returned all the same
+// (the stop goes on from it) and `res.unrecorded` says why.
 std::optional<ServerRow> mark_stopping(const std::string& state_dir, const std::string& name, const StillWanted& still,
-                                       std::string& unrecorded) {
+                                       const ModelConfig* hold, StopResult& res) {
     std::optional<ServerRow> row;
     try {
         auto locked = open_locked(state_dir);
         auto& store = locked.store;
         Transaction tx(store);
         row = find_server(store, name);
-        if (!row || (still && !still(store, *row))) return std::nullopt;
+        if (row && still && !still(store, *row)) return std::nullopt;
+        bool held = hold && hold_down(store, *hold);
         // A failed row keeps its port but no longer holds it (another server may have it now):
         // marking it `stopping` would make two live rows claim one port. Nothing of it runs. Nor
         // of an admitting one (a start evicting to fit: no process yet, so no pid a stopping row
         // must have); deleting its row (below) is the stop, and its start decides again.
-        if (row->status == "failed" || row->status == "admitting") return row;
+        if (!row || row->status == "failed" || row->status == "admitting") {
+            tx.commit();
+            res.held = held;
+            return row;
+        }
         Identity me = self_identity();
         store.prepare("UPDATE servers SET status='stopping', owner_pid=?, owner_start_ticks=? WHERE name=?")
             .bind(1, me.pid)
@@ -55,9 +61,9 @@ std::optional<ServerRow> mark_stopping(const std::string& state_dir, const std::
             .bind(3, name)
             .run();
         tx.commit();
+        res.held = held;
     } catch (const StateWriteError& e) {
-        if (!row) throw;
-        unrecorded = e.what();
+        res.unrecorded = e.what(); // (with no row, only a hold was to be written)
     }
     return row;
 }
@@ -185,11 +191,11 @@ void touch_last_used(const std::string& state_dir, const ServerRow& row, Millis 
 
 StopResult stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
                        const std::function<void(const std::string&)>& progress, const std::string& event, const std::string& detail,
-                       const StillWanted& still) {
+                       const StillWanted& still, const ModelConfig* hold) {
     StopResult res;
-    if (!check_state_dir(state_dir)) return res;
+    if (!check_state_dir(state_dir) && !(hold && stop_holds(*hold))) return res;
     recover_lost_state(state_dir);
-    auto row = mark_stopping(state_dir, name, still, res.unrecorded);
+    auto row = mark_stopping(state_dir, name, still, hold, res);
     if (!row) return res;
     fault_point("marked-stopping");
     Identity server = is_alive(row->server) ? row->server : Identity{};

@@ -69,6 +69,7 @@ struct StopResult {
     bool stopped = false;   // there was a server of that name and it is gone now
     pid_t pid = 0;          // its pid
     std::string unrecorded; // why the state file could not record the stop ("" when it did)
+    bool held = false;      // it is held down now (stop_server's `hold`)
 };
 
 // Checked under the lock before a stop does anything; false calls it off.
@@ -80,10 +81,12 @@ using StillWanted = std::function<bool(Store& store, const ServerRow& row)>;
 // row goes. Signals go to the proven identities only. When the state file cannot be written (a
 // full disk), the stop goes ahead from what it read and says so in `unrecorded`. `still` can
 // call it off (reap's idle stop must not stop a server that was used meanwhile). The final event
-// is `event` (detail appended).
+// is `event` (detail appended). With `hold`, a model that would come back by itself
+// (stop_holds) is held down in the transaction that marks it, running or not, so no start
+// (lock-free when it sees a running server) finds a hold on a server that was never stopped.
 StopResult stop_server(const std::string& state_dir, const std::string& name, Millis stop_timeout, Millis drain,
                        const std::function<void(const std::string&)>& progress = {}, const std::string& event = "stopped",
-                       const std::string& detail = "", const StillWanted& still = {});
+                       const std::string& detail = "", const StillWanted& still = {}, const ModelConfig* hold = nullptr);
 
 // Deletes the row of a stopped server (`row`'s instance) with the final event; returns "" or, on a
 // full disk, why it could not (a later start, stop or reap clears the row of the dead server).

@@ -10,6 +10,7 @@
 #include "llmctl/prober.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
+#include "llmctl/supervisor.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -79,6 +80,39 @@ TEST(Holds, AStopHoldsOnlyWhatWouldComeBackAndAStartLetsGo) {
     EXPECT_TRUE(release_hold(s, "a"));
     EXPECT_FALSE(release_hold(s, "a"));
     EXPECT_FALSE(is_held(s, "a"));
+}
+
+TEST(Holds, AStopHoldsDownInItsMarkRunningOrNot) {
+    TempDir dir;
+    ModelConfig warm;
+    warm.name = "warm";
+    warm.command = {"srv"};
+    warm.preload = true;
+    ModelConfig plain = warm;
+    plain.name = "plain";
+    plain.preload = false;
+
+    // Not running: held all the same (no reap may start it), and no row appears.
+    StopResult r = stop_server(dir.path, "warm", Millis(100), Millis(0), {}, "stopped", "", {}, &warm);
+    EXPECT_TRUE(r.held);
+    EXPECT_FALSE(r.stopped);
+    // A failed row (nothing of it runs): held, and its row goes.
+    ServerRow failed = row_of_model(plain, 20999);
+    failed.status = "failed";
+    {
+        auto s = Store::open_write(state_db_path(dir.path));
+        insert_server(s, failed);
+    }
+    r = stop_server(dir.path, "plain", Millis(100), Millis(0), {}, "stopped", "", {}, &plain);
+    EXPECT_FALSE(r.held) << "restart = \"no\" and no preload: nothing comes back by itself";
+    EXPECT_TRUE(r.stopped);
+    // Without `hold` (reap, restart, exec), nothing is held.
+    EXPECT_FALSE(stop_server(dir.path, "warm2", Millis(100), Millis(0)).held);
+
+    auto s = Store::open_write(state_db_path(dir.path));
+    ASSERT_EQ(load_holds(s).size(), 1u);
+    EXPECT_EQ(load_holds(s)[0].name, "warm");
+    EXPECT_FALSE(find_server(s, "plain"));
 }
 
 TEST(Prober, TheSpecGoesThroughTheMonitorWhole) {

@@ -164,19 +164,22 @@ Acted act_on_wedged(const std::string& state_dir, const std::string& name, const
                         restart ? fmt::format("stopping it (restart = \"{}\")", spec.restart) : "left running (restart = \"no\")"));
         if (restart)
             locked.store.prepare("UPDATE servers SET error=? WHERE name=? AND instance=?")
-                .bind(1, "wedged: " + why)
+                .bind(1, wedged_error(why))
                 .bind(2, name)
                 .bind(3, instance)
                 .run();
         tx.commit();
     }
-    note(fmt::format("wedged: {}{}", why, restart ? "; stopping it" : ""));
+    note(wedged_error(why) + (restart ? "; stopping it" : ""));
     if (!restart) return Acted::left_running;
     terminate_server(server, instance, spec.stop_timeout);
     return Acted::stopped;
 }
 
 } // namespace
+
+std::string wedged_error(const std::string& why) { return "wedged: " + why; }
+bool stopped_as_wedged(const std::string& row_error) { return row_error.starts_with("wedged: "); }
 
 void run_prober(const std::string& state_dir, const std::string& name, const std::string& instance, const Identity& server,
                 const ProbeSpec& spec, const std::function<void(const std::string&)>& note) {

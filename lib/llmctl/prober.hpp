@@ -46,6 +46,11 @@ struct ProbeVerdict {
 void run_prober(const std::string& state_dir, const std::string& name, const std::string& instance, const Identity& server,
                 const ProbeSpec& spec, const std::function<void(const std::string&)>& note);
 
+// The row error of a server its prober stops for being wedged ("wedged: WHY"), and whether a row
+// error is one: its exit is then a failure whatever the code, and its cause says why.
+std::string wedged_error(const std::string& why);
+bool stopped_as_wedged(const std::string& row_error);
+
 // A client with a lease on a model whose answer is flowing says so (leases.progress_at), at most
 // once a second, so a probe can tell a busy server from a wedged one. Only for a model with a
 // completion probe (`wanted`): nothing is written otherwise. With a broker (serve), the write

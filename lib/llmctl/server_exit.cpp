@@ -5,6 +5,7 @@
 #include "llmctl/files.hpp"
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/prober.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
 #include "llmctl/strings.hpp"
@@ -89,7 +90,7 @@ Decided decide_after_exit(Store& store, const ServerRow& row, const ExitRecord& 
     d.model = restart_model(*cfg, row, d.why);
     if (!d.model) return d;
     // Stopped by its prober for being wedged: a failure, whatever code the server exited with.
-    const std::optional<int> code = row.error.starts_with("wedged: ") ? std::nullopt : e.code;
+    const std::optional<int> code = stopped_as_wedged(row.error) ? std::nullopt : e.code;
     if (!policy_restarts(d.model->restart, code)) return d.why = fmt::format("restart = \"{}\"", d.model->restart), d;
     d.restarts_in_window = restarts_since(store, row.name, e.at - d.model->restart_window.count());
     d.next = d.restarts_in_window >= d.model->restart_max ? Next::give_up : Next::restart;
@@ -223,7 +224,7 @@ void handle_server_exit(const ServerExit& x, const std::function<void(const std:
         e.instance = x.instance;
         e.pid = x.pid;
         e.at = x.at;
-        if (ours && row->error.starts_with("wedged: ")) e.cause += " after its probe found it " + row->error; // the prober stopped it
+        if (ours && stopped_as_wedged(row->error)) e.cause += " after its probe found it " + row->error; // the prober stopped it
         if (ours)
             d = decide_after_exit(store, *row, e, cfg, cfg_problem);
         else

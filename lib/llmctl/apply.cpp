@@ -4,6 +4,7 @@
 #include "llmctl/holds.hpp"
 #include "llmctl/keep_warm.hpp"
 #include "llmctl/lock.hpp"
+#include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
@@ -31,17 +32,13 @@ bool from_this_config(const ServerRow& r, const Config& cfg) {
 // "host", "port"; empty when nothing that changes the server does.
 std::vector<std::string> changes(const ServerRow& r, const ModelConfig& m) {
     if (r.config_hash == config_hash(m)) return {};
+    auto running = model_from_spec(Defaults{}, r.name, r.spec_json);
+    if (!running) return {"settings"}; // a row without its spec: the hash alone says so
     std::vector<std::string> what;
-    auto spec = nlohmann::json::parse(r.spec_json, nullptr, false);
-    if (!spec.is_object()) return {"settings"}; // a row without its spec: the hash alone says so
-    try {
-        if (spec.value("command", std::vector<std::string>()) != m.command) what.push_back("command");
-        if (spec.value("env", std::map<std::string, std::string>()) != m.env) what.push_back("env");
-        if (spec.value("cwd", std::string()) != m.cwd) what.push_back("cwd");
-        if (spec.value("health", std::string()) != m.health) what.push_back("health");
-    } catch (const nlohmann::json::exception&) {
-        return {"settings"};
-    }
+    if (running->command != m.command) what.push_back("command");
+    if (running->env != m.env) what.push_back("env");
+    if (running->cwd != m.cwd) what.push_back("cwd");
+    if (running->health != m.health) what.push_back("health");
     if (r.host != m.host) what.push_back("host");
     if (m.port && r.port != *m.port) what.push_back("port");
     // A fixed port dropped: it keeps its port until restarted, which nothing forces (the hash of

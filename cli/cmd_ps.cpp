@@ -324,15 +324,20 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
         auto has_row = [&](const std::string& name) {
             return std::any_of(rows.begin(), rows.end(), [&](const ServerRow& r) { return r.name == name; });
         };
+        // A name with no row (held, or exited): its line has only a status, a pid and a reason.
+        auto add_rowless = [&](nlohmann::json j, const std::string& shown, const std::string& pid, const std::string& why) {
+            arr.push_back(std::move(j));
+            table.push_back({arr.back()["name"].get<std::string>(), shown, pid, "-", "-", "-", "-", "-", "-"});
+            if (*all) table.back().push_back(why);
+            if (mem_column) table.back().insert(table.back().begin() + 7, "-");
+            if (*health) table.back().insert(table.back().end() - 1, "-");
+        };
         for (const auto& h : holds) { // held down by a stop: shown until a start or apply lets it go
             if (has_row(h.name)) continue;
             nlohmann::json j{{"name", h.name}, {"status", "stopped"}, {"held", true}, {"held_at", h.at}};
             if (exits.count(h.name)) j["last_exit"] = exit_json(exits[h.name]);
-            arr.push_back(j);
-            table.push_back({h.name, "stopped (held)", "-", "-", "-", "-", "-", "-", "-"});
-            if (*all) table.back().push_back(fmt::format("held down by stop {} ago: llmctl start {} lets it go", age(h.at, now), h.name));
-            if (mem_column) table.back().insert(table.back().begin() + 7, "-");
-            if (*health) table.back().insert(table.back().end() - 1, "-");
+            add_rowless(std::move(j), "stopped (held)", "-",
+                        fmt::format("held down by stop {} ago: llmctl start {} lets it go", age(h.at, now), h.name));
         }
         auto held = [&](const std::string& name) {
             return std::any_of(holds.begin(), holds.end(), [&](const Hold& h) { return h.name == name; });
@@ -341,11 +346,8 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             for (const auto& entry : exits) {
                 const auto& [name, e] = entry;
                 if (has_row(entry.first) || held(entry.first)) continue;
-                arr.push_back({{"name", name}, {"status", "exited"}, {"pid", e.pid}, {"last_exit", exit_json(e)}});
-                table.push_back({name, "exited", std::to_string(e.pid), "-", "-", "-", "-", "-", "-",
-                                 fmt::format("{} ago: {}", age(e.at, now), e.cause)});
-                if (mem_column) table.back().insert(table.back().begin() + 7, "-");
-                if (*health) table.back().insert(table.back().end() - 1, "-");
+                add_rowless({{"name", name}, {"status", "exited"}, {"pid", e.pid}, {"last_exit", exit_json(e)}}, "exited",
+                            std::to_string(e.pid), fmt::format("{} ago: {}", age(e.at, now), e.cause));
             }
         if (*json) {
             std::cout << json_text(arr, 2) << "\n";

@@ -199,6 +199,13 @@ Outcome handle_generation(tcp::socket& socket, const Request& request, ServerSta
         return respond_json(socket, request, http::status::internal_server_error,
                             server_error_json("mock failure: the prompt contains \"" + *options.fail_on + "\" (--fail-on)"));
     }
+    if (!options.rate_limit_once.empty() && ::unlink(options.rate_limit_once.c_str()) == 0) {
+        state.request_log.record(start_ns, realtime_ns(), chat->stream, chat->last_user_message);
+        return respond_json(
+            socket, request, http::status::too_many_requests,
+            R"json({"error":{"message":"rate limited (--rate-limit-once)","type":"rate_limit_error","param":null,"code":null}})json",
+            {{"Retry-After", "1"}});
+    }
     CompletionMeta meta{
         std::string(dialect.id_prefix) + std::to_string(::getpid()) + "-" + std::to_string(state.next_id++),
         chat->model.empty() ? options.model_name : chat->model,

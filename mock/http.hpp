@@ -7,6 +7,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace mock {
 
@@ -22,10 +24,12 @@ struct Outcome {
 };
 
 // Sends a complete JSON response; keep_alive is false if the write failed or the client asked to close.
-Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body);
+Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body,
+                     const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 // The same with another content type.
-Outcome respond_text(tcp::socket& socket, const Request& request, http::status status, std::string_view content_type, std::string body);
+Outcome respond_text(tcp::socket& socket, const Request& request, http::status status, std::string_view content_type, std::string body,
+                     const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 struct Dialect;
 
@@ -48,7 +52,9 @@ std::optional<tcp::acceptor> bind_listener(boost::asio::io_context& io, const Op
 // "http://host:port" with the port actually bound (matters for --port 0) and IPv6 hosts bracketed.
 std::string listening_url(const tcp::acceptor& acceptor, const Options& options);
 
-// Accepts connections forever, serving each on its own detached thread.
-[[noreturn]] void accept_loop(tcp::acceptor& acceptor, ServerState& state);
+class TlsFront;
+
+// Accepts connections forever, serving each on its own detached thread (behind `tls` when given).
+[[noreturn]] void accept_loop(tcp::acceptor& acceptor, ServerState& state, TlsFront* tls);
 
 } // namespace mock

@@ -4,6 +4,7 @@
 #include "options.hpp"
 #include "process.hpp"
 #include "state.hpp"
+#include "tls_front.hpp"
 
 #include <unistd.h>
 #include <boost/asio/io_context.hpp>
@@ -58,6 +59,11 @@ int main(int argc, char** argv) {
 
     boost::asio::io_context io;
     std::string error;
+    std::unique_ptr<TlsFront> tls;
+    if (!options.tls_cert.empty() && !(tls = TlsFront::make(options, error))) {
+        err_line("llmctl-mock-server: " + error);
+        return 2;
+    }
     auto acceptor = bind_listener(io, options, error);
     if (!acceptor) {
         err_line(error);
@@ -68,5 +74,5 @@ int main(int argc, char** argv) {
     if (options.crash_after) start_crash_timer(*options.crash_after, options.crash_signal);
     start_loader(state);
     if (options.log_spam > 0) start_log_spam(options.log_spam);
-    accept_loop(*acceptor, state);
+    accept_loop(*acceptor, state, tls.get());
 }

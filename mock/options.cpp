@@ -123,6 +123,9 @@ Serving:
   --request-log FILE          append one line per chat or completion request:
                               <start_ns> <end_ns> <pid> <stream 0|1> <last user message as JSON string>
                               (of a completion: its prompt)
+  --tls-cert FILE             serve HTTPS with this PEM certificate (chain) ...
+  --tls-key FILE              ... and its PEM private key
+  --tls-client-ca FILE        require a client certificate signed by the CA in FILE
 
 Faults:
   --startup-delay DUR         answer 503 "Loading model" for DUR after start
@@ -133,6 +136,8 @@ Faults:
   --port-taken                fail as if the port were in use (exit 1)
   --crash-mid-stream N        _exit(7) after sending N content tokens
   --fail-on TEXT              answer HTTP 500 when the last user message or prompt contains TEXT
+  --rate-limit-once FILE      while FILE exists, answer the next chat or completion HTTP 429 with
+                              Retry-After: 1, and remove FILE (a provider's rate limit)
   --stall-after N             stop sending after N content tokens (that connection only)
   --ignore-sigterm            ignore SIGTERM (children too)
   --abort-on-term-in-flight   on SIGTERM abort() if a chat or completion is in flight
@@ -196,6 +201,10 @@ ParseResult parse_options(int argc, char** argv) {
         {"hold-until", [&](std::string_view v) { o.hold_until = v; }},
         {"wedge-once", [&](std::string_view v) { o.wedge_once = v; }},
         {"request-log", [&](std::string_view v) { o.request_log = v; }},
+        {"rate-limit-once", [&](std::string_view v) { o.rate_limit_once = v; }},
+        {"tls-cert", [&](std::string_view v) { o.tls_cert = v; }},
+        {"tls-key", [&](std::string_view v) { o.tls_key = v; }},
+        {"tls-client-ca", [&](std::string_view v) { o.tls_client_ca = v; }},
         {"crash-mid-stream", [&](std::string_view v) { o.crash_mid_stream = need_count(v); }},
         {"stall-after", [&](std::string_view v) { o.stall_after = need_count(v); }},
         {"fork-children",
@@ -271,6 +280,8 @@ ParseResult parse_options(int argc, char** argv) {
         }
         if (help) return {std::nullopt, 0, usage_text()};
         if (o.port < 0) throw UsageError{"--port is required"};
+        if (o.tls_cert.empty() != o.tls_key.empty()) throw UsageError{"--tls-cert and --tls-key go together"};
+        if (!o.tls_client_ca.empty() && o.tls_cert.empty()) throw UsageError{"--tls-client-ca needs --tls-cert and --tls-key"};
     } catch (const UsageError& e) {
         return {std::nullopt, 2, std::string(k_program) + ": " + e.message + "\nTry '" + std::string(k_program) + " --help'.\n"};
     }

@@ -27,7 +27,10 @@ struct Options {
     std::string loading_until; // answer 503 until this file exists (a test holds the load open)
     std::string hold_until;    // a stream pauses after its first token until this file exists
     bool stderr_only = false;
-    std::string request_log; // empty = disabled
+    std::string request_log;       // empty = disabled
+    std::string rate_limit_once;   // exists: the next chat or completion gets 429, Retry-After: 1 (the file goes)
+    std::string tls_cert, tls_key; // both set: serve HTTPS (TLS in front of the same handlers)
+    std::string tls_client_ca;     // set: require a client certificate signed by this CA
     bool crash_at_start = false;
     bool port_taken = false;
     std::optional<std::uint64_t> crash_mid_stream;

@@ -1,6 +1,7 @@
 #include "chat.hpp"
 #include "dialect.hpp"
 #include "http.hpp"
+#include "tls_front.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -106,14 +107,17 @@ void serve_connection(tcp::socket socket, ServerState& state) {
 
 } // namespace
 
-Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body) {
-    return respond_text(socket, request, status, "application/json; charset=utf-8", std::move(body));
+Outcome respond_json(tcp::socket& socket, const Request& request, http::status status, std::string body,
+                     const std::vector<std::pair<std::string, std::string>>& headers) {
+    return respond_text(socket, request, status, "application/json; charset=utf-8", std::move(body), headers);
 }
 
-Outcome respond_text(tcp::socket& socket, const Request& request, http::status status, std::string_view content_type, std::string body) {
+Outcome respond_text(tcp::socket& socket, const Request& request, http::status status, std::string_view content_type, std::string body,
+                     const std::vector<std::pair<std::string, std::string>>& headers) {
     http::response<http::string_body> response{status, request.version()};
     response.set(http::field::server, "llmctl-mock");
     response.set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) response.set(name, value);
     response.keep_alive(request.keep_alive());
     response.body() = std::move(body);
     response.prepare_payload();
@@ -168,10 +172,12 @@ std::string listening_url(const tcp::acceptor& acceptor, const Options& options)
     beast::error_code ec;
     const auto port = acceptor.local_endpoint(ec).port();
     const bool ipv6 = options.host.find(':') != std::string::npos;
-    return "http://" + (ipv6 ? "[" + options.host + "]" : options.host) + ":" + std::to_string(port);
+    return (options.tls_cert.empty() ? "http://" : "https://") + (ipv6 ? "[" + options.host + "]" : options.host) + ":" +
+           std::to_string(port);
 }
 
-void accept_loop(tcp::acceptor& acceptor, ServerState& state) {
+void accept_loop(tcp::acceptor& acceptor, ServerState& state, TlsFront* tls) {
+    auto serve_plain = [&state](tcp::socket s) { serve_connection(std::move(s), state); };
     for (;;) {
         beast::error_code ec;
         tcp::socket socket = acceptor.accept(ec);
@@ -181,7 +187,10 @@ void accept_loop(tcp::acceptor& acceptor, ServerState& state) {
             continue;
         }
         try {
-            std::thread(serve_connection, std::move(socket), std::ref(state)).detach();
+            if (tls)
+                std::thread([tls, serve_plain](tcp::socket s) { tls->serve(std::move(s), serve_plain); }, std::move(socket)).detach();
+            else
+                std::thread(serve_connection, std::move(socket), std::ref(state)).detach();
         } catch (const std::system_error&) {
             // Out of threads: dropping this connection is the only safe answer.
         }

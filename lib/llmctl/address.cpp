@@ -88,11 +88,15 @@ std::string http_url(const std::string& host, int port) {
 Url parse_url(const std::string& url) {
     Url u;
     std::string rest;
-    if (url.rfind("http://", 0) == 0)
+    if (url.rfind("http://", 0) == 0) {
         rest = url.substr(7);
-    else
-        throw Error(Exit::config, fmt::format("url \"{}\" is not http://HOST:PORT[/PATH]", url),
-                    "https is not supported; use a local proxy");
+    } else if (url.rfind("https://", 0) == 0) {
+        rest = url.substr(8);
+        u.https = true;
+        u.port = 443;
+    } else {
+        throw Error(Exit::config, fmt::format("url \"{}\" is not http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]", url));
+    }
     auto slash = rest.find('/');
     std::string hostport = rest.substr(0, slash);
     u.base = slash == std::string::npos ? "" : rest.substr(slash);
@@ -106,6 +110,13 @@ Url parse_url(const std::string& url) {
     }
     if (u.host.size() > 2 && u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
     if (u.host.empty() || u.port <= 0 || u.port > 65535) throw Error(Exit::config, fmt::format("url \"{}\" has no valid host:port", url));
+    return u;
+}
+
+Url server_url(const std::string& host, int port) {
+    Url u;
+    u.host = connect_host(host);
+    u.port = port;
     return u;
 }
 

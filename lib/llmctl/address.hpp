@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace llmctl {
 
@@ -42,12 +43,28 @@ std::optional<std::pair<std::string, int>> parse_listen_address(const std::strin
 // True for a loopback address or "localhost": only this machine can connect.
 bool is_loopback(const std::string& host);
 
-// Splits "http://host:port/base" into its parts; throws Error(config) for other forms.
+// How an https:// url's connections are made (by llmctl-tls: see tls_tunnel.hpp).
+struct TlsSettings {
+    std::string ca_file, client_cert, client_key; // "" = the system's CAs; no client certificate
+    bool verify = true;
+    bool operator==(const TlsSettings&) const = default;
+};
+
+// Splits "http://host:port/base" (or https://) into its parts; throws Error(config) for other
+// forms. The port defaults to 80 (443 for https).
 struct Url {
     std::string host;
     int port = 80;
     std::string base; // path prefix without trailing '/'
+    bool https = false;
+    TlsSettings tls; // with https: set by the caller from the model (parse_url leaves the defaults)
+    std::vector<std::pair<std::string, std::string>> headers; // sent with every request (an external model's)
+
+    std::string scheme() const { return https ? "https" : "http"; }
 };
 Url parse_url(const std::string& url);
+
+// The url llmctl connects to for a server it runs, bound to `host` at `port` (connect_host).
+Url server_url(const std::string& host, int port);
 
 } // namespace llmctl

@@ -4,6 +4,7 @@
 #include "llmctl/errors.hpp"
 
 #include "llmctl/deadline_socket.hpp"
+#include "llmctl/tls_tunnel.hpp"
 #include "llmctl/upstream_pool.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <charconv>
 #include <optional>
 #include <poll.h>
 #include <sys/socket.h>
@@ -22,6 +24,18 @@ namespace llmctl {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+
+namespace {
+
+// A Retry-After of delay-seconds (0 to a day); nullopt for none, or an HTTP date.
+std::optional<int> seconds_in(std::string_view v) {
+    int n = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || n < 0 || n > 86'400) return std::nullopt;
+    return n;
+}
+
+} // namespace
 
 // One request and its streamed answer over a blocking socket (deadline_socket.hpp): each phase
 // (connect, send, first byte, every next piece) under its own deadline, capped by the total one,
@@ -34,7 +48,7 @@ public:
 
     // A kept connection when there is one, else a new one.
     void connect() {
-        Fd kept = take_kept_connection(url_.host, url_.port);
+        Fd kept = take_kept_connection(connection_key(url_), url_.port);
         reused_ = kept.valid();
         sock_.emplace(reused_ ? std::move(kept) : dial());
         if (cancelled_) sock_->cancel_when(&cancelled_);
@@ -57,10 +71,7 @@ public:
         if (ec && reused_ && closed_by_peer(ec) && buf_.size() == 0 && !parser_.got_some()) return false;
         if (ec) throw fail(ec, "waiting for the first token", t_.first_byte);
         const auto& res = parser_.get();
-        head.status = static_cast<int>(res.result_int());
-        head.content_type = std::string(res[http::field::content_type]);
-        head.body_at_hand = buf_.size() > 0 || parser_.is_done();
-        restart_piece_clock();
+        read_head(res, head);
         return true;
     }
 
@@ -68,9 +79,10 @@ public:
     // (connecting: send_connected once the socket is writable). not_sent when the socket did not
     // take it all (the exchange is then dropped: go the waiting way).
     SendStep send_now(std::string_view wire, Fd kept) {
-        if (!kept.valid()) kept = take_kept_connection(url_.host, url_.port);
+        if (!kept.valid()) kept = take_kept_connection(connection_key(url_), url_.port);
         reused_ = kept.valid();
         if (reused_) return write_whole(Fd(std::move(kept)), wire);
+        if (url_.https) return write_whole(open_tls_tunnel(url_, t_.connect), wire); // connected at once: the helper connects
         auto ep = endpoint();
         Fd fd = new_socket(ep);
         if (::connect(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) return write_whole(std::move(fd), wire);
@@ -98,11 +110,7 @@ public:
                 buf_.consume(parser_.put(buf_.data(), ec));
                 if (ec && ec != http::error::need_more) throw fail(ec, "waiting for the first token", t_.first_byte);
                 if (parser_.is_header_done()) {
-                    const auto& res = parser_.get();
-                    head.status = static_cast<int>(res.result_int());
-                    head.content_type = std::string(res[http::field::content_type]);
-                    head.body_at_hand = buf_.size() > 0 || parser_.is_done();
-                    restart_piece_clock();
+                    read_head(parser_.get(), head);
                     return HeadStep::head;
                 }
             }
@@ -166,7 +174,7 @@ public:
 
     // The answer ended whole: its connection is kept for the next request to the server when
     // both sides allow (HTTP/1.1 keep-alive, nothing read beyond the answer), else closed.
-    void finish() { keep_connection(url_.host, url_.port, finish_kept()); }
+    void finish() { keep_connection(connection_key(url_), url_.port, finish_kept()); }
     Fd finish_kept() {
         if (parser_.is_done() && parser_.get().keep_alive() && buf_.size() == 0) return sock_->release_fd();
         sock_->close();
@@ -174,6 +182,16 @@ public:
     }
 
 private:
+    template <class Response>
+    void read_head(const Response& res, HttpHead& head) {
+        head.status = static_cast<int>(res.result_int());
+        head.content_type = std::string(res[http::field::content_type]);
+        if (url_.https) head.tunnel_failure = std::string(res[k_tunnel_header]);
+        if (head.status == 429 || head.status == 503) head.retry_after = seconds_in(res[http::field::retry_after]);
+        head.body_at_hand = buf_.size() > 0 || parser_.is_done();
+        restart_piece_clock();
+    }
+
     // Parses what is buffered and hands it on as one piece (more when over the piece buffer);
     // true once the body has ended.
     bool deliver_buffered(const PieceFn& on_piece) {
@@ -254,6 +272,7 @@ private:
 
     // A new connection, made under the connect deadline.
     Fd dial() {
+        if (url_.https) return open_tls_tunnel(url_, t_.connect);
         auto ep = endpoint();
         Fd fd = new_socket(ep);
         if (::connect(fd.get(), ep.data(), static_cast<socklen_t>(ep.size())) == 0) return fd;
@@ -294,7 +313,7 @@ private:
     static constexpr std::size_t k_read_room = 16 * 1024;
     static constexpr std::size_t k_piece = 16 * 1024;
     // The URL the errors name (made only for an error).
-    std::string where() const { return fmt::format("http://{}:{}{}{}", url_host(url_.host), url_.port, url_.base, path_); }
+    std::string where() const { return fmt::format("{}://{}:{}{}{}", url_.scheme(), url_host(url_.host), url_.port, url_.base, path_); }
 
     const Url& url_;
     const std::string& path_; // (the caller's: it outlives the exchange)
@@ -313,13 +332,20 @@ private:
 
 namespace {
 
+// RFC 7230: [::1]:PORT; the scheme's own port left out (a provider's front may want the bare name).
+std::string host_header(const Url& url) {
+    if (url.port == (url.https ? 443 : 80)) return url_host(url.host);
+    return url_host(url.host) + ":" + std::to_string(url.port);
+}
+
 http::request<http::string_body> make_request(const Url& url, const UpstreamRequest& r) {
     http::request<http::string_body> req{r.method == "GET" ? http::verb::get : http::verb::post, url.base + r.path, 11};
-    req.set(http::field::host, fmt::format("{}:{}", url_host(url.host), url.port)); // RFC 7230: [::1]:PORT
+    req.set(http::field::host, host_header(url));
     req.set(http::field::user_agent, "llmctl");
     if (r.method != "GET") req.set(http::field::content_type, r.content_type);
     req.set(http::field::accept, r.accept);
     if (!r.bearer.empty()) req.set(http::field::authorization, "Bearer " + r.bearer);
+    for (const auto& [name, value] : url.headers) req.set(name, value);
     req.body() = r.body;
     if (r.method != "GET") req.prepare_payload();
     return req;
@@ -334,11 +360,12 @@ std::string wire_request(const Url& url, const UpstreamRequest& r) {
     out.reserve(160 + url.base.size() + r.path.size() + url.host.size() + r.content_type.size() + r.accept.size() + r.bearer.size() +
                 (get ? 0 : r.body.size()));
     out.append(get ? "GET " : "POST ").append(url.base).append(r.path).append(" HTTP/1.1\r\nHost: ");
-    out.append(url_host(url.host)).append(":").append(std::to_string(url.port)); // RFC 7230: [::1]:PORT
+    out.append(host_header(url));
     out.append("\r\nUser-Agent: llmctl\r\n");
     if (!get) out.append("Content-Type: ").append(r.content_type).append("\r\n");
     out.append("Accept: ").append(r.accept).append("\r\n");
     if (!r.bearer.empty()) out.append("Authorization: Bearer ").append(r.bearer).append("\r\n");
+    for (const auto& [name, value] : url.headers) out.append(name).append(": ").append(value).append("\r\n");
     if (!get) out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
     out.append("\r\n");
     if (!get) out.append(r.body);
@@ -389,6 +416,12 @@ void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& 
     call.finish();
 }
 
+std::string connection_key(const Url& url) {
+    if (!url.https) return url.host;
+    const TlsSettings& t = url.tls;
+    return fmt::format("https\n{}\n{}\n{}\n{}\n{}", url.host, t.ca_file, t.client_cert, t.client_key, t.verify);
+}
+
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
                             const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
                             const std::function<bool()>& cancelled) {
@@ -402,6 +435,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
         url, r, t,
         [&](const HttpHead& head) {
             result.status = head.status;
+            result.tunnel_failure = head.tunnel_failure;
             ok = head.status / 100 == 2;
         },
         [&](std::string_view piece, bool) {
@@ -411,6 +445,7 @@ HttpResult http_post_stream(const Url& url, const std::string& path, const std::
                 result.error_body.append(piece);
         },
         cancelled);
+    if (!result.tunnel_failure.empty()) throw tunnel_error(result.tunnel_failure, result.error_body);
     return result;
 }
 

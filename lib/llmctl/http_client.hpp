@@ -25,7 +25,8 @@ struct HttpTimeouts {
 
 struct HttpResult {
     int status = 0;
-    std::string error_body; // the body, when status is not 2xx
+    std::string error_body;     // the body, when status is not 2xx
+    std::string tunnel_failure; // an https url's helper answered: connect | timeout | tls (tls_tunnel.hpp)
 };
 
 // One request as a relay sends it on (`llmctl serve`): the body as the client sent it.
@@ -41,7 +42,9 @@ struct UpstreamRequest {
 struct HttpHead {
     int status = 0;
     std::string content_type;
-    bool body_at_hand = false; // body bytes came with the head: the first piece follows at once
+    std::string tunnel_failure;     // as HttpResult's
+    std::optional<int> retry_after; // seconds, from a Retry-After that is a number (not a date)
+    bool body_at_hand = false;      // body bytes came with the head: the first piece follows at once
 };
 
 using PieceFn = std::function<void(std::string_view, bool last)>;
@@ -71,7 +74,7 @@ enum class HeadStep {
 // in the process's pool (serve's loop connections: watched from one request to the next, it costs
 // no epoll_ctl and no look at whether it is open).
 struct KeptConnection {
-    std::string host;
+    std::string host; // connection_key of its url
     int port = 0;
     Fd fd;
 };
@@ -126,6 +129,11 @@ private:
 // exchange (the connection closes).
 void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
                   const std::function<void(std::string_view, bool last)>& on_body, const std::function<bool()>& cancelled);
+
+// The key of a url's connections in the pool (upstream_pool.hpp) and in a KeptConnection: the
+// host, or for https the host and its TLS settings (a connection made with one client
+// certificate is not another model's).
+std::string connection_key(const Url& url);
 
 // POSTs `body` (JSON) to `url.base + path`. For a 2xx answer, every piece of the body goes to
 // `on_body` as it arrives. `cancelled` is polled every 100 ms (Ctrl-C): the exchange is cut

@@ -126,6 +126,8 @@ std::string bundled_mock_server() { return bundled_program("llmctl-mock-server")
 
 std::string bundled_monitor() { return bundled_program("llmctl-monitor"); }
 
+std::string bundled_tls_helper() { return bundled_program("llmctl-tls"); }
+
 std::string self_exe() {
     char buf[PATH_MAX];
     ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);

@@ -36,6 +36,9 @@ std::string bundled_mock_server();
 // Absolute path of llmctl-monitor (found as the mock server is).
 std::string bundled_monitor();
 
+// llmctl-tls, which makes llmctl's https:// connections (tls_tunnel.hpp).
+std::string bundled_tls_helper();
+
 // Absolute path of the running binary (/proc/self/exe).
 std::string self_exe();
 

@@ -62,8 +62,9 @@ struct Target {
 Target resolve_target(const Opts& o, const ModelConfig& m, const Config& cfg, const std::string& dir, const Globals& g) {
     Target t;
     if (m.external()) {
-        t.url = parse_url(m.url);
+        t.url = external_url(m);
         t.bearer = external_api_key(m);
+        std::cerr << unverified_tls_warning(m);
         return t;
     }
     if (o.no_start) {
@@ -90,7 +91,7 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const Config& cfg, co
     // A running server's markers must be its row's (a starting one may not have exec'd yet: the
     // chat refreshes its target once it has a slot).
     if (t.row->status == "running") require_row_matches_markers(dir, *t.row);
-    t.url = Url{connect_host(t.row->host), static_cast<int>(*t.row->port), ""};
+    t.url = server_url(t.row->host, static_cast<int>(*t.row->port));
     return t;
 }
 
@@ -247,8 +248,10 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
                 continue;
             }
             if (e.code() == Exit::interrupted) throw;
-            throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()),
-                        m.external() ? "" : fmt::format("see the server's log: llmctl logs {}", m.name));
+            std::string hint = !e.hint().empty() ? e.hint()
+                               : m.external()    ? ""
+                                                 : fmt::format("see the server's log: llmctl logs {}", m.name);
+            throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()), hint);
         }
     }
     if (res.status / 100 != 2)

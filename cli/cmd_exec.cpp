@@ -56,13 +56,20 @@ int run(const Opts& o, Globals& g) {
                     fmt::format("unknown model \"{}\" in {}{}", o.name, cfg.source, did_you_mean_suffix(o.name, cfg.model_names())),
                     "list models with: llmctl config check");
     const ModelConfig m = *found;
-    if (m.external()) throw Error(Exit::usage, fmt::format("model \"{}\" is external ({}): use its url directly", m.name, m.url));
 
     // CMD is looked up before anything starts: a typo costs no server start.
     FoundCommand cmd = find_command(o.command[0]);
     if (cmd.status != 0) {
         print_error(fmt::format("exec: {}: {}", o.command[0], cmd.error));
         return cmd.status;
+    }
+    std::vector<std::string> args(o.command.begin() + 1, o.command.end());
+    if (m.external()) { // nothing to start or stop: CMD gets its url (and key)
+        auto env = external_environment(m);
+        std::cerr << unverified_tls_warning(m);
+        CommandResult ran = run_command(cmd.path, args, env);
+        if (!ran.error.empty()) print_error(fmt::format("exec: cannot run {}: {}", o.command[0], ran.error));
+        return ran.status;
     }
 
     // Ensure NAME runs. This exec is its user from the start's first decision on (spawning it,
@@ -98,7 +105,6 @@ int run(const Opts& o, Globals& g) {
     bool started = !res.already_running;
     if (g.verbosity > 0) std::cerr << fmt::format("llmctl: exec: {} {} at {}\n", m.name, started ? "started" : "already running", res.url);
 
-    std::vector<std::string> args(o.command.begin() + 1, o.command.end());
     CommandResult ran = run_command(cmd.path, args, server_environment(res.url, res.port));
     if (!ran.error.empty()) print_error(fmt::format("exec: cannot run {}: {}", o.command[0], ran.error));
     int rc = ran.status; // what exec exits with
@@ -120,9 +126,10 @@ std::function<int()> setup_exec(CLI::App& app, Globals& g) {
     app.add_option("name", o->name, "Model to run CMD against (started if needed)")->required()->type_name("NAME");
     app.add_flag("--keep", o->keep, "Leave the server running afterwards even if this exec started it");
     app.footer("CMD and its ARGS come after --. CMD sees LLMCTL_URL (http://HOST:PORT), OPENAI_BASE_URL\n"
-               "(LLMCTL_URL/v1) and LLMCTL_PORT. A server this exec started is stopped when CMD ends, unless\n"
-               "--keep or another exec still uses it; if exec is killed, CMD gets SIGTERM and the next reap\n"
-               "stops that server.\n"
+               "(LLMCTL_URL/v1) and LLMCTL_PORT (for an external model: its url, and OPENAI_API_KEY from\n"
+               "its api_key_env; nothing is started). A server this exec started is stopped when CMD\n"
+               "ends, unless --keep or another exec still uses it; if exec is killed, CMD gets SIGTERM\n"
+               "and the next reap stops that server.\n"
                "Exit status: CMD's (128+N after signal N); 125 exec failed, 126 CMD not executable,\n"
                "127 CMD not found.\n"
                "Examples:\n  llmctl exec tiny -- pytest tests/smoke\n"

@@ -79,6 +79,7 @@ GatewaySettings settings_from(const Opts& o, Config cfg, const std::string& list
     s.drain_timeout = flag("--drain-timeout") ? duration_flag("--drain-timeout", o.drain_timeout) : c.drain_timeout;
     s.reap_every = flag("--reap-every") ? duration_flag("--reap-every", o.reap_every) : c.reap_every;
     s.max_queue = flag("--max-queue") ? o.max_queue : c.max_queue;
+    for (const auto& entry : cfg.models) std::cerr << unverified_tls_warning(entry.second); // at each start and reload
     s.config = std::make_shared<const Config>(std::move(cfg));
     return s;
 }

@@ -160,4 +160,18 @@ std::string external_api_key(const ModelConfig& m) {
     return key;
 }
 
+Url external_url(const ModelConfig& m) {
+    Url u = parse_url(m.url);
+    if (u.https) u.tls = TlsSettings{m.ca_file, m.client_cert, m.client_key, m.tls_verify};
+    u.headers.assign(m.headers.begin(), m.headers.end());
+    return u;
+}
+
+std::string unverified_tls_warning(const ModelConfig& m) {
+    if (m.tls_verify || !m.url.starts_with("https://")) return {};
+    return fmt::format("llmctl: warning: model \"{}\" has tls_verify = false: its server's certificate is not checked, so anyone "
+                       "between here and {} can read and change what is sent\n",
+                       m.name, m.url);
+}
+
 } // namespace llmctl

@@ -1,6 +1,7 @@
 #pragma once
 // The configuration: [defaults] and [models.NAME] from TOML, or the built-in default.
 
+#include "llmctl/address.hpp"
 #include "llmctl/names.hpp"
 #include "llmctl/units.hpp"
 
@@ -62,6 +63,11 @@ struct ModelConfig : Settings {
     std::string model;                // the "model" field sent to the API
     std::vector<std::string> aliases; // more names `llmctl serve` routes to this model
     std::string api_key_env;
+    // An https:// url's TLS (llmctl.toml(5), HTTPS): files resolved as cwd is; tls_verify = false
+    // only when written, with a warning at each use.
+    std::string ca_file, client_cert, client_key;
+    bool tls_verify = true;
+    std::map<std::string, std::string> headers; // an external model's extra request headers
     // Its memory (llmctl.toml(5), MEMORY): declared, or `memory_auto` (estimated from the GGUF
     // file of its command; the default of a model in a pool). Counted only in a pool.
     std::optional<std::uint64_t> memory;
@@ -157,6 +163,11 @@ std::string expand_placeholders(const std::string& s, const std::string& host, i
 // The API key of an external model: the value of its api_key_env ("" when it has none).
 // Throws Error(config) when the variable is not set.
 std::string external_api_key(const ModelConfig& m);
+
+// An external model's url, with its TLS settings when it is https://.
+Url external_url(const ModelConfig& m);
+// The warning each use of a model with tls_verify = false gives on stderr ("" for any other).
+std::string unverified_tls_warning(const ModelConfig& m);
 
 // A stable hash of what makes a running server match its config (argv, env, cwd, health, host
 // and fixed port): `apply` restarts a server whose row records another.

@@ -7,6 +7,7 @@
 #include "llmctl/strings.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <functional>
@@ -178,6 +179,14 @@ Rule<TargetOf<Owner>> string_key(ConfigKey k, std::string Owner::*m) {
         [](const std::string& v) { return v; });
 }
 
+// A file's path: "~" and a relative path resolved as cwd is (relative to the config file).
+template <class Owner>
+Rule<TargetOf<Owner>> path_key(ConfigKey k, std::string Owner::*m) {
+    return field(
+        k, m, [](const Reader& r, const toml::node& n, std::string_view key) { return r.cwd(r.string(n, key)); },
+        [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); });
+}
+
 // A string that may be left out: shown as null then.
 template <class Owner>
 Rule<TargetOf<Owner>> optional_string_key(ConfigKey k, std::string Owner::*m) {
@@ -281,13 +290,10 @@ Rule<TargetOf<Owner>> size_key(ConfigKey k, std::uint64_t Owner::*m) {
 
 std::string read_url(const Reader& r, const toml::node& n, std::string_view key) {
     std::string url = r.string(n, key);
-    if (url.rfind("https://", 0) == 0)
-        r.fail(n.source(), fmt::format("\"url\" = \"{}\": https is not supported", url),
-               "give the http:// address of a local TLS proxy (e.g. stunnel) in front of the server");
     try {
         parse_url(url); // the same check chat makes, but now, with the file and line
     } catch (const Error&) {
-        r.fail(n.source(), fmt::format("\"url\" must look like http://HOST[:PORT][/PATH], got \"{}\"", url),
+        r.fail(n.source(), fmt::format("\"url\" must look like http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH], got \"{}\"", url),
                "the server's root: llmctl appends /v1/chat/completions");
     }
     while (!url.empty() && url.back() == '/') url.pop_back();
@@ -304,6 +310,33 @@ std::map<std::string, std::string> read_env(const Reader& r, const toml::node& n
         env[var] = r.string(v, "env." + var);
     }
     return env;
+}
+
+// An external model's extra request headers: names that are HTTP tokens, values without line
+// breaks (no header can smuggle another), and none of the headers llmctl writes itself.
+std::map<std::string, std::string> read_headers(const Reader& r, const toml::node& n, std::string_view) {
+    auto* t = n.as_table();
+    if (!t) r.fail(n.source(), "\"headers\" must be a table of strings, like { \"OpenAI-Organization\" = \"org-123\" }");
+    static const std::string k_token = "!#$%&'*+-.^_`|~";
+    std::map<std::string, std::string> out;
+    for (auto&& [k, v] : *t) {
+        std::string name(k.str());
+        if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+                return std::isalnum(static_cast<unsigned char>(c)) || k_token.find(c) != std::string::npos;
+            }))
+            r.fail(k.source(), fmt::format("\"{}\" is not an HTTP header name", name), "letters, digits and -, like X-Title");
+        std::string lower = name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (lower == "authorization")
+            r.fail(k.source(), "headers may not set Authorization", "put the key in an environment variable and name it with api_key_env");
+        for (const char* own : {"host", "content-length", "content-type", "transfer-encoding", "connection", "accept", "user-agent"})
+            if (lower == own) r.fail(k.source(), fmt::format("headers may not set {}: llmctl writes it", name));
+        std::string value = r.string(v, "headers." + name);
+        if (value.find_first_of("\r\n") != std::string::npos || value.find('\0') != std::string::npos)
+            r.fail(v.source(), fmt::format("the value of header {} has a line break", name));
+        out[name] = value;
+    }
+    return out;
 }
 
 KeyRule port_range_key(ConfigKey k) {
@@ -373,6 +406,18 @@ const std::vector<KeyRule>& rules() {
               [](const std::string& v) { return v; }),
         optional_string_key({"api_key_env", model, external, "string", "the environment variable holding an external model's API key"},
                             &ModelConfig::api_key_env),
+        field({"headers", model, external, "{ NAME = string, ... }", "extra headers sent with each request to an external server"},
+              &ModelConfig::headers, read_headers, [](const std::map<std::string, std::string>& v) { return v; }),
+        path_key({"ca_file", model, external, "string", "an https url's CA certificates (PEM), instead of the system's"},
+                 &ModelConfig::ca_file),
+        path_key({"client_cert", model, external, "string", "the client certificate (PEM) an https server asks for"},
+                 &ModelConfig::client_cert),
+        path_key({"client_key", model, external, "string", "client_cert's private key (PEM; default: in client_cert's file)"},
+                 &ModelConfig::client_key),
+        field(
+            {"tls_verify", model, external, "boolean", "false: trust any certificate (with a warning at each use; for tests)"},
+            &ModelConfig::tls_verify, [](const Reader& r, const toml::node& n, std::string_view key) { return r.boolean(n, key); },
+            [](bool v) { return v; }),
         string_key({"model", model, both, "string", "the model field sent in chat requests"}, &ModelConfig::model),
         field({"aliases", model, both, "[string, ...]", "more names a request to llmctl serve may use for this model"},
               &ModelConfig::aliases, read_aliases, [](const std::vector<std::string>& v) { return v; }),
@@ -641,6 +686,14 @@ private:
         if (!command && !url)
             r_.fail(at, fmt::format("model \"{}\" has neither \"command\" nor \"url\"", name),
                     "add command = [...] (a server llmctl runs) or url = \"http://...\" (an external server)");
+        if (url && !mc.url.starts_with("https://"))
+            for (const char* key : {"ca_file", "client_cert", "client_key", "tls_verify"})
+                if (const toml::node* k = t.get(key))
+                    r_.fail(k->source(), fmt::format("\"{}\" of model \"{}\" is for an https:// url, and its url is {}", key, name, mc.url),
+                            "use https:// in its url, or leave the key out");
+        if (const toml::node* k = t.get("client_key"); k && mc.client_cert.empty())
+            r_.fail(k->source(), fmt::format("model \"{}\" has client_key but no client_cert", name),
+                    "give the certificate too: client_cert = \"cert.pem\"");
     }
 
     Reader r_;

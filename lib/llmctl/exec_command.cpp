@@ -63,6 +63,12 @@ std::map<std::string, std::string> server_environment(const std::string& url, in
     return {{"LLMCTL_URL", url}, {"OPENAI_BASE_URL", url + "/v1"}, {"LLMCTL_PORT", std::to_string(port)}};
 }
 
+std::map<std::string, std::string> external_environment(const ModelConfig& m) {
+    auto env = server_environment(m.url, parse_url(m.url).port);
+    if (std::string key = external_api_key(m); !key.empty()) env["OPENAI_API_KEY"] = key;
+    return env;
+}
+
 CommandResult run_command(const std::string& path, const std::vector<std::string>& args,
                           const std::map<std::string, std::string>& extra_env) {
     std::vector<std::string> env = environment_with(extra_env);

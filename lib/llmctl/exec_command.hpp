@@ -4,6 +4,8 @@
 // process group (it can use the terminal), gets SIGTERM when exec dies (PR_SET_PDEATHSIG), and
 // signals sent to exec with kill(2) are passed on to it (caught_signals).
 
+#include "llmctl/config.hpp"
+
 #include <map>
 #include <string>
 #include <vector>
@@ -22,6 +24,11 @@ FoundCommand find_command(const std::string& name);
 
 // LLMCTL_URL, OPENAI_BASE_URL (LLMCTL_URL/v1) and LLMCTL_PORT for a server at `url`, `port`.
 std::map<std::string, std::string> server_environment(const std::string& url, int port);
+
+// The same for an external model (its url, nothing to start): LLMCTL_URL, OPENAI_BASE_URL and
+// LLMCTL_PORT from its url, and OPENAI_API_KEY from its api_key_env when it has one (throws
+// Error(config) when that variable is not set).
+std::map<std::string, std::string> external_environment(const ModelConfig& m);
 
 // How CMD ended, as exec's exit status; `error` says why it could not be started (126/127).
 struct CommandResult {

@@ -143,7 +143,7 @@ private:
 
 Target external_target(const ModelConfig& m) {
     Target t;
-    t.url = parse_url(m.url);
+    t.url = external_url(m);
     t.bearer = external_api_key(m);
     return t;
 }
@@ -153,7 +153,7 @@ std::optional<Url> running_url(const ServerRow& row) {
     // (A server that died since the last look, 250 ms at most ago, refuses the connection: the
     // relay's error says so.)
     if (row.status != "running" || !row.port || !is_alive_lately(row.server, Millis(250))) return std::nullopt;
-    return Url{connect_host(row.host), static_cast<int>(*row.port), ""};
+    return server_url(row.host, static_cast<int>(*row.port));
 }
 
 // The server of a running row, or nothing.
@@ -252,19 +252,51 @@ void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, Rela
     pump->run(rest);
 }
 
+// How long to wait before sending a request again that the server answered 429 or 503 with a
+// Retry-After (a provider's rate limit): at most 2 retries and 30 s of waiting in all, and only
+// while nothing of the answer went to the client; nullopt: the answer goes to the client as it is.
+std::optional<Millis> retry_after(const HttpHead& head, int retries, Millis waited, const Answer& answer) {
+    constexpr int k_max_retries = 2;
+    constexpr Millis k_max_wait{30'000};
+    if ((head.status != 429 && head.status != 503) || !head.retry_after || retries >= k_max_retries || answer.begun()) return std::nullopt;
+    Millis wait = std::chrono::seconds(*head.retry_after);
+    if (waited + wait > k_max_wait) return std::nullopt;
+    return wait;
+}
+
+// Waits `d` (the slot kept: the retry is the same request); ClientGone when the client leaves.
+void wait_while_there(Millis d, ClientConnection& client) {
+    for (auto until = clock::now() + d; clock::now() < until;) {
+        if (client.peer_gone()) throw ClientGone();
+        std::this_thread::sleep_for(std::min<clock::duration>(Millis(100), until - clock::now()));
+    }
+}
+
 // The relay, retried (at most 3 times, backing off) while nothing has come back: a refused or
-// reset connection, from a server that a restart has just replaced.
+// reset connection, from a server that a restart has just replaced; and after a 429 or 503 that
+// says when to come back (retry_after).
 void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPump* pump, Answer& answer, ClientConnection& client,
            ProxyOutcome& out, clock::time_point began, const std::function<void()>& progress = {}) {
     const UpstreamRequest r = upstream_request(call, t);
     const HttpTimeouts timeouts = timeouts_of(m);
     const std::function<bool()> gone = [&] { return client.peer_gone(); };
+    int retries = 0;
+    Millis waited{0};
     for (int attempt = 1;; ++attempt) {
         bool got_head = false;
         try {
             UpstreamCall up(t.url, r, timeouts, gone);
             HttpHead head = up.send();
             got_head = true;
+            if (auto wait = retry_after(head, retries, waited, answer)) {
+                up.read_all([](std::string_view, bool) {}); // (its error body: the connection stays usable)
+                up.finish();
+                ++retries;
+                waited += *wait;
+                wait_while_there(*wait, client);
+                attempt = 0; // a new request: its connection may be refused anew
+                continue;
+            }
             out.first_byte = since(began);
             answer.head(head);
             relay_body(up, answer, client, pump, progress);
@@ -414,7 +446,7 @@ struct QuickCall::Impl {
         connection_taken = true;
         Fd fd = up->finish_kept();
         if (!fd.valid()) return false;
-        into = KeptConnection{target->url.host, target->url.port, std::move(fd)};
+        into = KeptConnection{connection_key(target->url), target->url.port, std::move(fd)};
         return true;
     }
 
@@ -466,7 +498,7 @@ struct QuickCall::Impl {
 
     // The caller's kept connection, when it is to the server at `url`.
     Fd kept_for(const Url& url) {
-        if (!kept || !kept->fd.valid() || kept->host != url.host || kept->port != url.port) return Fd();
+        if (!kept || !kept->fd.valid() || kept->host != connection_key(url) || kept->port != url.port) return Fd();
         return std::move(kept->fd);
     }
 

@@ -1,6 +1,7 @@
 #include "llmctl/config.hpp"
 #include "llmctl/config_keys.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/http_client.hpp"
 
 #include <gtest/gtest.h>
 
@@ -109,59 +110,91 @@ TEST_P(BadConfigTest, NamesFileLineColumn) {
 
 INSTANTIATE_TEST_SUITE_P(
     Config, BadConfigTest,
-    ::testing::Values(BadConfig{"syntax", "[models.a]\ncommand = [\"x\"\n", 2, 16, "TOML syntax error"},
-                      BadConfig{"duration_overflow", "[defaults]\nstartup_timeout = 36444444444444400\n", 2, 19, "seconds is too long"},
-                      BadConfig{"syntax_value", "[defaults]\nhost = \n", 2, 8, "TOML syntax error"},
-                      BadConfig{"unknown_top", "[model.a]\ncommand = [\"x\"]\n", 1, 2, "did you mean \"models\"?"},
-                      BadConfig{"unknown_model_key", "[models.a]\ncomand = [\"x\"]\n", 2, 1, "did you mean \"command\"?"},
-                      BadConfig{"unknown_default_key", "[defaults]\nstop_timout = \"1s\"\n", 2, 1, "did you mean \"stop_timeout\"?"},
-                      BadConfig{"command_type", "[models.a]\ncommand = \"llama-server -m x\"\n", 2, 11, "must be an array of strings"},
-                      BadConfig{"command_elem_type", "[models.a]\ncommand = [\"x\", 5]\n", 2, 17, "must be a string, not an integer"},
-                      BadConfig{"empty_command", "[models.a]\ncommand = []\n", 2, 11, "is empty"},
-                      BadConfig{"both", "[models.a]\ncommand = [\"x\"]\nurl = \"http://h:1\"\n", 3, 7, "both \"command\" and \"url\""},
-                      BadConfig{"neither", "[models.a]\nmodel = \"m\"\n", 1, 9, "neither \"command\" nor \"url\""},
-                      BadConfig{"port_high", "[models.a]\ncommand = [\"x\"]\nport = 70000\n", 3, 8, "out of range (1–65535)"},
-                      BadConfig{"port_zero", "[models.a]\ncommand = [\"x\"]\nport = 0\n", 3, 8, "out of range"},
-                      BadConfig{"range_inverted", "[defaults]\nport_range = [11000, 10000]\n", 2, 14, "inverted"},
-                      BadConfig{"range_short", "[defaults]\nport_range = [11000]\n", 2, 14, "array of two ports"},
-                      BadConfig{"bad_duration", "[defaults]\nstartup_timeout = \"2 minutes\"\n", 2, 19, "bad duration"},
-                      BadConfig{"negative_duration", "[defaults]\nstop_timeout = -1\n", 2, 16, "must not be negative"},
-                      BadConfig{"bad_size", "[defaults]\nlog_max_size = \"64 parsecs\"\n", 2, 16, "bad size"},
-                      BadConfig{"ambiguous_size", "[defaults]\nlog_max_size = \"10M\"\n", 2, 16, "powers of 1024 or of 1000"},
-                      BadConfig{"bad_name_dots", "[models.\"a..b\"]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
-                      BadConfig{"bad_name_dash", "[models.-x]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
-                      BadConfig{"bad_name_slash", "[models.\"a/b\"]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
-                      BadConfig{"model_not_table", "[models]\na = 5\n", 2, 5, "must be a table"},
-                      BadConfig{"env_type", "[models.a]\ncommand = [\"x\"]\nenv = { A = 1 }\n", 3, 13, "must be a string"},
-                      BadConfig{"max_concurrent_zero", "[models.a]\ncommand = [\"x\"]\nmax_concurrent = 0\n", 3, 18, "out of range"},
-                      BadConfig{"health_path", "[models.a]\ncommand = [\"x\"]\nhealth = \"health\"\n", 3, 10, "starting with \"/\""},
-                      BadConfig{"bad_url", "[models.a]\nurl = \"ftp://x\"\n", 2, 7, "must look like http://HOST[:PORT][/PATH]"},
-                      BadConfig{"https_url", "[models.a]\nurl = \"https://api.example.com\"\n", 2, 7, "https is not supported"},
-                      BadConfig{"url_bad_port", "[models.a]\nurl = \"http://h:99999\"\n", 2, 7, "must look like http://HOST"},
-                      BadConfig{"pool_undefined", "[pools.gpu0]\n[models.a]\ncommand = [\"x\"]\nmemory = \"1GiB\"\npool = \"gpu\"\n", 5, 8,
-                                "no pool \"gpu\" (did you mean \"gpu0\"?)"},
-                      BadConfig{"pool_undefined_in_defaults",
-                                "[defaults]\npool = \"p\"\n[models.a]\ncommand = [\"x\"]\nmemory = \"1GiB\"\n", 2, 8,
-                                "model \"a\": no pool \"p\""},
-                      BadConfig{"memory_auto_no_gguf", "[pools.p]\n[models.a]\ncommand = [\"vllm\", \"serve\", \"x\"]\npool = \"p\"\n", 2,
-                                9, "memory = \"auto\" (the default), but the command names no GGUF file"},
-                      BadConfig{"memory_auto_hf",
-                                "[pools.p]\n[models.a]\ncommand = [\"llama-server\", \"-hf\", \"x/y\"]\nmemory = \"auto\"\npool = \"p\"\n",
-                                4, 10, "llama-server fetch its model"},
-                      BadConfig{"memory_over_pool",
-                                "[pools.p]\nmemory = \"8GiB\"\n[models.a]\ncommand = [\"x\"]\nmemory = \"9GiB\"\npool = \"p\"\n", 5, 10,
-                                "more than the whole of pool \"p\" (8GiB)"},
-                      BadConfig{"memory_zero", "[models.a]\ncommand = [\"x\"]\nmemory = 0\n", 3, 10, "must be more than 0"},
-                      BadConfig{"memory_word", "[models.a]\ncommand = [\"x\"]\nmemory = \"lots\"\n", 3, 10, "bad size"},
-                      BadConfig{"pin_string", "[models.a]\ncommand = [\"x\"]\npin = \"yes\"\n", 3, 7, "must be true or false"},
-                      BadConfig{"pool_kind", "[pools.p]\nkind = \"vram\"\n", 2, 8, "neither \"ram\" nor \"gpu\""},
-                      BadConfig{"pool_gpu_on_ram", "[pools.p]\ngpu = 1\n", 2, 7, "not of kind = \"gpu\""},
-                      BadConfig{"pool_key", "[pools.p]\nmemroy = \"1GiB\"\n", 2, 1, "did you mean \"memory\"?"},
-                      BadConfig{"pool_name", "[pools.\"a b\"]\n", 1, 8, "bad pool name"},
-                      BadConfig{"restart_policy", "[models.x]\ncommand = [\"a\"]\nrestart = \"on_failure\"\n", 3, 11,
-                                "is not a restart policy (did you mean \"on-failure\"?)"},
-                      BadConfig{"restart_max", "[defaults]\nrestart_max = 0\n", 2, 15, "out of range"}),
+    ::testing::Values(
+        BadConfig{"syntax", "[models.a]\ncommand = [\"x\"\n", 2, 16, "TOML syntax error"},
+        BadConfig{"duration_overflow", "[defaults]\nstartup_timeout = 36444444444444400\n", 2, 19, "seconds is too long"},
+        BadConfig{"syntax_value", "[defaults]\nhost = \n", 2, 8, "TOML syntax error"},
+        BadConfig{"unknown_top", "[model.a]\ncommand = [\"x\"]\n", 1, 2, "did you mean \"models\"?"},
+        BadConfig{"unknown_model_key", "[models.a]\ncomand = [\"x\"]\n", 2, 1, "did you mean \"command\"?"},
+        BadConfig{"unknown_default_key", "[defaults]\nstop_timout = \"1s\"\n", 2, 1, "did you mean \"stop_timeout\"?"},
+        BadConfig{"command_type", "[models.a]\ncommand = \"llama-server -m x\"\n", 2, 11, "must be an array of strings"},
+        BadConfig{"command_elem_type", "[models.a]\ncommand = [\"x\", 5]\n", 2, 17, "must be a string, not an integer"},
+        BadConfig{"empty_command", "[models.a]\ncommand = []\n", 2, 11, "is empty"},
+        BadConfig{"both", "[models.a]\ncommand = [\"x\"]\nurl = \"http://h:1\"\n", 3, 7, "both \"command\" and \"url\""},
+        BadConfig{"neither", "[models.a]\nmodel = \"m\"\n", 1, 9, "neither \"command\" nor \"url\""},
+        BadConfig{"port_high", "[models.a]\ncommand = [\"x\"]\nport = 70000\n", 3, 8, "out of range (1–65535)"},
+        BadConfig{"port_zero", "[models.a]\ncommand = [\"x\"]\nport = 0\n", 3, 8, "out of range"},
+        BadConfig{"range_inverted", "[defaults]\nport_range = [11000, 10000]\n", 2, 14, "inverted"},
+        BadConfig{"range_short", "[defaults]\nport_range = [11000]\n", 2, 14, "array of two ports"},
+        BadConfig{"bad_duration", "[defaults]\nstartup_timeout = \"2 minutes\"\n", 2, 19, "bad duration"},
+        BadConfig{"negative_duration", "[defaults]\nstop_timeout = -1\n", 2, 16, "must not be negative"},
+        BadConfig{"bad_size", "[defaults]\nlog_max_size = \"64 parsecs\"\n", 2, 16, "bad size"},
+        BadConfig{"ambiguous_size", "[defaults]\nlog_max_size = \"10M\"\n", 2, 16, "powers of 1024 or of 1000"},
+        BadConfig{"bad_name_dots", "[models.\"a..b\"]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
+        BadConfig{"bad_name_dash", "[models.-x]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
+        BadConfig{"bad_name_slash", "[models.\"a/b\"]\ncommand = [\"x\"]\n", 1, 9, "bad model name"},
+        BadConfig{"model_not_table", "[models]\na = 5\n", 2, 5, "must be a table"},
+        BadConfig{"env_type", "[models.a]\ncommand = [\"x\"]\nenv = { A = 1 }\n", 3, 13, "must be a string"},
+        BadConfig{"max_concurrent_zero", "[models.a]\ncommand = [\"x\"]\nmax_concurrent = 0\n", 3, 18, "out of range"},
+        BadConfig{"health_path", "[models.a]\ncommand = [\"x\"]\nhealth = \"health\"\n", 3, 10, "starting with \"/\""},
+        BadConfig{"bad_url", "[models.a]\nurl = \"ftp://x\"\n", 2, 7, "must look like http://HOST[:PORT][/PATH]"},
+        BadConfig{"ca_file_on_http", "[models.a]\nurl = \"http://h:1\"\nca_file = \"/ca.pem\"\n", 3, 11,
+                  "\"ca_file\" of model \"a\" is for an https:// url"},
+        BadConfig{"tls_verify_on_http", "[models.a]\nurl = \"http://h:1\"\ntls_verify = false\n", 3, 14, "is for an https:// url"},
+        BadConfig{"header_authorization", "[models.a]\nurl = \"https://h\"\nheaders = { Authorization = \"x\" }\n", 3, 13,
+                  "may not set Authorization"},
+        BadConfig{"header_line_break", "[models.a]\nurl = \"https://h\"\nheaders = { X-A = \"1\\r\\nX-B: 2\" }\n", 3, 19,
+                  "has a line break"},
+        BadConfig{"header_name", "[models.a]\nurl = \"https://h\"\nheaders = { \"X A\" = \"1\" }\n", 3, 13, "is not an HTTP header name"},
+        BadConfig{"client_key_alone", "[models.a]\nurl = \"https://h\"\nclient_key = \"/k.pem\"\n", 3, 14,
+                  "has client_key but no client_cert"},
+        BadConfig{"url_bad_port", "[models.a]\nurl = \"http://h:99999\"\n", 2, 7, "must look like http://HOST"},
+        BadConfig{"pool_undefined", "[pools.gpu0]\n[models.a]\ncommand = [\"x\"]\nmemory = \"1GiB\"\npool = \"gpu\"\n", 5, 8,
+                  "no pool \"gpu\" (did you mean \"gpu0\"?)"},
+        BadConfig{"pool_undefined_in_defaults", "[defaults]\npool = \"p\"\n[models.a]\ncommand = [\"x\"]\nmemory = \"1GiB\"\n", 2, 8,
+                  "model \"a\": no pool \"p\""},
+        BadConfig{"memory_auto_no_gguf", "[pools.p]\n[models.a]\ncommand = [\"vllm\", \"serve\", \"x\"]\npool = \"p\"\n", 2, 9,
+                  "memory = \"auto\" (the default), but the command names no GGUF file"},
+        BadConfig{"memory_auto_hf",
+                  "[pools.p]\n[models.a]\ncommand = [\"llama-server\", \"-hf\", \"x/y\"]\nmemory = \"auto\"\npool = \"p\"\n", 4, 10,
+                  "llama-server fetch its model"},
+        BadConfig{"memory_over_pool", "[pools.p]\nmemory = \"8GiB\"\n[models.a]\ncommand = [\"x\"]\nmemory = \"9GiB\"\npool = \"p\"\n", 5,
+                  10, "more than the whole of pool \"p\" (8GiB)"},
+        BadConfig{"memory_zero", "[models.a]\ncommand = [\"x\"]\nmemory = 0\n", 3, 10, "must be more than 0"},
+        BadConfig{"memory_word", "[models.a]\ncommand = [\"x\"]\nmemory = \"lots\"\n", 3, 10, "bad size"},
+        BadConfig{"pin_string", "[models.a]\ncommand = [\"x\"]\npin = \"yes\"\n", 3, 7, "must be true or false"},
+        BadConfig{"pool_kind", "[pools.p]\nkind = \"vram\"\n", 2, 8, "neither \"ram\" nor \"gpu\""},
+        BadConfig{"pool_gpu_on_ram", "[pools.p]\ngpu = 1\n", 2, 7, "not of kind = \"gpu\""},
+        BadConfig{"pool_key", "[pools.p]\nmemroy = \"1GiB\"\n", 2, 1, "did you mean \"memory\"?"},
+        BadConfig{"pool_name", "[pools.\"a b\"]\n", 1, 8, "bad pool name"},
+        BadConfig{"restart_policy", "[models.x]\ncommand = [\"a\"]\nrestart = \"on_failure\"\n", 3, 11,
+                  "is not a restart policy (did you mean \"on-failure\"?)"},
+        BadConfig{"restart_max", "[defaults]\nrestart_max = 0\n", 2, 15, "out of range"}),
     [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Config, HttpsUrlWithItsFilesResolvedAsCwdIs) {
+    auto cfg = parse_config("[models.p]\nurl = \"https://api.example.com/\"\nca_file = \"certs/ca.pem\"\n"
+                            "client_cert = \"/etc/c.pem\"\ntls_verify = false\n",
+                            "/nonexistent-cfg/t.toml");
+    const ModelConfig& m = cfg.models.at("p");
+    EXPECT_EQ(m.ca_file, "/nonexistent-cfg/certs/ca.pem") << "relative to the config file, as cwd is";
+    Url u = external_url(m);
+    EXPECT_TRUE(u.https);
+    EXPECT_EQ(u.host, "api.example.com");
+    EXPECT_EQ(u.port, 443);
+    EXPECT_EQ(u.tls, (TlsSettings{"/nonexistent-cfg/certs/ca.pem", "/etc/c.pem", "", false}));
+    EXPECT_NE(unverified_tls_warning(m).find("tls_verify = false"), std::string::npos);
+
+    Url v6 = parse_url("https://[::1]:8443/api/");
+    EXPECT_EQ(v6.host, "::1");
+    EXPECT_EQ(v6.port, 8443);
+    EXPECT_EQ(v6.base, "/api");
+    EXPECT_EQ(parse_url("http://h").port, 80);
+    EXPECT_FALSE(parse_url("http://h").https);
+    // An http url's connection key is its host; an https one's carries its TLS settings.
+    EXPECT_EQ(connection_key(parse_url("http://h:1")), "h");
+    EXPECT_NE(connection_key(u), connection_key(parse_url("https://api.example.com")));
+}
 
 TEST(Config, PoolsAndMemory) {
     auto cfg = parse_config(R"([defaults]

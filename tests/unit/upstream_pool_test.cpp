@@ -82,7 +82,7 @@ std::string get(int port) {
     std::string body;
     int status = 0;
     http_forward(
-        Url{"127.0.0.1", port, ""}, r, HttpTimeouts{}, [&](const HttpHead& h) { status = h.status; },
+        server_url("127.0.0.1", port), r, HttpTimeouts{}, [&](const HttpHead& h) { status = h.status; },
         [&](std::string_view piece, bool) { body += piece; }, nullptr);
     return std::to_string(status) + " " + body;
 }

@@ -299,6 +299,40 @@ class Bench:
                  a - b < 5)
         self.run(self.cmd(e, "stop", "--all"))
 
+    def chat_tls(self):
+        """Time to first token over TLS (an https url, through llmctl-tls) next to curl -N over TLS,
+        both to one TLS mock with the certificate made here."""
+        d = os.path.join(self.tmp, "pki")
+        os.makedirs(d)
+        key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+        self.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                  "-out", crt, "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+        port = self.free_port()
+        log = os.path.join(d, "mock.log")
+        with open(log, "w") as out:  # (a file, not a pipe: its lines never block it)
+            mock = subprocess.Popen([self.mock, "--port", str(port), "--tls-cert", crt, "--tls-key", key, "--reply-tokens", "1",
+                                     "--stamp-tokens"], stdout=out, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(500):
+                if "listening on https://" in open(log).read():
+                    break
+                time.sleep(0.01)
+            url = f"https://localhost:{port}"
+            e = self.env("chat_tls", {}, tail=f'[models.tls]\nurl = "{url}"\nca_file = "{crt}"\n')
+            body = json.dumps({"model": "tls", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+            curl = ["curl", "-sN", "--cacert", crt, "-H", "Content-Type: application/json", "-d", body, url + "/v1/chat/completions"]
+            reps = 10 if self.quick else 40
+            tl, tc = [], []
+            for _ in range(reps):  # interleaved: a drift of the machine touches both alike
+                tl.append(read_stamps(self.cmd(e, "chat", "tls", "hi"), first_only=True))
+                tc.append(read_stamps(curl, first_only=True))
+            a, b = statistics.median(tl), statistics.median(tc)
+            self.add("chat over TLS", "time to first token (median)", ms(a), f"curl -N {ms(b)}", f"{a - b:+.2f} ms",
+                     "within 2 ms of curl -N", a - b <= 2)
+        finally:
+            mock.terminate()
+            mock.wait()
+
     def log_throughput(self):
         size = "64M" if self.quick else "1G"
         nbytes = 64 << 20 if self.quick else 1 << 30
@@ -1041,7 +1075,7 @@ def main():
     ap.add_argument("--no-supervisor", action="store_true", help="skip the supervisor rows")
     ap.add_argument("--write", metavar="FILE", help="replace the bench block in FILE (docs/BENCHMARKS.md)")
     ap.add_argument("--quick", action="store_true", help="small sizes and few runs (a smoke run, not figures)")
-    ap.add_argument("--only", help="comma-separated sections: ps,startup,spawn,stop,race,chat,log,tail,reap,admission,serve")
+    ap.add_argument("--only", help="comma-separated sections: ps,startup,spawn,stop,race,chat,tls,log,tail,reap,admission,serve")
     args = ap.parse_args()
     b = Bench(args)
     only = set(args.only.split(",")) if args.only else None
@@ -1061,7 +1095,7 @@ def main():
                 pm2.down()
             if sup:
                 sup.down()
-        for name, fn in (("startup", b.startup), ("spawn", b.spawn_ready), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat),
+        for name, fn in (("startup", b.startup), ("spawn", b.spawn_ready), ("stop", b.stop_vs_kill), ("race", b.race), ("chat", b.chat), ("tls", b.chat_tls),
                          ("log", b.log_throughput), ("tail", b.logs_tail), ("reap", b.reap), ("admission", b.admission),
                          ("serve", b.serve)):
             if only is None or name in only:

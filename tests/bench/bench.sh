@@ -4,7 +4,7 @@
 #
 #   tests/bench/bench.sh            full run (about 10 minutes on 2 cores), writes the doc
 #   tests/bench/bench.sh --quick    small sizes and few runs: a smoke run, the doc untouched
-#   tests/bench/bench.sh --only race,chat   some sections (ps,startup,stop,race,chat,log,tail,reap,admission,serve)
+#   tests/bench/bench.sh --only race,chat   some sections (ps,startup,stop,race,chat,tls,log,tail,reap,admission,serve)
 #   tests/bench/bench.sh --only serve       the gateway: llmctl serve next to the mock and nginx
 #
 # What it installs, once (idempotent):
@@ -54,7 +54,7 @@ fi
 # gateway section's load generator and lease driver.
 make -s deps >/dev/null
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "${JOBS:-2}" --target llmctl llmctl-mock-server llmctl-bench-floor llmctl-bench-load llmctl-bench-leases >/dev/null
+cmake --build build -j "${JOBS:-2}" --target llmctl llmctl-tls llmctl-mock-server llmctl-bench-floor llmctl-bench-load llmctl-bench-leases >/dev/null
 
 pm2_args=()
 if [ -z "$only" ] || [[ ,$only, == *,ps,* ]]; then

@@ -47,8 +47,11 @@ chmod 755 "$T/junk"   # executable, but no format the kernel runs (ENOEXEC)
 expect_rc 126 llmctl exec e -- "$T/junk"
 expect_rc 125 llmctl exec nosuch -- true
 expect_rc 125 llmctl exec e --bogus -- true
-expect_rc 125 llmctl exec ext -- true
 [ -z "$(marked)" ] || fail "a failed exec left a server"
+# An external model: nothing started; CMD gets its url (tests/integration/tls.sh: https and a key).
+expect_rc 0 llmctl exec ext -- sh -c 'echo "$LLMCTL_URL $OPENAI_BASE_URL $LLMCTL_PORT"'
+[ "$OUT" = "http://127.0.0.1:$((PORT_BASE + 30)) http://127.0.0.1:$((PORT_BASE + 30))/v1 $((PORT_BASE + 30))" ] || fail "exec ext: $OUT"
+[ -z "$(marked)" ] || fail "exec of an external model started a server"
 
 # 3. A server that ran before exec stays; --keep keeps one exec started.
 expect_rc 0 llmctl start e

@@ -55,10 +55,11 @@ import json, sys
 j = json.loads(sys.argv[1])
 model, shared, defaults_only = (set(a.split()) for a in sys.argv[2:5])
 chat = {"connect_timeout", "first_token_timeout", "stall_timeout", "request_timeout", "queue_timeout"}
+external = {"url", "api_key_env", "headers", "ca_file", "client_cert", "client_key", "tls_verify"}
 want = {
     "defaults": shared | defaults_only,
-    "managed": (model | shared) - {"url", "api_key_env"},
-    "outside": {"url", "api_key_env", "model", "aliases", "max_concurrent"} | chat,
+    "managed": (model | shared) - external,
+    "outside": external | {"model", "aliases", "max_concurrent"} | chat,
 }
 got = {"defaults": set(j["defaults"]), "managed": set(j["models"]["managed"]) - {"name", "kind"},
        "outside": set(j["models"]["outside"]) - {"name", "kind"}}

@@ -75,4 +75,52 @@ expect_rc 0 llmctl reap
 kill -0 $forged || fail "reap signalled another user's process"
 [ -z "$OUT" ] || fail "reap acted on another user's process: $OUT"
 kill $forged
+# 6. A hosted provider over HTTPS through serve (issue 21): serve sends the provider's key and
+# the model's headers, never the key clients send it; clients without serve's key get 401; the
+# provider's key is in no answer, no log and no file of the state dir.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/prov.key" -out "$T/prov.pem" -days 2 \
+  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" 2>/dev/null || fail "openssl could not make a certificate"
+python3 - "$((PORT_BASE + 31))" "$T/prov.headers" "$T/prov.pem" "$T/prov.key" <<'PY' &
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        open(sys.argv[2], "a").write("%s|%s\n" % (self.headers.get("Authorization", ""), self.headers.get("X-Title", "")))
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}).encode()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+PY
+wait_for 10 port_open $((PORT_BASE + 31)) || fail "the HTTPS provider never listened"
+config_add <<EOT
+[serve]
+api_key_env = "GATEWAY_KEY"
+[models.provider]
+url = "https://localhost:$((PORT_BASE + 31))"
+ca_file = "$T/prov.pem"
+api_key_env = "PROVIDER_KEY"
+headers = { X-Title = "llmctl test" }
+EOT
+pkey="sk-provider-$RANDOM$RANDOM-do-not-leak"
+gkey="gw-$RANDOM$RANDOM"
+PROVIDER_KEY=$pkey GATEWAY_KEY=$gkey "$LLMCTL_BIN" serve --listen "127.0.0.1:$((PORT_BASE + 32))" 2>"$T/serve.log" &
+serve=$!
+gw="http://127.0.0.1:$((PORT_BASE + 32))"
+wait_for 20 curl -sf -o /dev/null "$gw/health" || fail "serve never answered: $(cat "$T/serve.log")"
+code=$(curl -s -o "$T/noauth" -w '%{http_code}' "$gw/v1/chat/completions" -d '{"model":"provider","messages":[{"role":"user","content":"hi"}]}')
+[ "$code" = 401 ] || fail "a client without serve's key got HTTP $code: $(cat "$T/noauth")"
+code=$(curl -s -D "$T/answer.head" -o "$T/answer" -w '%{http_code}' -H "Authorization: Bearer $gkey" "$gw/v1/chat/completions" \
+  -d '{"model":"provider","messages":[{"role":"user","content":"hi"}]}')
+[ "$code" = 200 ] && grep -q '"ok"' "$T/answer" || fail "through serve: HTTP $code: $(cat "$T/answer")"
+grep -qx "Bearer $pkey|llmctl test" "$T/prov.headers" || fail "the provider got: $(cat "$T/prov.headers")"
+! grep -q "$gkey" "$T/prov.headers" || fail "serve sent its clients' key to the provider"
+kill -TERM $serve
+wait $serve || true
+! grep -qa "$pkey" "$T/answer" "$T/answer.head" "$T/noauth" "$T/serve.log" || fail "the provider's key reached a client or serve's log"
+! grep -rqa "$pkey" "$LLMCTL_HOME" || fail "the provider's key was stored under the state dir"
 echo "security: ok"

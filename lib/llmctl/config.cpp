@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace llmctl {
 
@@ -41,6 +42,11 @@ std::vector<std::string> Config::model_names() const {
 std::vector<std::string> check_paths(const Config& cfg) {
     std::vector<std::string> problems;
     for (const auto& [name, m] : cfg.models) {
+        using File = std::pair<const char*, const std::string*>; // an https url's files
+        for (const auto& [key, file] :
+             {File{"ca_file", &m.ca_file}, File{"client_cert", &m.client_cert}, File{"client_key", &m.client_key}})
+            if (!file->empty() && ::access(file->c_str(), R_OK) != 0)
+                problems.push_back(fmt::format("{}: \"{}\" of model \"{}\": {}: {}", m.at, key, name, *file, std::strerror(errno)));
         if (m.cwd.empty() || m.cwd.find("{port}") != std::string::npos || m.cwd.find("{host}") != std::string::npos) continue;
         std::string dir = expand_placeholders(m.cwd, m.host, 0, m.name);
         struct stat st {};

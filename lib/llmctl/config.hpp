@@ -151,7 +151,8 @@ struct CleanupConfig {
 CleanupConfig load_config_for_cleanup(const std::string& cli_path);
 
 // What `config check` finds beyond the syntax: a model's cwd that does not exist or is not a
-// directory (one "FILE:LINE:COL: …" line each). Starting such a model fails too, with the same words.
+// directory, an https model's ca_file, client_cert or client_key it cannot read (one
+// "FILE:LINE:COL: …" line each). Using such a model fails too.
 std::vector<std::string> check_paths(const Config& cfg);
 
 // True for a readiness check llmctl understands: an HTTP path ("/health") or "tcp".

@@ -108,6 +108,13 @@ url = "https://127.0.0.1:$((p + 9))"
 ca_file = "$pki/ca.pem"
 EOF
 export TLS_TEST_KEY=sk-provider-secret-4242
+expect_rc 0 llmctl config check
+# config check reads an https model's files: one it cannot read is named, with its model.
+cp "$LLMCTL_CONFIG" "$T/all.toml"
+config_add '[models.typo]' 'url = "https://localhost:1"' 'ca_file = "certs/nosuch.pem"'
+expect_rc 3 llmctl config check
+echo "$ERR" | grep -q "\"ca_file\" of model \"typo\": $T/certs/nosuch.pem: No such file or directory" || fail "config check, a missing ca_file: $ERR"
+cp "$T/all.toml" "$LLMCTL_CONFIG"
 
 # 1. chat streams over TLS with the CA from ca_file (and sends the model's key).
 expect_rc 0 llmctl chat good "over tls"

@@ -417,6 +417,10 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         // place in the queue is kept from its arrival. (The interactive loop does not: a lease
         // waiting while a person types would hold up everyone queued behind it.)
         QueueLine queue_line(!o->quiet && ::isatty(STDERR_FILENO));
+        // An https model's connection is opened first: its helper's start and handshake run
+        // while the slot is asked for (one that waited in the queue past the server's idle
+        // limit is found closed, and dialled again).
+        if (m.external() && prompt) open_ahead(external_url(m), timeouts.connect);
         std::optional<QueuedLease> queued;
         if (prompt) queued.emplace(dir, slot_request(*o, m, cfg, queue_line));
         Target target = resolve_target(*o, m, cfg, dir, g);

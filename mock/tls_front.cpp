@@ -60,6 +60,7 @@ void TlsFront::serve(tcp::socket accepted, const std::function<void(tcp::socket)
     const auto protocol = accepted.local_endpoint(ec).protocol();
     tcp::socket raw(io);
     raw.assign(protocol, accepted.release(ec), ec);
+    raw.set_option(tcp::no_delay(true), ec); // each SSE event must leave at once (as serve_connection sets)
     ssl::stream<tcp::socket> tls(std::move(raw), impl_->ctx);
     tls.handshake(ssl::stream_base::server, ec);
     if (ec) {

@@ -422,6 +422,14 @@ std::string connection_key(const Url& url) {
     return fmt::format("https\n{}\n{}\n{}\n{}\n{}", url.host, t.ca_file, t.client_cert, t.client_key, t.verify);
 }
 
+void open_ahead(const Url& url, Millis connect_timeout) {
+    if (!url.https) return;
+    try {
+        keep_connection(connection_key(url), url.port, open_tls_tunnel(url, connect_timeout));
+    } catch (const Error&) {
+    }
+}
+
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,
                             const HttpTimeouts& t, const std::function<void(std::string_view)>& on_body,
                             const std::function<bool()>& cancelled) {

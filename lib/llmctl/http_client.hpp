@@ -130,6 +130,11 @@ private:
 void http_forward(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<void(const HttpHead&)>& on_head,
                   const std::function<void(std::string_view, bool last)>& on_body, const std::function<bool()>& cancelled);
 
+// Opens a connection to an https url now and keeps it in the pool for the next request there (a
+// TLS connection costs a process and a handshake: a caller starts it before other work). Does
+// nothing for http, and nothing when it cannot (the request then dials and reports why).
+void open_ahead(const Url& url, Millis connect_timeout);
+
 // The key of a url's connections in the pool (upstream_pool.hpp) and in a KeptConnection: the
 // host, or for https the host and its TLS settings (a connection made with one client
 // certificate is not another model's).

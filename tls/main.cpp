@@ -58,6 +58,9 @@ struct Failure {
 
 Failure tls_failure(std::string message, std::string hint = "") { return {502, "tls", std::move(message), std::move(hint)}; }
 
+// "5s", "1500ms": a connect_timeout as a person wrote it.
+std::string duration_text(long ms) { return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms"; }
+
 // The first certificate the chain's verification refused, and why.
 struct VerifyFailure {
     int err = X509_V_OK;
@@ -159,7 +162,8 @@ Failure describe_tls_error(const error_code& ec, const Options& o) {
     const std::string where = o.host + ":" + o.port;
     if (ec.category() != asio::error::get_ssl_category()) {
         if (ec == asio::error::eof || ec == asio::error::connection_reset || ec == ssl::error::stream_truncated)
-            return tls_failure("the server at " + where + " closed the connection during the TLS handshake (" + ec.message() + ")");
+            return tls_failure("the server at " + where + " closed the connection during the TLS handshake (" + ec.message() + ")",
+                               "does it speak TLS on that port? A plain HTTP server's url is http://");
         return tls_failure("TLS with " + where + " failed: " + ec.message());
     }
     const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
@@ -181,7 +185,8 @@ Failure describe_tls_error(const error_code& ec, const Options& o) {
                            "the server must trust the CA that signed it");
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
-        return tls_failure("TLS handshake with " + where + " failed: " + why + " (does it speak plain HTTP? then its url is http://)");
+        return tls_failure("TLS handshake with " + where + " failed: " + why,
+                           "does it speak TLS on that port? A plain HTTP server's url is http://");
     default: return tls_failure("TLS handshake with " + where + " failed: " + why);
     }
 }
@@ -252,8 +257,8 @@ Failure connect_tls(asio::io_context& io, ssl::stream<tcp::socket>& tls, const O
         timer.expires_after(std::chrono::milliseconds(o.connect_ms));
         timer.async_wait([&](const error_code& ec) {
             if (ec) return;
-            finish({504, "timeout", "no TLS connection to " + where + " within " + std::to_string(o.connect_ms) + " ms (connect_timeout)",
-                    ""});
+            finish({504, "timeout", "no TLS connection to " + where + " within " + duration_text(o.connect_ms) + " (connect_timeout)",
+                    "is the server up and reachable? connect_timeout in the model's table gives it longer"});
         });
     }
     resolver.async_resolve(o.host, o.port, [&](const error_code& ec, const tcp::resolver::results_type& found) {

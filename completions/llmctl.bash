@@ -30,9 +30,9 @@ _llmctl() {
         --state-dir) _llmctl_state=${COMP_WORDS[i+1]}; ((i++)); continue ;;
         --port | --timeout | -s | --system | --max-tokens | --temperature | --top-p | --seed | --stop | \
             --connect-timeout | --first-token-timeout | --stall-timeout | --queue-timeout | --session | \
-            --lines | --idle-timeout)
+            --lines | --idle-timeout | --since)
             ((i++)); continue ;;
-        -n) [[ $cmd == logs ]] && ((i++)); continue ;;
+        -n) [[ $cmd == logs || $cmd == events ]] && ((i++)); continue ;;
         --) dashdash=1; continue ;;
         -*) continue ;;
         esac
@@ -51,9 +51,9 @@ _llmctl() {
     --state-dir) COMPREPLY=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     --port | --timeout | -s | --system | --max-tokens | --temperature | --top-p | --seed | --stop | \
         --connect-timeout | --first-token-timeout | --stall-timeout | --queue-timeout | --session | \
-        --lines | --idle-timeout)
+        --lines | --idle-timeout | --since)
         return ;;
-    -n) [[ $cmd == logs ]] && return ;;
+    -n) [[ $cmd == logs || $cmd == events ]] && return ;;
     esac
 
     if ((dashdash)); then # start NAME -- CMD ARGS..., exec NAME -- CMD ARGS...; chat: prompt words
@@ -67,7 +67,7 @@ _llmctl() {
     "")
         # `state` is plumbing: like git's plumbing commands it is left out until its name is
         # unambiguous, so that `st<TAB>` offers the two everyday commands, start and stop.
-        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs reap"; fi
+        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs events reap"; fi
         [[ $cur == stat* ]] && opts+=" state"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return ;;
@@ -86,6 +86,7 @@ _llmctl() {
               --timeout --connect-timeout --first-token-timeout --stall-timeout --queue-timeout --session"
         ((npos == 0)) && names=models ;;
     logs) opts="-n --lines -f --follow --path --all --rotate"; ((npos == 0)) && names=both ;;
+    events) opts="-f --follow --json --since -n --lines"; names=both ;;
     reap) opts="-n --dry-run --idle-timeout --json --rebuild" ;;
     *) return ;;
     esac

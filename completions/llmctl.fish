@@ -31,7 +31,7 @@ function __llmctl_needs_name
     test $seen -le 1
 end
 
-set -l cmds config start stop restart apply ps chat exec serve logs reap state
+set -l cmds config start stop restart apply ps chat exec serve logs events reap state
 complete -c llmctl -f
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l config -r -F -d 'Config file'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l state-dir -r -a '(__fish_complete_directories)' -d 'State directory'
@@ -50,6 +50,7 @@ complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a chat -d 'Talk t
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a exec -d 'Run a command against a server'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a serve -d 'One OpenAI endpoint for every model'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a logs -d 'Show or follow a server log'
+complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a events -d 'Show or follow what happened to the servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a reap -d 'Clean up dead, orphaned and idle servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a state -d 'Create or migrate the state file'
 
@@ -116,6 +117,11 @@ complete -c llmctl -n "__fish_seen_subcommand_from logs" -s f -l follow -d 'Keep
 complete -c llmctl -n "__fish_seen_subcommand_from logs" -l path -d 'Print the log path'
 complete -c llmctl -n "__fish_seen_subcommand_from logs" -l all -d 'Every server'
 complete -c llmctl -n "__fish_seen_subcommand_from logs" -l rotate -d 'Rotate now'
+complete -c llmctl -n "__fish_seen_subcommand_from events" -a '(__llmctl_names both)'
+complete -c llmctl -n "__fish_seen_subcommand_from events" -s f -l follow -d 'Keep printing new events'
+complete -c llmctl -n "__fish_seen_subcommand_from events" -l json -d 'One JSON object a line'
+complete -c llmctl -n "__fish_seen_subcommand_from events" -l since -x -d 'Only the last DUR'
+complete -c llmctl -n "__fish_seen_subcommand_from events" -s n -l lines -x -d 'Only the last N events'
 
 complete -c llmctl -n "__fish_seen_subcommand_from reap" -s n -l dry-run -d 'Change nothing'
 complete -c llmctl -n "__fish_seen_subcommand_from reap" -l idle-timeout -x -d 'Stop servers idle longer than this'

@@ -19,7 +19,8 @@ void add_new_logs(std::vector<FollowedLog>& logs, const std::string& dir) {
         if (std::none_of(logs.begin(), logs.end(), [&](auto& f) { return f.name == n; })) logs.emplace_back(n, log_path(dir, n));
 }
 
-// Sleeps 100 ms, waking for a closed `fd` (POLLERR) or SIGINT; why to stop, if it is time to.
+} // namespace
+
 std::optional<FollowEnd> pause_between_polls(int fd) {
     pollfd p{fd, 0, 0};
     ::poll(&p, 1, 100);
@@ -27,8 +28,6 @@ std::optional<FollowEnd> pause_between_polls(int fd) {
     if (p.revents & (POLLERR | POLLHUP)) return FollowEnd::closed;
     return std::nullopt;
 }
-
-} // namespace
 
 std::size_t widest_name(const std::vector<FollowedLog>& logs) {
     std::size_t width = 0;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -31,6 +32,10 @@ void poll_log(FollowedLog& log, std::size_t width, const LogSink& sink);
 
 // Why following stopped.
 enum class FollowEnd { interrupted, closed };
+
+// Sleeps 100 ms, waking for a closed `fd` (POLLERR) or SIGINT; why to stop, if it is time to
+// (every follower's pause: logs -f, events -f).
+std::optional<FollowEnd> pause_between_polls(int fd);
 
 // Follows `logs` until SIGINT (interrupted) or `watched_fd` closes (closed: POLLERR/POLLHUP),
 // looking every 100 ms; with `all`, a log that appears in `dir` meanwhile is followed from its

@@ -1,0 +1,91 @@
+// llmctl events: what happened to the servers (spawned, ready, evicted, restarted, wedged, …), as
+// lines a person reads or JSON lines; -f follows. Takes no lock and writes nothing.
+
+#include "commands.hpp"
+#include "output.hpp"
+
+#include "llmctl/errors.hpp"
+#include "llmctl/events_feed.hpp"
+#include "llmctl/json_text.hpp"
+#include "llmctl/names.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/process.hpp"
+
+#include <ctime>
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace llmctl::cli {
+
+namespace {
+
+// "2026-12-03 23:30:01.123" in local time (`utc`: "2026-12-03T23:30:01.123Z").
+std::string time_text(std::int64_t ms, bool utc) {
+    std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    if (utc)
+        ::gmtime_r(&secs, &tm);
+    else
+        ::localtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, utc ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+    return fmt::format("{}.{:03}{}", buf, ms % 1000, utc ? "Z" : "");
+}
+
+std::string event_line(const EventRow& e, bool json) {
+    if (json)
+        return json_text(nlohmann::json{{"id", e.id},
+                                        {"at", e.at},
+                                        {"time", time_text(e.at, true)},
+                                        {"server", e.server.empty() ? nlohmann::json() : nlohmann::json(e.server)},
+                                        {"kind", e.kind},
+                                        {"detail", e.detail}}) +
+               "\n";
+    return fmt::format("{}  {:<12} {:<16} {}\n", time_text(e.at, false), e.server.empty() ? "-" : e.server, e.kind, e.detail);
+}
+
+} // namespace
+
+std::function<int()> setup_events(CLI::App& app, Globals& g) {
+    struct Opts {
+        std::vector<std::string> names;
+        bool follow = false, json = false;
+        std::string since;
+        std::optional<int> lines;
+    };
+    auto o = std::make_shared<Opts>();
+    app.add_option("name", o->names, "Only the events of these servers")->type_name("NAME");
+    app.add_flag("-f,--follow", o->follow, "Keep printing events as they are recorded, until Ctrl-C");
+    app.add_flag("--json", o->json, "One JSON object a line: id, at (ms), time (UTC), server, kind, detail");
+    app.add_option("--since", o->since, "Only events of the last DUR (e.g. 10m, 2h)")->type_name("DUR");
+    app.add_option("-n,--lines", o->lines, "Only the last N events (with -f: then the new ones)")
+        ->type_name("N")
+        ->check(integer_between(0, 1'000'000'000));
+    app.footer("Events: spawned, ready, stopped, reaped, evicted, exited, restarting, failed, wedged, held,\n"
+               "released, lease_reclaimed, orphan_killed and more; the state file keeps the latest ones\n"
+               "(llmctl-events(1)). No lock, no writes.\n"
+               "Exit status: 0; 130 after Ctrl-C with -f.\n"
+               "Examples:\n  llmctl events -n 20\n  llmctl events -f echo\n  llmctl events --since 1h --json | jq .kind\n");
+    return [o, &g]() -> int {
+        for (auto& n : o->names)
+            if (!valid_model_name(n)) throw Error(Exit::usage, fmt::format("bad server name \"{}\"", n), "names are like echo or phi-4");
+        EventQuery q;
+        q.names = o->names;
+        if (!o->since.empty()) q.since = now_ms() - duration_flag("--since", o->since).count();
+        q.last = o->lines;
+        std::string dir = resolve_state_dir(g.state_dir);
+        try {
+            // What is recorded now, then (-f) what comes after it: none printed twice or skipped.
+            q.up_to_id = newest_event_id(dir);
+            for (const auto& e : read_events(dir, q)) write_stdout(event_line(e, o->json));
+            if (!o->follow) return 0;
+            q.after_id = *q.up_to_id;
+            auto end = follow_events(dir, q, STDOUT_FILENO, [&](const EventRow& e) { write_stdout(event_line(e, o->json)); });
+            return end == FollowEnd::interrupted ? static_cast<int>(Exit::interrupted) : 0;
+        } catch (const StdoutClosed&) {
+            return 0;
+        }
+    };
+}
+
+} // namespace llmctl::cli

@@ -1,0 +1,52 @@
+#include "llmctl/events_feed.hpp"
+
+#include "llmctl/caught_signals.hpp"
+#include "llmctl/paths.hpp"
+#include "llmctl/store.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace llmctl {
+
+std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery& q) {
+    std::vector<EventRow> out;
+    auto store = Store::open_read(state_db_path(state_dir));
+    if (!store) return out;
+    // Newest first, so that `last` is a LIMIT; reversed below.
+    auto s = store->prepare("SELECT id, at, coalesce(server, ''), kind, coalesce(detail, '') FROM events "
+                            "WHERE id > ? AND id <= ? AND at >= ? ORDER BY id DESC");
+    s.bind(1, q.after_id);
+    s.bind(2, q.up_to_id.value_or(INT64_MAX));
+    s.bind(3, q.since.value_or(0));
+    while (s.step()) {
+        EventRow e{s.i64(0), s.i64(1), s.str(2), s.str(3), s.str(4)};
+        if (!q.names.empty() && std::find(q.names.begin(), q.names.end(), e.server) == q.names.end()) continue;
+        out.push_back(std::move(e));
+        if (q.last && static_cast<int>(out.size()) >= *q.last) break;
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+std::int64_t newest_event_id(const std::string& state_dir) {
+    auto store = Store::open_read(state_db_path(state_dir));
+    if (!store) return 0;
+    auto s = store->prepare("SELECT coalesce(max(id), 0) FROM events");
+    return s.step() ? s.i64(0) : 0;
+}
+
+FollowEnd follow_events(const std::string& state_dir, EventQuery q, int watched_fd, const std::function<void(const EventRow&)>& sink) {
+    catch_sigint();
+    q.last.reset();
+    q.up_to_id.reset();
+    for (;;) {
+        for (const auto& e : read_events(state_dir, q)) {
+            sink(e);
+            q.after_id = e.id;
+        }
+        if (auto end = pause_between_polls(watched_fd)) return *end;
+    }
+}
+
+} // namespace llmctl

@@ -1,0 +1,67 @@
+# llmctl events (issue 22): -f shows spawned, ready and evicted as they happen; --json lines
+# parse; NAME, -n and --since filter; it takes no lock and writes nothing; -f ends at Ctrl-C
+# (130) and when its reader goes away (0).
+. "$TEST_LIB"
+# Two 1 GiB models in a 1 GiB pool: starting b evicts a.
+mock_config "pool = \"p\"" "[pools.p]" "memory = \"1GiB\""
+for m in a b; do
+  mock_model $m
+  config_add 'memory = "1GiB"'
+done
+expect_rc 0 llmctl events # no state file yet: nothing, exit 0
+[ -z "$OUT" ] || fail "events without a state file: $OUT"
+
+"$LLMCTL_BIN" events -f --json >"$T/follow" 2>"$T/follow.err" & # (the binary itself: $! is its pid)
+follower=$!
+expect_rc 0 llmctl start a
+expect_rc 0 llmctl start b
+seen() { python3 - "$T/follow" "$@" <<'EOP'
+import json, sys
+kinds = [(e["server"], e["kind"]) for e in map(json.loads, open(sys.argv[1]))]
+want = [tuple(w.split(":")) for w in sys.argv[2:]]
+sys.exit(0 if all(w in kinds for w in want) else 1)
+EOP
+}
+wait_for 10 seen a:spawned a:ready b:spawned b:ready a:evicted || fail "events -f did not show them: $(cat "$T/follow") $(cat "$T/follow.err")"
+# In order, each once, every line JSON with the documented fields.
+python3 - "$T/follow" <<'EOP' || fail "events -f --json: $(cat "$T/follow")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ids = [r["id"] for r in rows]
+assert ids == sorted(set(ids)), ids
+for r in rows:
+    assert set(r) == {"id", "at", "time", "server", "kind", "detail"}, r
+    assert r["time"].endswith("Z") and isinstance(r["at"], int), r
+EOP
+kill -INT $follower
+rc=0; wait $follower || rc=$?
+[ $rc = 130 ] || fail "events -f after SIGINT exited $rc"
+
+# Filters: a server's, the last N, the last DUR; the plain lines.
+expect_rc 0 llmctl events b
+! echo "$OUT" | grep -qv '  b  ' || fail "events b showed other servers: $OUT"
+echo "$OUT" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]{12}  b +spawned +pid [0-9]+ port [0-9]+$' || fail "events b: $OUT"
+expect_rc 0 llmctl events -n 2
+[ "$(echo "$OUT" | wc -l)" = 2 ] || fail "events -n 2: $OUT"
+expect_rc 0 llmctl events --since 1h
+[ "$(echo "$OUT" | wc -l)" -ge 5 ] || fail "events --since 1h: $OUT"
+expect_rc 2 llmctl events --since soon
+expect_rc 2 llmctl events "../x"
+
+# No lock, no writes: with the state lock held elsewhere, events answers; the state file's
+# bytes do not change.
+db="$LLMCTL_HOME/state.db"
+sum() { cat "$db" "$db-wal" 2>/dev/null | md5sum; }
+before=$(sum)
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' "$LLMCTL_HOME/state.lock" >"$T/held" &
+holder=$! # (the holder itself: killing it lets the lock go)
+wait_for 5 grep -qx held "$T/held" || fail "the lock was never taken"
+expect_rc 0 timeout 5 "$LLMCTL_BIN" events -n 1
+timeout 1 "$LLMCTL_BIN" events -f -n 0 >/dev/null || true
+[ "$(sum)" = "$before" ] || fail "events wrote to the state file"
+kill $holder
+
+# -f ends when its reader goes away.
+expect_rc 0 timeout 10 sh -c '"$1" events -f | head -1' sh "$LLMCTL_BIN"
+echo "events: ok"

@@ -2,6 +2,7 @@
 #include "http.hpp"
 #include "process.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <boost/asio/write.hpp>
@@ -93,6 +94,21 @@ void pace(Clock::time_point start, double rate, std::uint64_t index) {
     std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(index / rate)));
 }
 
+// pace() for a stream, watching the connection meanwhile: false when the client hung up (as a
+// server that polls its socket sees at once; the request ends then, not at the next write, so
+// the request log's end is when the client went).
+bool pace_while_connected(tcp::socket& socket, Clock::time_point start, double rate, std::uint64_t index) {
+    if (rate <= 0) return true;
+    const auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(index / rate));
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(due - Clock::now());
+        if (left.count() <= 0) return true;
+        timespec ts{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+        pollfd p{socket.native_handle(), POLLRDHUP, 0};
+        if (::ppoll(&p, 1, &ts, nullptr) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return false;
+    }
+}
+
 bool fault_at(const std::optional<std::uint64_t>& flag, std::uint64_t sent) { return flag && *flag == sent; }
 
 [[noreturn]] void crash(const Generation& g, std::uint64_t sent) {
@@ -140,7 +156,7 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
         if (sent == tokens.size()) break;
         if (sent == 1 && !options.hold_until.empty()) // a test holds the stream open while it looks
             while (::access(options.hold_until.c_str(), F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        pace(start, options.tokens_per_second, sent);
+        if (!pace_while_connected(socket, start, options.tokens_per_second, sent)) return client_gone(sent);
         const std::string stamped =
             options.stamp_tokens
                 ? std::to_string(

@@ -224,17 +224,19 @@ Failure configure(ssl::context& ctx, const Options& o) {
     return {};
 }
 
-// The name the server is asked for (SNI) and the one its certificate must hold.
-void name_the_server(SSL* s, const Options& o) {
+// The name the server is asked for (SNI) and the one its certificate must hold; a failure when
+// that check cannot be set (it is never skipped).
+Failure name_the_server(SSL* s, const Options& o) {
     error_code ec;
     asio::ip::make_address(o.host, ec);
     const bool literal = !ec;
     if (!literal) SSL_set_tlsext_host_name(s, o.host.c_str());
-    if (!o.verify) return;
-    if (literal)
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), o.host.c_str());
-    else
-        SSL_set1_host(s, o.host.c_str());
+    if (!o.verify) return {};
+    const int set = literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), o.host.c_str()) : SSL_set1_host(s, o.host.c_str());
+    if (set != 1)
+        return tls_failure("cannot check the server's certificate against the host " + o.host + ": " + openssl_reason(),
+                           "give the url's host as a DNS name or a plain IP address");
+    return {};
 }
 
 // Resolves, connects and shakes hands, all within --connect-timeout.
@@ -361,7 +363,7 @@ int main(int argc, char** argv) {
     ssl::context ctx(ssl::context::tls_client);
     if (Failure f = configure(ctx, o)) return answer(0, f), 0;
     ssl::stream<tcp::socket> tls(io, ctx);
-    name_the_server(tls.native_handle(), o);
+    if (Failure f = name_the_server(tls.native_handle(), o)) return answer(0, f), 0;
     if (Failure f = connect_tls(io, tls, o)) return answer(0, f), 0;
 
     asio::local::stream_protocol::socket plain(io);
@@ -371,7 +373,12 @@ int main(int argc, char** argv) {
     llmctl_tls::RelayEnd end = llmctl_tls::relay(io, tls, plain);
     // Refused before anything of an answer came (TLS 1.3 reports a refused client certificate on
     // the first read): llmctl gets the reason, not a cut connection.
-    if (end.tls_side && end.to_plain == 0 && end.ec && end.ec != asio::error::eof && end.ec != ssl::error::stream_truncated)
-        answer(0, describe_tls_error(end.ec, o));
+    if (end.tls_side && end.to_plain == 0 && end.ec && end.ec != asio::error::eof && end.ec != ssl::error::stream_truncated) {
+        Failure f = describe_tls_error(end.ec, o);
+        if (end.ec.category() != asio::error::get_ssl_category()) // (a reset: the server went, as over plain TCP)
+            f = {502, "connect", "the server at " + o.host + ":" + o.port + " cut the connection before answering: " + end.ec.message(),
+                 ""};
+        answer(0, f);
+    }
     return 0;
 }

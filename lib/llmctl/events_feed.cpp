@@ -11,6 +11,7 @@ namespace llmctl {
 
 std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery& q) {
     std::vector<EventRow> out;
+    if (q.last && *q.last <= 0) return out;
     auto store = Store::open_read(state_db_path(state_dir));
     if (!store) return out;
     // Newest first, so that `last` is a LIMIT; reversed below.

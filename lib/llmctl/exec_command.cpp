@@ -65,7 +65,9 @@ std::map<std::string, std::string> server_environment(const std::string& url, in
 
 std::map<std::string, std::string> external_environment(const ModelConfig& m) {
     auto env = server_environment(m.url, parse_url(m.url).port);
-    if (std::string key = external_api_key(m); !key.empty()) env["OPENAI_API_KEY"] = key;
+    // Always set, empty without api_key_env: a key of the caller's own (an OpenAI one in the
+    // shell) must not go to this model's server, which OPENAI_BASE_URL now names.
+    env["OPENAI_API_KEY"] = external_api_key(m);
     return env;
 }
 

@@ -26,8 +26,8 @@ FoundCommand find_command(const std::string& name);
 std::map<std::string, std::string> server_environment(const std::string& url, int port);
 
 // The same for an external model (its url, nothing to start): LLMCTL_URL, OPENAI_BASE_URL and
-// LLMCTL_PORT from its url, and OPENAI_API_KEY from its api_key_env when it has one (throws
-// Error(config) when that variable is not set).
+// LLMCTL_PORT from its url, and OPENAI_API_KEY from its api_key_env ("" without one, never the
+// caller's own; throws Error(config) when that variable is not set).
 std::map<std::string, std::string> external_environment(const ModelConfig& m);
 
 // How CMD ended, as exec's exit status; `error` says why it could not be started (126/127).

@@ -186,7 +186,8 @@ private:
     void read_head(const Response& res, HttpHead& head) {
         head.status = static_cast<int>(res.result_int());
         head.content_type = std::string(res[http::field::content_type]);
-        if (url_.https) head.tunnel_failure = std::string(res[k_tunnel_header]);
+        if (url_.https && (head.status == 502 || head.status == 504)) // (the helper's own answers; a server's header is its own)
+            head.tunnel_failure = std::string(res[k_tunnel_header]);
         if (head.status == 429 || head.status == 503) head.retry_after = seconds_in(res[http::field::retry_after]);
         head.body_at_hand = buf_.size() > 0 || parser_.is_done();
         restart_piece_clock();
@@ -426,8 +427,7 @@ void open_ahead(const Url& url, Millis connect_timeout) {
     if (!url.https) return;
     try {
         keep_connection(connection_key(url), url.port, open_tls_tunnel(url, connect_timeout));
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
 }
 
 HttpResult http_post_stream(const Url& url, const std::string& path, const std::string& body, const std::string& bearer,

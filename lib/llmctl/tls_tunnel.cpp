@@ -89,6 +89,7 @@ Fd open_tls_tunnel(const Url& url, Millis connect_timeout) {
                                                         helper_args(url, connect_timeout), TunnelChild{theirs.get()});
     if (ec) throw Error(Exit::failure, fmt::format("cannot run {}: {}", helper, ec.message()));
     middle.wait(ec); // it exits at once: the helper is its child
+    if (!ec && middle.exit_code() != 0) throw Error(Exit::failure, fmt::format("cannot run {}: fork failed", helper));
     ::fcntl(ours.get(), F_SETFL, ::fcntl(ours.get(), F_GETFL) | O_NONBLOCK);
     return ours;
 }

@@ -43,6 +43,8 @@ expect_rc 0 llmctl events b
 echo "$OUT" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]{12}  b +spawned +pid [0-9]+ port [0-9]+$' || fail "events b: $OUT"
 expect_rc 0 llmctl events -n 2
 [ "$(echo "$OUT" | wc -l)" = 2 ] || fail "events -n 2: $OUT"
+expect_rc 0 llmctl events -n 0
+[ -z "$OUT" ] || fail "events -n 0: $OUT"
 expect_rc 0 llmctl events --since 1h
 [ "$(echo "$OUT" | wc -l)" -ge 5 ] || fail "events --since 1h: $OUT"
 expect_rc 2 llmctl events --since soon

@@ -52,6 +52,9 @@ expect_rc 125 llmctl exec e --bogus -- true
 expect_rc 0 llmctl exec ext -- sh -c 'echo "$LLMCTL_URL $OPENAI_BASE_URL $LLMCTL_PORT"'
 [ "$OUT" = "http://127.0.0.1:$((PORT_BASE + 30)) http://127.0.0.1:$((PORT_BASE + 30))/v1 $((PORT_BASE + 30))" ] || fail "exec ext: $OUT"
 [ -z "$(marked)" ] || fail "exec of an external model started a server"
+# A key of the caller's own never goes to an external model without api_key_env.
+OPENAI_API_KEY=sk-mine expect_rc 0 llmctl exec ext -- sh -c 'echo "[$OPENAI_API_KEY]"'
+[ "$OUT" = "[]" ] || fail "exec passed the caller's OPENAI_API_KEY to an external model: $OUT"
 
 # 3. A server that ran before exec stays; --keep keeps one exec started.
 expect_rc 0 llmctl start e

@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -239,50 +240,6 @@ Failure name_the_server(SSL* s, const Options& o) {
     return {};
 }
 
-// Resolves, connects and shakes hands, all within --connect-timeout.
-Failure connect_tls(asio::io_context& io, ssl::stream<tcp::socket>& tls, const Options& o) {
-    Failure result;
-    bool done = false;
-    asio::steady_timer timer(io);
-    tcp::resolver resolver(io);
-    const std::string where = o.host + ":" + o.port;
-    auto finish = [&](Failure f) {
-        if (done) return;
-        done = true;
-        result = std::move(f);
-        timer.cancel();
-        resolver.cancel();
-        error_code ignored;
-        tls.next_layer().close(ignored);
-    };
-    if (o.connect_ms > 0) {
-        timer.expires_after(std::chrono::milliseconds(o.connect_ms));
-        timer.async_wait([&](const error_code& ec) {
-            if (ec) return;
-            finish({504, "timeout", "no TLS connection to " + where + " within " + duration_text(o.connect_ms) + " (connect_timeout)",
-                    "is the server up and reachable? connect_timeout in the model's table gives it longer"});
-        });
-    }
-    resolver.async_resolve(o.host, o.port, [&](const error_code& ec, const tcp::resolver::results_type& found) {
-        if (done) return;
-        if (ec) return finish({502, "connect", "cannot resolve " + o.host + ": " + ec.message(), ""});
-        asio::async_connect(tls.next_layer(), found, [&](const error_code& cec, const tcp::endpoint&) {
-            if (done) return;
-            if (cec) return finish({502, "connect", "cannot connect to " + where + ": " + cec.message(), ""});
-            error_code ignored;
-            tls.next_layer().set_option(tcp::no_delay(true), ignored);
-            tls.async_handshake(ssl::stream_base::client, [&](const error_code& hec) {
-                if (done) return;
-                if (hec) return finish(describe_tls_error(hec, o));
-                done = true; // connected: the timer's cancel below ends the run
-                timer.cancel();
-            });
-        });
-    });
-    io.run();
-    return result;
-}
-
 void write_all(int fd, const std::string& s) {
     for (std::size_t off = 0; off < s.size();) {
         ssize_t n = ::write(fd, s.data() + off, s.size() - off);
@@ -308,6 +265,81 @@ void answer(int fd, const Failure& f) {
     ::shutdown(fd, SHUT_WR);
     pollfd p{fd, POLLIN, 0};
     while (::poll(&p, 1, 2000) > 0 && ::recv(fd, sink, sizeof sink, 0) > 0) {}
+}
+
+// Ends this process when llmctl closes its end while the connection is being made (it gave up,
+// or was killed): a server that accepts and never shakes hands, or a resolver that never answers,
+// must not keep a helper alive, whatever connect_timeout says.
+class HangupWatch {
+public:
+    HangupWatch() {
+        if (::pipe2(stop_, O_CLOEXEC) == 0) thread_ = std::thread([this] { watch(); });
+    }
+    ~HangupWatch() {
+        if (!thread_.joinable()) return;
+        const char c = 0;
+        while (::write(stop_[1], &c, 1) < 0 && errno == EINTR) {}
+        thread_.join();
+        ::close(stop_[0]);
+        ::close(stop_[1]);
+    }
+    HangupWatch(const HangupWatch&) = delete;
+    HangupWatch& operator=(const HangupWatch&) = delete;
+
+private:
+    void watch() {
+        pollfd p[2] = {{0, POLLRDHUP, 0}, {stop_[0], POLLIN, 0}};
+        while (::poll(p, 2, -1) < 0 && errno == EINTR) {}
+        if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) ::_exit(0);
+    }
+    int stop_[2] = {-1, -1};
+    std::thread thread_;
+};
+
+// Resolves, connects and shakes hands, all within --connect-timeout. A timeout answers at once
+// and ends the process: a resolver still running cannot be cancelled, and must not delay the 504.
+Failure connect_tls(asio::io_context& io, ssl::stream<tcp::socket>& tls, const Options& o) {
+    Failure result;
+    bool done = false;
+    asio::steady_timer timer(io);
+    tcp::resolver resolver(io);
+    const std::string where = o.host + ":" + o.port;
+    auto finish = [&](Failure f) {
+        if (done) return;
+        done = true;
+        result = std::move(f);
+        timer.cancel();
+        resolver.cancel();
+        error_code ignored;
+        tls.next_layer().close(ignored);
+    };
+    if (o.connect_ms > 0) {
+        timer.expires_after(std::chrono::milliseconds(o.connect_ms));
+        timer.async_wait([&](const error_code& ec) {
+            if (ec || done) return;
+            answer(0, {504, "timeout", "no TLS connection to " + where + " within " + duration_text(o.connect_ms) + " (connect_timeout)",
+                       "is the server up and reachable? connect_timeout in the model's table gives it longer"});
+            ::_exit(0);
+        });
+    }
+    resolver.async_resolve(o.host, o.port, [&](const error_code& ec, const tcp::resolver::results_type& found) {
+        if (done) return;
+        if (ec) return finish({502, "connect", "cannot resolve " + o.host + ": " + ec.message(), ""});
+        asio::async_connect(tls.next_layer(), found, [&](const error_code& cec, const tcp::endpoint&) {
+            if (done) return;
+            if (cec) return finish({502, "connect", "cannot connect to " + where + ": " + cec.message(), ""});
+            error_code ignored;
+            tls.next_layer().set_option(tcp::no_delay(true), ignored);
+            tls.async_handshake(ssl::stream_base::client, [&](const error_code& hec) {
+                if (done) return;
+                if (hec) return finish(describe_tls_error(hec, o));
+                done = true; // connected: the timer's cancel below ends the run
+                timer.cancel();
+            });
+        });
+    });
+    io.run();
+    return result;
 }
 
 [[noreturn]] void usage(const std::string& why) {
@@ -364,7 +396,10 @@ int main(int argc, char** argv) {
     if (Failure f = configure(ctx, o)) return answer(0, f), 0;
     ssl::stream<tcp::socket> tls(io, ctx);
     if (Failure f = name_the_server(tls.native_handle(), o)) return answer(0, f), 0;
-    if (Failure f = connect_tls(io, tls, o)) return answer(0, f), 0;
+    {
+        HangupWatch watch;
+        if (Failure f = connect_tls(io, tls, o)) return answer(0, f), 0;
+    }
 
     asio::local::stream_protocol::socket plain(io);
     error_code ec;

@@ -66,7 +66,7 @@ public:
             begun_ = true;
             return;
         }
-        begin(h.status, h.content_type.empty() ? "application/json" : h.content_type, h.body_at_hand);
+        begin(h.status, h.content_type.empty() ? "application/json" : h.content_type, h.body_at_hand, h.retry_after);
     }
 
     void body(std::string_view data, bool last) {
@@ -116,11 +116,13 @@ public:
 private:
     static constexpr std::string_view k_sse = "text/event-stream";
 
-    // The head, held back to go with the first piece when that is at hand.
-    void begin(int status, std::string_view content_type, bool held = false) {
+    // The head, held back to go with the first piece when that is at hand; a server's Retry-After
+    // (its 429 or 503) goes on to the client.
+    void begin(int status, std::string_view content_type, bool held = false, std::optional<int> retry_after = std::nullopt) {
         std::vector<ClientConnection::Header> h = headers_;
         h.push_back({"Content-Type", std::string(content_type)});
         h.push_back({"Cache-Control", "no-cache"});
+        if (retry_after) h.push_back({"Retry-After", std::to_string(*retry_after)});
         client_.begin_stream(status, h, held);
         begun_ = true;
         sse_ = content_type.substr(0, k_sse.size()) == k_sse;
@@ -253,14 +255,15 @@ void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, Rela
 }
 
 // How long to wait before sending a request again that the server answered 429 or 503 with a
-// Retry-After (a provider's rate limit): at most 2 retries and 30 s of waiting in all, and only
-// while nothing of the answer went to the client; nullopt: the answer goes to the client as it is.
-std::optional<Millis> retry_after(const HttpHead& head, int retries, Millis waited, const Answer& answer) {
+// Retry-After (a provider's rate limit): at most 2 retries and 30 s of waiting in all, only while
+// nothing of the answer went to the client, and only when the wait leaves time of the request's
+// `left` (request_timeout; none: no limit); nullopt: the answer goes to the client as it is.
+std::optional<Millis> retry_after(const HttpHead& head, int retries, Millis waited, const Answer& answer, std::optional<Millis> left) {
     constexpr int k_max_retries = 2;
     constexpr Millis k_max_wait{30'000};
     if ((head.status != 429 && head.status != 503) || !head.retry_after || retries >= k_max_retries || answer.begun()) return std::nullopt;
     Millis wait = std::chrono::seconds(*head.retry_after);
-    if (waited + wait > k_max_wait) return std::nullopt;
+    if (waited + wait > k_max_wait || (left && wait >= *left)) return std::nullopt;
     return wait;
 }
 
@@ -272,23 +275,43 @@ void wait_while_there(Millis d, ClientConnection& client) {
     }
 }
 
+// The request's time limit (request_timeout), shared by its attempts: each gets what is left.
+class RequestClock {
+public:
+    explicit RequestClock(std::optional<Millis> total) : total_(total), began_(clock::now()) {}
+    std::optional<Millis> left() const {
+        if (!total_) return std::nullopt;
+        return std::max(Millis(1), *total_ - std::chrono::duration_cast<Millis>(clock::now() - began_));
+    }
+    HttpTimeouts for_attempt(HttpTimeouts t) const {
+        t.total = left();
+        return t;
+    }
+
+private:
+    std::optional<Millis> total_;
+    clock::time_point began_;
+};
+
 // The relay, retried (at most 3 times, backing off) while nothing has come back: a refused or
 // reset connection, from a server that a restart has just replaced; and after a 429 or 503 that
-// says when to come back (retry_after).
+// says when to come back (retry_after). All attempts together keep to request_timeout.
 void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPump* pump, Answer& answer, ClientConnection& client,
            ProxyOutcome& out, clock::time_point began, const std::function<void()>& progress = {}) {
     const UpstreamRequest r = upstream_request(call, t);
     const HttpTimeouts timeouts = timeouts_of(m);
+    const RequestClock request_clock(timeouts.total);
     const std::function<bool()> gone = [&] { return client.peer_gone(); };
     int retries = 0;
     Millis waited{0};
     for (int attempt = 1;; ++attempt) {
         bool got_head = false;
         try {
-            UpstreamCall up(t.url, r, timeouts, gone);
+            const HttpTimeouts attempt_timeouts = request_clock.for_attempt(timeouts); // (the call keeps a reference)
+            UpstreamCall up(t.url, r, attempt_timeouts, gone);
             HttpHead head = up.send();
             got_head = true;
-            if (auto wait = retry_after(head, retries, waited, answer)) {
+            if (auto wait = retry_after(head, retries, waited, answer, request_clock.left())) {
                 up.read_all([](std::string_view, bool) {}); // (its error body: the connection stays usable)
                 up.finish();
                 ++retries;

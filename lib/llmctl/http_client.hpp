@@ -84,7 +84,8 @@ class Exchange;
 // One request and its answer, step by step, for a relay that waits for the body's pieces itself
 // (serve's relay pump): send() connects (taking a kept connection when there is one) and reads
 // the head; read_at_hand() hands on what has arrived of the body; finish() keeps the connection
-// for the next request when the answer ended whole. Errors as for http_forward.
+// for the next request when the answer ended whole. Errors as for http_forward. The url, the
+// request and the timeouts are kept by reference: they must outlive the call.
 class UpstreamCall {
 public:
     UpstreamCall(const Url& url, const UpstreamRequest& r, const HttpTimeouts& t, const std::function<bool()>& cancelled);

@@ -100,12 +100,25 @@ ca_file = "$pki/ca.pem"
 [models.limited]
 url = "https://localhost:$((p + 5))"
 ca_file = "$pki/ca.pem"
+[models.limitedshort]
+url = "https://localhost:$((p + 5))"
+ca_file = "$pki/ca.pem"
+model = "limited"
+request_timeout = "1s"
 [models.cut]
 url = "https://localhost:$((p + 6))"
 ca_file = "$pki/ca.pem"
 [models.closed]
 url = "https://127.0.0.1:$((p + 9))"
 ca_file = "$pki/ca.pem"
+[models.mute]
+url = "https://127.0.0.1:$((p + 7))"
+ca_file = "$pki/ca.pem"
+connect_timeout = "1s"
+[models.mutenolimit]
+url = "https://127.0.0.1:$((p + 7))"
+ca_file = "$pki/ca.pem"
+connect_timeout = "0"
 EOF
 export TLS_TEST_KEY=sk-provider-secret-4242
 expect_rc 0 llmctl config check
@@ -135,6 +148,31 @@ expect_rc 1 llmctl chat nocert "hi"
 echo "$ERR" | grep -q "requires a client certificate" && echo "$ERR" | grep -q "client_cert" || fail "mTLS without a certificate: $ERR"
 expect_rc 5 llmctl chat closed "hi"
 echo "$ERR" | grep -q "cannot connect to 127.0.0.1:$((p + 9))" || fail "nothing listening: $ERR"
+# A port that accepts and never shakes hands (a listening socket nobody accepts from): the
+# timeout ends the chat (6); with no limit, a chat killed while its helper waits ends the helper.
+python3 -c "import socket,time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $((p + 7)))); s.listen(64); print('listening', flush=True); time.sleep(900)" >"$T/mute.out" 2>&1 &
+mute=$!
+wait_for 10 grep -q listening "$T/mute.out" || fail "the mute listener did not start: $(cat "$T/mute.out")"
+expect_rc 6 llmctl chat mute "hi"
+echo "$ERR" | grep -q "no TLS connection to 127.0.0.1:$((p + 7)) within 1s (connect_timeout)" || fail "a handshake that never comes: $ERR"
+# helper_of PID: the pid of chat PID's llmctl-tls, if it runs.
+helper_of() {
+  local d
+  for d in /proc/[0-9]*; do
+    if tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -q "llmctl-tls --for $1 "; then echo "${d#/proc/}"; fi
+  done
+}
+"$LLMCTL_BIN" chat mutenolimit "hi" >/dev/null 2>&1 &
+mute_chat=$!
+wait_for 10 eval '[ -n "$(helper_of $mute_chat)" ]' || fail "no llmctl-tls for the chat $mute_chat"
+mute_helper=$(helper_of $mute_chat)
+kill -KILL $mute_chat
+wait $mute_chat || true
+wait_for 10 eval '! alive $mute_helper' || fail "llmctl-tls $mute_helper outlived its chat (killed) while the handshake waited"
+kill $mute
+wait $mute || true
 # tls_verify = false: it works, and says what it skips, every time.
 expect_rc 0 llmctl chat unverified "hi"
 echo "$ERR" | grep -q 'warning: model "unverified" has tls_verify = false' || fail "tls_verify = false gave no warning: $ERR"
@@ -158,10 +196,7 @@ alive $logs_pid && alive $plain_chat || fail "logs -f or the chat ended early"
 "$LLMCTL_BIN" chat slow "a slow stream" >"$T/slow.out" 2>&1 &
 slow_chat=$!
 wait_for 20 test -s "$T/slow.out" || fail "the https chat never streamed: $(cat "$T/slow.out")"
-helper=""
-for d in /proc/[0-9]*; do
-  if tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -q "llmctl-tls --for $slow_chat "; then helper=${d#/proc/}; fi
-done
+helper=$(helper_of $slow_chat)
 [ -n "$helper" ] || fail "no llmctl-tls for the https chat $slow_chat"
 tls_mapped "$helper" || fail "the https chat's llmctl-tls maps no TLS library"
 ! tls_mapped $slow_chat || fail "chat on an https model maps a TLS library itself (its helper should)"
@@ -195,6 +230,11 @@ touch "$T/rate-limit"
 code=$(curl -s -o "$T/limited.out" -w '%{http_code}' --max-time 30 "$SERVE_URL/v1/chat/completions" -d "$(chat_body limited "again")")
 [ "$code" = 200 ] && [ "$(json_get choices.0.message.content <"$T/limited.out")" = "$full" ] || fail "after a 429: HTTP $code: $(cat "$T/limited.out")"
 [ ! -e "$T/rate-limit" ] && [ "$(wc -l <"$T/limited.requests")" = 2 ] || fail "the provider did not see the 429'd request and its retry: $(cat "$T/limited.requests")"
+# A Retry-After longer than what is left of request_timeout: the 429 goes to the client at once.
+touch "$T/rate-limit"
+code=$(curl -s -D "$T/limited.head" -o "$T/limited.out" -w '%{http_code}' --max-time 30 "$SERVE_URL/v1/chat/completions" -d "$(chat_body limitedshort "no time")")
+[ "$code" = 429 ] && grep -qi '^retry-after: 1' "$T/limited.head" || fail "a 429 with no time left for its Retry-After: HTTP $code: $(cat "$T/limited.head" "$T/limited.out")"
+[ "$(wc -l <"$T/limited.requests")" = 3 ] || fail "a 429 with no time left was sent again: $(cat "$T/limited.requests")"
 curl -sN --max-time 30 "$SERVE_URL/v1/chat/completions" -d "$(chat_body cut "cut short" true)" >"$T/cut.stream" || true
 grep -q '"error"' "$T/cut.stream" && grep -q 'tok1' "$T/cut.stream" || fail "a stream cut mid-way: $(cat "$T/cut.stream")"
 echo "tls: ok"

@@ -1,5 +1,6 @@
 #include "llmctl/spawn.hpp"
 
+#include "llmctl/close_fds.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/fd.hpp"
 
@@ -14,7 +15,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <fmt/format.h>
 #include <thread>
@@ -73,20 +73,6 @@ bool wait_at_gate(int fd) {
     return n == 1 && go == 'g';
 }
 
-// Closes every fd above stderr but those Boost keeps for the exec (its whitelist).
-template <class Launcher>
-void close_all_but_whitelist(Launcher& launcher) {
-    std::vector<int> keep = launcher.fd_whitelist;
-    std::sort(keep.begin(), keep.end());
-    unsigned int next = 3;
-    for (int fd : keep) {
-        if (fd < 3) continue;
-        if (static_cast<unsigned int>(fd) > next) ::syscall(SYS_close_range, next, static_cast<unsigned int>(fd) - 1, 0u);
-        next = std::max(next, static_cast<unsigned int>(fd) + 1);
-    }
-    ::syscall(SYS_close_range, next, ~0u, 0u);
-}
-
 // The monitor's side of the fork (see spawn_gated): reports both pids, waits at the gate, lets
 // the server go, and becomes llmctl-monitor. Never returns.
 [[noreturn]] void run_as_monitor(MonitorLaunch& mon, pid_t server, int gate_read, int server_gate) {
@@ -100,7 +86,7 @@ void close_all_but_whitelist(Launcher& launcher) {
     }
     (void)!::write(server_gate, "g", 1);
     format_pid(server, mon.pid_slot);
-    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    close_fds(3);
     ::execve(mon.program.c_str(), mon.argv.data(), mon.envp.data());
     const char msg[] = "llmctl: cannot run llmctl-monitor: this server's exit will not be recorded\n";
     (void)!::write(2, msg, sizeof msg - 1);
@@ -112,7 +98,7 @@ void close_all_but_whitelist(Launcher& launcher) {
 // group can be found and signalled without touching the invoking shell, waits at the gate, and
 // closes every fd above stderr (the gate's included). Boost 1.81's close_all skips the fds
 // between 2 and its first whitelisted fd (it compares whitelist[idx] with itself), so a
-// non-CLOEXEC fd of ours would leak into the server; close_range here does it right.
+// non-CLOEXEC fd of ours would leak into the server; close_all_but_whitelist does it right.
 // With a monitor, the child forks twice first (spawn_gated): only the server returns from here.
 struct GateAndNewSession {
     int gate_read = -1;

@@ -1,5 +1,6 @@
 #include "llmctl/tls_tunnel.hpp"
 
+#include "llmctl/close_fds.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/paths.hpp"
 
@@ -10,9 +11,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <linux/close_range.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace llmctl {
@@ -28,7 +27,7 @@ namespace bp = boost::process::v2;
 struct TunnelChild {
     int socket;
     template <class Launcher>
-    boost::system::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*) {
+    boost::system::error_code on_exec_setup(Launcher& launcher, const bp::filesystem::path&, const char* const*) {
         int null = ::open("/dev/null", O_RDWR);
         if (null < 0 || ::dup2(socket, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0)
             return {errno, boost::system::system_category()};
@@ -37,7 +36,7 @@ struct TunnelChild {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+        close_all_but_whitelist(launcher);
         return {};
     }
 };

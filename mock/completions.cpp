@@ -166,7 +166,7 @@ Outcome stream_reply(tcp::socket& socket, const Request& request, const Generati
         if (!out.send(g.dialect.content(g.meta, options.stamp_tokens ? stamped : tokens[sent]))) return client_gone(sent);
     }
     if (!out.send(g.dialect.finish(g.meta, g.reply.finish_reason)) ||
-        (g.dialect.usage && !out.send(g.dialect.usage(g.meta, g.chat.prompt_tokens, tokens.size())))) {
+        (g.dialect.usage && !options.no_usage && !out.send(g.dialect.usage(g.meta, g.chat.prompt_tokens, tokens.size())))) {
         return client_gone(tokens.size());
     }
     // Recorded before [DONE]: a client that starts its next request on [DONE] must never overlap this one.

@@ -140,6 +140,8 @@ Faults:
                               Retry-After: 1, and remove FILE (a provider's rate limit)
   --stall-after N             stop sending after N content tokens (that connection only)
   --ignore-sigterm            ignore SIGTERM (children too)
+  --no-usage                  end a stream without its usage chunk (as servers that ignore
+                              stream_options.include_usage)
   --abort-on-term-in-flight   on SIGTERM abort() if a chat or completion is in flight
   --fork-children N           fork N sleeping children in the same process group
   --escape-child              fork one sleeping child that calls setsid()
@@ -245,6 +247,7 @@ ParseResult parse_options(int argc, char** argv) {
         {"reuseport", &o.reuseport},
         {"stderr-only", &o.stderr_only},
         {"stamp-tokens", &o.stamp_tokens},
+        {"no-usage", &o.no_usage},
         {"echo-history", &o.echo_history},
         {"crash-at-start", &o.crash_at_start},
         {"port-taken", &o.port_taken},

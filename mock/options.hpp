@@ -21,6 +21,7 @@ struct Options {
     std::optional<std::string> fail_on; // answer HTTP 500 when the last user message contains this
     std::optional<std::uint64_t> reply_tokens;
     double tokens_per_second = 0; // 0 = as fast as possible
+    bool no_usage = false;        // a stream ends without its usage chunk (as servers that ignore stream_options)
     bool stamp_tokens = false;    // streamed token i is "<CLOCK_MONOTONIC ns at send> " (benchmarks)
     Duration startup_delay{0};
     Duration health_delay{0};  // each GET /health answers only after this (a wedged server)

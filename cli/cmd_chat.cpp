@@ -14,7 +14,9 @@
 #include "llmctl/lookup.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/prober.hpp"
+#include "llmctl/openai_error.hpp"
 #include "llmctl/recovery.hpp"
+#include "llmctl/request_ledger.hpp"
 #include "llmctl/servers.hpp"
 #include "llmctl/sessions.hpp"
 #include "llmctl/slots.hpp"
@@ -161,10 +163,14 @@ SlotRequest slot_request(const Opts& o, const ModelConfig& m, const Config& cfg,
 }
 
 // One request: slot (the lease `queued` when the chat began, else a new one), POST, relay to
-// `out` (none: keep the answer for --json). Throws Error with the documented codes.
-Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
-          const HttpTimeouts& timeouts, AnswerOut* out, const std::function<void()>& refresh_target, QueueLine& queue_line,
-          std::optional<QueuedLease>& queued) {
+// `out` (none: keep the answer for --json). Throws Error with the documented codes. What token
+// accounting keeps of it goes to `rec` as it happens.
+Reply ask_once(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
+               const HttpTimeouts& timeouts, AnswerOut* out, const std::function<void()>& refresh_target, QueueLine& queue_line,
+               std::optional<QueuedLease>& queued, RequestRecord& rec) {
+    const auto began = std::chrono::steady_clock::now();
+    auto since_began = [&] { return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - began); };
+    std::int64_t chunks = 0;
     nlohmann::json body{{"model", m.model.empty() ? m.name : m.model}, {"stream", !o.no_stream}};
     auto& arr = body["messages"] = nlohmann::json::array();
     for (auto& [role, text] : msgs) arr.push_back({{"role", role}, {"content", text}});
@@ -177,6 +183,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
 
     Slot slot = queued ? queued->wait() : Slot::acquire(dir, slot_request(o, m, cfg, queue_line));
     queued.reset();
+    rec.queue_wait = since_began();
     ProgressNote progress(dir, m.probe == "completion"); // tells a probe this server answers
     queue_line.clear();
     // While we queued, a stop or restart may have drained and replaced the server (no slot is
@@ -203,11 +210,19 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
         ChatDelta d = parse_chat_chunk(data);
         if (!d.error.empty()) stream_error = d.error;
         if (!d.content.empty()) {
+            if (!chunks++) rec.first_token = since_began();
             reply.text += d.content;
             if (out) pending += d.content;
         }
         if (!d.finish_reason.empty()) reply.finish_reason = d.finish_reason;
-        if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
+        if (d.has_usage) {
+            reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
+            rec.tokens_in = d.prompt_tokens;
+            rec.tokens_out = d.completion_tokens;
+            rec.counted = false;
+        } else if (rec.counted) {
+            rec.tokens_out = chunks; // (until the server's usage says)
+        }
     });
     std::string whole; // non-streaming body
     HttpResult res;
@@ -254,6 +269,7 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
             throw Error(e.code(), fmt::format("{}: {}", m.name, e.what()), hint);
         }
     }
+    rec.status = res.status;
     if (res.status / 100 != 2)
         throw Error(Exit::failure, fmt::format("{} answered HTTP {}: {}", m.name, res.status, error_message(res.error_body)));
     if (o.no_stream) {
@@ -263,7 +279,13 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
         if (!d.error.empty()) throw Error(Exit::failure, fmt::format("{}: {}", m.name, d.error));
         reply.text = d.content;
         reply.finish_reason = d.finish_reason;
-        if (d.has_usage) reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
+        rec.first_token = since_began();
+        if (d.has_usage) {
+            reply.usage = {{"prompt_tokens", d.prompt_tokens}, {"completion_tokens", d.completion_tokens}};
+            rec.tokens_in = d.prompt_tokens;
+            rec.tokens_out = d.completion_tokens;
+            rec.counted = false;
+        }
         if (out) out->write(reply.text);
         return reply;
     }
@@ -272,6 +294,34 @@ Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Con
     if (!done && reply.finish_reason.empty())
         throw Error(Exit::server, fmt::format("{}: the stream ended without [DONE] (the server died or cut it)", m.name));
     return reply;
+}
+
+// ask_once, its outcome recorded (token accounting) once its slot is given back.
+Reply ask(const Opts& o, const ModelConfig& m, const std::string& dir, const Config& cfg, Target& target, const Messages& msgs,
+          const HttpTimeouts& timeouts, AnswerOut* out, const std::function<void()>& refresh_target, QueueLine& queue_line,
+          std::optional<QueuedLease>& queued) {
+    const auto began = std::chrono::steady_clock::now();
+    RequestRecord rec;
+    rec.model = m.name;
+    rec.via = "chat";
+    rec.counted = true; // (until the server's usage says)
+    auto record = [&](int status, const char* outcome) {
+        rec.status = status;
+        rec.outcome = outcome;
+        rec.duration = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - began);
+        record_requests(dir, {rec});
+    };
+    try {
+        Reply r = ask_once(o, m, dir, cfg, target, msgs, timeouts, out, refresh_target, queue_line, queued, rec);
+        record(200, "ok");
+        return r;
+    } catch (const Error& e) {
+        if (e.code() == Exit::interrupted)
+            record(499, "cancelled");
+        else // (the server's own status when it answered one, else as serve would answer)
+            record(rec.status / 100 > 2 ? rec.status : api_error_from(e).status, "error");
+        throw;
+    }
 }
 
 const char* const k_prompt_hint = "give the prompt as arguments or on stdin; without either, on a terminal, chat runs an interactive loop";

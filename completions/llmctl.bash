@@ -33,6 +33,7 @@ _llmctl() {
             --lines | --idle-timeout | --since)
             ((i++)); continue ;;
         -n) [[ $cmd == logs || $cmd == events ]] && ((i++)); continue ;;
+        -o | --output) [[ $cmd == metrics ]] && ((i++)); continue ;;
         --) dashdash=1; continue ;;
         -*) continue ;;
         esac
@@ -54,6 +55,8 @@ _llmctl() {
         --lines | --idle-timeout | --since)
         return ;;
     -n) [[ $cmd == logs || $cmd == events ]] && return ;;
+    -o | --output)
+        if [[ $cmd == metrics ]]; then COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return; fi ;;
     esac
 
     if ((dashdash)); then # start NAME -- CMD ARGS..., exec NAME -- CMD ARGS...; chat: prompt words
@@ -67,7 +70,7 @@ _llmctl() {
     "")
         # `state` is plumbing: like git's plumbing commands it is left out until its name is
         # unambiguous, so that `st<TAB>` offers the two everyday commands, start and stop.
-        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs events reap"; fi
+        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs events metrics reap"; fi
         [[ $cur == stat* ]] && opts+=" state"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return ;;
@@ -87,6 +90,7 @@ _llmctl() {
         ((npos == 0)) && names=models ;;
     logs) opts="-n --lines -f --follow --path --all --rotate"; ((npos == 0)) && names=both ;;
     events) opts="-f --follow --json --since -n --lines"; names=both ;;
+    metrics) opts="-o --output" ;;
     reap) opts="-n --dry-run --idle-timeout --json --rebuild" ;;
     *) return ;;
     esac

@@ -1,5 +1,6 @@
 #include "llmctl/files.hpp"
 
+#include "llmctl/errors.hpp"
 #include "llmctl/fd.hpp"
 
 #include <algorithm>
@@ -57,6 +58,28 @@ std::vector<std::string> list_dir(const std::string& dir) {
     }
     ::closedir(d);
     return out;
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+    const std::string temp = path + ".tmp." + std::to_string(::getpid());
+    Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd.valid()) throw_sys("open", temp, errno);
+    for (std::size_t off = 0; off < text.size();) {
+        ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int err = n < 0 ? errno : EIO;
+            ::unlink(temp.c_str());
+            throw_sys("write", temp, err);
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    fd = Fd();
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(temp.c_str());
+        throw_sys("rename", path, err);
+    }
 }
 
 } // namespace llmctl

@@ -1,5 +1,6 @@
 #pragma once
-// Reading files and directories: the small files of /proc and the state dir, a log's tail.
+// Reading files and directories: the small files of /proc and the state dir, a log's tail; and
+// writing a file whole, atomically.
 
 #include <cstddef>
 #include <optional>
@@ -18,5 +19,10 @@ std::optional<std::string> read_tail(const std::string& path, std::size_t max_by
 // The names in a directory, "." and ".." left out, in no particular order; empty when it cannot
 // be read.
 std::vector<std::string> list_dir(const std::string& dir);
+
+// Replaces `path` with `text` by a rename from a file beside it, so that a reader sees the old
+// file or the new one, never a part (node_exporter's textfile collector asks for this). Throws
+// Error(failure) naming the path when it cannot (the file beside it is removed).
+void write_file_atomically(const std::string& path, const std::string& text);
 
 } // namespace llmctl

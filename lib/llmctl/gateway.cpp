@@ -3,6 +3,7 @@
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/gateway_connection.hpp"
+#include "llmctl/gateway_metrics.hpp"
 #include "llmctl/gateway_proxy.hpp"
 #include "llmctl/gateway_reaper.hpp"
 #include "llmctl/gateway_registry.hpp"
@@ -11,6 +12,8 @@
 #include "llmctl/model_routes.hpp"
 #include "llmctl/openai_error.hpp"
 #include "llmctl/paths.hpp"
+#include "llmctl/request_ledger.hpp"
+#include "llmctl/state_metrics.hpp"
 #include "llmctl/process.hpp"
 #include "llmctl/relay_pump.hpp"
 #include "llmctl/request_fields.hpp"
@@ -440,6 +443,11 @@ private:
         std::string target(req.target());
         std::string path = target.substr(0, target.find('?'));
         bool post = req.method() == boost::beast::http::verb::post;
+        if (path == "/metrics" && req.method() == boost::beast::http::verb::get) {
+            out.status = 200;
+            out.bytes = answer_metrics(c, p, cors);
+            return std::nullopt;
+        }
         if (path == "/v1/models" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
             out.bytes = answer_json(c, 200, models_list(p.config(), o_.state_dir), cors);
@@ -564,6 +572,38 @@ private:
                     clock::time_point began) override {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
         log_access_line(c.peer(), std::string_view(req.method_string()), std::string_view(req.target()), model, out, ms);
+        if (!model.empty()) account(model, out, began, Millis(ms));
+    }
+
+    // Token accounting and this process's metrics: every request for a configured model (a name
+    // a client made up is in the access log only: labels and rows stay as few as the models).
+    void account(const std::string& model, const ProxyOutcome& out, clock::time_point began, Millis took) {
+        if (!policy()->config().find(model)) return;
+        RequestRecord r;
+        r.model = model;
+        r.via = "serve";
+        r.status = out.status;
+        r.outcome = out.status == 499 ? "cancelled" : out.status / 100 == 2 && out.error.empty() ? "ok" : "error";
+        r.queue_wait = out.queue_wait;
+        if (out.first_token_at) r.first_token = std::chrono::duration_cast<Millis>(*out.first_token_at - began);
+        r.duration = took;
+        r.tokens_in = out.tokens_in;
+        r.tokens_out = out.tokens_out;
+        r.counted = out.tokens_counted;
+        metrics_.observe({r.model, r.status, r.queue_wait, r.first_token, r.tokens_in, r.tokens_out});
+        ledger_.add(std::move(r));
+    }
+
+    // GET /metrics: the state's figures, then this process's.
+    std::size_t answer_metrics(ClientConnection& c, const GatewayPolicy& p, const Headers& cors) {
+        PromText text;
+        write_state_metrics(text, o_.state_dir, &p.config());
+        metrics_.write(text, in_flight_.load());
+        Headers h = cors;
+        h.push_back({"Content-Type", k_prom_content_type});
+        const std::string body = text.take();
+        c.respond(200, h, body);
+        return body.size();
     }
 
     void log_access_line(std::string_view peer, std::string_view method, std::string_view target, std::string_view model,
@@ -657,6 +697,8 @@ private:
     LeaseBroker broker_{o_.state_dir}; // (destroyed after the watcher: its last round makes the last releases)
     LeaseWatch watch_{o_.state_dir};
     RelayPump pump_; // (its tasks are the connections' answers: all ended before it is destroyed)
+    GatewayMetrics metrics_;
+    RequestLedger ledger_{o_.state_dir}; // (its last batch is written when the gateway ends)
     std::atomic<bool> stopping_{false};
     std::atomic<int> in_flight_{0};
     std::atomic<std::uint64_t> served_{0};

@@ -15,6 +15,7 @@
 #include "llmctl/slots.hpp"
 #include "llmctl/store.hpp"
 #include "llmctl/supervisor.hpp"
+#include "llmctl/token_tally.hpp"
 
 #include <cstdlib>
 #include <fmt/format.h>
@@ -57,6 +58,8 @@ public:
 
     void head(const HttpHead& h) {
         out_.status = h.status;
+        out_.relayed = true;
+        if (h.status / 100 == 2) tally_.emplace(is_sse(h.content_type));
         if (begun_) {
             upstream_failed_ = h.status / 100 != 2;
             return;
@@ -76,10 +79,17 @@ public:
             return;
         }
         note_stream_read(data); // (a read of anything else finds no events: never a backlog)
+        if (tally_ && tally_->feed(data)) out_.first_token_at = clock::now();
         piece(data, last);
     }
 
     void finish() {
+        if (tally_) {
+            tally_->finish();
+            out_.tokens_in = tally_->tokens_in();
+            out_.tokens_out = tally_->tokens_out();
+            out_.tokens_counted = tally_->counted();
+        }
         if (upstream_failed_) {
             ApiError e;
             e.status = out_.status;
@@ -115,6 +125,7 @@ public:
 
 private:
     static constexpr std::string_view k_sse = "text/event-stream";
+    static bool is_sse(std::string_view content_type) { return content_type.substr(0, k_sse.size()) == k_sse; }
 
     // The head, held back to go with the first piece when that is at hand; a server's Retry-After
     // (its 429 or 503) goes on to the client.
@@ -125,7 +136,7 @@ private:
         if (retry_after) h.push_back({"Retry-After", std::to_string(*retry_after)});
         client_.begin_stream(status, h, held);
         begun_ = true;
-        sse_ = content_type.substr(0, k_sse.size()) == k_sse;
+        sse_ = is_sse(content_type);
         out_.status = status;
     }
     void piece(std::string_view data, bool last = false) {
@@ -141,6 +152,7 @@ private:
     bool sse_ = false; // the answer is an event stream: an error after it began is an event
     Millis last_note_{0};
     std::string failed_body_;
+    std::optional<TokenTally> tally_;
 };
 
 Target external_target(const ModelConfig& m) {

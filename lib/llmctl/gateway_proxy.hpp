@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,13 @@ struct ProxyOutcome {
     int status = 0;
     std::chrono::milliseconds queue_wait{0}, first_byte{0};
     std::uint64_t bytes = 0;
-    std::string error; // "" when the answer was relayed whole
+    std::string error;    // "" when the answer was relayed whole
+    bool relayed = false; // a model's server answered (token accounting counts it)
+    // Token accounting (token_tally.hpp): of a relayed 2xx answer.
+    std::optional<std::chrono::steady_clock::time_point> first_token_at;
+    std::optional<std::int64_t> tokens_in;
+    std::int64_t tokens_out = 0;
+    bool tokens_counted = false;
 };
 
 class LeaseWatch;

@@ -252,6 +252,43 @@ CREATE TABLE holds(
 );
 ALTER TABLE leases ADD COLUMN progress_at INTEGER;
 )sql",
+    // v7 -> v8: what is seen (issue 22). Events counted by server and kind for good (the events
+    // table keeps only the newest), and the requests of chat and serve: the newest kept one by
+    // one, every one added to its model's totals (Prometheus counters never go down).
+    R"sql(
+CREATE TABLE event_totals(
+  server TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY(server, kind)
+) WITHOUT ROWID;
+INSERT INTO event_totals(server, kind, n) SELECT COALESCE(server, ''), kind, COUNT(*) FROM events GROUP BY 1, 2;
+CREATE TABLE requests(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  via TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  queue_ms INTEGER NOT NULL,
+  ttft_ms INTEGER,
+  duration_ms INTEGER NOT NULL,
+  tokens_in INTEGER,
+  tokens_out INTEGER NOT NULL,
+  counted INTEGER NOT NULL
+);
+CREATE TABLE request_totals(
+  model TEXT NOT NULL,
+  via TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  tokens_in INTEGER NOT NULL,
+  tokens_out INTEGER NOT NULL,
+  queue_ms INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  PRIMARY KEY(model, via, status)
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(sizeof(k_migrations) / sizeof(k_migrations[0]) == k_schema_version);
 
@@ -774,12 +811,20 @@ namespace {
 const char* const k_insert_event = "INSERT INTO events(at, server, kind, detail) VALUES(?,?,?,?)";
 } // namespace
 
-void Store::warm_event_insert() { Stmt s(*this, k_insert_event); }
+const char* const k_count_event =
+    "INSERT INTO event_totals(server, kind, n) VALUES(?,?,1) ON CONFLICT(server, kind) DO UPDATE SET n = n + 1";
+
+void Store::warm_event_insert() {
+    Stmt s(*this, k_insert_event);
+    Stmt t(*this, k_count_event);
+}
 
 void Store::add_event(const std::string& server, const std::string& kind, const std::string& detail) {
     Stmt s(*this, k_insert_event);
     s.bind(1, now_ms()).bind(2, server).bind(3, kind).bind(4, detail).run();
-    trim_events(last_insert_id());
+    const std::int64_t id = last_insert_id();
+    Stmt(*this, k_count_event).bind(1, server).bind(2, kind).run();
+    trim_events(id);
 }
 
 // Every k_events_trim_every-th event deletes those older than the newest k_events_kept: one

@@ -21,7 +21,7 @@ namespace llmctl {
 extern const char* const k_hint_corrupt;
 
 // The schema version this build writes; a newer file is refused, never downgraded.
-constexpr int k_schema_version = 7;
+constexpr int k_schema_version = 8;
 
 // The events table keeps the newest k_events_kept rows; every k_events_trim_every-th insert
 // deletes the older ones (ARCHITECTURE.md, "The state file").

@@ -21,7 +21,7 @@ bq() {
 want() { [ "$2" = "$(printf '%s\n' "${@:3}" | sort)" ] || fail "$1: got [$(echo $2)], want [${*:3}]"; }
 want "bash: llmctl st" "$(bq llmctl st)" start stop
 want "bash: llmctl stat" "$(bq llmctl stat)" state
-want "bash: llmctl ''" "$(bq llmctl '')" apply chat config events exec logs ps reap restart serve start stop
+want "bash: llmctl ''" "$(bq llmctl '')" apply chat config events exec logs metrics ps reap restart serve start stop
 want "bash: llmctl logs" "$(bq llmctl logs '')" adhoc alpha beta
 want "bash: llmctl start" "$(bq llmctl start '')" alpha beta
 want "bash: llmctl stop a" "$(bq llmctl stop alpha a)" adhoc alpha
@@ -35,6 +35,7 @@ want "bash: reap -n (a flag)" "$(bq llmctl reap -n --j)" --json
 printf '[models.gamma]\ncommand = ["x"]\n' >"$T/other.toml"
 want "bash: --config FILE start" "$(bq llmctl --config "$T/other.toml" start '')" gamma
 want "bash: --config value" "$(bq llmctl --config "$T/oth")" "$T/other.toml"
+want "bash: metrics -o FILE" "$(bq llmctl metrics -o "$T/oth")" "$T/other.toml"
 want "bash: start NAME -- CMD" "$(bq llmctl start x -- llmct)" llmctl
 want "bash: llmctl exec" "$(bq llmctl exec '')" alpha beta
 want "bash: exec NAME -- CMD" "$(bq llmctl exec alpha -- llmct)" llmctl

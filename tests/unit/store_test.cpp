@@ -38,9 +38,11 @@ void insert_server(Store& s, const std::string& name, int port, const std::strin
 
 // Takes a current file back to the tables of version 6, 5, then 4 (the servers table keeps its newer
 // columns: migrating to 5 and 6 makes the table anew from the older ones).
-constexpr const char* k_undo_v7 = "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; ";
-constexpr const char* k_undo_v6 = "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; DROP TABLE exits; ";
-constexpr const char* k_undo_v5 =
+#define UNDO_V8 "DROP TABLE event_totals; DROP TABLE requests; DROP TABLE request_totals; "
+constexpr const char* k_undo_v8 = UNDO_V8;
+constexpr const char* k_undo_v7 = UNDO_V8 "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; ";
+constexpr const char* k_undo_v6 = UNDO_V8 "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; DROP TABLE exits; ";
+constexpr const char* k_undo_v5 = UNDO_V8
     "DROP TABLE holds; ALTER TABLE leases DROP COLUMN progress_at; DROP TABLE exits; DROP TABLE footprints; DROP TABLE admissions; ";
 
 int count_servers(Store& s) {
@@ -265,6 +267,26 @@ TEST_F(StoreTest, MigratesV6ToV7KeepingLeasesWithoutProgress) {
     EXPECT_EQ(q.i64(0), 1);
     EXPECT_EQ(q.i64(1), 1);
     EXPECT_EQ(q.i64(2), 0);
+}
+
+// A version-7 file gains the request tables, and its events counted by server and kind.
+TEST_F(StoreTest, MigratesV7ToV8CountingTheEventsKept) {
+    {
+        auto s = Store::open_write(path_);
+        s.exec(k_undo_v8);
+        s.exec("DELETE FROM events; INSERT INTO events(at, server, kind) VALUES(1, 'a', 'spawned'), (2, 'a', 'spawned'), (3, NULL, "
+               "'rebuilt'); PRAGMA user_version=7;");
+    }
+    auto s = Store::open_write(path_);
+    EXPECT_EQ(s.user_version(), k_schema_version);
+    EXPECT_TRUE(s.schema_intact());
+    auto q = s.prepare("SELECT group_concat(server || ':' || kind || '=' || n, ' ') FROM (SELECT * FROM event_totals ORDER BY 1, 2)");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.str(0), ":rebuilt=1 a:spawned=2");
+    s.add_event("a", "spawned", "");
+    auto n = s.prepare("SELECT n FROM event_totals WHERE server = 'a' AND kind = 'spawned'");
+    ASSERT_TRUE(n.step());
+    EXPECT_EQ(n.i64(0), 3);
 }
 
 // A version-5 file (before supervision) keeps its rows, without a monitor or an origin, and gains

@@ -1,0 +1,61 @@
+#include "llmctl/paths.hpp"
+#include "llmctl/request_ledger.hpp"
+#include "llmctl/store.hpp"
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace llmctl;
+
+namespace {
+
+RequestRecord a_request(int status, std::int64_t out) {
+    RequestRecord r;
+    r.model = "m";
+    r.via = "serve";
+    r.status = status;
+    r.outcome = status == 200 ? "ok" : "error";
+    r.tokens_in = 2;
+    r.tokens_out = out;
+    r.duration = Millis(10);
+    return r;
+}
+
+std::int64_t one(Store& s, const char* sql) {
+    auto q = s.prepare(sql);
+    EXPECT_TRUE(q.step());
+    return q.i64(0);
+}
+
+} // namespace
+
+TEST(RequestLedger, RowsAreTrimmedAndTotalsKeepEveryOne) {
+    llmctl::test_support::TempDir tmp("llmctl-ledger");
+    { Store::open_write(state_db_path(tmp.path)); }
+    std::vector<RequestRecord> many(k_requests_kept + 250, a_request(200, 3));
+    many.push_back(a_request(503, 0));
+    ASSERT_TRUE(record_requests(tmp.path, many));
+    auto s = Store::open_write(state_db_path(tmp.path));
+    const std::int64_t rows = one(s, "SELECT COUNT(*) FROM requests");
+    EXPECT_GE(rows, k_requests_kept);
+    EXPECT_LT(rows, k_requests_kept + 100);
+    EXPECT_EQ(one(s, "SELECT requests FROM request_totals WHERE status = 200"), k_requests_kept + 250);
+    EXPECT_EQ(one(s, "SELECT tokens_out FROM request_totals WHERE status = 200"), 3 * (k_requests_kept + 250));
+    EXPECT_EQ(one(s, "SELECT requests FROM request_totals WHERE status = 503"), 1);
+}
+
+TEST(RequestLedger, TheWriterThreadWritesWhatIsPendingWhenItEnds) {
+    llmctl::test_support::TempDir tmp("llmctl-ledger");
+    { Store::open_write(state_db_path(tmp.path)); }
+    {
+        RequestLedger ledger(tmp.path, Millis(60'000)); // (no round before the end)
+        for (int i = 0; i < 5; ++i) ledger.add(a_request(200, 1));
+    }
+    auto s = Store::open_write(state_db_path(tmp.path));
+    EXPECT_EQ(one(s, "SELECT COUNT(*) FROM requests"), 5);
+}
+
+TEST(RequestLedger, NoStateFileLosesTheRecordNotTheCaller) {
+    llmctl::test_support::TempDir tmp("llmctl-ledger");
+    EXPECT_FALSE(record_requests(tmp.path + "/missing", {a_request(200, 1)}));
+}

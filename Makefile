@@ -5,7 +5,7 @@ JOBS ?= 2
 DEBS = cmake make g++ pkg-config python3 libcli11-dev libboost1.81-dev libboost-filesystem1.81-dev \
        libsqlite3-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev \
        scdoc man-db groff-base zsh fish tmux dpkg-dev file curl clang libclang-rt-14-dev libedit2 libedit-dev \
-       libssl-dev openssl
+       libssl-dev openssl libncurses-dev
 
 FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state fuzz_request_fields fuzz_gguf
 

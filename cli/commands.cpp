@@ -23,6 +23,7 @@ const std::vector<Command>& command_table() {
         {"serve", "Serve every model on one OpenAI endpoint, started on demand, with shared slots", setup_serve},
         {"logs", "Show or follow a server's log (-f follows across rotation)", setup_logs},
         {"events", "Show or follow what happened to the servers: spawned, ready, evicted, restarted... (no lock)", setup_events},
+        {"top", "Full-screen view: servers, slots, memory, tokens/s, pools, gateways, events (no lock)", setup_top},
         {"metrics", "Print Prometheus metrics from the state: servers, slots, pools, requests, tokens (no lock)", setup_metrics},
         {"reap", "Clean up dead, orphaned and idle servers and leaked chat slots (cron-safe)", setup_reap},
         {"state", "Create or upgrade the state file (takes the state lock)", setup_state},

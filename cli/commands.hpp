@@ -74,6 +74,7 @@ std::function<int()> setup_apply(CLI::App& app, Globals& g);
 std::function<int()> setup_logs(CLI::App& app, Globals& g);
 std::function<int()> setup_events(CLI::App& app, Globals& g);
 std::function<int()> setup_metrics(CLI::App& app, Globals& g);
+std::function<int()> setup_top(CLI::App& app, Globals& g);
 std::function<int()> setup_chat(CLI::App& app, Globals& g);
 std::function<int()> setup_exec(CLI::App& app, Globals& g);
 std::function<int()> setup_serve(CLI::App& app, Globals& g);

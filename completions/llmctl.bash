@@ -34,6 +34,7 @@ _llmctl() {
             ((i++)); continue ;;
         -n) [[ $cmd == logs || $cmd == events ]] && ((i++)); continue ;;
         -o | --output) [[ $cmd == metrics ]] && ((i++)); continue ;;
+        -d | --interval) [[ $cmd == top ]] && ((i++)); continue ;;
         --) dashdash=1; continue ;;
         -*) continue ;;
         esac
@@ -55,6 +56,7 @@ _llmctl() {
         --lines | --idle-timeout | --since)
         return ;;
     -n) [[ $cmd == logs || $cmd == events ]] && return ;;
+    -d | --interval) [[ $cmd == top ]] && return ;;
     -o | --output)
         if [[ $cmd == metrics ]]; then COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return; fi ;;
     esac
@@ -70,7 +72,7 @@ _llmctl() {
     "")
         # `state` is plumbing: like git's plumbing commands it is left out until its name is
         # unambiguous, so that `st<TAB>` offers the two everyday commands, start and stop.
-        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs events metrics reap"; fi
+        if [[ $cur == -* ]]; then opts=$globals; else opts="config start stop restart apply ps chat exec serve logs events metrics top reap"; fi
         [[ $cur == stat* ]] && opts+=" state"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
         return ;;
@@ -91,6 +93,7 @@ _llmctl() {
     logs) opts="-n --lines -f --follow --path --all --rotate"; ((npos == 0)) && names=both ;;
     events) opts="-f --follow --json --since -n --lines"; names=both ;;
     metrics) opts="-o --output" ;;
+    top) opts="-d --interval --once" ;;
     reap) opts="-n --dry-run --idle-timeout --json --rebuild" ;;
     *) return ;;
     esac

@@ -31,7 +31,7 @@ function __llmctl_needs_name
     test $seen -le 1
 end
 
-set -l cmds config start stop restart apply ps chat exec serve logs events metrics reap state
+set -l cmds config start stop restart apply ps chat exec serve logs events metrics top reap state
 complete -c llmctl -f
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l config -r -F -d 'Config file'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -l state-dir -r -a '(__fish_complete_directories)' -d 'State directory'
@@ -52,6 +52,7 @@ complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a serve -d 'One O
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a logs -d 'Show or follow a server log'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a events -d 'Show or follow what happened to the servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a metrics -d 'Print Prometheus metrics from the state'
+complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a top -d 'Full-screen view of servers, slots, pools and events'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a reap -d 'Clean up dead, orphaned and idle servers'
 complete -c llmctl -n "not __fish_seen_subcommand_from $cmds" -a state -d 'Create or migrate the state file'
 
@@ -124,6 +125,8 @@ complete -c llmctl -n "__fish_seen_subcommand_from events" -l json -d 'One JSON 
 complete -c llmctl -n "__fish_seen_subcommand_from events" -l since -x -d 'Only the last DUR'
 complete -c llmctl -n "__fish_seen_subcommand_from events" -s n -l lines -x -d 'Only the last N events'
 complete -c llmctl -n "__fish_seen_subcommand_from metrics" -s o -l output -r -F -d 'Write to FILE, replaced atomically'
+complete -c llmctl -n "__fish_seen_subcommand_from top" -s d -l interval -x -d 'Refresh every DUR'
+complete -c llmctl -n "__fish_seen_subcommand_from top" -l once -d 'Print the view once as text'
 
 complete -c llmctl -n "__fish_seen_subcommand_from reap" -s n -l dry-run -d 'Change nothing'
 complete -c llmctl -n "__fish_seen_subcommand_from reap" -l idle-timeout -x -d 'Stop servers idle longer than this'

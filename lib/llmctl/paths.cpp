@@ -128,6 +128,8 @@ std::string bundled_monitor() { return bundled_program("llmctl-monitor"); }
 
 std::string bundled_tls_helper() { return bundled_program("llmctl-tls"); }
 
+std::string bundled_top_view() { return bundled_program("llmctl-top"); }
+
 std::string self_exe() {
     char buf[PATH_MAX];
     ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);

@@ -39,6 +39,9 @@ std::string bundled_monitor();
 // llmctl-tls, which makes llmctl's https:// connections (tls_tunnel.hpp).
 std::string bundled_tls_helper();
 
+// llmctl-top, the full-screen view of `llmctl top` (it maps ncurses; llmctl does not).
+std::string bundled_top_view();
+
 // Absolute path of the running binary (/proc/self/exe).
 std::string self_exe();
 

@@ -21,7 +21,7 @@ bq() {
 want() { [ "$2" = "$(printf '%s\n' "${@:3}" | sort)" ] || fail "$1: got [$(echo $2)], want [${*:3}]"; }
 want "bash: llmctl st" "$(bq llmctl st)" start stop
 want "bash: llmctl stat" "$(bq llmctl stat)" state
-want "bash: llmctl ''" "$(bq llmctl '')" apply chat config events exec logs metrics ps reap restart serve start stop
+want "bash: llmctl ''" "$(bq llmctl '')" apply chat config events exec logs metrics ps reap restart serve start stop top
 want "bash: llmctl logs" "$(bq llmctl logs '')" adhoc alpha beta
 want "bash: llmctl start" "$(bq llmctl start '')" alpha beta
 want "bash: llmctl stop a" "$(bq llmctl stop alpha a)" adhoc alpha

@@ -7,7 +7,7 @@
 . "$TEST_LIB"
 P="$T/prefix"
 cmake --install "$BUILD_DIR" --prefix "$P" >"$T/install.log" 2>&1 || fail "cmake --install: $(tail -5 "$T/install.log")"
-for f in bin/llmctl libexec/llmctl/llmctl-mock-server share/man/man1/llmctl.1 share/man/man1/llmctl-start.1 \
+for f in bin/llmctl libexec/llmctl/llmctl-mock-server libexec/llmctl/llmctl-tls libexec/llmctl/llmctl-top share/man/man1/llmctl.1 share/man/man1/llmctl-start.1 \
   share/man/man5/llmctl.toml.5 share/bash-completion/completions/llmctl share/zsh/site-functions/_llmctl \
   share/fish/vendor_completions.d/llmctl.fish share/doc/llmctl/examples/ci-smoke.sh; do
   [ -e "$P/$f" ] || fail "cmake --install did not install $f"
@@ -31,6 +31,9 @@ story() { # BIN_DIR PORT
 }
 url=$(story "$P/bin" $((PORT_BASE + 1))) || fail "echo story with the installed llmctl failed (rc=$?)"
 [ "$url" = "http://127.0.0.1:$((PORT_BASE + 1))" ] || fail "installed start printed: $url"
+# top's view, found in PREFIX/libexec/llmctl.
+out=$(LLMCTL_HOME="$T/story.$((PORT_BASE + 1))" "$P/bin/llmctl" top --once 2>&1) || fail "installed top --once: $out"
+echo "$out" | grep -q "^SERVERS (0)" || fail "installed top --once printed: $out"
 
 # Bash completion from the installed file, with the installed llmctl on PATH.
 cat >"$LLMCTL_CONFIG" <<EOT
@@ -49,7 +52,7 @@ got=$(bash -c '. "$1"; COMP_WORDS=(llmctl st); COMP_CWORD=1; _llmctl; echo "${CO
 cpack -G DEB --config "$BUILD_DIR/CPackConfig.cmake" -B "$T/pkg" >"$T/cpack.log" 2>&1 || fail "cpack: $(tail -5 "$T/cpack.log")"
 deb=$(ls "$T"/pkg/llmctl_*.deb) || fail "cpack made no .deb: $(ls "$T/pkg")"
 dpkg-deb -c "$deb" >"$T/contents" || fail "dpkg-deb -c $deb"
-for f in usr/bin/llmctl usr/libexec/llmctl/llmctl-mock-server usr/share/man/man1/llmctl-start.1 \
+for f in usr/bin/llmctl usr/libexec/llmctl/llmctl-mock-server usr/libexec/llmctl/llmctl-top usr/share/man/man1/llmctl-start.1 \
   usr/share/bash-completion/completions/llmctl usr/share/zsh/vendor-completions/_llmctl; do
   grep -q " \./$f\$" "$T/contents" || fail ".deb lacks /$f"
 done

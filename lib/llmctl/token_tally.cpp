@@ -6,7 +6,35 @@ namespace llmctl {
 
 namespace {
 
-constexpr std::size_t k_body_kept = 1024 * 1024;
+constexpr std::size_t k_tail_kept = 4096;
+
+// The JSON object that follows the last "usage": key in `text` ("" when there is none whole).
+std::string usage_object(const std::string& text) {
+    const std::size_t key = text.rfind("\"usage\"");
+    if (key == std::string::npos) return "";
+    const std::size_t open = text.find('{', key);
+    if (open == std::string::npos) return "";
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (std::size_t i = open; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{') {
+            ++depth;
+        } else if (c == '}' && --depth == 0) {
+            return "{\"usage\":" + text.substr(open, i - open + 1) + "}";
+        }
+    }
+    return "";
+}
 
 // A chunk carries text: a "content" or "text" (completions) string that is not empty. (A role
 // chunk's "content":"" and a last chunk's empty delta do not count.)
@@ -36,10 +64,8 @@ bool TokenTally::feed(std::string_view piece) {
     if (stream_) {
         sse_.feed(piece);
     } else {
-        if (!body_too_long_ && body_.size() + piece.size() <= k_body_kept)
-            body_.append(piece);
-        else
-            body_too_long_ = true;
+        tail_.append(piece);
+        if (tail_.size() > 2 * k_tail_kept) tail_.erase(0, tail_.size() - k_tail_kept);
     }
     const bool first = !first_seen_ && (stream_ ? chunks_ > before : !piece.empty());
     if (first) first_seen_ = true;
@@ -51,8 +77,8 @@ void TokenTally::finish() {
         sse_.finish();
         return;
     }
-    if (!body_too_long_ && !body_.empty()) read_usage(body_);
-    body_.clear();
+    if (const std::string usage = usage_object(tail_); !usage.empty()) read_usage(usage);
+    tail_.clear();
 }
 
 void TokenTally::event(const std::string& data) {

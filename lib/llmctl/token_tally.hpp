@@ -2,8 +2,9 @@
 // The tokens of an OpenAI answer, counted as it passes (token accounting, request_ledger.hpp):
 // the server's own `usage` when it gives one (a whole body's; a stream's chunk that carries it:
 // stream_options.include_usage, llama.cpp's last chunk), else the stream's chunks that carry
-// text. Cheap on the relay's path: a chunk is parsed as JSON only when it holds "usage", and a
-// whole body (kept up to 1 MiB) once at its end.
+// text. Cheap on the relay's path: a chunk is parsed as JSON only when it holds "usage"; of a
+// whole body only its last 4 KiB are kept, and only the "usage" object in them is parsed (OpenAI
+// and llama.cpp put it at the end; an embeddings answer of megabytes costs nothing more).
 
 #include "llmctl/sse.hpp"
 
@@ -33,8 +34,8 @@ private:
     void read_usage(const std::string& json);
     bool stream_;
     SseParser sse_;
-    std::string body_;
-    bool body_too_long_ = false, first_seen_ = false;
+    std::string tail_; // a whole body's last bytes
+    bool first_seen_ = false;
     std::int64_t chunks_ = 0;
     std::optional<std::int64_t> tokens_in_, usage_out_;
 };

@@ -62,12 +62,23 @@ TEST(TokenTally, BadOrNegativeUsageIsIgnored) {
     EXPECT_EQ(s.tokens_out(), 0);
 }
 
-TEST(TokenTally, AWholeBodyOverOneMiBIsNotParsed) {
+TEST(TokenTally, AWholeBodyOfMegabytesIsReadByItsTail) {
     TokenTally t(false);
-    t.feed(std::string(1024 * 1024, ' '));
-    t.feed(R"({"usage":{"prompt_tokens":1,"completion_tokens":1}})");
+    t.feed(R"({"object":"list","data":[{"embedding":[)");
+    for (int i = 0; i < 200'000; ++i) t.feed("0.125,");
+    t.feed(R"(1]}],"model":"m","usage":{"prompt_tokens":9,"total_tokens":9},"timings":{"x":"}{"}})");
     t.finish();
-    EXPECT_FALSE(t.tokens_in());
+    EXPECT_EQ(t.tokens_in(), 9);
+    EXPECT_EQ(t.tokens_out(), 0);
+}
+
+TEST(TokenTally, AUsageKeyInsideAStringIsNotTheUsage) {
+    TokenTally t(false);
+    t.feed(
+        R"({"choices":[{"message":{"content":"the \"usage\": {\"prompt_tokens\": 99}"}}],"usage":{"prompt_tokens":3,"completion_tokens":4}})");
+    t.finish();
+    EXPECT_EQ(t.tokens_in(), 3);
+    EXPECT_EQ(t.tokens_out(), 4);
 }
 
 } // namespace

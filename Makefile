@@ -17,6 +17,10 @@ FUZZ_TARGETS = fuzz_config fuzz_sse fuzz_chat_json fuzz_units fuzz_state fuzz_re
 # npm and conflicts with Debian's) stays as it is.
 NODE_DEBS = nodejs npm
 
+# The dashboard test's browser (Debian's chromium, driven by puppeteer-core): for the tests only,
+# installed with the rest (one apt-get update) when a test target asks for the packages.
+test test-normal test-asan: DEBS += chromium
+
 deps:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$(NODE_DEBS)" ] && ! command -v npm >/dev/null 2>&1; then missing="$$missing $(NODE_DEBS)"; fi; \
@@ -56,7 +60,7 @@ test-tsan: deps
 	cd build-tsan && ctest --output-on-failure -j $(JOBS)
 
 # The C++ sources in .clang-format's style (clang-format 14, installed if missing).
-FORMATTED = 'lib/*.cpp' 'lib/*.hpp' 'cli/*.cpp' 'cli/*.hpp' 'mock/*.cpp' 'mock/*.hpp' 'monitor/*.cpp' \
+FORMATTED = 'lib/*.cpp' 'lib/*.hpp' 'cli/*.cpp' 'cli/*.hpp' 'mock/*.cpp' 'mock/*.hpp' 'monitor/*.cpp' 'top/*.cpp' 'top/*.hpp' \
             'tests/unit/*.cpp' 'tests/unit/*.hpp' 'tests/fuzz/*.cpp' 'tests/bench/*.cpp'
 format:
 	@$(MAKE) -s deps DEBS=clang-format-14 NODE_DEBS=

@@ -2,6 +2,7 @@
 
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
+#include "llmctl/gateway_api.hpp"
 #include "llmctl/gateway_connection.hpp"
 #include "llmctl/gateway_metrics.hpp"
 #include "llmctl/gateway_proxy.hpp"
@@ -422,6 +423,10 @@ private:
         else if (target == "/health" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
             out.bytes = answer_json(c, 200, {{"status", "ok"}}, cors);
+        } else if (is_dashboard_page(target) && req.method() == boost::beast::http::verb::get) {
+            ApiOutcome a = answer_dashboard(c, cors);
+            out.status = a.status;
+            out.bytes = a.bytes;
         } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
             refuse(c, out, *k, cors);
         else
@@ -443,6 +448,13 @@ private:
         std::string target(req.target());
         std::string path = target.substr(0, target.find('?'));
         bool post = req.method() == boost::beast::http::verb::post;
+        if (is_api_target(path)) {
+            ApiOutcome a = answer_api(std::string_view(req.method_string()), target, c, o_.state_dir, p.config(), stopping_, cors);
+            out.status = a.status;
+            out.bytes = a.bytes;
+            out.error = a.error;
+            return std::nullopt;
+        }
         if (path == "/metrics" && req.method() == boost::beast::http::verb::get) {
             out.status = 200;
             out.bytes = answer_metrics(c, p, cors);

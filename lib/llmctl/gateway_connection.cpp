@@ -1,5 +1,7 @@
 #include "llmctl/gateway_connection.hpp"
 
+#include "llmctl/gateway_api.hpp"
+
 #include "llmctl/http_client.hpp"
 #include "llmctl/relay_pump.hpp"
 #include "llmctl/upstream_pool.hpp"
@@ -209,7 +211,8 @@ private:
         std::string_view target(req_.target().data(), req_.target().size());
         std::string_view path = target.substr(0, target.find('?'));
         const bool get = req_.method() == boost::beast::http::verb::get;
-        return get && (path == "/v1/models" || is_upstream_target(std::string(target))); // they read the state file
+        if (is_api_target(path)) return true; // the dashboard's API: the state file, a followed log, a start or stop
+        return get && (path == "/v1/models" || path == "/metrics" || is_upstream_target(std::string(target))); // they read the state file
     }
 
     void dispatch() {

@@ -5,10 +5,11 @@
 #                     third-party application does
 #   @huggingface/gguf an independent GGUF parser: the test that cross-checks what llmctl reads
 #                     from a model's header
+#   puppeteer-core    drives Debian's chromium (no browser download): the dashboard test
 # Idempotent: once the pinned versions are there it returns at once, without npm or the network.
 # Safe when several tests call it at once (a lock in the prefix). Needs node and npm (`make deps`).
 set -euo pipefail
-PACKAGES=("openai@4.104.0" "@huggingface/gguf@0.4.6")
+PACKAGES=("openai@4.104.0" "@huggingface/gguf@0.4.6" "puppeteer-core@24.43.1")
 build=${1:-${BUILD_DIR:-}}
 [ -n "$build" ] || { echo "usage: $0 BUILD_DIR (or set BUILD_DIR)" >&2; exit 2; }
 prefix=$(cd "$build" && pwd)/npm

@@ -4,6 +4,8 @@
 #include "llmctl/fd.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
@@ -62,24 +64,21 @@ std::vector<std::string> list_dir(const std::string& dir) {
 
 void write_file_atomically(const std::string& path, const std::string& text) {
     const std::string temp = path + ".tmp." + std::to_string(::getpid());
+    auto fail = [&](int err) {
+        ::unlink(temp.c_str());
+        throw Error(Exit::failure, fmt::format("cannot write {}: {}", path, std::strerror(err)),
+                    "check that its directory exists and that you may write there (the file is replaced by a rename from beside it)");
+    };
     Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) throw_sys("open", temp, errno);
+    if (!fd.valid()) fail(errno);
     for (std::size_t off = 0; off < text.size();) {
         ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int err = n < 0 ? errno : EIO;
-            ::unlink(temp.c_str());
-            throw_sys("write", temp, err);
-        }
+        if (n <= 0) fail(n < 0 ? errno : EIO);
         off += static_cast<std::size_t>(n);
     }
     fd = Fd();
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(temp.c_str());
-        throw_sys("rename", path, err);
-    }
+    if (::rename(temp.c_str(), path.c_str()) != 0) fail(errno);
 }
 
 } // namespace llmctl

@@ -5,13 +5,17 @@
 #include "llmctl/process.hpp"
 #include "llmctl/store.hpp"
 
+#include <map>
+#include <tuple>
+
 namespace llmctl {
 
 namespace {
 
 constexpr std::int64_t k_requests_trim_every = 100;
+constexpr std::size_t k_rows_per_write = 1000;
 
-void insert_record(Store& s, const RequestRecord& r) {
+void insert_row(Store& s, const RequestRecord& r) {
     s.prepare("INSERT INTO requests(at, model, via, status, outcome, queue_ms, ttft_ms, duration_ms, tokens_in, tokens_out, counted) "
               "VALUES(?,?,?,?,?,?,?,?,?,?,?)")
         .bind(1, r.at_ms ? r.at_ms : now_ms())
@@ -26,22 +30,32 @@ void insert_record(Store& s, const RequestRecord& r) {
         .bind(10, r.tokens_out)
         .bind(11, std::int64_t{r.counted})
         .run();
-    const std::int64_t id = s.last_insert_id();
-    s.prepare("INSERT INTO request_totals(model, via, status, requests, tokens_in, tokens_out, queue_ms, duration_ms) "
-              "VALUES(?,?,?,1,?,?,?,?) ON CONFLICT(model, via, status) DO UPDATE SET requests = requests + 1, "
-              "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, "
-              "queue_ms = queue_ms + excluded.queue_ms, duration_ms = duration_ms + excluded.duration_ms")
-        .bind(1, r.model)
-        .bind(2, r.via)
-        .bind(3, std::int64_t{r.status})
-        .bind(4, r.tokens_in.value_or(0))
-        .bind(5, r.tokens_out)
-        .bind(6, std::int64_t{r.queue_wait.count()})
-        .bind(7, std::int64_t{r.duration.count()})
-        .run();
     // As the events table: every k_requests_trim_every-th row deletes the older ones at once.
+    const std::int64_t id = s.last_insert_id();
     if (id % k_requests_trim_every == 0 && id > k_requests_kept)
         s.prepare("DELETE FROM requests WHERE id <= ?").bind(1, id - k_requests_kept).run();
+}
+
+// The records added up by model, via and status: one upsert each, however many requests.
+struct Totals {
+    std::int64_t requests = 0, tokens_in = 0, tokens_out = 0, queue_ms = 0, duration_ms = 0;
+};
+using TotalsKey = std::tuple<std::string, std::string, int>;
+
+void add_totals(Store& s, const TotalsKey& k, const Totals& t) {
+    s.prepare("INSERT INTO request_totals(model, via, status, requests, tokens_in, tokens_out, queue_ms, duration_ms) "
+              "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(model, via, status) DO UPDATE SET requests = requests + excluded.requests, "
+              "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, "
+              "queue_ms = queue_ms + excluded.queue_ms, duration_ms = duration_ms + excluded.duration_ms")
+        .bind(1, std::get<0>(k))
+        .bind(2, std::get<1>(k))
+        .bind(3, std::int64_t{std::get<2>(k)})
+        .bind(4, t.requests)
+        .bind(5, t.tokens_in)
+        .bind(6, t.tokens_out)
+        .bind(7, t.queue_ms)
+        .bind(8, t.duration_ms)
+        .run();
 }
 
 } // namespace
@@ -51,8 +65,21 @@ bool record_requests(const std::string& state_dir, std::vector<RequestRecord> re
     try {
         auto store = Store::open_update(state_db_path(state_dir));
         if (!store) return false;
+        std::map<TotalsKey, Totals> totals;
+        for (const RequestRecord& r : records) {
+            Totals& t = totals[{r.model, r.via, r.status}];
+            ++t.requests;
+            t.tokens_in += r.tokens_in.value_or(0);
+            t.tokens_out += r.tokens_out;
+            t.queue_ms += r.queue_wait.count();
+            t.duration_ms += r.duration.count();
+        }
+        // One by one, only the newest k_rows_per_write: the write lock is held some milliseconds,
+        // not a tenth of a second, however busy serve is (the totals count every request).
+        const std::size_t first = records.size() > k_rows_per_write ? records.size() - k_rows_per_write : 0;
         Transaction tx(*store);
-        for (const RequestRecord& r : records) insert_record(*store, r);
+        for (std::size_t i = first; i < records.size(); ++i) insert_row(*store, records[i]);
+        for (const auto& [k, t] : totals) add_totals(*store, k, t);
         tx.commit();
         store->checkpoint_if_large();
         return true;

@@ -4,7 +4,9 @@
 // `request_totals` (kept for good: Prometheus counters). Written after the request, in a
 // transaction of its own and without the state lock (SQLite serialises it with the lock holders'
 // transactions, as a chat's last_used): never on the path that grants a slot or starts a server.
-// A write that fails (a full disk, a busy file) loses the record, never the request.
+// A write that fails (a full disk, a busy file) loses the record, never the request. A write
+// keeps at most 1,000 rows (the newest): beyond 1,000 requests a second through one serve the
+// rows are a sample, while the totals count every request.
 
 #include "llmctl/units.hpp"
 

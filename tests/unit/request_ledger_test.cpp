@@ -32,15 +32,17 @@ std::int64_t one(Store& s, const char* sql) {
 TEST(RequestLedger, RowsAreTrimmedAndTotalsKeepEveryOne) {
     llmctl::test_support::TempDir tmp("llmctl-ledger");
     { Store::open_write(state_db_path(tmp.path)); }
-    std::vector<RequestRecord> many(k_requests_kept + 250, a_request(200, 3));
+    std::vector<RequestRecord> many(12'000 + 1'250, a_request(200, 3));
     many.push_back(a_request(503, 0));
-    ASSERT_TRUE(record_requests(tmp.path, many));
+    for (int write = 0; write < 12; ++write) ASSERT_TRUE(record_requests(tmp.path, {many.begin(), many.begin() + 1000}));
+    ASSERT_TRUE(record_requests(tmp.path, {many.begin() + 12'000, many.end()})); // (the newest 1,000 of these as rows)
     auto s = Store::open_write(state_db_path(tmp.path));
     const std::int64_t rows = one(s, "SELECT COUNT(*) FROM requests");
     EXPECT_GE(rows, k_requests_kept);
     EXPECT_LT(rows, k_requests_kept + 100);
-    EXPECT_EQ(one(s, "SELECT requests FROM request_totals WHERE status = 200"), k_requests_kept + 250);
-    EXPECT_EQ(one(s, "SELECT tokens_out FROM request_totals WHERE status = 200"), 3 * (k_requests_kept + 250));
+    EXPECT_EQ(one(s, "SELECT requests FROM request_totals WHERE status = 200"), 12'000 + 1'250);
+    EXPECT_EQ(one(s, "SELECT tokens_out FROM request_totals WHERE status = 200"), 3 * (12'000 + 1'250));
+    EXPECT_EQ(one(s, "SELECT MAX(id) FROM requests"), 13'000); // 12 writes of 1,000, then the newest 1,000 of 1,251
     EXPECT_EQ(one(s, "SELECT requests FROM request_totals WHERE status = 503"), 1);
 }
 

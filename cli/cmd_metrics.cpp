@@ -29,7 +29,8 @@ std::function<int()> setup_metrics(CLI::App& app, Globals& g) {
                "llmctl_requests_total, llmctl_tokens_total, llmctl_events_total and more.\n"
                "A config that cannot be read leaves out the slot limits and pool budgets (with a warning).\n"
                "No lock, no writes to the state.\n"
-               "Exit status: 0; 1 when --output cannot be written.\n"
+               "Exit status: 0; 1 when --output cannot be written or the state file cannot be read; 7 a newer\n"
+               "llmctl's state file.\n"
                "Examples:\n  llmctl metrics | grep llmctl_slots\n"
                "  # cron, for node_exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter:\n"
                "  * * * * * llmctl metrics -o /var/lib/prometheus/node-exporter/llmctl.prom\n");

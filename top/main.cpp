@@ -143,7 +143,7 @@ public:
     // Starts it; false (and why on the status) when it cannot run.
     bool start(const Options& o, const std::string& verb, const std::string& name, std::string& status) {
         char path[] = "/tmp/llmctl-top-XXXXXX";
-        const int out = ::mkstemp(path);
+        const int out = ::mkostemp(path, O_CLOEXEC);
         if (out < 0) {
             status = fmt::format("cannot run {} {}: {}", verb, name, std::strerror(errno));
             return false;
@@ -160,7 +160,13 @@ public:
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, out, 1);
         posix_spawn_file_actions_adddup2(&fa, out, 2);
-        const int rc = ::posix_spawn(&pid_, o.llmctl.c_str(), &fa, nullptr, argv.data(), environ);
+        // A process group of its own: a Ctrl-C that ends top does not cut a stop's drain short.
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+        const int rc = ::posix_spawn(&pid_, o.llmctl.c_str(), &fa, &attr, argv.data(), environ);
+        posix_spawnattr_destroy(&attr);
         posix_spawn_file_actions_destroy(&fa);
         if (rc != 0) {
             ::close(out);

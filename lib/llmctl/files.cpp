@@ -63,22 +63,26 @@ std::vector<std::string> list_dir(const std::string& dir) {
 }
 
 void write_file_atomically(const std::string& path, const std::string& text) {
-    const std::string temp = path + ".tmp." + std::to_string(::getpid());
-    auto fail = [&](int err) {
-        ::unlink(temp.c_str());
+    // A new file of an unguessable name (O_EXCL: a link planted beside the path is never
+    // followed), readable by all (node_exporter runs as another user), on disk before the rename.
+    std::string temp = path + ".tmp.XXXXXX";
+    auto fail = [&](int err, bool made) {
+        if (made) ::unlink(temp.c_str());
         throw Error(Exit::failure, fmt::format("cannot write {}: {}", path, std::strerror(err)),
                     "check that its directory exists and that you may write there (the file is replaced by a rename from beside it)");
     };
-    Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd.valid()) fail(errno);
+    Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
+    if (!fd.valid()) fail(errno, false);
+    if (::fchmod(fd.get(), 0644) != 0) fail(errno, true);
     for (std::size_t off = 0; off < text.size();) {
         ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) fail(n < 0 ? errno : EIO);
+        if (n <= 0) fail(n < 0 ? errno : EIO, true);
         off += static_cast<std::size_t>(n);
     }
-    fd = Fd();
-    if (::rename(temp.c_str(), path.c_str()) != 0) fail(errno);
+    if (::fsync(fd.get()) != 0) fail(errno, true);
+    if (::close(fd.release()) != 0) fail(errno, true);
+    if (::rename(temp.c_str(), path.c_str()) != 0) fail(errno, true);
 }
 
 } // namespace llmctl

@@ -159,6 +159,7 @@ public:
             reaper_ = nullptr;
         }
         bool drained = drain();
+        ledger_.flush(); // (before the checkpointer's last checkpoint; a gateway that did not drain is never destroyed)
         unregister_gateway();
         return drained;
     }
@@ -584,18 +585,19 @@ private:
                     clock::time_point began) override {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count();
         log_access_line(c.peer(), std::string_view(req.method_string()), std::string_view(req.target()), model, out, ms);
-        if (!model.empty()) account(model, out, began, Millis(ms));
+        if (out.accounted) account(model, out, began, Millis(ms));
     }
 
-    // Token accounting and this process's metrics: every request for a configured model (a name
-    // a client made up is in the access log only: labels and rows stay as few as the models).
+    // Token accounting and this process's metrics: every request for a configured model that
+    // takes a slot (a name a client made up is in the access log only: labels and rows stay as
+    // few as the models; a GET through /upstream/ is a look at the server, not a request of it).
+    // A client that went counts as 499, as chat's Ctrl-C does.
     void account(const std::string& model, const ProxyOutcome& out, clock::time_point began, Millis took) {
-        if (!policy()->config().find(model)) return;
         RequestRecord r;
         r.model = model;
         r.via = "serve";
-        r.status = out.status;
-        r.outcome = out.status == 499 ? "cancelled" : out.status / 100 == 2 && out.error.empty() ? "ok" : "error";
+        r.status = out.cancelled ? 499 : out.status;
+        r.outcome = out.cancelled ? "cancelled" : out.status / 100 == 2 && out.error.empty() ? "ok" : "error";
         r.queue_wait = out.queue_wait;
         if (out.first_token_at) r.first_token = std::chrono::duration_cast<Millis>(*out.first_token_at - began);
         r.duration = took;

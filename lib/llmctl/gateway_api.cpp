@@ -110,12 +110,22 @@ json status_json(const std::string& state_dir, const Config& config) {
     return {{"time", snap.at}, {"models", models}, {"pools", pools}, {"gateways", gateways}};
 }
 
+// The newest `limit` events; with `after`, the first `limit` after that id (a poller that asks
+// again from the last id it got misses none, however many came meanwhile).
 json events_json(const std::string& state_dir, std::string_view query) {
     EventQuery q;
     q.after_id = query_int(query, "after", 0, 0, INT64_MAX);
-    q.last = static_cast<int>(query_int(query, "limit", 50, 1, 1000));
+    const auto limit = static_cast<std::size_t>(query_int(query, "limit", 50, 1, 1000));
+    std::vector<EventRow> rows;
+    if (q.after_id > 0) {
+        rows = read_events(state_dir, q); // (the table keeps about 10,000)
+        if (rows.size() > limit) rows.resize(limit);
+    } else {
+        q.last = static_cast<int>(limit);
+        rows = read_events(state_dir, q);
+    }
     json events = json::array();
-    for (const EventRow& e : read_events(state_dir, q))
+    for (const EventRow& e : rows)
         events.push_back(
             {{"id", e.id}, {"at", e.at}, {"server", e.server.empty() ? json() : json(e.server)}, {"kind", e.kind}, {"detail", e.detail}});
     return {{"events", events}};
@@ -125,6 +135,18 @@ json events_json(const std::string& state_dir, std::string_view query) {
 // gateway stops, or an hour passes (the page asks again).
 ApiOutcome stream_log(ClientConnection& c, const Headers& headers, const std::string& state_dir, const std::string& name, std::size_t lines,
                       const std::atomic<bool>& stopping) {
+    // Each follower holds a thread: a bound, so that a page left open in many tabs (or another
+    // site's <img> on a gateway without a key) cannot take them all.
+    constexpr int k_max_followers = 32;
+    static std::atomic<int> followers{0};
+    struct Count {
+        std::atomic<int>& n;
+        ~Count() { --n; }
+    } counted{followers};
+    if (++followers > k_max_followers)
+        return send_error(c, headers,
+                          {429, fmt::format("{} logs are followed already; close a dashboard tab", k_max_followers), "rate_limit_error",
+                           "too_many_followers", 1});
     Headers h = headers;
     h.push_back({"Content-Type", "text/plain; charset=utf-8"});
     h.push_back({"Cache-Control", "no-store"});
@@ -168,17 +190,21 @@ ApiOutcome act(ClientConnection& c, const Headers& headers, const std::string& s
         if (action == "stop" || action == "restart")
             stop_server(state_dir, name, m->stop_timeout, m->drain_timeout, {}, "stopped", "by the dashboard", {},
                         action == "stop" ? m : nullptr);
-        std::string url;
-        if (action == "start" || action == "restart") {
+    } catch (const Error& e) {
+        return send_error(c, headers, api_error_from(e));
+    }
+    std::string url;
+    if (action == "start" || action == "restart") {
+        try {
             StartOptions so;
             so.config = &config;
             so.cancelled = [&stopping] { return stopping.load(); };
             url = start_server(state_dir, *m, so).url;
+        } catch (const Error& e) {
+            return send_error(c, headers, start_failure_error(e));
         }
-        return send_json(c, headers, 200, {{"name", name}, {"action", action}, {"url", url.empty() ? json() : json(url)}});
-    } catch (const Error& e) {
-        return send_error(c, headers, api_error_from(e));
     }
+    return send_json(c, headers, 200, {{"name", name}, {"action", action}, {"url", url.empty() ? json() : json(url)}});
 }
 
 } // namespace

@@ -34,7 +34,8 @@ void GatewayMetrics::write(PromText& out, int in_flight) const {
     std::lock_guard<std::mutex> g(mu_);
     out.family("llmctl_serve_in_flight", "gauge", "Requests this serve process relays now");
     out.sample({}, in_flight);
-    out.family("llmctl_serve_requests_total", "counter", "Requests to models through this serve process, by the status code it answered");
+    out.family("llmctl_serve_requests_total", "counter",
+               "Requests to models through this serve process, by the status code it answered (499: the client went first)");
     for (const auto& [model, m] : models_)
         for (const auto& [status, n] : m.by_status)
             out.sample({{"model", model}, {"code", std::to_string(status)}}, static_cast<double>(n));

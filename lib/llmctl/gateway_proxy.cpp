@@ -28,6 +28,14 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// The client went first: the access log's 499 (nginx's "client closed request") when nothing of
+// its answer had gone, and the outcome token accounting counts as cancelled.
+void client_went(ProxyOutcome& out) {
+    out.error = "the client closed the connection";
+    out.cancelled = true;
+    if (!out.status) out.status = 499;
+}
+
 std::chrono::milliseconds since(clock::time_point t) { return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t); }
 
 // Where the request goes and with which key.
@@ -58,7 +66,6 @@ public:
 
     void head(const HttpHead& h) {
         out_.status = h.status;
-        out_.relayed = true;
         if (h.status / 100 == 2) tally_.emplace(is_sse(h.content_type));
         if (begun_) {
             upstream_failed_ = h.status / 100 != 2;
@@ -83,13 +90,18 @@ public:
         piece(data, last);
     }
 
+    // The tokens counted so far go to the outcome (an answer cut short counts what it relayed).
+    void settle() {
+        if (!tally_) return;
+        tally_->finish();
+        out_.tokens_in = tally_->tokens_in();
+        out_.tokens_out = tally_->tokens_out();
+        out_.tokens_counted = tally_->counted();
+        tally_.reset();
+    }
+
     void finish() {
-        if (tally_) {
-            tally_->finish();
-            out_.tokens_in = tally_->tokens_in();
-            out_.tokens_out = tally_->tokens_out();
-            out_.tokens_counted = tally_->counted();
-        }
+        settle();
         if (upstream_failed_) {
             ApiError e;
             e.status = out_.status;
@@ -101,6 +113,7 @@ public:
     }
 
     void fail(const ApiError& e) {
+        settle();
         out_.error = e.message;
         if (!begun_) {
             out_.status = e.status;
@@ -268,14 +281,16 @@ void relay_body(UpstreamCall& up, Answer& answer, ClientConnection& client, Rela
 
 // How long to wait before sending a request again that the server answered 429 or 503 with a
 // Retry-After (a provider's rate limit): at most 2 retries and 30 s of waiting in all, only while
-// nothing of the answer went to the client, and only when the wait leaves time of the request's
-// `left` (request_timeout; none: no limit); nullopt: the answer goes to the client as it is.
+// nothing of the answer went to the client, and only when the wait leaves a second of the
+// request's `left` (request_timeout; none: no limit); nullopt: the answer goes to the client as
+// it is.
 std::optional<Millis> retry_after(const HttpHead& head, int retries, Millis waited, const Answer& answer, std::optional<Millis> left) {
     constexpr int k_max_retries = 2;
     constexpr Millis k_max_wait{30'000};
     if ((head.status != 429 && head.status != 503) || !head.retry_after || retries >= k_max_retries || answer.begun()) return std::nullopt;
     Millis wait = std::chrono::seconds(*head.retry_after);
-    if (waited + wait > k_max_wait || (left && wait >= *left)) return std::nullopt;
+    constexpr Millis k_time_to_answer{1'000}; // what a retry needs left after its wait to be worth sending
+    if (waited + wait > k_max_wait || (left && wait + k_time_to_answer > *left)) return std::nullopt;
     return wait;
 }
 
@@ -345,15 +360,6 @@ void relay(const Target& t, const ProxyCall& call, const ModelConfig& m, RelayPu
     }
 }
 
-ApiError start_failure(const Error& e) {
-    ApiError a = api_error_from(e);
-    if (e.code() == Exit::server || e.code() == Exit::timeout) { // the model could not be started
-        a.status = 503;
-        a.code = "model_unavailable";
-    }
-    return a;
-}
-
 } // namespace
 
 namespace {
@@ -399,7 +405,7 @@ void ensure_started(const std::string& dir, const ProxyCall& call, SharedStarts&
         starts.ensure_running(dir, m, w, call.config);
     } catch (const Error& e) {
         if (e.code() == Exit::interrupted) throw ClientGone();
-        throw Refused{start_failure(e)};
+        throw Refused{start_failure_error(e)};
     }
 }
 
@@ -463,7 +469,9 @@ void relay_if_running(const std::string& dir, const ProxyCall& call, RelayPump* 
 
 struct QuickCall::Impl {
     Impl(const std::string& state_dir, const ProxyCall& c, const ProxyLimits& l, ClientConnection& cl, KeptConnection* k)
-        : dir(state_dir), call(c), limits(l), client(cl), kept(k), answer(cl, call, out) {}
+        : dir(state_dir), call(c), limits(l), client(cl), kept(k), answer(cl, call, out) {
+        out.accounted = call.takes_lease;
+    }
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
     // The model server's connection goes only now (kept for the next request when its answer
@@ -607,8 +615,8 @@ struct QuickCall::Impl {
                 answer.fail(api_error_from(Error(Exit::failure, other.what())));
             }
         } catch (const ClientGone&) {
-            out.error = "the client closed the connection";
-            if (!out.status) out.status = 499; // nginx's "client closed request"
+            answer.settle();
+            client_went(out);
             client.end_after_this();
         }
         end();
@@ -690,6 +698,7 @@ bool QuickCall::keep_connection(KeptConnection& into) { return impl_->keep_conne
 ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const ProxyLimits& limits, SharedStarts& starts,
                         ClientConnection& client) {
     ProxyOutcome out;
+    out.accounted = call.takes_lease;
     Answer answer(client, call, out);
     const auto began = clock::now();
     PokeAtEnd poke{limits.watch}; // (declared first: runs after the slot is released)
@@ -702,8 +711,8 @@ ProxyOutcome proxy_call(const std::string& dir, const ProxyCall& call, const Pro
         out.queue_wait = since(began);
         answer.fail(r.error);
     } catch (const ClientGone&) {
-        out.error = "the client closed the connection";
-        if (!out.status) out.status = 499; // nginx's "client closed request"
+        answer.settle();
+        client_went(out);
         client.end_after_this();
     } catch (const Error& e) {
         answer.fail(api_error_from(e));

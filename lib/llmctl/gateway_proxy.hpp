@@ -40,9 +40,10 @@ struct ProxyOutcome {
     int status = 0;
     std::chrono::milliseconds queue_wait{0}, first_byte{0};
     std::uint64_t bytes = 0;
-    std::string error;    // "" when the answer was relayed whole
-    bool relayed = false; // a model's server answered (token accounting counts it)
-    // Token accounting (token_tally.hpp): of a relayed 2xx answer.
+    std::string error;      // "" when the answer was relayed whole
+    bool accounted = false; // a request for a configured model that token accounting counts (not a GET through /upstream/)
+    bool cancelled = false; // the client went before its answer ended
+    // Token accounting (token_tally.hpp): of a relayed 2xx answer, however it ended.
     std::optional<std::chrono::steady_clock::time_point> first_token_at;
     std::optional<std::int64_t> tokens_in;
     std::int64_t tokens_out = 0;

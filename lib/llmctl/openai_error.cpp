@@ -53,4 +53,13 @@ ApiError api_error_from(const Error& e) {
     return a;
 }
 
+ApiError start_failure_error(const Error& e) {
+    ApiError a = api_error_from(e);
+    if (e.code() == Exit::server || e.code() == Exit::timeout) { // the model could not be started
+        a.status = 503;
+        a.code = "model_unavailable";
+    }
+    return a;
+}
+
 } // namespace llmctl

@@ -27,4 +27,8 @@ std::string openai_error_event(const ApiError& e);
 // cannot start or answer is 502/503, a timeout 504, a config problem 500.
 ApiError api_error_from(const Error& e);
 
+// A model's start that failed, as serve answers it: 503 model_unavailable for a server that could
+// not start or a start that timed out, else as api_error_from.
+ApiError start_failure_error(const Error& e);
+
 } // namespace llmctl

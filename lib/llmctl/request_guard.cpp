@@ -61,9 +61,10 @@ std::optional<ApiError> check_host_and_origin(const GuardRules& r, std::string_v
                         fmt::format("Host \"{}\" is not this gateway's address; add the name to [serve] allowed_hosts if clients use it",
                                     std::string(host)),
                         "permission_error", "host_not_allowed", std::nullopt};
-    // The gateway's own origin (its dashboard's calls): the Host passed the check above, so an
-    // Origin naming the same address is this page, not another site.
-    const bool own = lower_equal(origin, "http://" + std::string(host));
+    // The gateway's own origin (its dashboard's calls, also through an HTTPS reverse proxy that
+    // keeps the Host): the Host passed the check above, so an Origin naming the same address is
+    // this page, not another site.
+    const bool own = lower_equal(origin, "http://" + std::string(host)) || lower_equal(origin, "https://" + std::string(host));
     if (!origin.empty() && !own && !origin_allowed(r, origin))
         return ApiError{403,
                         fmt::format("cross-site requests from \"{}\" are not allowed; add the origin to [serve] cors_origins to allow it",

@@ -107,6 +107,15 @@ void RequestLedger::add(RequestRecord r) {
     pending_.push_back(std::move(r));
 }
 
+void RequestLedger::flush() {
+    std::vector<RequestRecord> batch;
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        batch.swap(pending_);
+    }
+    record_requests(dir_, std::move(batch));
+}
+
 void RequestLedger::run() {
     std::unique_lock<std::mutex> g(mu_);
     for (;;) {

@@ -50,6 +50,8 @@ public:
     RequestLedger& operator=(const RequestLedger&) = delete;
 
     void add(RequestRecord r);
+    // Writes what is pending now, on the caller's thread.
+    void flush();
 
 private:
     void run();

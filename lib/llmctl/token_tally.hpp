@@ -18,6 +18,8 @@ namespace llmctl {
 class TokenTally {
 public:
     explicit TokenTally(bool stream);
+    TokenTally(const TokenTally&) = delete; // (its parser's callback holds `this`)
+    TokenTally& operator=(const TokenTally&) = delete;
 
     // The answer's next bytes; true when they held the first token (a chunk with text, or a whole
     // body): the caller notes the time to first token.

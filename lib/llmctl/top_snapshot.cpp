@@ -16,16 +16,22 @@ namespace {
 
 constexpr std::int64_t k_rate_window_ms = 60'000;
 
-// Tokens out per model of the requests that ended in the last minute.
-std::map<std::string, std::int64_t> recent_tokens(Store& store, std::int64_t now) {
-    std::map<std::string, std::int64_t> out;
+// Tokens out per second per model, of the requests that ended in the last minute; when the table
+// (trimmed to its newest rows under a heavy load) does not reach back a minute, over the time it
+// covers. (Beyond 1,000 requests a second through one serve the rows are a sample: request_ledger.)
+std::map<std::string, double> recent_rates(Store& store, std::int64_t now) {
+    std::int64_t since = now - k_rate_window_ms;
+    Stmt oldest = store.prepare("SELECT MIN(id), MIN(at) FROM requests");
+    if (oldest.step() && !oldest.is_null(0) && oldest.i64(0) > 1 && oldest.i64(1) > since) since = oldest.i64(1);
+    const double seconds = static_cast<double>(std::max<std::int64_t>(1'000, now - since)) / 1000.0;
+    std::map<std::string, double> out;
     Stmt q = store.prepare("SELECT model, SUM(tokens_out) FROM requests WHERE at > ? GROUP BY model");
-    q.bind(1, now - k_rate_window_ms);
-    while (q.step()) out[q.str(0)] = q.i64(1);
+    q.bind(1, since);
+    while (q.step()) out[q.str(0)] = static_cast<double>(q.i64(1)) / seconds;
     return out;
 }
 
-TopServer server_of(const ServerRow& r, const LeaseCounts& use, const Config* config, const std::map<std::string, std::int64_t>& tokens,
+TopServer server_of(const ServerRow& r, const LeaseCounts& use, const Config* config, const std::map<std::string, double>& rates,
                     const std::map<std::string, ExitRecord>& exits) {
     static const long page = ::sysconf(_SC_PAGESIZE);
     TopServer s;
@@ -45,7 +51,7 @@ TopServer server_of(const ServerRow& r, const LeaseCounts& use, const Config* co
     s.queued = use.queued;
     const ModelConfig* m = config ? config->find(r.name) : nullptr;
     s.cap = slot_cap(r, m ? std::max(1, m->max_concurrent) : 0);
-    if (auto t = tokens.find(r.name); t != tokens.end()) s.tokens_per_s = static_cast<double>(t->second) * 1000.0 / k_rate_window_ms;
+    if (auto t = rates.find(r.name); t != rates.end()) s.tokens_per_s = t->second;
     if (auto e = exits.find(r.name); e != exits.end()) s.last_exit = e->second.cause;
     s.restarts = r.restarts;
     return s;
@@ -67,11 +73,11 @@ TopSnapshot read_top(const std::string& state_dir, const Config* config, int eve
         Transaction snap(*store, Transaction::Kind::deferred);
         const auto rows = load_servers(*store);
         const auto use = live_leases_by_model(*store);
-        const auto tokens = recent_tokens(*store, t.at);
+        const auto rates = recent_rates(*store, t.at);
         const auto exits = last_exits(*store);
         for (const ServerRow& r : rows) {
             auto u = use.find(r.name);
-            t.servers.push_back(server_of(r, u == use.end() ? LeaseCounts{} : u->second, config, tokens, exits));
+            t.servers.push_back(server_of(r, u == use.end() ? LeaseCounts{} : u->second, config, rates, exits));
         }
         t.pools = pool_reports(&*store, config);
         t.gateways = live_gateways(*store);

@@ -16,6 +16,7 @@ mock_config
 mock_model a --reply-tokens 4 --fail-on boom
 config_add 'max_concurrent = 2'
 mock_model b --reply-tokens 5 --no-usage
+mock_model c --reply-tokens 400 --tokens-per-second 20
 expect_rc 0 llmctl metrics # no state file yet: the families, no samples
 echo "$OUT" >"$T/empty.prom"
 check "$T/empty.prom"
@@ -31,6 +32,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$SERVE_URL/v1/chat/completions" -
 [ "$code" = 404 ] || fail "an unknown model: HTTP $code"
 expect_rc 0 llmctl chat a "one two"
 expect_rc 0 llmctl chat a "one two"
+# A GET through /upstream/ looks at the server: no request of it. A client that hangs up
+# mid-stream: 499 (cancelled), with the tokens it was sent.
+curl -sf "$SERVE_URL/upstream/a/health" >/dev/null || fail "GET /upstream/a/health"
+curl -sN --max-time 1.5 "$SERVE_URL/v1/chat/completions" -d "$(chat_body c "one two" true)" >"$T/cut.out" || true
+grep -q tok3 "$T/cut.out" || fail "the stream to c did not flow before the hang-up: $(cat "$T/cut.out")"
 
 curl -sf "$SERVE_URL/metrics" -D "$T/serve.head" -o "$T/serve.prom" || fail "GET /metrics"
 grep -qi '^content-type: text/plain; version=0.0.4' "$T/serve.head" || fail "/metrics content type: $(cat "$T/serve.head")"
@@ -41,6 +47,10 @@ want() { # FILE SERIES VALUE
 s=$T/serve.prom
 want "$s" 'llmctl_serve_requests_total{model="a",code="200"}' 7
 want "$s" 'llmctl_serve_requests_total{model="b",code="200"}' 3
+wait_for 10 eval 'curl -sf "$SERVE_URL/metrics" >"$s" && [ "$(value "$s" '"'"'llmctl_serve_requests_total{model="c",code="499"}'"'"')" = 1 ]' ||
+  fail "the hung-up stream was not counted as 499: $(grep 'model="c"' "$s")"
+[ "$(value "$s" 'llmctl_serve_tokens_total{model="c",direction="out"}')" -ge 3 ] || fail "the hung-up stream's tokens: $(grep 'model="c"' "$s")"
+want "$s" 'llmctl_serve_requests_total{model="a",code="200"}' 7
 want "$s" 'llmctl_serve_tokens_total{model="a",direction="in"}' 14
 want "$s" 'llmctl_serve_tokens_total{model="a",direction="out"}' 28
 want "$s" 'llmctl_serve_tokens_total{model="b",direction="in"}' 0

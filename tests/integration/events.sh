@@ -52,17 +52,12 @@ expect_rc 2 llmctl events "../x"
 
 # No lock, no writes: with the state lock held elsewhere, events answers; the state file's
 # bytes do not change.
-db="$LLMCTL_HOME/state.db"
-sum() { cat "$db" "$db-wal" 2>/dev/null | md5sum; }
-before=$(sum)
-python3 -c 'import fcntl, sys, time
-f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' "$LLMCTL_HOME/state.lock" >"$T/held" &
-holder=$! # (the holder itself: killing it lets the lock go)
-wait_for 5 grep -qx held "$T/held" || fail "the lock was never taken"
+before=$(state_bytes)
+hold_state_lock
 expect_rc 0 timeout 5 "$LLMCTL_BIN" events -n 1
 timeout 1 "$LLMCTL_BIN" events -f -n 0 >/dev/null || true
-[ "$(sum)" = "$before" ] || fail "events wrote to the state file"
-kill $holder
+[ "$(state_bytes)" = "$before" ] || fail "events wrote to the state file"
+kill $HOLDER
 
 # -f ends when its reader goes away.
 expect_rc 0 timeout 10 sh -c '"$1" events -f | head -1' sh "$LLMCTL_BIN"

@@ -101,6 +101,15 @@ wait_for() {
 }
 # alive PID: the process exists and is not a zombie (a server's parent, PID 1 here, reaps it
 # when it likes, so kill -0 alone would see a stopped server as alive).
+# state_bytes: a checksum of the state file and its WAL (a command that writes changes it).
+state_bytes() { cat "$LLMCTL_HOME/state.db" "$LLMCTL_HOME/state.db-wal" 2>/dev/null | md5sum; }
+# hold_state_lock: takes the state lock in a process of its own until `kill $HOLDER`.
+hold_state_lock() {
+  python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' "$LLMCTL_HOME/state.lock" >"$T/held" &
+  HOLDER=$!
+  wait_for 5 grep -qx held "$T/held" || fail "the state lock was never taken"
+}
 alive() { [ -e "/proc/$1" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
 # PIDs of live (non-zombie) processes carrying this test's state-dir marker. One grep finds the
 # candidates (a fork per process in /proc would take seconds on a busy machine).

@@ -89,16 +89,11 @@ want "$T/after.prom" 'llmctl_server_up{model="b"}' ""
 # writes), metrics answers and the state file's bytes stay as they were.
 kill -TERM $SERVE_PID
 wait $SERVE_PID || true
-db="$LLMCTL_HOME/state.db"
-sum() { cat "$db" "$db-wal" 2>/dev/null | md5sum; }
-before=$(sum)
-python3 -c 'import fcntl, sys, time
-f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' "$LLMCTL_HOME/state.lock" >"$T/held" &
-holder=$!
-wait_for 5 grep -qx held "$T/held" || fail "the lock was never taken"
+before=$(state_bytes)
+hold_state_lock
 expect_rc 0 timeout 5 "$LLMCTL_BIN" metrics
-[ "$(sum)" = "$before" ] || fail "metrics wrote to the state file"
-kill $holder
+[ "$(state_bytes)" = "$before" ] || fail "metrics wrote to the state file"
+kill $HOLDER
 
 # -o: the file replaced whole (what node_exporter's textfile collector reads); a path that cannot
 # be written: exit 1 naming it.

@@ -49,20 +49,15 @@ wait_for 10 eval 'pane | grep -q "stop b: done"' || fail "top did not say the st
 
 # Refreshing takes no lock and writes nothing: with the lock held elsewhere the clock on the
 # title line moves, and the state file's bytes stay as they were.
-db="$LLMCTL_HOME/state.db"
-sum() { cat "$db" "$db-wal" 2>/dev/null | md5sum; }
-before=$(sum)
-python3 -c 'import fcntl, sys, time
-f = open(sys.argv[1], "a"); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' "$LLMCTL_HOME/state.lock" >"$T/held" &
-holder=$!
-wait_for 5 grep -qx held "$T/held" || fail "the lock was never taken"
+before=$(state_bytes)
+hold_state_lock
 clock() { pane | grep -oE '^llmctl top +[0-9:]+' | head -1; }
 t0=$(clock)
 wait_for 10 eval '[ "$(clock)" != "$t0" ]' || fail "top stopped refreshing while the lock was held: $(pane)"
 t1=$(clock)
 wait_for 10 eval '[ "$(clock)" != "$t1" ]' || fail "top refreshed only once: $(pane)"
-[ "$(sum)" = "$before" ] || fail "top's refreshes wrote to the state file"
-kill $holder
+[ "$(state_bytes)" = "$before" ] || fail "top's refreshes wrote to the state file"
+kill $HOLDER
 
 # q quits with 0; llmctl itself (ps, here) maps no ncurses, the view does.
 tm send-keys -t t q

@@ -19,10 +19,11 @@ NODE_DEBS = nodejs npm
 
 # The dashboard test's browser (Debian's chromium, driven by puppeteer-core): for the tests only,
 # installed with the rest (one apt-get update) when a test target asks for the packages.
-test test-normal test-asan: DEBS += chromium
+TEST_DEBS = chromium
+test test-normal test-asan: WITH_TEST_DEBS = 1
 
 deps:
-	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(DEBS) $(if $(WITH_TEST_DEBS),$(TEST_DEBS)); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$(NODE_DEBS)" ] && ! command -v npm >/dev/null 2>&1; then missing="$$missing $(NODE_DEBS)"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \

@@ -31,23 +31,27 @@ void GatewayMetrics::observe(const Request& r) {
 }
 
 void GatewayMetrics::write(PromText& out, int in_flight) const {
-    std::lock_guard<std::mutex> g(mu_);
+    std::map<std::string, PerModel> models; // (a copy: the loops' observe() does not wait for the formatting)
+    {
+        std::lock_guard<std::mutex> g(mu_);
+        models = models_;
+    }
     out.family("llmctl_serve_in_flight", "gauge", "Requests this serve process relays now");
     out.sample({}, in_flight);
     out.family("llmctl_serve_requests_total", "counter",
                "Requests to models through this serve process, by the status code it answered (499: the client went first)");
-    for (const auto& [model, m] : models_)
+    for (const auto& [model, m] : models)
         for (const auto& [status, n] : m.by_status)
             out.sample({{"model", model}, {"code", std::to_string(status)}}, static_cast<double>(n));
     out.family("llmctl_serve_tokens_total", "counter", "Tokens this serve process relayed: in (the prompt, by usage) and out");
-    for (const auto& [model, m] : models_) {
+    for (const auto& [model, m] : models) {
         out.sample({{"model", model}, {"direction", "in"}}, static_cast<double>(m.tokens_in));
         out.sample({{"model", model}, {"direction", "out"}}, static_cast<double>(m.tokens_out));
     }
     out.family("llmctl_serve_queue_wait_seconds", "histogram", "Time from a request's arrival to its slot (its model's start included)");
-    for (const auto& [model, m] : models_) out.histogram({{"model", model}}, k_bounds, m.queue_wait.counts, m.queue_wait.sum);
+    for (const auto& [model, m] : models) out.histogram({{"model", model}}, k_bounds, m.queue_wait.counts, m.queue_wait.sum);
     out.family("llmctl_serve_time_to_first_token_seconds", "histogram", "Time from a request's arrival to the first token of its answer");
-    for (const auto& [model, m] : models_)
+    for (const auto& [model, m] : models)
         if (!m.first_token.counts.empty()) out.histogram({{"model", model}}, k_bounds, m.first_token.counts, m.first_token.sum);
 }
 

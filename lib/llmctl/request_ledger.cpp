@@ -30,10 +30,7 @@ void insert_row(Store& s, const RequestRecord& r) {
         .bind(10, r.tokens_out)
         .bind(11, std::int64_t{r.counted})
         .run();
-    // As the events table: every k_requests_trim_every-th row deletes the older ones at once.
-    const std::int64_t id = s.last_insert_id();
-    if (id % k_requests_trim_every == 0 && id > k_requests_kept)
-        s.prepare("DELETE FROM requests WHERE id <= ?").bind(1, id - k_requests_kept).run();
+    s.trim_to_newest("DELETE FROM requests WHERE id <= ?", s.last_insert_id(), k_requests_kept, k_requests_trim_every);
 }
 
 // The records added up by model, via and status: one upsert each, however many requests.

@@ -824,15 +824,12 @@ void Store::add_event(const std::string& server, const std::string& kind, const 
     s.bind(1, now_ms()).bind(2, server).bind(3, kind).bind(4, detail).run();
     const std::int64_t id = last_insert_id();
     Stmt(*this, k_count_event).bind(1, server).bind(2, kind).run();
-    trim_events(id);
+    trim_to_newest("DELETE FROM events WHERE id <= ?", id, k_events_kept, k_events_trim_every);
 }
 
-// Every k_events_trim_every-th event deletes those older than the newest k_events_kept: one
-// range delete on the primary key, in the same transaction, so the table stays between
-// k_events_kept and k_events_kept + k_events_trim_every rows and no insert pays a count.
-void Store::trim_events(std::int64_t newest) {
-    if (newest % k_events_trim_every != 0 || newest <= k_events_kept) return;
-    prepare("DELETE FROM events WHERE id <= ?").bind(1, newest - k_events_kept).run();
+void Store::trim_to_newest(const char* delete_up_to, std::int64_t newest, std::int64_t kept, std::int64_t every) {
+    if (newest % every != 0 || newest <= kept) return;
+    prepare(delete_up_to).bind(1, newest - kept).run();
 }
 
 // --- Transaction ---

@@ -121,6 +121,11 @@ public:
     // Throws an Error for the current SQLite error, naming the state file.
     [[noreturn]] void fail(int rc, const std::string& what) const;
 
+    // Keeps the newest `kept` rows of a table keyed by an integer id: every `every`-th insert (its
+    // id a multiple) runs `delete_up_to` ("DELETE FROM t WHERE id <= ?", a literal: statements
+    // are cached by their text's address) for the older ones, in the caller's transaction, so no
+    // insert pays a count (events, requests).
+    void trim_to_newest(const char* delete_up_to, std::int64_t newest, std::int64_t kept, std::int64_t every);
     // Appends an event row (inside the caller's transaction), trimming the oldest now and then.
     void add_event(const std::string& server, const std::string& kind, const std::string& detail);
     // Prepares add_event's statement without running it (see read_before_deciding).
@@ -155,7 +160,6 @@ private:
     Store(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     void configure(bool fresh);
     void watch_wal();
-    void trim_events(std::int64_t newest);
     sqlite3* db_ = nullptr;
     std::string path_;
     std::uint64_t dev_ = 0, ino_ = 0; // of path_ just before the open

@@ -31,12 +31,6 @@ namespace llmctl::cli {
 
 namespace {
 
-std::string age(std::optional<std::int64_t> since_ms, std::int64_t now) {
-    if (!since_ms) return "-";
-    auto whole_seconds = ((now - *since_ms) / 1000) * 1000;
-    return whole_seconds <= 0 ? "0s" : format_duration(Millis(whole_seconds));
-}
-
 struct ProbeResult {
     bool probed = false;
     int http = 0; // 0: no answer
@@ -85,8 +79,8 @@ void print_table(const std::vector<std::vector<std::string>>& table) {
 void print_gateways_table(const std::vector<GatewayRow>& gateways, std::int64_t now) {
     std::vector<std::vector<std::string>> table = {{"GATEWAY", "PID", "IN FLIGHT", "SERVED", "UPTIME"}};
     for (const auto& gw : gateways)
-        table.push_back(
-            {gw.url, std::to_string(gw.owner.pid), std::to_string(gw.in_flight), std::to_string(gw.served), age(gw.started_at, now)});
+        table.push_back({gw.url, std::to_string(gw.owner.pid), std::to_string(gw.in_flight), std::to_string(gw.served),
+                         format_age(gw.started_at, now)});
     print_table(table);
 }
 
@@ -305,8 +299,9 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             // no clock ticks for a process that is not there
             bool gone = status == "dead" || status == "failed" || status == "restarting";
             table.push_back({r.name, shown, r.server.pid ? std::to_string(r.server.pid) : "-", r.port ? std::to_string(*r.port) : "-",
-                             gone ? "-" : age(r.ready_at ? r.ready_at : r.started_at, now), gone ? "-" : age(r.last_used, now),
-                             rss ? format_size(rss) : "-", slots, r.url().empty() ? "-" : r.url()});
+                             gone ? "-" : format_age(r.ready_at ? r.ready_at : r.started_at, now),
+                             gone ? "-" : format_age(r.last_used, now), rss ? format_size(rss) : "-", slots,
+                             r.url().empty() ? "-" : r.url()});
             if (mem_column)
                 table.back().insert(table.back().begin() + 7,
                                     r.memory ? fmt::format("{} {}", format_size(static_cast<std::uint64_t>(*r.memory)), r.memory_source)
@@ -337,7 +332,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
             nlohmann::json j{{"name", h.name}, {"status", "stopped"}, {"held", true}, {"held_at", h.at}};
             if (exits.count(h.name)) j["last_exit"] = exit_json(exits[h.name]);
             add_rowless(std::move(j), "stopped (held)", "-",
-                        fmt::format("held down by stop {} ago: llmctl start {} lets it go", age(h.at, now), h.name));
+                        fmt::format("held down by stop {} ago: llmctl start {} lets it go", format_age(h.at, now), h.name));
         }
         auto held = [&](const std::string& name) {
             return std::any_of(holds.begin(), holds.end(), [&](const Hold& h) { return h.name == name; });
@@ -347,7 +342,7 @@ std::function<int()> setup_ps(CLI::App& app, Globals& g) {
                 const auto& [name, e] = entry;
                 if (has_row(entry.first) || held(entry.first)) continue;
                 add_rowless({{"name", name}, {"status", "exited"}, {"pid", e.pid}, {"last_exit", exit_json(e)}}, "exited",
-                            std::to_string(e.pid), fmt::format("{} ago: {}", age(e.at, now), e.cause));
+                            std::to_string(e.pid), fmt::format("{} ago: {}", format_age(e.at, now), e.cause));
             }
         if (*json) {
             std::cout << json_text(arr, 2) << "\n";

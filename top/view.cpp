@@ -53,12 +53,6 @@ std::vector<TopServer> sorted_servers(std::vector<TopServer> servers, SortKey ke
 
 namespace {
 
-std::string age(std::optional<std::int64_t> since, std::int64_t now) {
-    if (!since) return "-";
-    const std::int64_t whole = ((now - *since) / 1000) * 1000;
-    return whole <= 0 ? "0s" : llmctl::format_duration(llmctl::Millis(whole));
-}
-
 std::string clock_text(std::int64_t ms) {
     std::time_t secs = static_cast<std::time_t>(ms / 1000);
     std::tm tm{};
@@ -95,7 +89,7 @@ std::vector<std::string> server_cells(const TopServer& s, std::int64_t now) {
             s.status,
             s.pid ? std::to_string(s.pid) : "-",
             s.port ? std::to_string(*s.port) : "-",
-            age(s.up_since, now),
+            llmctl::format_age(s.up_since, now),
             s.rss ? llmctl::format_size(s.rss) : "-",
             mem,
             slots,
@@ -150,7 +144,7 @@ std::vector<Line> view_lines(const TopSnapshot& snap, const std::vector<TopServe
         std::vector<std::vector<std::string>> g = {{"GATEWAY", "PID", "IN FLIGHT", "SERVED", "UPTIME"}};
         for (const auto& gw : snap.gateways)
             g.push_back({gw.url, std::to_string(gw.owner.pid), std::to_string(gw.in_flight), std::to_string(gw.served),
-                         age(gw.started_at, snap.at)});
+                         llmctl::format_age(gw.started_at, snap.at)});
         add_section(out, "GATEWAYS", g);
     }
     std::vector<std::vector<std::string>> e = {{"TIME", "SERVER", "EVENT", "DETAIL"}};

@@ -103,6 +103,12 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
     return static_cast<std::uint64_t>(v + 0.5);
 }
 
+std::string format_age(std::optional<std::int64_t> since, std::int64_t now) {
+    if (!since) return "-";
+    const std::int64_t whole_seconds = ((now - *since) / 1000) * 1000;
+    return whole_seconds <= 0 ? "0s" : format_duration(Millis(whole_seconds));
+}
+
 std::string format_duration(Millis d) {
     auto ms = d.count();
     if (ms == 0) return "0";

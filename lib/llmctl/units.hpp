@@ -26,6 +26,10 @@ bool size_unit_is_ambiguous(std::string_view text);
 // "1h30m", "90s", "250ms", "0".
 std::string format_duration(Millis d);
 
+// How long ago `since` was at `now` (ms since the epoch), in whole seconds: "3m20s", "0s";
+// "-" for none (ps's UPTIME and IDLE, top's).
+std::string format_age(std::optional<std::int64_t> since, std::int64_t now);
+
 // "64MiB", "1.5GiB", "512B".
 std::string format_size(std::uint64_t bytes);
 

@@ -97,6 +97,26 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const Config& cfg, co
     return t;
 }
 
+// resolve_target, a start that failed counted as serve counts a request whose model it could not
+// start (503), so that `llmctl_requests_total` sees every chat that got no answer.
+Target resolve_target_counted(const Opts& o, const ModelConfig& m, const Config& cfg, const std::string& dir, const Globals& g,
+                              std::chrono::steady_clock::time_point began) {
+    try {
+        return resolve_target(o, m, cfg, dir, g);
+    } catch (const Error& e) {
+        if (e.code() == Exit::server || e.code() == Exit::timeout) {
+            RequestRecord rec;
+            rec.model = m.name;
+            rec.via = "chat";
+            rec.status = start_failure_error(e).status;
+            rec.outcome = "error";
+            rec.duration = std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - began);
+            record_requests(dir, {rec});
+        }
+        throw;
+    }
+}
+
 // The request body is JSON, which must be UTF-8: text that is not (a `git diff` of a Latin-1
 // file, a stored message edited by hand) is sent with U+FFFD for each invalid sequence, after a
 // warning naming the input and its first bad byte.
@@ -470,10 +490,11 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         // An https model's connection is opened first: its helper's start and handshake run
         // while the slot is asked for (one that waited in the queue past the server's idle
         // limit is found closed, and dialled again).
+        const auto began = std::chrono::steady_clock::now();
         if (m.external() && prompt) open_ahead(external_url(m), timeouts.connect);
         std::optional<QueuedLease> queued;
         if (prompt) queued.emplace(dir, slot_request(*o, m, cfg, queue_line));
-        Target target = resolve_target(*o, m, cfg, dir, g);
+        Target target = resolve_target_counted(*o, m, cfg, dir, g, began);
         catch_sigint();
         Messages history;
         if (!o->session.empty()) {

@@ -1,8 +1,9 @@
 # Prometheus metrics (issue 22): `llmctl metrics` and serve's GET /metrics pass `promtool check
 # metrics` (Debian's prometheus package, unpacked by tests/tools/promtool-install.sh); after 10
 # requests through serve and 2 CLI chats the counters moved by what was sent (requests by model
-# and code, tokens in and out, from usage or counted chunks, histogram counts, events); a name a
-# client made up is no label; metrics takes no lock and writes nothing; -o replaces its file whole.
+# and code, tokens in and out, from usage or counted chunks, histogram counts, events; a chat
+# whose server could not start counts as serve's 503); a name a client made up is no label;
+# metrics takes no lock and writes nothing; -o replaces its file whole.
 . "$TEST_LIB"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${BUILD_DIR:?the build dir, where the tools live}"
@@ -17,6 +18,7 @@ mock_model a --reply-tokens 4 --fail-on boom
 config_add 'max_concurrent = 2'
 mock_model b --reply-tokens 5 --no-usage
 mock_model c --reply-tokens 400 --tokens-per-second 20
+mock_model d --crash-at-start
 expect_rc 0 llmctl metrics # no state file yet: the families, no samples
 echo "$OUT" >"$T/empty.prom"
 check "$T/empty.prom"
@@ -76,12 +78,15 @@ want "$m" 'llmctl_tokens_total{model="a",via="chat",direction="in"}' 4
 want "$m" 'llmctl_tokens_total{model="a",via="chat",direction="out"}' 8
 want "$m" 'llmctl_events_total{server="b",kind="ready"}' 1
 ! grep -q made-up-name "$m" || fail "a made-up model name was counted"
-# A failed chat counts under the server's status; a stop is an event; a stopped server has no row.
+# A failed chat counts under the server's status, one whose server could not start as serve's
+# 503; a stop is an event; a stopped server has no row.
 expect_rc 1 llmctl chat a "boom"
+expect_rc 5 llmctl chat d "hello"
 expect_rc 0 llmctl stop b
 expect_rc 0 llmctl metrics
 echo "$OUT" >"$T/after.prom"
 want "$T/after.prom" 'llmctl_requests_total{model="a",via="chat",code="500"}' 1
+want "$T/after.prom" 'llmctl_requests_total{model="d",via="chat",code="503"}' 1
 want "$T/after.prom" 'llmctl_events_total{server="b",kind="stopped"}' 1
 want "$T/after.prom" 'llmctl_server_up{model="b"}' ""
 

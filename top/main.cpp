@@ -15,6 +15,7 @@
 #include "llmctl/errors.hpp"
 #include "llmctl/top_snapshot.hpp"
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -46,38 +47,26 @@ struct Options {
 volatile std::sig_atomic_t g_interrupted = 0;
 void on_interrupt(int) { g_interrupted = 1; }
 
-[[noreturn]] void usage(const std::string& why) {
-    std::fprintf(stderr,
-                 "llmctl-top: %s\nusage: llmctl-top --llmctl PATH --state-dir DIR [--config FILE] [--interval MS] [--once] "
-                 "[--plain]\n(run by `llmctl top`)\n",
-                 why.c_str());
-    std::exit(2);
-}
-
+// The command line `llmctl top` gives it; a bad one (never from llmctl) is exit 2 with CLI11's word.
 Options parse(int argc, char** argv) {
     Options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) usage(a + " needs a value");
-            return argv[++i];
-        };
-        if (a == "--llmctl")
-            o.llmctl = value();
-        else if (a == "--state-dir")
-            o.state_dir = value();
-        else if (a == "--config")
-            o.config = value();
-        else if (a == "--interval")
-            o.interval_ms = std::max(100L, std::atol(value().c_str()));
-        else if (a == "--once")
-            o.once = true;
-        else if (a == "--plain")
-            o.plain = true;
-        else
-            usage("unknown argument " + a);
+    CLI::App app{"The full-screen view of `llmctl top` (run by it)", "llmctl-top"};
+    app.add_option("--llmctl", o.llmctl, "The llmctl that runs a confirmed stop or restart")->type_name("PATH")->required();
+    app.add_option("--state-dir", o.state_dir, "The state dir in force")->type_name("DIR")->required();
+    app.add_option("--config", o.config, "The config file in force")->type_name("FILE");
+    app.add_option("--interval", o.interval_ms, "Milliseconds between refreshes (100 at least)")
+        ->type_name("MS")
+        ->check(CLI::Range(100L, 86'400'000L));
+    app.add_flag("--once", o.once, "Print the view once as text");
+    app.add_flag("--plain", o.plain, "The view as text every interval, not full-screen");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        std::exit(app.exit(e));
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "llmctl-top: %s (it is run by llmctl; --help lists its options)\n", e.what());
+        std::exit(2);
     }
-    if (o.llmctl.empty() || o.state_dir.empty()) usage("--llmctl and --state-dir are required");
     return o;
 }
 

@@ -4,6 +4,7 @@
 #include "commands.hpp"
 #include "output.hpp"
 
+#include "llmctl/clock_text.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/events_feed.hpp"
 #include "llmctl/json_text.hpp"
@@ -19,29 +20,16 @@ namespace llmctl::cli {
 
 namespace {
 
-// "2026-12-03 23:30:01.123" in local time (`utc`: "2026-12-03T23:30:01.123Z").
-std::string time_text(std::int64_t ms, bool utc) {
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    if (utc)
-        ::gmtime_r(&secs, &tm);
-    else
-        ::localtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, utc ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
-    return fmt::format("{}.{:03}{}", buf, ms % 1000, utc ? "Z" : "");
-}
-
 std::string event_line(const EventRow& e, bool json) {
     if (json)
         return json_text(nlohmann::json{{"id", e.id},
                                         {"at", e.at},
-                                        {"time", time_text(e.at, true)},
+                                        {"time", clock_text_ms(e.at, Zone::utc)},
                                         {"server", e.server.empty() ? nlohmann::json() : nlohmann::json(e.server)},
                                         {"kind", e.kind},
                                         {"detail", e.detail}}) +
                "\n";
-    return fmt::format("{}  {:<12} {:<16} {}\n", time_text(e.at, false), e.server.empty() ? "-" : e.server, e.kind, e.detail);
+    return fmt::format("{}  {:<12} {:<16} {}\n", clock_text_ms(e.at, Zone::local), e.server.empty() ? "-" : e.server, e.kind, e.detail);
 }
 
 } // namespace

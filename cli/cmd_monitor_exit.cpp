@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 
+#include "llmctl/clock_text.hpp"
 #include "llmctl/paths.hpp"
 #include "llmctl/prober.hpp"
 #include "llmctl/server_exit.hpp"
@@ -17,9 +18,7 @@ namespace {
 
 // A line for the server's log, as the start marker is written: "--- llmctl: … ---".
 void log_note(const std::string& what) {
-    std::time_t t = std::time(nullptr);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %z", std::localtime(&t));
+    const std::string when = clock_text(std::time(nullptr), Zone::local, k_log_marker_time);
     std::cerr << fmt::format("--- llmctl: {} at {} ---\n", what, when) << std::flush;
 }
 

@@ -1,5 +1,6 @@
 #include "view.hpp"
 
+#include "llmctl/clock_text.hpp"
 #include "llmctl/units.hpp"
 
 #include <algorithm>
@@ -52,15 +53,6 @@ std::vector<TopServer> sorted_servers(std::vector<TopServer> servers, SortKey ke
 }
 
 namespace {
-
-std::string clock_text(std::int64_t ms) {
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    ::localtime_r(&secs, &tm);
-    char buf[16];
-    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-    return buf;
-}
 
 // Columns padded to the widest cell, two spaces apart (the last one not padded).
 std::vector<std::string> table(const std::vector<std::vector<std::string>>& rows) {
@@ -115,8 +107,9 @@ void add_section(std::vector<Line>& out, const std::string& title, const std::ve
 
 std::vector<Line> view_lines(const TopSnapshot& snap, const std::vector<TopServer>& servers, SortKey key, const std::string& state_dir) {
     std::vector<Line> out;
-    out.push_back(
-        line(Line::Kind::title, fmt::format("llmctl top  {}  state {}  sort: {}", clock_text(snap.at), state_dir, sort_name(key))));
+    out.push_back(line(Line::Kind::title,
+                       fmt::format("llmctl top  {}  state {}  sort: {}",
+                                   llmctl::clock_text(snap.at / 1000, llmctl::Zone::local, "%H:%M:%S"), state_dir, sort_name(key))));
     out.push_back(line(Line::Kind::blank, ""));
     out.push_back(line(Line::Kind::section, fmt::format("SERVERS ({})", servers.size())));
     std::vector<std::vector<std::string>> rows = {{"NAME", "STATUS", "PID", "PORT", "UPTIME", "RSS", "MEM", "SLOTS", "TOK/S", "LAST EXIT"}};
@@ -148,7 +141,9 @@ std::vector<Line> view_lines(const TopSnapshot& snap, const std::vector<TopServe
         add_section(out, "GATEWAYS", g);
     }
     std::vector<std::vector<std::string>> e = {{"TIME", "SERVER", "EVENT", "DETAIL"}};
-    for (const auto& ev : snap.events) e.push_back({clock_text(ev.at), ev.server.empty() ? "-" : ev.server, ev.kind, ev.detail});
+    for (const auto& ev : snap.events)
+        e.push_back(
+            {llmctl::clock_text(ev.at / 1000, llmctl::Zone::local, "%H:%M:%S"), ev.server.empty() ? "-" : ev.server, ev.kind, ev.detail});
     add_section(out, "EVENTS", e);
     if (snap.events.empty()) out.push_back(line(Line::Kind::text, "  (none yet)"));
     return out;

@@ -12,6 +12,7 @@
 
 #include "llmctl/supervisor.hpp"
 
+#include "llmctl/clock_text.hpp"
 #include "llmctl/admission.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/exec_users.hpp"
@@ -227,9 +228,7 @@ SpawnRequest spawn_request(const Starting& s, int port, const std::string& insta
 std::string start_marker(const std::string& name, pid_t pid) { return fmt::format("--- llmctl: starting {} (pid {},", name, pid); }
 
 void write_start_marker(const std::string& log, const std::string& name, pid_t pid, int port) {
-    std::time_t t = std::time(nullptr);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %z", std::localtime(&t));
+    const std::string when = clock_text(std::time(nullptr), Zone::local, k_log_marker_time);
     std::string line = fmt::format("{} port {}) at {} ---\n", start_marker(name, pid), port, when);
     Fd fd(::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
     if (fd.valid()) (void)!::write(fd.get(), line.data(), line.size()); // a full disk only costs the separator

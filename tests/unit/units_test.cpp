@@ -1,4 +1,9 @@
 #include "llmctl/units.hpp"
+#include "llmctl/clock_text.hpp"
+
+#include <cstdlib>
+#include <optional>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -47,4 +52,22 @@ TEST(Units, Format) {
         EXPECT_EQ(parse_duration(format_duration(Millis(ms))), Millis(ms)) << ms;
     EXPECT_EQ(format_size(64ull << 20), "64MiB");
     EXPECT_EQ(format_size(100), "100B");
+}
+
+TEST(ClockText, UtcAndLocal) {
+    EXPECT_EQ(clock_text_ms(0, Zone::utc), "1970-01-01T00:00:00.000Z");
+    EXPECT_EQ(clock_text_ms(1'764'806'401'023, Zone::utc), "2025-12-04T00:00:01.023Z");
+    EXPECT_EQ(clock_text(86'399, Zone::utc, "%H:%M:%S"), "23:59:59");
+    // Local time: the same instant, in the zone's calendar (TZ=UTC0 here; the process's TZ back after).
+    const char* was = std::getenv("TZ");
+    const std::optional<std::string> saved = was ? std::optional<std::string>(was) : std::nullopt;
+    ::setenv("TZ", "UTC0", 1);
+    ::tzset();
+    EXPECT_EQ(clock_text_ms(1'764'806'401'023, Zone::local), "2025-12-04 00:00:01.023");
+    EXPECT_EQ(clock_text(0, Zone::local, k_log_marker_time), "1970-01-01 00:00:00 +0000");
+    if (saved)
+        ::setenv("TZ", saved->c_str(), 1);
+    else
+        ::unsetenv("TZ");
+    ::tzset();
 }

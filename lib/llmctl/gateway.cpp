@@ -1,5 +1,6 @@
 #include "llmctl/gateway.hpp"
 
+#include "llmctl/clock_text.hpp"
 #include "llmctl/address.hpp"
 #include "llmctl/errors.hpp"
 #include "llmctl/gateway_api.hpp"
@@ -413,26 +414,39 @@ private:
     // a request for a model comes back as the call to make.
     std::optional<ProxyCall> front(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, ProxyOutcome& out,
                                    std::string& model) override {
-        std::string target(req.target());
+        if (answer_at_door(req, c, p, out)) return std::nullopt;
+        return route(req, c, p, cors_for(p, req), out, model);
+    }
+
+    // The CORS headers of an allowed Origin (none without one).
+    static Headers cors_for(const GatewayPolicy& p, const HttpRequest& req) {
         std::string origin(req[boost::beast::http::field::origin]);
-        std::vector<ClientConnection::Header> cors;
-        if (!origin.empty() && origin_allowed(p.rules, origin)) cors = {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
-        if (auto e = check_host_and_origin(p.rules, req[boost::beast::http::field::host], origin))
+        if (!origin.empty() && origin_allowed(p.rules, origin)) return {{"Access-Control-Allow-Origin", origin}, {"Vary", "Origin"}};
+        return {};
+    }
+
+    // What is answered before any route, with no state read: a refused Host, Origin or key, a
+    // preflight, /health, the dashboard's page. True when it answered.
+    bool answer_at_door(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, ProxyOutcome& out) override {
+        std::string_view target(req.target().data(), req.target().size());
+        const Headers cors = cors_for(p, req);
+        const bool get = req.method() == boost::beast::http::verb::get;
+        if (auto e = check_host_and_origin(p.rules, req[boost::beast::http::field::host], req[boost::beast::http::field::origin]))
             refuse(c, out, *e);
         else if (req.method() == boost::beast::http::verb::options)
             preflight(c, cors, out);
-        else if (target == "/health" && req.method() == boost::beast::http::verb::get) {
+        else if (target == "/health" && get) {
             out.status = 200;
             out.bytes = answer_json(c, 200, {{"status", "ok"}}, cors);
-        } else if (is_dashboard_page(target) && req.method() == boost::beast::http::verb::get) {
+        } else if (is_dashboard_page(target) && get) {
             ApiOutcome a = answer_dashboard(c, cors);
             out.status = a.status;
             out.bytes = a.bytes;
         } else if (auto k = check_api_key(p.rules, req[boost::beast::http::field::authorization]))
             refuse(c, out, *k, cors);
         else
-            return route(req, c, p, cors, out, model);
-        return std::nullopt;
+            return false;
+        return true;
     }
 
     void preflight(ClientConnection& c, const std::vector<ClientConnection::Header>& cors, ProxyOutcome& out) {
@@ -694,11 +708,7 @@ private:
         static thread_local std::string stamp;
         std::time_t t = std::time(nullptr);
         if (t == made) return stamp;
-        std::tm tm{};
-        ::gmtime_r(&t, &tm);
-        char buf[32];
-        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        stamp = buf;
+        stamp = clock_text(t, Zone::utc, "%Y-%m-%dT%H:%M:%SZ");
         made = t;
         return stamp;
     }

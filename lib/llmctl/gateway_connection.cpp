@@ -218,7 +218,15 @@ private:
     void dispatch() {
         out_ = {};
         model_.clear();
-        if (needs_thread()) return to_thread(std::nullopt);
+        if (needs_thread()) {
+            try {
+                if (host_.answer_at_door(req_, *c_, *policy_, out_)) return answered(); // (refused: no thread)
+            } catch (const ClientGone&) {
+                c_->end_after_this();
+                return answered();
+            }
+            return to_thread(std::nullopt);
+        }
         std::optional<ProxyCall> call;
         try {
             call = host_.front(req_, *c_, *policy_, out_, model_);

@@ -49,6 +49,10 @@ public:
     // Answers what the gateway answers itself; a request for a model comes back as its call.
     virtual std::optional<ProxyCall> front(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, ProxyOutcome& out,
                                            std::string& model) = 0;
+    // Answers, with no state read, what needs no route (a refused Host, Origin or key, a
+    // preflight, /health, the dashboard's page): true when it did. A request that would wait on
+    // a thread of its own is asked here first, so that a refused one never gets a thread.
+    virtual bool answer_at_door(HttpRequest& req, ClientConnection& c, const GatewayPolicy& p, ProxyOutcome& out) = 0;
     // The answer to a request that could not be read (413, 431, 400; none to a close or a timeout).
     virtual void refuse_unreadable(ReadResult r, ClientConnection& c, const ReadLimits& limits) = 0;
     virtual ProxyLimits limits_for(const GatewayPolicy& p) = 0;

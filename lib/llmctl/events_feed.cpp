@@ -6,17 +6,18 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 namespace llmctl {
 
-std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery& q) {
+namespace {
+
+std::vector<EventRow> read_events(Store& store, const EventQuery& q) {
     std::vector<EventRow> out;
     if (q.last && *q.last <= 0) return out;
-    auto store = Store::open_read(state_db_path(state_dir));
-    if (!store) return out;
     // Newest first, so that `last` is a LIMIT; reversed below.
-    auto s = store->prepare("SELECT id, at, coalesce(server, ''), kind, coalesce(detail, '') FROM events "
-                            "WHERE id > ? AND id <= ? AND at >= ? ORDER BY id DESC");
+    auto s = store.prepare("SELECT id, at, coalesce(server, ''), kind, coalesce(detail, '') FROM events "
+                           "WHERE id > ? AND id <= ? AND at >= ? ORDER BY id DESC");
     s.bind(1, q.after_id);
     s.bind(2, q.up_to_id.value_or(INT64_MAX));
     s.bind(3, q.since.value_or(0));
@@ -30,6 +31,13 @@ std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery
     return out;
 }
 
+} // namespace
+
+std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery& q) {
+    auto store = Store::open_read(state_db_path(state_dir));
+    return store ? read_events(*store, q) : std::vector<EventRow>{};
+}
+
 std::int64_t newest_event_id(const std::string& state_dir) {
     auto store = Store::open_read(state_db_path(state_dir));
     if (!store) return 0;
@@ -41,11 +49,20 @@ FollowEnd follow_events(const std::string& state_dir, EventQuery q, int watched_
     catch_sigint();
     q.last.reset();
     q.up_to_id.reset();
+    std::optional<Store> store;
     for (;;) {
-        for (const auto& e : read_events(state_dir, q)) {
-            sink(e);
-            q.after_id = e.id;
+        // A state file made anew (the old one moved aside as corrupt, or removed) numbers its
+        // events from 1 again: every one of them is new.
+        if (store && !store->still_current()) {
+            store.reset();
+            q.after_id = 0;
         }
+        if (!store) store = Store::open_read(state_db_path(state_dir));
+        if (store)
+            for (const auto& e : read_events(*store, q)) {
+                sink(e);
+                q.after_id = e.id;
+            }
         if (auto end = pause_between_polls(watched_fd)) return *end;
     }
 }

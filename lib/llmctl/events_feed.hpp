@@ -36,7 +36,8 @@ std::int64_t newest_event_id(const std::string& state_dir);
 std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery& q);
 
 // Hands `sink` each new matching event as it is recorded (looking every 100 ms, from after
-// q.after_id), until SIGINT (interrupted) or `watched_fd` closes (closed).
+// q.after_id), until SIGINT (interrupted) or `watched_fd` closes (closed). A state file made
+// anew meanwhile (moved aside as corrupt, removed) is followed from its first event.
 FollowEnd follow_events(const std::string& state_dir, EventQuery q, int watched_fd, const std::function<void(const EventRow&)>& sink);
 
 } // namespace llmctl

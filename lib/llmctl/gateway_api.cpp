@@ -128,7 +128,9 @@ json events_json(const std::string& state_dir, std::string_view query) {
     for (const EventRow& e : rows)
         events.push_back(
             {{"id", e.id}, {"at", e.at}, {"server", e.server.empty() ? json() : json(e.server)}, {"kind", e.kind}, {"detail", e.detail}});
-    return {{"events", events}};
+    // The newest id in the file: below `after` when the state file was made anew (its ids begin
+    // at 1 again), and the poller starts over.
+    return {{"events", events}, {"newest", newest_event_id(state_dir)}};
 }
 
 // The log's last lines, then what the server writes, as it writes it: until the client goes, the

@@ -37,6 +37,11 @@ code() { curl -s -o "$T/api.out" -w '%{http_code}' "$@"; }
 [ "$(code "${auth[@]}" "$SERVE_URL/api/events?limit=2")" = 200 ] || fail "/api/events: $(cat "$T/api.out")"
 python3 -c 'import json,sys; e=json.load(sys.stdin)["events"]; assert len(e) == 2 and e[0]["id"] < e[1]["id"], e' <"$T/api.out" ||
   fail "/api/events?limit=2: $(cat "$T/api.out")"
+# After an id beyond the file's (a page that polled a state file since made anew): none, and the
+# newest id, below it, for the page to start over.
+[ "$(code "${auth[@]}" "$SERVE_URL/api/events?after=1000000")" = 200 ] || fail "/api/events?after=1000000: $(cat "$T/api.out")"
+python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["events"] == [] and 0 < j["newest"] < 1000000, j' <"$T/api.out" ||
+  fail "/api/events?after=1000000: $(cat "$T/api.out")"
 [ "$(code "${auth[@]}" -X POST "$SERVE_URL/api/models/nosuch/start")" = 404 ] || fail "start of an unknown model: $(cat "$T/api.out")"
 [ "$(code "${auth[@]}" "$SERVE_URL/api/models/beta/start")" = 405 ] || fail "GET of an action: $(cat "$T/api.out")"
 [ "$(code "${auth[@]}" "$SERVE_URL/api/nothing")" = 404 ] || fail "an unknown API route: $(cat "$T/api.out")"

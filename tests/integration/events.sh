@@ -37,6 +37,22 @@ kill -INT $follower
 rc=0; wait $follower || rc=$?
 [ $rc = 130 ] || fail "events -f after SIGINT exited $rc"
 
+# A state file made anew under a follower (moved aside, as llmctl does with a corrupt one)
+# numbers its events from 1 again: the follower shows them, not only those past its old ids.
+"$LLMCTL_BIN" events -f -n 0 --json >"$T/follow2" 2>"$T/follow2.err" &
+follower=$!
+expect_rc 0 llmctl stop b
+wait_for 10 eval 'grep -q stopped "$T/follow2"' || fail "events -f did not show the stop: $(cat "$T/follow2")"
+grep -q '"id":1,' "$T/follow2" && fail "events -f -n 0 printed the first event: $(cat "$T/follow2")"
+mkdir "$T/aside"
+mv "$LLMCTL_HOME"/state.db* "$T/aside/"
+expect_rc 0 llmctl start a
+wait_for 10 eval 'grep -q "\"id\":1," "$T/follow2"' || fail "events -f missed the new state file's events: $(cat "$T/follow2")"
+kill -INT $follower
+wait $follower || true
+expect_rc 0 llmctl stop a
+mv "$T"/aside/state.db* "$LLMCTL_HOME/" # (b's history back, for the filters below)
+
 # Filters: a server's, the last N, the last DUR; the plain lines.
 expect_rc 0 llmctl events b
 ! echo "$OUT" | grep -qv '  b  ' || fail "events b showed other servers: $OUT"

@@ -5,15 +5,13 @@
 #include "llmctl/process.hpp"
 #include "llmctl/store.hpp"
 
-#include <map>
-#include <tuple>
+#include <utility>
 
 namespace llmctl {
 
 namespace {
 
 constexpr std::int64_t k_requests_trim_every = 100;
-constexpr std::size_t k_rows_per_write = 1000;
 
 void insert_row(Store& s, const RequestRecord& r) {
     s.prepare("INSERT INTO requests(at, model, via, status, outcome, queue_ms, ttft_ms, duration_ms, tokens_in, tokens_out, counted) "
@@ -33,13 +31,7 @@ void insert_row(Store& s, const RequestRecord& r) {
     s.trim_to_newest("DELETE FROM requests WHERE id <= ?", s.last_insert_id(), k_requests_kept, k_requests_trim_every);
 }
 
-// The records added up by model, via and status: one upsert each, however many requests.
-struct Totals {
-    std::int64_t requests = 0, tokens_in = 0, tokens_out = 0, queue_ms = 0, duration_ms = 0;
-};
-using TotalsKey = std::tuple<std::string, std::string, int>;
-
-void add_totals(Store& s, const TotalsKey& k, const Totals& t) {
+void add_totals(Store& s, const LedgerBatch::Key& k, const LedgerBatch::Totals& t) {
     s.prepare("INSERT INTO request_totals(model, via, status, requests, tokens_in, tokens_out, queue_ms, duration_ms) "
               "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(model, via, status) DO UPDATE SET requests = requests + excluded.requests, "
               "tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out, "
@@ -57,26 +49,25 @@ void add_totals(Store& s, const TotalsKey& k, const Totals& t) {
 
 } // namespace
 
-bool record_requests(const std::string& state_dir, std::vector<RequestRecord> records) {
-    if (records.empty()) return true;
+void LedgerBatch::add(RequestRecord r) {
+    Totals& t = totals[{r.model, r.via, r.status}];
+    ++t.requests;
+    t.tokens_in += r.tokens_in.value_or(0);
+    t.tokens_out += r.tokens_out;
+    t.queue_ms += r.queue_wait.count();
+    t.duration_ms += r.duration.count();
+    rows.push_back(std::move(r));
+    if (rows.size() > k_rows_per_write) rows.pop_front();
+}
+
+bool write_batch(const std::string& state_dir, const LedgerBatch& batch) {
+    if (batch.empty()) return true;
     try {
         auto store = Store::open_update(state_db_path(state_dir));
         if (!store) return false;
-        std::map<TotalsKey, Totals> totals;
-        for (const RequestRecord& r : records) {
-            Totals& t = totals[{r.model, r.via, r.status}];
-            ++t.requests;
-            t.tokens_in += r.tokens_in.value_or(0);
-            t.tokens_out += r.tokens_out;
-            t.queue_ms += r.queue_wait.count();
-            t.duration_ms += r.duration.count();
-        }
-        // One by one, only the newest k_rows_per_write: the write lock is held some milliseconds,
-        // not a tenth of a second, however busy serve is (the totals count every request).
-        const std::size_t first = records.size() > k_rows_per_write ? records.size() - k_rows_per_write : 0;
         Transaction tx(*store);
-        for (std::size_t i = first; i < records.size(); ++i) insert_row(*store, records[i]);
-        for (const auto& [k, t] : totals) add_totals(*store, k, t);
+        for (const RequestRecord& r : batch.rows) insert_row(*store, r);
+        for (const auto& [k, t] : batch.totals) add_totals(*store, k, t);
         tx.commit();
         store->checkpoint_if_large();
         return true;
@@ -85,7 +76,14 @@ bool record_requests(const std::string& state_dir, std::vector<RequestRecord> re
     }
 }
 
-RequestLedger::RequestLedger(std::string state_dir, Millis every) : dir_(std::move(state_dir)), every_(every) {
+bool record_requests(const std::string& state_dir, std::vector<RequestRecord> records) {
+    LedgerBatch batch;
+    for (RequestRecord& r : records) batch.add(std::move(r));
+    return write_batch(state_dir, batch);
+}
+
+RequestLedger::RequestLedger(std::string state_dir, Millis every)
+    : dir_(std::move(state_dir)), every_(every), pending_(std::make_unique<LedgerBatch>()) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -101,27 +99,24 @@ RequestLedger::~RequestLedger() {
 void RequestLedger::add(RequestRecord r) {
     if (!r.at_ms) r.at_ms = now_ms();
     std::lock_guard<std::mutex> g(mu_);
-    pending_.push_back(std::move(r));
+    pending_->add(std::move(r));
 }
 
-void RequestLedger::flush() {
-    std::vector<RequestRecord> batch;
-    {
-        std::lock_guard<std::mutex> g(mu_);
-        batch.swap(pending_);
-    }
-    record_requests(dir_, std::move(batch));
+std::unique_ptr<LedgerBatch> RequestLedger::take_pending() {
+    auto fresh = std::make_unique<LedgerBatch>(); // (allocated before the lock)
+    std::lock_guard<std::mutex> g(mu_);
+    return std::exchange(pending_, std::move(fresh));
 }
+
+void RequestLedger::flush() { write_batch(dir_, *take_pending()); }
 
 void RequestLedger::run() {
     std::unique_lock<std::mutex> g(mu_);
     for (;;) {
         cv_.wait_for(g, every_, [this] { return stopping_; });
-        std::vector<RequestRecord> batch;
-        batch.swap(pending_);
         const bool last = stopping_;
         g.unlock();
-        record_requests(dir_, std::move(batch));
+        write_batch(dir_, *take_pending());
         g.lock();
         if (last) return;
     }

@@ -61,3 +61,18 @@ TEST(RequestLedger, NoStateFileLosesTheRecordNotTheCaller) {
     llmctl::test_support::TempDir tmp("llmctl-ledger");
     EXPECT_FALSE(record_requests(tmp.path + "/missing", {a_request(200, 1)}));
 }
+
+TEST(RequestLedger, ABatchHoldsTheNewestRowsAndCountsEveryRequest) {
+    LedgerBatch b;
+    for (int i = 0; i < 5'000; ++i) b.add(a_request(200, i));
+    b.add(a_request(499, 7));
+    ASSERT_EQ(b.rows.size(), LedgerBatch::k_rows_per_write);
+    EXPECT_EQ(b.rows.back().status, 499);
+    EXPECT_EQ(b.rows.front().tokens_out, 5'000 - LedgerBatch::k_rows_per_write + 1); // the oldest kept
+    ASSERT_EQ(b.totals.size(), 2u);
+    const auto& ok = b.totals.at({"m", "serve", 200});
+    EXPECT_EQ(ok.requests, 5'000);
+    EXPECT_EQ(ok.tokens_out, 4'999 * 5'000 / 2);
+    EXPECT_EQ(ok.tokens_in, 2 * 5'000);
+    EXPECT_EQ(b.totals.at({"m", "serve", 499}).requests, 1);
+}

@@ -5,18 +5,14 @@
 #include "llmctl/gguf.hpp"
 #include "llmctl/memory_estimate.hpp"
 
+#include "scratch_dir.hpp"
+
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
-#include <unistd.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string path = [] {
-        auto d = std::filesystem::temp_directory_path() / ("llmctl-fuzz-gguf." + std::to_string(::getpid()));
-        std::filesystem::create_directories(d);
-        return (d / "model.gguf").string();
-    }();
+    static const std::string path = fuzz_support::scratch_dir("llmctl-fuzz-gguf") + "/model.gguf";
     if (FILE* f = std::fopen(path.c_str(), "wb")) {
         std::fwrite(data, 1, size, f);
         std::fclose(f);

@@ -5,18 +5,14 @@
 #include "llmctl/servers.hpp"
 #include "llmctl/store.hpp"
 
+#include "scratch_dir.hpp"
+
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <string>
-#include <unistd.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string dir = [] {
-        auto d = std::filesystem::temp_directory_path() / ("llmctl-fuzz-state." + std::to_string(::getpid()));
-        std::filesystem::create_directories(d);
-        return d.string();
-    }();
+    static const std::string dir = fuzz_support::scratch_dir("llmctl-fuzz-state");
     const std::string path = dir + "/state.db";
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::remove((path + suffix).c_str());
     if (FILE* f = std::fopen(path.c_str(), "wb")) {

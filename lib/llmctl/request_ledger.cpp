@@ -60,6 +60,18 @@ void LedgerBatch::add(RequestRecord r) {
     if (rows.size() > k_rows_per_write) rows.pop_front();
 }
 
+void LedgerBatch::add_older(LedgerBatch&& older) {
+    for (const auto& [k, t] : older.totals) {
+        Totals& mine = totals[k];
+        mine.requests += t.requests;
+        mine.tokens_in += t.tokens_in;
+        mine.tokens_out += t.tokens_out;
+        mine.queue_ms += t.queue_ms;
+        mine.duration_ms += t.duration_ms;
+    }
+    for (; !older.rows.empty() && rows.size() < k_rows_per_write; older.rows.pop_back()) rows.push_front(std::move(older.rows.back()));
+}
+
 bool write_batch(const std::string& state_dir, const LedgerBatch& batch) {
     if (batch.empty()) return true;
     try {
@@ -108,7 +120,12 @@ std::unique_ptr<LedgerBatch> RequestLedger::take_pending() {
     return std::exchange(pending_, std::move(fresh));
 }
 
-void RequestLedger::flush() { write_batch(dir_, *take_pending()); }
+void RequestLedger::flush() {
+    std::unique_ptr<LedgerBatch> batch = take_pending();
+    if (write_batch(dir_, *batch)) return;
+    std::lock_guard<std::mutex> g(mu_);
+    pending_->add_older(std::move(*batch));
+}
 
 void RequestLedger::run() {
     std::unique_lock<std::mutex> g(mu_);
@@ -116,7 +133,7 @@ void RequestLedger::run() {
         cv_.wait_for(g, every_, [this] { return stopping_; });
         const bool last = stopping_;
         g.unlock();
-        write_batch(dir_, *take_pending());
+        flush();
         g.lock();
         if (last) return;
     }

@@ -4,7 +4,8 @@
 // `request_totals` (kept for good: Prometheus counters). Written after the request, in a
 // transaction of its own and without the state lock (SQLite serialises it with the lock holders'
 // transactions, as a chat's last_used): never on the path that grants a slot or starts a server.
-// A write that fails (a full disk, a busy file) loses the record, never the request. A write
+// A write that fails (a full disk, a busy file) never fails the request: chat's record is lost,
+// serve's is carried into its next write. A write
 // keeps at most 1,000 rows (the newest): beyond 1,000 requests a second through one serve the
 // rows are a sample, while the totals count every request.
 
@@ -54,6 +55,9 @@ struct LedgerBatch {
     std::map<Key, Totals> totals;
     std::deque<RequestRecord> rows; // the newest k_rows_per_write
     void add(RequestRecord r);
+    // A batch that came before this one (one that could not be written): its totals added, its
+    // rows before these (the newest k_rows_per_write of both kept).
+    void add_older(LedgerBatch&& older);
     bool empty() const { return rows.empty(); }
 };
 
@@ -74,7 +78,8 @@ public:
     RequestLedger& operator=(const RequestLedger&) = delete;
 
     void add(RequestRecord r);
-    // Writes what is pending now, on the caller's thread.
+    // Writes what is pending now, on the caller's thread. A write that fails (a full disk, a busy
+    // file) is tried again with the next: the totals lose nothing while the process lives.
     void flush();
 
 private:

@@ -76,3 +76,33 @@ TEST(RequestLedger, ABatchHoldsTheNewestRowsAndCountsEveryRequest) {
     EXPECT_EQ(ok.tokens_in, 2 * 5'000);
     EXPECT_EQ(b.totals.at({"m", "serve", 499}).requests, 1);
 }
+
+TEST(RequestLedger, AWriteThatFailedIsCarriedIntoTheNext) {
+    llmctl::test_support::TempDir tmp("llmctl-ledger");
+    {
+        RequestLedger ledger(tmp.path, Millis(60'000)); // (no round of its own: flush() is the write)
+        for (int i = 0; i < 3; ++i) ledger.add(a_request(200, 4));
+        ledger.flush(); // no state file yet: not written, kept
+        { Store::open_write(state_db_path(tmp.path)); }
+        ledger.add(a_request(200, 4));
+        ledger.flush();
+        auto s = Store::open_write(state_db_path(tmp.path));
+        EXPECT_EQ(one(s, "SELECT requests FROM request_totals WHERE status = 200"), 4);
+        EXPECT_EQ(one(s, "SELECT tokens_out FROM request_totals WHERE status = 200"), 16);
+        EXPECT_EQ(one(s, "SELECT COUNT(*) FROM requests"), 4);
+    }
+}
+
+TEST(RequestLedger, AnOlderBatchGoesBeforeAndItsTotalsAreAdded) {
+    LedgerBatch older, newer;
+    for (int i = 0; i < 900; ++i) older.add(a_request(200, 1));
+    older.add(a_request(500, 0));
+    for (int i = 0; i < 300; ++i) newer.add(a_request(200, 2));
+    newer.add_older(std::move(older));
+    ASSERT_EQ(newer.rows.size(), LedgerBatch::k_rows_per_write);
+    EXPECT_EQ(newer.rows.back().tokens_out, 2); // the newest stay last
+    EXPECT_EQ(newer.rows[699].status, 500);     // then the older batch's newest
+    EXPECT_EQ(newer.totals.at({"m", "serve", 200}).requests, 1'200);
+    EXPECT_EQ(newer.totals.at({"m", "serve", 200}).tokens_out, 900 + 600);
+    EXPECT_EQ(newer.totals.at({"m", "serve", 500}).requests, 1);
+}

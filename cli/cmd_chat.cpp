@@ -97,14 +97,15 @@ Target resolve_target(const Opts& o, const ModelConfig& m, const Config& cfg, co
     return t;
 }
 
-// resolve_target, a start that failed counted as serve counts a request whose model it could not
-// start (503), so that `llmctl_requests_total` sees every chat that got no answer.
+// resolve_target; for a one-shot chat (a request already), a start that failed is counted as
+// serve counts a request whose model it could not start (503), so that `llmctl_requests_total`
+// sees every chat that got no answer. (The interactive loop has asked nothing yet.)
 Target resolve_target_counted(const Opts& o, const ModelConfig& m, const Config& cfg, const std::string& dir, const Globals& g,
-                              std::chrono::steady_clock::time_point began) {
+                              std::chrono::steady_clock::time_point began, bool one_shot) {
     try {
         return resolve_target(o, m, cfg, dir, g);
     } catch (const Error& e) {
-        if (e.code() == Exit::server || e.code() == Exit::timeout) {
+        if (one_shot && (e.code() == Exit::server || e.code() == Exit::timeout)) {
             RequestRecord rec;
             rec.model = m.name;
             rec.via = "chat";
@@ -212,7 +213,14 @@ Reply ask_once(const Opts& o, const ModelConfig& m, const std::string& dir, cons
     if (target.row) {
         std::optional<ServerRow> now;
         if (auto store = Store::open_read(state_db_path(dir))) now = find_server(*store, m.name);
-        if (!now || now->instance != target.row->instance || now->status != "running" || !is_alive(now->server)) refresh_target();
+        if (!now || now->instance != target.row->instance || now->status != "running" || !is_alive(now->server)) {
+            try {
+                refresh_target();
+            } catch (const Error& e) { // (a start that failed: counted as serve counts it)
+                if (e.code() == Exit::server || e.code() == Exit::timeout) rec.status = start_failure_error(e).status;
+                throw;
+            }
+        }
     }
 
     Reply reply;
@@ -494,7 +502,7 @@ std::function<int()> setup_chat(CLI::App& app, Globals& g) {
         if (m.external() && prompt) open_ahead(external_url(m), timeouts.connect);
         std::optional<QueuedLease> queued;
         if (prompt) queued.emplace(dir, slot_request(*o, m, cfg, queue_line));
-        Target target = resolve_target_counted(*o, m, cfg, dir, g, began);
+        Target target = resolve_target_counted(*o, m, cfg, dir, g, began, prompt.has_value());
         catch_sigint();
         Messages history;
         if (!o->session.empty()) {

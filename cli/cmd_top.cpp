@@ -21,7 +21,7 @@ std::function<int()> setup_top(CLI::App& app, Globals& g) {
         bool once = false;
     };
     auto o = std::make_shared<Opts>();
-    app.add_option("-d,--interval", o->interval, "Refresh every DUR (default 1s; 100ms at least)")->type_name("DUR");
+    app.add_option("-d,--interval", o->interval, "Refresh every DUR (default 1s; 100ms to 1d)")->type_name("DUR");
     app.add_flag("--once", o->once, "Print the view once as text and exit (as on a dumb terminal or a pipe)");
     app.footer("Keys: q quit, up/down (or k/j) select a server, o change the sort (name, status, tokens/s,\n"
                "memory), s stop or r restart the selected server (y confirms, any other key cancels).\n"
@@ -33,6 +33,7 @@ std::function<int()> setup_top(CLI::App& app, Globals& g) {
     return [o, &g]() -> int {
         Millis every = o->interval.empty() ? Millis(1000) : duration_flag("--interval", o->interval);
         if (every < Millis(100)) throw Error(Exit::usage, fmt::format("--interval {} is too short", o->interval), "give 100ms or more");
+        if (every > Millis(86'400'000)) throw Error(Exit::usage, fmt::format("--interval {} is too long", o->interval), "give 1d or less");
         const std::string view = bundled_top_view();
         if (::access(view.c_str(), X_OK) != 0)
             throw Error(Exit::failure, fmt::format("cannot show top: {} is missing", view),

@@ -1,6 +1,7 @@
 #pragma once
 // Wall-clock times as text, in local time or UTC: the log's markers, the events, the access log,
-// top's clock. strftime and its thread-safe calendars (localtime_r, gmtime_r) are called here only.
+// top's clock. strftime and its thread-safe calendars (localtime_r, gmtime_r) are called here only
+// (but in llmctl-tls, which links none of the library).
 
 #include <cstdint>
 #include <ctime>

@@ -63,12 +63,12 @@ std::function<int()> setup_events(CLI::App& app, Globals& g) {
         q.last = o->lines;
         std::string dir = resolve_state_dir(g.state_dir);
         try {
-            // What is recorded now, then (-f) what comes after it: none printed twice or skipped.
-            q.up_to_id = newest_event_id(dir);
-            for (const auto& e : read_events(dir, q)) write_stdout(event_line(e, o->json));
-            if (!o->follow) return 0;
-            q.after_id = *q.up_to_id;
-            auto end = follow_events(dir, q, STDOUT_FILENO, [&](const EventRow& e) { write_stdout(event_line(e, o->json)); });
+            auto print = [&](const EventRow& e) { write_stdout(event_line(e, o->json)); };
+            if (!o->follow) {
+                for (const auto& e : read_events(dir, q)) print(e);
+                return 0;
+            }
+            auto end = follow_events(dir, q, STDOUT_FILENO, print); // (what is recorded now, then what comes)
             return end == FollowEnd::interrupted ? static_cast<int>(Exit::interrupted) : 0;
         } catch (const StdoutClosed&) {
             return 0;

@@ -38,31 +38,52 @@ std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery
     return store ? read_events(*store, q) : std::vector<EventRow>{};
 }
 
+namespace {
+
+std::int64_t newest_event_id(Store& store) {
+    auto s = store.prepare("SELECT coalesce(max(id), 0) FROM events");
+    return s.step() ? s.i64(0) : 0;
+}
+
+} // namespace
+
 std::int64_t newest_event_id(const std::string& state_dir) {
     auto store = Store::open_read(state_db_path(state_dir));
-    if (!store) return 0;
-    auto s = store->prepare("SELECT coalesce(max(id), 0) FROM events");
-    return s.step() ? s.i64(0) : 0;
+    return store ? newest_event_id(*store) : 0;
 }
 
 FollowEnd follow_events(const std::string& state_dir, EventQuery q, int watched_fd, const std::function<void(const EventRow&)>& sink) {
     catch_sigint();
+    auto emit = [&](const std::vector<EventRow>& rows) {
+        for (const auto& e : rows) {
+            sink(e);
+            q.after_id = e.id;
+        }
+    };
+    // What is recorded now (the query's filters and `last`), then what comes after it, read
+    // through one connection: none printed twice or skipped, nor lost to a file replaced between
+    // the two.
+    std::optional<Store> store = Store::open_read(state_db_path(state_dir));
+    if (store) {
+        q.up_to_id = newest_event_id(*store);
+        emit(read_events(*store, q));
+        q.after_id = *q.up_to_id;
+    }
     q.last.reset();
     q.up_to_id.reset();
-    std::optional<Store> store;
     for (;;) {
         // A state file made anew (the old one moved aside as corrupt, or removed) numbers its
-        // events from 1 again: every one of them is new.
+        // events from 1 again: every one of them is new. One a newer llmctl migrated in place is
+        // refused, as a new open would refuse it.
         if (store && !store->still_current()) {
             store.reset();
             q.after_id = 0;
         }
         if (!store) store = Store::open_read(state_db_path(state_dir));
-        if (store)
-            for (const auto& e : read_events(*store, q)) {
-                sink(e);
-                q.after_id = e.id;
-            }
+        if (store) {
+            store->check_not_newer();
+            emit(read_events(*store, q));
+        }
         if (auto end = pause_between_polls(watched_fd)) return *end;
     }
 }

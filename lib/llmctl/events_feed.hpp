@@ -35,9 +35,10 @@ std::int64_t newest_event_id(const std::string& state_dir);
 // The events that match, oldest first; none when there is no state file yet.
 std::vector<EventRow> read_events(const std::string& state_dir, const EventQuery& q);
 
-// Hands `sink` each new matching event as it is recorded (looking every 100 ms, from after
-// q.after_id), until SIGINT (interrupted) or `watched_fd` closes (closed). A state file made
-// anew meanwhile (moved aside as corrupt, removed) is followed from its first event.
+// Hands `sink` the matching events recorded now (q's filters and `last`), then each new one as it
+// is recorded (looking every 100 ms), until SIGINT (interrupted) or `watched_fd` closes (closed).
+// A state file made anew meanwhile (moved aside as corrupt, removed) is followed from its first
+// event; one a newer llmctl migrated throws Error(newer_state).
 FollowEnd follow_events(const std::string& state_dir, EventQuery q, int watched_fd, const std::function<void(const EventRow&)>& sink);
 
 } // namespace llmctl

@@ -75,6 +75,27 @@ timeout 1 "$LLMCTL_BIN" events -f -n 0 >/dev/null || true
 [ "$(state_bytes)" = "$before" ] || fail "events wrote to the state file"
 kill $HOLDER
 
+# A newer llmctl migrates the state file under a follower: it says so and exits 7, as a new
+# events would (it keeps its connection between polls).
+"$LLMCTL_BIN" events -f -n 0 >/dev/null 2>"$T/newer.err" &
+follower=$!
+wait_for 10 eval 'grep -q "state.db" /proc/$follower/maps 2>/dev/null || ls -l /proc/$follower/fd 2>/dev/null | grep -q state.db' ||
+  fail "events -f never opened the state file"
+python3 -c 'import sqlite3,sys
+db = sqlite3.connect(sys.argv[1])
+v = db.execute("PRAGMA user_version").fetchone()[0]
+db.execute("PRAGMA user_version=%d" % (v + 1)); db.commit()' "$LLMCTL_HOME/state.db"
+gone() { ! alive "$follower"; }
+wait_for 10 gone || { kill -INT $follower; fail "events -f went on following a state file of a newer llmctl"; }
+rc=0; wait $follower || rc=$?
+[ $rc = 7 ] || fail "events -f on a newer state file exited $rc, want 7: $(cat "$T/newer.err")"
+grep -q "newer" "$T/newer.err" || fail "events -f on a newer state file: $(cat "$T/newer.err")"
+expect_rc 7 llmctl events -n 1
+python3 -c 'import sqlite3,sys
+db = sqlite3.connect(sys.argv[1])
+v = db.execute("PRAGMA user_version").fetchone()[0]
+db.execute("PRAGMA user_version=%d" % (v - 1)); db.commit()' "$LLMCTL_HOME/state.db"
+
 # -f ends when its reader goes away.
 expect_rc 0 timeout 10 sh -c '"$1" events -f | head -1' sh "$LLMCTL_BIN"
 echo "events: ok"

@@ -377,6 +377,29 @@ def main():
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def with_our_home():
+        """Live processes of this state dir in any spelling (servers and helpers by their
+        environment, monitors by their arguments): a monitor records its server's exit after the stop, so the state dir is
+        removed only once they are gone (else it comes back with that one record)."""
+        pids = []
+        for d in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                envs = open(f"/proc/{d}/environ", "rb").read().split(b"\0")
+                argv = open(f"/proc/{d}/cmdline", "rb").read().split(b"\0")
+                state = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            spelled = next((e[len(b"LLMCTL_HOME="):].decode(errors="replace") for e in envs if e.startswith(b"LLMCTL_HOME=")), None)
+            if len(argv) > 2 and os.path.basename(argv[0]) == b"llmctl-monitor":  # (given the state dir as its 2nd argument)
+                spelled = argv[2].decode(errors="replace")
+            if state != "Z" and spelled and os.path.realpath(os.path.join(root, spelled)) == home:
+                pids.append(int(d))
+        return pids
+
+    deadline = time.time() + 10
+    while with_our_home() and time.time() < deadline:
+        time.sleep(0.05)
     kinds = ("start", "stop", "restart", "chat", "reap", "ps", "logs", "exec", "exec_cancel")
     ops = sum(stats[k] for k in kinds)
     print(f"soak: seed {a.seed}, {ops} operations ({', '.join(f'{k} {stats[k]}' for k in kinds)}) "

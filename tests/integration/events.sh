@@ -37,10 +37,17 @@ kill -INT $follower
 rc=0; wait $follower || rc=$?
 [ $rc = 130 ] || fail "events -f after SIGINT exited $rc"
 
+# following PID: the follower has the state file open (it reads the newest id through that
+# connection at once, then polls it).
+following() {
+  wait_for 10 eval "ls -l /proc/$1/fd 2>/dev/null | grep -q 'state.db\$'" || fail "events -f ($1) never opened the state file"
+}
+
 # A state file made anew under a follower (moved aside, as llmctl does with a corrupt one)
 # numbers its events from 1 again: the follower shows them, not only those past its old ids.
 "$LLMCTL_BIN" events -f -n 0 --json >"$T/follow2" 2>"$T/follow2.err" &
 follower=$!
+following $follower # (-n 0: an event recorded before it read the newest id would not be shown)
 expect_rc 0 llmctl stop b
 wait_for 10 eval 'grep -q stopped "$T/follow2"' || fail "events -f did not show the stop: $(cat "$T/follow2")"
 grep -q '"id":1,' "$T/follow2" && fail "events -f -n 0 printed the first event: $(cat "$T/follow2")"
@@ -79,8 +86,7 @@ kill $HOLDER
 # events would (it keeps its connection between polls).
 "$LLMCTL_BIN" events -f -n 0 >/dev/null 2>"$T/newer.err" &
 follower=$!
-wait_for 10 eval 'grep -q "state.db" /proc/$follower/maps 2>/dev/null || ls -l /proc/$follower/fd 2>/dev/null | grep -q state.db' ||
-  fail "events -f never opened the state file"
+following $follower
 python3 -c 'import sqlite3,sys
 db = sqlite3.connect(sys.argv[1])
 v = db.execute("PRAGMA user_version").fetchone()[0]
